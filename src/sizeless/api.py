@@ -1,0 +1,177 @@
+"""The Python API; the CLI is a thin layer over these functions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import distributed as dist
+from .bank import TemplateBank
+from .constraints import build_constraint
+from .data import DataConfig, ImageData, load_data
+from .errors import SizelessError
+from .families import ImageSpec, get_family
+from .initializers import INITIALIZERS, Initialized, InitOptions
+from .initializers.base import default_fit_config
+from .models import check_input, load_model, model_args_of, save_model
+from .templated import TemplateNet
+from .training import TrainConfig, TrainResult, _generator, evaluate, fit
+
+
+def default_patch_size(img_size: int) -> int:
+    """8x8 token grids for natural images (4px patches at 32x32); 2px patches for tiny inputs."""
+    return 2 if img_size < 16 else max(1, img_size // 8)
+
+
+def as_data(data: ImageData | DataConfig | str) -> ImageData:
+    return data if isinstance(data, ImageData) else load_data(data)
+
+
+def image_spec(data: ImageData, patch_size: int | None = None) -> ImageSpec:
+    return ImageSpec(data.img_size, data.in_chans, patch_size or default_patch_size(data.img_size))
+
+
+def pretrain(
+    data: ImageData | DataConfig | str,
+    sizes: Sequence[str],
+    *,
+    family: str = "vit",
+    constraint: str = "kronecker",
+    constraint_config: dict | None = None,
+    objective: str = "supervised",
+    config: TrainConfig | None = None,
+    patch_size: int | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    stop_at_step: int | None = None,
+) -> TemplateBank:
+    """Constraint-based pre-training of a template bank; several sizes share templates (one drawn per step)."""
+    if objective != "supervised":
+        raise SizelessError(f"objective {objective!r} is not available yet; use 'supervised'")
+    if not sizes:
+        raise SizelessError("give at least one --size to pre-train")
+    data, config = as_data(data), config or TrainConfig()
+    fam = get_family(family)
+    parsed = [fam.parse_size(s) for s in sizes]
+    if len({s.key for s in parsed}) != len(parsed):
+        raise SizelessError(f"duplicate sizes in {[s.key for s in parsed]}")
+    con = build_constraint(constraint, constraint_config)
+    image = image_spec(data, patch_size)
+    net = TemplateNet(fam, con, parsed, image, data.num_classes, seed=config.seed)
+    keys = list(net.sizes)
+
+    def forward_at(step: int):
+        key = keys[int(torch.randint(len(keys), (1,), generator=_generator(config.seed, 104729, step)))]
+        return lambda x: net(x, key)
+
+    evaluators = {key: (lambda x, key=key: net(x, key)) for key in keys}
+    result = fit(net, data, config, forward_at=forward_at, evaluators=evaluators, out_dir=out, resume=resume,
+                 desc="pretrain", stop_at_step=stop_at_step)
+    final = result.history[-1] if result.history else {}
+    bank = TemplateBank.from_net(net.cpu(), {
+        "objective": objective,
+        "data": data.name,
+        "class_names": data.class_names,
+        "train": asdict(config),
+        "steps": final.get("step", 0),
+        "completed": result.completed,
+        "val_acc": {k: final.get(f"val_acc[{k}]") for k in keys},
+        "template_params": sum(p.numel() for p in net.templates.parameters()),
+    })
+    if out and dist.is_main():
+        bank.save(out)
+    return bank
+
+
+def initialize(
+    size: str,
+    data: ImageData | DataConfig | str,
+    *,
+    bank: TemplateBank | str | Path | None = None,
+    method: str = "templates",
+    fit: TrainConfig | None = None,
+    patch_size: int | None = None,
+    seed: int = 0,
+    out: str | Path | None = None,
+) -> nn.Module:
+    """Initialize a plain timm model of ``size`` with ``method``; with ``out``, save it in timm's layout."""
+    return initialize_full(size, data, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed,
+                           out=out).model
+
+
+def initialize_full(size, data, *, bank=None, method="templates", fit=None, patch_size=None, seed=0,
+                    out=None) -> Initialized:
+    """:func:`initialize`, also returning the architecture, model args and provenance."""
+    if method not in INITIALIZERS:
+        raise SizelessError(f"unknown init method {method!r}; choose from {', '.join(INITIALIZERS)}")
+    data = as_data(data)
+    if isinstance(bank, (str, Path)):
+        bank = TemplateBank.load(bank)
+    image = bank.image if bank else image_spec(data, patch_size)
+    fit = replace(fit or default_fit_config(), seed=seed)
+    options = InitOptions(bank=bank, image=image, seed=seed, fit=fit, log_dir=Path(out) / "fit" if out else None)
+    result = INITIALIZERS[method](size, data, options)
+    if out and dist.is_main():
+        save_model(result.model, out, result.architecture, result.model_args, data, result.meta)
+    return result
+
+
+def train(
+    model: nn.Module | str | Path | None,
+    data: ImageData | DataConfig | str,
+    config: TrainConfig | None = None,
+    *,
+    size: str | None = None,
+    patch_size: int | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    stop_at_step: int | None = None,
+) -> tuple[nn.Module, TrainResult]:
+    """Train a plain model: a model folder, or random init of ``size`` (the baseline) when ``model`` is None.
+
+    With ``out``, the folder receives metrics.csv, curve.png, a resumable checkpoint and the
+    trained model in timm's layout (``timm.create_model("local-dir:OUT", pretrained=True)``).
+    """
+    data, config = as_data(data), config or TrainConfig()
+    if model is None:
+        if size is None:
+            raise SizelessError("give a model folder (--model) or a size for random init (--size)")
+        init = initialize_full(size, data, method="scratch", patch_size=patch_size, seed=config.seed)
+        model, arch, args, meta = init.model, init.architecture, init.model_args, init.meta
+    elif isinstance(model, (str, Path)):
+        path = model
+        model, saved = load_model(path)
+        check_input(saved, data, path)
+        arch, args = model_args_of(saved)
+        meta = {**saved.get("sizeless", {}), "trained_from": str(path)}
+        if model.num_classes != data.num_classes:
+            model.reset_classifier(data.num_classes)
+            args["num_classes"] = data.num_classes
+    else:
+        raise SizelessError("train() takes a model folder path or None (with size=...)")
+    torch.manual_seed(config.seed)
+    result = fit(model, data, config, out_dir=out, resume=resume, stop_at_step=stop_at_step)
+    model = model.cpu()
+    if out and dist.is_main() and result.completed:
+        final = result.history[-1] if result.history else {}
+        meta = {**meta, "train": asdict(config), "val_acc": final.get("val_acc")}
+        save_model(model, out, arch, args, data, meta)
+    return model, result
+
+
+def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig | str, batch_size: int = 512) -> dict:
+    """Validation loss and accuracy of a plain model (or model folder)."""
+    data = as_data(data)
+    if isinstance(model, (str, Path)):
+        path = model
+        model, saved = load_model(path)
+        check_input(saved, data, path)
+        if model.num_classes != data.num_classes:
+            raise SizelessError(f"{path} predicts {model.num_classes} classes but {data.name} has {data.num_classes}")
+    model.to(dist.setup())
+    return evaluate(model, model, data, batch_size=batch_size)
+

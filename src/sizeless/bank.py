@@ -1,0 +1,148 @@
+"""Template banks: ``config.json`` + ``templates.safetensors`` (DESIGN 4), validated on load."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from . import __version__
+from .constraints import build_constraint, resize_free
+from .errors import SizelessError
+from .families import ImageSpec, Kind, get_family
+from .files import load_tensors, read_json, save_tensors, write_json
+from .templated import TemplateNet
+
+FORMAT = "sizeless-bank"
+FORMAT_VERSION = 1
+CONFIG_FILE, TENSOR_FILE = "config.json", "templates.safetensors"
+
+
+@dataclass
+class TemplateBank:
+    """Templates plus the pre-training scalers and free vectors that seed new sizes."""
+
+    config: dict
+    tensors: dict[str, Tensor]
+
+    # -- what the bank describes ------------------------------------------------------------------
+    @property
+    def family(self):
+        return get_family(self.config["family"])
+
+    @property
+    def constraint(self):
+        return build_constraint(self.config["constraint"], self.config["constraint_config"])
+
+    @property
+    def image(self) -> ImageSpec:
+        return ImageSpec(**self.config["image"])
+
+    @property
+    def sizes(self) -> list:
+        return [self.family.parse_size(s) for s in self.config["sizes"]]
+
+    def kinds(self, size) -> list[Kind]:
+        cfg = self.constraint.config
+        return self.family.kinds(size, self.image, cfg.template_width, cfg.template_mlp_ratio)
+
+    # -- building templated models ----------------------------------------------------------------
+    @classmethod
+    def from_net(cls, net: TemplateNet, meta: dict) -> TemplateBank:
+        tensors = {f"template/{k}": v for k, v in net.template_tensors().items()}
+        templated = {n for kinds in net.templated_kinds.values() for k in kinds for n in k.params}
+        for key in net.sizes:
+            tensors.update({f"scaler/{key}/{k}": v for k, v in net.scaler_tensors(key).items()})
+            free = {n: p for n, p in net.model(key).named_parameters() if n not in templated}
+            tensors.update({f"free/{key}/{n}": p for n, p in free.items() if not n.startswith("head.")})
+        config = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "library_version": __version__,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "family": net.family.name,
+            "constraint": net.constraint.name,
+            "constraint_config": net.constraint.config.to_dict(),
+            "image": vars(net.image),
+            "sizes": list(net.sizes),
+            "num_classes": net.num_classes,
+            **meta,
+        }
+        return cls(config, {k: v.detach().cpu().clone() for k, v in tensors.items()})
+
+    def nearest_size(self, size) -> str:
+        """The pre-trained size to seed from: closest width, then closest depth."""
+        return min(self.sizes, key=lambda s: (abs(s.width - size.width), abs(s.depth - size.depth))).key
+
+    def build_net(self, size, num_classes: int, seed: int = 0) -> TemplateNet:
+        """A templated model of a new size: frozen templates, seeded scalers and free vectors, new head."""
+        size = self.family.parse_size(size)
+        net = TemplateNet(self.family, self.constraint, [size], self.image, num_classes, seed=seed)
+        source = self.nearest_size(size)
+        source_kinds = {k.name: k for k in self.kinds(self.family.parse_size(source))}
+        with torch.no_grad():
+            for name, param in net.template_tensors().items():
+                param.copy_(self.tensors[f"template/{name}"])
+            seeded = net.constraint.seed_scalers(
+                {k: self.tensors[f"scaler/{source}/{k}"] for k in net.scaler_tensors()}, net.templated_kinds[size.key]
+            )
+            for name, param in net.scaler_tensors().items():
+                param.copy_(seeded[name])
+            model = net.model()
+            templated = {k.name for k in net.templated_kinds[size.key]}
+            for kind in net.all_kinds[size.key]:
+                if kind.name in templated:
+                    continue
+                src = source_kinds[kind.name]
+                stack = torch.stack([self.tensors[f"free/{source}/{p}"] for p in src.params]).reshape(src.layers, *src.shape)
+                resized = resize_free(stack, src, kind)
+                for layer, pname in enumerate(kind.params):
+                    model.get_parameter(pname).copy_(resized[layer].view(kind.param_shape))
+        net.freeze_templates()
+        return net
+
+    # -- files ------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_tensors(path / TENSOR_FILE, self.tensors, metadata={"format": FORMAT})
+        write_json(path / CONFIG_FILE, self.config)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TemplateBank:
+        path = Path(path)
+        if not path.is_dir():
+            raise SizelessError(f"template bank {path} does not exist; create one with `sizeless pretrain --out {path}`")
+        if not (path / TENSOR_FILE).exists() and (path / "model.safetensors").exists():
+            raise SizelessError(f"{path} is a model folder, not a template bank; pass it as --model, or a bank as --bank")
+        config = read_json(path / CONFIG_FILE, "template bank config")
+        if config.get("format") != FORMAT:
+            raise SizelessError(f"{path / CONFIG_FILE} is not a sizeless template bank config (format {config.get('format')!r})")
+        if config.get("format_version", 0) > FORMAT_VERSION:
+            raise SizelessError(f"{path} was written by a newer sizeless (bank format {config['format_version']}); upgrade")
+        bank = cls(config, load_tensors(path / TENSOR_FILE, "template bank"))
+        bank.validate(path)
+        return bank
+
+    def validate(self, path: str | Path = "bank") -> None:
+        """Every tensor the config implies is present with the right shape."""
+        constraint = self.constraint  # raises on an unknown constraint
+        problems = []
+        for size in self.sizes:
+            for kind in constraint.templated(self.kinds(size)):
+                expected = {
+                    f"template/{kind.name}": constraint.template_shape(kind),
+                    f"scaler/{size.key}/{kind.name}": (kind.layers, constraint.config.num_templates, *kind.factors),
+                }
+                for key, shape in expected.items():
+                    got = self.tensors.get(key)
+                    if got is None or tuple(got.shape) != tuple(shape):
+                        problems.append(f"{key} {'missing' if got is None else tuple(got.shape)} (want {tuple(shape)})")
+        if problems:
+            raise SizelessError(
+                f"{path}: the tensors do not match the bank's config ({self.config['family']}/{self.config['constraint']}): "
+                f"{'; '.join(problems[:3])}{' ...' if len(problems) > 3 else ''}"
+            )

@@ -1,0 +1,213 @@
+"""Command-line interface: parses flags and calls the Python API (see README for examples)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import SizelessError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Pre-train weight templates once; initialize timm models of any depth and width.")
+console = Console(stderr=True)
+
+DataOpt = Annotated[str, typer.Option("--data", help="digits | cifar10 | path to a parquet folder or ImageFolder tree")]
+DataDirOpt = Annotated[str | None, typer.Option(help="local copy for --data cifar10 (no download)")]
+ImageSizeOpt = Annotated[int | None, typer.Option(help="resize images to this side")]
+SubsetOpt = Annotated[int | None, typer.Option(help="use this many training images (fixed subset)")]
+ValSubsetOpt = Annotated[int | None, typer.Option(help="use this many validation images (fixed subset)")]
+ClassesOpt = Annotated[str | None, typer.Option(help="keep only these labels, e.g. 0,1,2,3,4")]
+EpochsOpt = Annotated[int, typer.Option(help="training epochs")]
+BatchOpt = Annotated[int, typer.Option(help="global batch size (split across torchrun processes)")]
+WarmupOpt = Annotated[float | None, typer.Option(help="warm-up, as a fraction of all steps")]
+WdOpt = Annotated[float, typer.Option(help="AdamW weight decay (matrices only)")]
+SeedOpt = Annotated[int, typer.Option(help="random seed (same seed, data and CPU -> same weights)")]
+PatchOpt = Annotated[int | None, typer.Option(help="ViT patch size (default: image size / 8, or 2 below 16 px)")]
+ResumeOpt = Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")]
+
+
+def _data(data, data_dir, image_size, train_subset, val_subset, classes):
+    from .data import DataConfig, load_data
+
+    picked = [int(c) for c in classes.split(",")] if classes else None
+    return load_data(DataConfig(data, data_dir, image_size, train_subset, val_subset, classes=picked))
+
+
+@app.command()
+def pretrain(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="output template bank folder")],
+    size: Annotated[list[str], typer.Option("--size", help="WIDTHxDEPTH[hHEADS][mMLP]; repeat for multi-size")],
+    family: Annotated[str, typer.Option(help="architecture family")] = "vit",
+    constraint: Annotated[str, typer.Option(help="weight constraint")] = "kronecker",
+    objective: Annotated[str, typer.Option(help="pre-training objective")] = "supervised",
+    template_width: Annotated[int, typer.Option(help="template width w; targets need widths that are multiples")] = 32,
+    num_templates: Annotated[int, typer.Option(help="templates per kind (N)")] = 4,
+    vectors: Annotated[str, typer.Option(help="biases/norms/embeddings: 'template' or 'free'")] = "template",
+    epochs: EpochsOpt = 10,
+    batch_size: BatchOpt = 128,
+    lr: Annotated[float, typer.Option(help="peak learning rate")] = 1e-3,
+    warmup: WarmupOpt = None,
+    weight_decay: WdOpt = 0.05,
+    seed: SeedOpt = 0,
+    patch_size: PatchOpt = None,
+    data_dir: DataDirOpt = None,
+    image_size: ImageSizeOpt = None,
+    train_subset: SubsetOpt = None,
+    val_subset: ValSubsetOpt = None,
+    classes: ClassesOpt = None,
+    resume: ResumeOpt = False,
+):
+    """Constraint-based pre-training of a template bank (config.json + templates.safetensors)."""
+    from .api import pretrain as run
+    from .training import TrainConfig
+
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed)
+    if warmup is not None:
+        config.warmup = warmup
+    bank = run(_data(data, data_dir, image_size, train_subset, val_subset, classes), size, family=family,
+               constraint=constraint, objective=objective, config=config, patch_size=patch_size, out=out,
+               resume=resume, constraint_config={"template_width": template_width, "num_templates": num_templates,
+                                                 "vectors": vectors})
+    accs = ", ".join(f"{k} {100 * v:.2f}%" for k, v in bank.config["val_acc"].items() if v is not None)
+    console.print(f"[green]bank written to {out}[/] ({bank.config['template_params']:,} template parameters; {accs})")
+
+
+@app.command()
+def init(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="output model folder (timm hub layout)")],
+    size: Annotated[str, typer.Option(help="target size WIDTHxDEPTH[hHEADS][mMLP]")],
+    bank: Annotated[Path | None, typer.Option(help="template bank folder")] = None,
+    method: Annotated[str, typer.Option(help="templates | scratch")] = "templates",
+    num_classes: Annotated[int | None, typer.Option(help="check the data has this many classes")] = None,
+    fit_steps: Annotated[int, typer.Option(help="scaler-fitting steps (0: compose without fitting)")] = 200,
+    fit_lr: Annotated[float, typer.Option(help="scaler-fitting learning rate")] = 3e-3,
+    batch_size: BatchOpt = 128,
+    seed: SeedOpt = 0,
+    patch_size: PatchOpt = None,
+    data_dir: DataDirOpt = None,
+    image_size: ImageSizeOpt = None,
+    train_subset: SubsetOpt = None,
+    val_subset: ValSubsetOpt = None,
+    classes: ClassesOpt = None,
+):
+    """Initialize a plain timm model of a new size (templates frozen, scalers fitted)."""
+    from .api import initialize_full
+    from .initializers.base import default_fit_config
+
+    dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes)
+    if num_classes is not None and num_classes != dataset.num_classes:
+        raise SizelessError(f"--num-classes {num_classes} but {dataset.name} has {dataset.num_classes} classes")
+    fit = replace(default_fit_config(), steps=fit_steps, lr=fit_lr, batch_size=batch_size)
+    start = time.perf_counter()
+    result = initialize_full(size, dataset, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed,
+                             out=out)
+    params = sum(p.numel() for p in result.model.parameters())
+    fitted = result.meta.get("fit_val_acc")
+    note = f", val acc after fit {100 * fitted:.2f}%" if fitted is not None else ""
+    console.print(f"[green]model written to {out}[/] ({result.meta['size']}, {params:,} parameters{note}, "
+                  f"{time.perf_counter() - start:.1f}s)")
+
+
+@app.command()
+def train(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="run folder: metrics.csv, curve.png, checkpoint, final model")],
+    model: Annotated[Path | None, typer.Option(help="model folder to train (from `init` or `train`)")] = None,
+    size: Annotated[str | None, typer.Option(help="random init of this size instead of --model")] = None,
+    epochs: EpochsOpt = 10,
+    batch_size: BatchOpt = 128,
+    lr: Annotated[float | None, typer.Option(help="peak LR (default: the model's recommendation, else 1e-3)")] = None,
+    warmup: WarmupOpt = None,
+    weight_decay: WdOpt = 0.05,
+    seed: SeedOpt = 0,
+    patch_size: PatchOpt = None,
+    data_dir: DataDirOpt = None,
+    image_size: ImageSizeOpt = None,
+    train_subset: SubsetOpt = None,
+    val_subset: ValSubsetOpt = None,
+    classes: ClassesOpt = None,
+    resume: ResumeOpt = False,
+):
+    """Train a plain model (a model folder, or random init of --size: the baseline)."""
+    from .api import train as run
+    from .files import read_json
+    from .training import TrainConfig
+
+    if (model is None) == (size is None):
+        raise SizelessError("give exactly one of --model (a model folder) or --size (random init)")
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, weight_decay=weight_decay, seed=seed)
+    recommended = read_json(model / "config.json", "model config").get("sizeless", {}).get("recommended", {}) \
+        if model and (model / "config.json").is_file() else {}
+    config.lr = lr if lr is not None else recommended.get("lr", config.lr)
+    config.warmup = warmup if warmup is not None else recommended.get("warmup", config.warmup)
+    dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes)
+    _, result = run(model, dataset, config, size=size, patch_size=patch_size, out=out, resume=resume)
+    final = result.history[-1]
+    console.print(f"[green]trained model written to {out}[/] (val acc {100 * final['val_acc']:.2f}%)")
+
+
+@app.command(name="eval")
+def evaluate(
+    model: Annotated[Path, typer.Option(help="model folder")],
+    data: DataOpt,
+    batch_size: BatchOpt = 512,
+    data_dir: DataDirOpt = None,
+    image_size: ImageSizeOpt = None,
+    val_subset: ValSubsetOpt = None,
+    classes: ClassesOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
+):
+    """Validation accuracy and loss of a model folder."""
+    from .api import evaluate_model
+
+    metrics = evaluate_model(model, _data(data, data_dir, image_size, None, val_subset, classes), batch_size)
+    if as_json:
+        print(json.dumps(metrics))
+    else:
+        print(f"{model}: accuracy {100 * metrics['acc']:.2f}%  loss {metrics['loss']:.4f}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="working folder (bank, models, runs)")] = Path("sizeless-demo"),
+    seed: SeedOpt = 0,
+):
+    """Pre-train on digits, initialize 3 unseen sizes, compare template init with random init."""
+    from .demo import run_demo
+
+    start = time.perf_counter()
+    rows = run_demo(out, seed=seed)
+    table = Table(title=f"sizeless demo: digits, same training budget ({time.perf_counter() - start:.0f}s)")
+    for col in ("size", "params", "acc from templates", "acc from scratch"):
+        table.add_column(col, justify="right")
+    for row in rows:
+        table.add_row(row["size"], f"{row['params']:,}", f"{100 * row['templates']:.2f}%", f"{100 * row['scratch']:.2f}%")
+    mean_t = sum(r["templates"] for r in rows) / len(rows)
+    mean_s = sum(r["scratch"] for r in rows) / len(rows)
+    table.add_row("mean", "", f"{100 * mean_t:.2f}%", f"{100 * mean_s:.2f}%")
+    Console().print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except SizelessError as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: run the same command with --resume to continue")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

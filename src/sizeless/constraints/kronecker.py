@@ -1,0 +1,126 @@
+"""Kronecker constraint (WAVE, WeiT): W[l] = sum_n T[n] (kron) S[l, n]  (DESIGN 2.1)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import SizelessError
+from ..families.base import Kind
+
+
+@dataclass
+class KroneckerConfig:
+    """Hyper-parameters of a Kronecker template bank (stored in its config.json)."""
+
+    template_width: int = 32
+    num_templates: int = 4
+    template_mlp_ratio: float = 4.0
+    # "template": biases, norms and embeddings are composed from vector templates too;
+    # "free": they are plain parameters, trained alongside and resized to seed new sizes.
+    vectors: Literal["template", "free"] = "template"
+
+    def __post_init__(self) -> None:
+        if self.template_width < 1 or self.num_templates < 1:
+            raise SizelessError("template width and number of templates must be positive")
+        if self.vectors not in ("template", "free"):
+            raise SizelessError(f"vectors must be 'template' or 'free', not {self.vectors!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compose_kind(templates: Tensor, scalers: Tensor) -> Tensor:
+    """All layers of one kind in one contraction: ``(N,a,b) x (L,N,m1,m2) -> (L, a*m1, b*m2)``.
+
+    ``T kron S`` puts template row ``i`` on target rows ``i*m1 .. i*m1+m1-1``, so fused qkv groups
+    and head boundaries stay where timm expects them.
+    """
+    _n, a, b = templates.shape
+    layers, _, m1, m2 = scalers.shape
+    return torch.einsum("nab,lncd->lacbd", templates, scalers).reshape(layers, a * m1, b * m2)
+
+
+def resize_stack(stack: Tensor, layers: int, m1: int, m2: int, fan_in: bool) -> Tensor:
+    """Resize ``(L, X, m1, m2)`` along depth (``l/(L-1)`` interpolation) and both width factors.
+
+    Row replicas keep their values; column replicas of a weight are input features, so they are
+    rescaled by ``m2_old / m2_new`` to keep each output's magnitude (replicated inputs sum up).
+    """
+    _src_layers, _x, _src_m1, src_m2 = stack.shape
+    grid = stack.permute(1, 0, 2, 3).unsqueeze(1).to(torch.float64)  # (X, 1, L, m1, m2)
+    out = F.interpolate(grid, size=(layers, m1, m2), mode="trilinear", align_corners=True)
+    out = out.squeeze(1).permute(1, 0, 2, 3)
+    if fan_in:
+        out = out * (src_m2 / m2)
+    return out.to(stack.dtype).contiguous()
+
+
+class KroneckerConstraint:
+    """Creates templates and scalers for a family's kinds and composes dense weights from them."""
+
+    name = "kronecker"
+
+    def __init__(self, config: KroneckerConfig):
+        self.config = config
+
+    def templated(self, kinds: list[Kind]) -> list[Kind]:
+        """The kinds this constraint composes; the others stay free parameters of the plain model."""
+        return [k for k in kinds if not k.vector or self.config.vectors == "template"]
+
+    def template_shape(self, kind: Kind) -> tuple[int, ...]:
+        return (self.config.num_templates, *kind.unit)
+
+    def init_templates(self, kinds: list[Kind], generator: torch.Generator) -> dict[str, Tensor]:
+        out = {}
+        for kind in kinds:
+            shape = self.template_shape(kind)
+            if kind.init == "zeros":
+                t = torch.zeros(shape)
+            elif kind.init == "ones":
+                t = torch.zeros(shape)
+                t[0] = 1.0
+            else:
+                t = torch.randn(shape, generator=generator) * float(kind.init)
+            out[kind.name] = t
+        return out
+
+    def init_scalers(self, kinds: list[Kind], generator: torch.Generator) -> dict[str, Tensor]:
+        """Random scalers with variance 1/N, so a composed weight has its template's variance."""
+        n = self.config.num_templates
+        out = {}
+        for kind in kinds:
+            m1, m2 = kind.factors
+            s = torch.randn(kind.layers, n, m1, m2, generator=generator) / n**0.5
+            if kind.init == "ones":  # template 0 holds the ones: the composed vector starts at exactly 1
+                s[:, 0] = 1.0
+            out[kind.name] = s
+        return out
+
+    def compose(self, templates: dict[str, Tensor], scalers: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {name: compose_kind(templates[name], s) for name, s in scalers.items()}
+
+    def seed_scalers(self, source: dict[str, Tensor], kinds: list[Kind]) -> dict[str, Tensor]:
+        """Scalers for a new size from a pre-trained size: depth interpolation + width resize."""
+        out = {}
+        for kind in kinds:
+            m1, m2 = kind.factors
+            out[kind.name] = resize_stack(source[kind.name], kind.layers, m1, m2, kind.fan_in)
+        return out
+
+
+def resize_free(stack: Tensor, source: Kind, target: Kind) -> Tensor:
+    """Seed a free (untemplated) parameter stack ``(L, R, C)`` of a new size from a pre-trained one.
+
+    Widths follow the same replica layout as the Kronecker rule (feature ``d = i*m + r``), so the
+    stack is viewed as ``(L, a, m1, b, m2)`` and resized like scalers.
+    """
+    (a, b), (m1, m2) = source.unit, source.factors
+    grid = stack.reshape(source.layers, a, m1, b, m2).permute(0, 1, 3, 2, 4).reshape(source.layers, a * b, m1, m2)
+    t1, t2 = target.factors
+    out = resize_stack(grid, target.layers, t1, t2, source.fan_in)
+    return out.reshape(target.layers, a, b, t1, t2).permute(0, 1, 3, 2, 4).reshape(target.layers, *target.shape)

@@ -1,0 +1,102 @@
+"""The ViT family: timm's VisionTransformer, the only ViT definition in the project."""
+
+from __future__ import annotations
+
+import timm
+from torch import nn
+
+from ..errors import SizelessError
+from ..sizes import ViTSize
+from .base import ImageSpec, Kind
+
+# Built through timm's registry so the model carries a pretrained_cfg; model_args override the rest.
+ARCHITECTURE = "vit_tiny_patch16_224"
+
+
+class ViTFamily:
+    name = "vit"
+
+    def parse_size(self, spec: str | ViTSize) -> ViTSize:
+        return ViTSize.parse(spec)
+
+    def model_args(self, size: ViTSize, image: ImageSpec, num_classes: int) -> tuple[str, dict]:
+        args = dict(
+            img_size=image.img_size,
+            patch_size=image.patch_size,
+            in_chans=image.in_chans,
+            num_classes=num_classes,
+            embed_dim=size.width,
+            depth=size.depth,
+            num_heads=size.heads,
+            mlp_ratio=size.mlp_ratio,
+        )
+        return ARCHITECTURE, args
+
+    def build(self, size: ViTSize, image: ImageSpec, num_classes: int) -> nn.Module:
+        if image.img_size % image.patch_size:
+            raise SizelessError(
+                f"patch size {image.patch_size} does not divide image size {image.img_size}; "
+                "pick --patch-size among the divisors of the image size"
+            )
+        arch, args = self.model_args(size, image, num_classes)
+        # sizeless normalizes inputs with mean = std = 0.5 per channel; say so in the model's cfg
+        overlay = dict(mean=(0.5,) * image.in_chans, std=(0.5,) * image.in_chans,
+                       input_size=(image.in_chans, image.img_size, image.img_size))
+        return timm.create_model(arch, pretrained=False, pretrained_cfg_overlay=overlay, **args)
+
+    def head_names(self) -> tuple[str, ...]:
+        return ("head.weight", "head.bias")
+
+    def kinds(self, size: ViTSize, image: ImageSpec, template_width: int, template_mlp_ratio: float) -> list[Kind]:
+        w, width, depth = template_width, size.width, size.depth
+        check_width(width, w)
+        hidden_t = int(w * template_mlp_ratio)
+        if size.mlp_hidden % hidden_t:
+            raise SizelessError(
+                f"MLP hidden size {size.mlp_hidden} of size {size.key} is not a multiple of the template's "
+                f"{hidden_t} (template width {w} x MLP ratio {template_mlp_ratio:g}); pick an MLP ratio r with "
+                f"{width}*r a multiple of {hidden_t}"
+            )
+        hidden = size.mlp_hidden
+        tokens = (image.img_size // image.patch_size) ** 2 + 1
+        patch_in = image.in_chans * image.patch_size**2
+
+        def block(name: str, shape, unit, init, fan_in=False, vector=True) -> Kind:
+            params = tuple(f"blocks.{i}.{name}" for i in range(depth))
+            param_shape = shape if not vector else (shape[0] * shape[1],)
+            return Kind(f"blocks.*.{name}", params, param_shape, shape, unit, init, fan_in, vector)
+
+        def glob(name: str, param_shape, shape, unit, init, fan_in=False) -> Kind:
+            return Kind(name, (name,), param_shape, shape, unit, init, fan_in, True)
+
+        return [
+            block("attn.qkv.weight", (3 * width, width), (3 * w, w), 0.02, True, False),
+            block("attn.proj.weight", (width, width), (w, w), 0.02, True, False),
+            block("mlp.fc1.weight", (hidden, width), (hidden_t, w), 0.02, True, False),
+            block("mlp.fc2.weight", (width, hidden), (w, hidden_t), 0.02, True, False),
+            block("attn.qkv.bias", (3 * width, 1), (3 * w, 1), "zeros"),
+            block("attn.proj.bias", (width, 1), (w, 1), "zeros"),
+            block("mlp.fc1.bias", (hidden, 1), (hidden_t, 1), "zeros"),
+            block("mlp.fc2.bias", (width, 1), (w, 1), "zeros"),
+            block("norm1.weight", (width, 1), (w, 1), "ones"),
+            block("norm1.bias", (width, 1), (w, 1), "zeros"),
+            block("norm2.weight", (width, 1), (w, 1), "ones"),
+            block("norm2.bias", (width, 1), (w, 1), "zeros"),
+            glob("cls_token", (1, 1, width), (1, width), (1, w), 1e-6),
+            glob("pos_embed", (1, tokens, width), (tokens, width), (tokens, w), 0.02),
+            glob("patch_embed.proj.weight", (width, image.in_chans, image.patch_size, image.patch_size),
+                 (width, patch_in), (w, patch_in), 0.02, True),
+            glob("patch_embed.proj.bias", (width,), (width, 1), (w, 1), "zeros"),
+            glob("norm.weight", (width,), (width, 1), (w, 1), "ones"),
+            glob("norm.bias", (width,), (width, 1), (w, 1), "zeros"),
+        ]
+
+
+def check_width(width: int, template_width: int) -> None:
+    if width % template_width:
+        valid = ", ".join(str(template_width * k) for k in range(1, 9))
+        raise SizelessError(
+            f"width {width} is not a multiple of the template width {template_width}; "
+            f"valid widths: {valid}, ... (any multiple of {template_width})"
+        )
+

@@ -1,0 +1,22 @@
+"""Random init: timm's own default initialization (the baseline every method must beat)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..data import ImageData
+from ..errors import SizelessError
+from ..families import get_family
+from .base import Initialized, InitOptions
+
+
+def scratch(size, data: ImageData, options: InitOptions) -> Initialized:
+    family = get_family(options.bank.config["family"]) if options.bank else get_family("vit")
+    image = options.image or (options.bank.image if options.bank else None)
+    if image is None:
+        raise SizelessError("scratch init needs an input geometry (image size, channels, patch size)")
+    size = family.parse_size(size)
+    torch.manual_seed(options.seed)
+    model = family.build(size, image, data.num_classes)
+    arch, args = family.model_args(size, image, data.num_classes)
+    return Initialized(model, arch, args, {"method": "scratch", "family": family.name, "size": size.key})

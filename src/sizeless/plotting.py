@@ -1,0 +1,32 @@
+"""Training-curve plots (PNG) from a metrics history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from .files import atomic_path
+
+
+def plot_history(history: list[dict], path: str | Path, title: str) -> None:
+    """Validation accuracy (left) and train loss (right) per epoch."""
+    if not history:
+        return
+    epochs = [row["epoch"] for row in history]
+    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for key in sorted(k for k in history[0] if k.startswith("val_acc")):
+        acc_ax.plot(epochs, [100 * row[key] for row in history], marker="o", label=key)
+    acc_ax.set(xlabel="epoch", ylabel="validation accuracy (%)", title=title)
+    acc_ax.grid(alpha=0.3)
+    acc_ax.legend()
+    loss_ax.plot(epochs, [row["train_loss"] for row in history], marker="o", color="tab:red")
+    loss_ax.set(xlabel="epoch", ylabel="train loss", title="train loss")
+    loss_ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)

@@ -1,0 +1,293 @@
+"""One training loop for every stage: pre-training, scaler fitting, training a plain model.
+
+Exactly resumable: data order is a function of (seed, epoch), augmentation of (seed, step),
+and the checkpoint holds model, optimizer, RNG state, the step and the running epoch sums, so an
+interrupted run that resumes ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from . import distributed as dist
+from .data import ImageData, Split
+from .errors import SizelessError
+from .files import (
+    atomic_path,
+    flatten_state,
+    load_tensors,
+    read_json,
+    save_tensors,
+    unflatten_state,
+    write_json,
+)
+from .objectives import Forward, Supervised
+from .plotting import plot_history
+
+CHECKPOINT = "checkpoint.safetensors"
+CHECKPOINT_STATE = "checkpoint.json"
+_NO_DECAY = ("scalers", "token", "pos_embed", "bias", "norm")
+
+
+@dataclass
+class TrainConfig:
+    """Optimization settings shared by every stage (AdamW, linear warm-up, cosine decay)."""
+
+    epochs: int = 10
+    steps: int | None = None  # a fixed number of steps instead of epochs (e.g. scaler fitting)
+    batch_size: int = 128
+    lr: float = 1e-3
+    min_lr: float = 1e-5
+    warmup: float = 0.1  # fraction of all steps
+    weight_decay: float = 0.05
+    grad_clip: float | None = 1.0
+    label_smoothing: float = 0.0
+    augment: bool | None = None  # None: the dataset's default
+    seed: int = 0
+    checkpoint_every: int = 500  # steps; also at the end, and at an epoch's end a minute after the last one
+    eval_batch_size: int = 512
+
+    def lr_at(self, step: int, total: int) -> float:
+        warmup = int(self.warmup * total)
+        if step < warmup:
+            return self.lr * (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def param_groups(module: nn.Module, params: Iterable[nn.Parameter], weight_decay: float) -> list[dict]:
+    """Decay matrices only: no decay on scalers, biases, norms, tokens and position embeddings."""
+    wanted = {id(p) for p in params}
+    decay, no_decay = [], []
+    for name, p in module.named_parameters():
+        if id(p) not in wanted or not p.requires_grad:
+            continue
+        skip = p.ndim < 2 or any(tag in name for tag in _NO_DECAY)
+        (no_decay if skip else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def augment_batch(images: Tensor, generator: torch.Generator) -> Tensor:
+    """Random crop (reflect padding of 1/8 of the side) and horizontal flip, per image."""
+    n, _, h, w = images.shape
+    pad = max(1, h // 8)
+    padded = torch.nn.functional.pad(images.float(), (pad, pad, pad, pad), mode="reflect")
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    out = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    out[flip] = out[flip].flip(-1)
+    return out.to(images.dtype)
+
+
+@torch.no_grad()
+def evaluate(forward: Forward, module: nn.Module, data: ImageData, split: Split | None = None,
+             batch_size: int = 512) -> dict[str, float]:
+    """Loss and accuracy on a split (the validation split by default), sharded over ranks."""
+    split = split if split is not None else data.val
+    device = next(module.parameters()).device
+    was_training = module.training
+    module.eval()
+    totals = torch.zeros(3, dtype=torch.float64)
+    shard = torch.arange(dist.rank(), len(split), dist.world_size())
+    for start in range(0, len(shard), batch_size):
+        idx = shard[start:start + batch_size]
+        x = data.normalize(split.images[idx].to(device))
+        y = split.labels[idx].to(device)
+        logits = forward(x).float()
+        totals += torch.tensor([
+            torch.nn.functional.cross_entropy(logits, y, reduction="sum").item(),
+            (logits.argmax(-1) == y).sum().item(),
+            len(idx),
+        ], dtype=torch.float64)
+    dist.all_sum(totals)
+    module.train(was_training)
+    count = max(1.0, totals[2].item())
+    return {"loss": totals[0].item() / count, "acc": totals[1].item() / count}
+
+
+def _generator(*keys: int) -> torch.Generator:
+    seed = 0
+    for k in keys:
+        seed = (seed * 1_000_003 + int(k)) % (2**63 - 1)
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclass
+class TrainResult:
+    history: list[dict]
+    completed: bool  # False when stopped early by ``stop_at_step``
+
+
+def fit(
+    module: nn.Module,
+    data: ImageData,
+    config: TrainConfig,
+    *,
+    objective: Callable | None = None,
+    params: Iterable[nn.Parameter] | None = None,
+    forward_at: Callable[[int], Forward] | None = None,
+    evaluators: dict[str, Forward] | None = None,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    desc: str = "train",
+    stop_at_step: int | None = None,
+) -> TrainResult:
+    """Train ``module`` on ``data.train``, evaluating on ``data.val`` after every epoch.
+
+    ``forward_at(step)`` picks the forward function of a step (multi-size pre-training draws a
+    size per step); ``evaluators`` names the forwards to validate (one column each).
+    ``out_dir`` receives ``metrics.csv``, ``curve.png`` and the resumable checkpoint.
+    """
+    device = dist.setup()
+    module.to(device)
+    dist.broadcast_parameters(module)
+    objective = objective or Supervised(config.label_smoothing)
+    forward_at = forward_at or (lambda step: module)
+    evaluators = evaluators or {"": module}
+    trainable = [p for p in (params if params is not None else module.parameters()) if p.requires_grad]
+    if not trainable:
+        raise SizelessError("nothing to train: every parameter is frozen")
+    optimizer = torch.optim.AdamW(param_groups(module, trainable, config.weight_decay), lr=config.lr)
+    n, batch = len(data.train), config.batch_size
+    if n == 0:
+        raise SizelessError(f"the training split of {data.name} is empty")
+    steps_per_epoch = max(1, n // batch)
+    total = config.steps or config.epochs * steps_per_epoch
+    augment = data.augment if config.augment is None else config.augment
+    out = Path(out_dir) if out_dir else None
+
+    step, history, sums, elapsed = 0, [], torch.zeros(3, dtype=torch.float64), 0.0
+    if out and (out / CHECKPOINT_STATE).exists():
+        if not resume:
+            raise SizelessError(
+                f"{out} already holds a run's checkpoint; pass --resume to continue it, or choose another --out"
+            )
+        step, history, sums, elapsed = _load_checkpoint(out, module, optimizer, config)
+        if dist.is_main():
+            tqdm.write(f"resuming {desc} from step {step}/{total}")
+
+    module.train()
+    bar = tqdm(total=total, initial=step, desc=desc, disable=not dist.is_main(), dynamic_ncols=True, mininterval=0.5)
+    started, last_save = time.perf_counter() - elapsed, time.perf_counter()
+    perm_epoch, perm = -1, None
+    while step < total:
+        epoch, index = divmod(step, steps_per_epoch)
+        if epoch != perm_epoch:
+            perm, perm_epoch = torch.randperm(n, generator=_generator(config.seed, epoch)), epoch
+        idx = perm[index * batch:(index + 1) * batch]
+        images, labels = data.train.images[idx], data.train.labels[idx]
+        if augment:
+            images = augment_batch(images, _generator(config.seed, 7919, step))
+        local = torch.arange(dist.rank(), len(idx), dist.world_size())
+        x = data.normalize(images[local].to(device))
+        y = labels[local].to(device)
+
+        lr = config.lr_at(step, total)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss, stats = objective(forward_at(step), x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        dist.reduce_gradients(trainable, len(local) / len(idx))
+        norm = torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip or float("inf"))
+        if not torch.isfinite(norm):
+            where = f"; the last checkpoint in {out} is intact (resume with a lower --lr)" if out else ""
+            raise SizelessError(
+                f"{desc}: loss became {loss.item():.4g} (non-finite gradients) at step {step}, lr {lr:.3g}; "
+                f"lower --lr or raise --warmup{where}"
+            )
+        optimizer.step()
+        step += 1
+        sums += torch.tensor([loss.item() * len(local), stats.get("correct", 0.0), len(local)], dtype=torch.float64)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}", refresh=False)
+
+        # steps mode (scaler fitting) validates once, at the end; epochs mode after every epoch
+        epoch_done = step == total or (config.steps is None and step % steps_per_epoch == 0)
+        if epoch_done:
+            row = _epoch_row(step, steps_per_epoch, lr, dist.all_sum(sums.clone()), time.perf_counter() - started)
+            for name, forward in evaluators.items():
+                metrics = evaluate(forward, module, data, batch_size=config.eval_batch_size)
+                suffix = f"[{name}]" if name else ""
+                row[f"val_loss{suffix}"], row[f"val_acc{suffix}"] = metrics["loss"], metrics["acc"]
+            history.append(row)
+            sums.zero_()
+            if dist.is_main():
+                bar.write(_format_row(row, desc))
+                if out:
+                    _write_metrics(out, history, desc)
+        stopping = stop_at_step is not None and step >= stop_at_step and step < total
+        due = step == total or stopping or step % config.checkpoint_every == 0
+        if out and (due or (epoch_done and time.perf_counter() - last_save > 60)):
+            _save_checkpoint(out, module, optimizer, config, step, history, sums, time.perf_counter() - started)
+            last_save = time.perf_counter()
+        if stopping:
+            bar.close()
+            return TrainResult(history, completed=False)
+    bar.close()
+    return TrainResult(history, completed=True)
+
+
+def _epoch_row(step: int, steps_per_epoch: int, lr: float, sums: Tensor, seconds: float) -> dict:
+    count = max(1.0, sums[2].item())
+    return {
+        "epoch": round(step / steps_per_epoch, 4),
+        "step": step,
+        "lr": lr,
+        "train_loss": sums[0].item() / count,
+        "train_acc": sums[1].item() / count,
+        "seconds": round(seconds, 2),
+    }
+
+
+def _format_row(row: dict, desc: str) -> str:
+    vals = "  ".join(f"{k} {100 * v:.2f}%" for k, v in row.items() if k.startswith("val_acc"))
+    return f"{desc} epoch {row['epoch']:g}: train loss {row['train_loss']:.4f}  {vals}"
+
+
+def _write_metrics(out: Path, history: list[dict], title: str) -> None:
+    columns = list(dict.fromkeys(k for row in history for k in row))
+    with atomic_path(out / "metrics.csv") as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+    plot_history(history, out / "curve.png", title)
+
+
+def _save_checkpoint(out: Path, module, optimizer, config, step, history, sums, elapsed) -> None:
+    if dist.is_main():
+        skeleton, opt_tensors = flatten_state(optimizer.state_dict(), "optimizer")
+        tensors = {f"model.{k}": v for k, v in module.state_dict().items()}
+        tensors.update(opt_tensors)
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors["epoch_sums"] = sums
+        save_tensors(out / CHECKPOINT, tensors)
+        write_json(out / CHECKPOINT_STATE, {
+            "step": step, "elapsed": elapsed, "config": asdict(config), "optimizer": skeleton, "history": history,
+        })
+    dist.barrier()
+
+
+def _load_checkpoint(out: Path, module, optimizer, config: TrainConfig):
+    state = read_json(out / CHECKPOINT_STATE, "checkpoint state")
+    saved = {k: v for k, v in state["config"].items() if k not in ("checkpoint_every", "eval_batch_size")}
+    current = {k: v for k, v in asdict(config).items() if k in saved}
+    if saved != current:
+        changed = ", ".join(f"{k}: {saved[k]} -> {current[k]}" for k in saved if saved[k] != current[k])
+        raise SizelessError(f"cannot resume {out}: the settings changed ({changed}); use the original flags")
+    tensors = load_tensors(out / CHECKPOINT, "checkpoint")
+    model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    module.load_state_dict(model_state, strict=True)
+    optimizer.load_state_dict(unflatten_state(state["optimizer"], tensors))
+    torch.set_rng_state(tensors["rng.torch"])
+    return state["step"], state["history"], tensors["epoch_sums"], state["elapsed"]
