@@ -1,0 +1,26 @@
+"""Shared fixtures: a tiny digits bank pre-trained once per session."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sizeless.api import pretrain
+from sizeless.data import load_data
+from sizeless.training import TrainConfig
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return load_data("digits")
+
+
+@pytest.fixture(scope="session")
+def bank_dir(tmp_path_factory, digits):
+    """A Kronecker bank (template width 16) pre-trained for 2 epochs at width 32, depth 2."""
+    out = tmp_path_factory.mktemp("bank")
+    pretrain(digits, ["32x2"], constraint_config={"template_width": 16, "num_templates": 2},
+             config=TrainConfig(epochs=2, batch_size=64, lr=2e-3), out=out)
+    return out
