@@ -22,7 +22,8 @@ def test_size_parsing():
 
 def test_width_not_multiple_of_template_lists_valid_widths():
     fam = get_family("vit")
-    with pytest.raises(SizelessError, match=r"width 100 is not a multiple of the template width 32; valid widths: 32, 64"):
+    expected = r"width 100 is not a multiple of the template width 32; valid widths: 32, 64"
+    with pytest.raises(SizelessError, match=expected):
         fam.kinds(fam.parse_size("100x4h4"), IMAGE, 32, 4.0)
 
 

@@ -97,7 +97,8 @@ class TemplateBank:
                 if kind.name in templated:
                     continue
                 src = source_kinds[kind.name]
-                stack = torch.stack([self.tensors[f"free/{source}/{p}"] for p in src.params]).reshape(src.layers, *src.shape)
+                stack = torch.stack([self.tensors[f"free/{source}/{p}"] for p in src.params])
+                stack = stack.reshape(src.layers, *src.shape)
                 resized = resize_free(stack, src, kind)
                 for layer, pname in enumerate(kind.params):
                     model.get_parameter(pname).copy_(resized[layer].view(kind.param_shape))
@@ -115,14 +116,16 @@ class TemplateBank:
     def load(cls, path: str | Path) -> TemplateBank:
         path = Path(path)
         if not path.is_dir():
-            raise SizelessError(f"template bank {path} does not exist; create one with `sizeless pretrain --out {path}`")
+            raise SizelessError(f"template bank {path} does not exist; create one with `sizeless pretrain --out`")
         if not (path / TENSOR_FILE).exists() and (path / "model.safetensors").exists():
-            raise SizelessError(f"{path} is a model folder, not a template bank; pass it as --model, or a bank as --bank")
+            raise SizelessError(f"{path} is a model folder, not a template bank; pass it as --model, a bank as --bank")
         config = read_json(path / CONFIG_FILE, "template bank config")
         if config.get("format") != FORMAT:
-            raise SizelessError(f"{path / CONFIG_FILE} is not a sizeless template bank config (format {config.get('format')!r})")
+            found = config.get("format")
+            raise SizelessError(f"{path / CONFIG_FILE} is not a sizeless template bank config (format {found!r})")
         if config.get("format_version", 0) > FORMAT_VERSION:
-            raise SizelessError(f"{path} was written by a newer sizeless (bank format {config['format_version']}); upgrade")
+            version = config["format_version"]
+            raise SizelessError(f"{path} was written by a newer sizeless (bank format {version}); upgrade sizeless")
         bank = cls(config, load_tensors(path / TENSOR_FILE, "template bank"))
         bank.validate(path)
         return bank
@@ -143,6 +146,7 @@ class TemplateBank:
                         problems.append(f"{key} {'missing' if got is None else tuple(got.shape)} (want {tuple(shape)})")
         if problems:
             raise SizelessError(
-                f"{path}: the tensors do not match the bank's config ({self.config['family']}/{self.config['constraint']}): "
+                f"{path}: the tensors do not match the bank's config "
+                f"({self.config['family']}/{self.config['constraint']}): "
                 f"{'; '.join(problems[:3])}{' ...' if len(problems) > 3 else ''}"
             )

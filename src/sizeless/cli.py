@@ -191,7 +191,8 @@ def demo(
     for col in ("size", "params", "acc from templates", "acc from scratch"):
         table.add_column(col, justify="right")
     for row in rows:
-        table.add_row(row["size"], f"{row['params']:,}", f"{100 * row['templates']:.2f}%", f"{100 * row['scratch']:.2f}%")
+        table.add_row(row["size"], f"{row['params']:,}", f"{100 * row['templates']:.2f}%",
+                      f"{100 * row['scratch']:.2f}%")
     mean_t = sum(r["templates"] for r in rows) / len(rows)
     mean_s = sum(r["scratch"] for r in rows) / len(rows)
     table.add_row("mean", "", f"{100 * mean_t:.2f}%", f"{100 * mean_s:.2f}%")
@@ -207,6 +208,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: run the same command with --resume to continue")
         sys.exit(130)
+    finally:
+        from .distributed import cleanup
+
+        cleanup()
 
 
 if __name__ == "__main__":

@@ -72,3 +72,8 @@ def reduce_gradients(params: list[torch.nn.Parameter], share: float) -> None:
         n = p.grad.numel()
         p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
         offset += n
+
+
+def cleanup() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()

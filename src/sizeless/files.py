@@ -95,7 +95,8 @@ def flatten_state(obj: Any, prefix: str = "") -> tuple[Any, dict[str, torch.Tens
             tensors[key] = node
             return {"__tensor__": key}
         if isinstance(node, dict):
-            return {"__dict__": [[walk(k, f"{key}.k{i}"), walk(v, f"{key}.{i}")] for i, (k, v) in enumerate(node.items())]}
+            pairs = enumerate(node.items())
+            return {"__dict__": [[walk(k, f"{key}.k{i}"), walk(v, f"{key}.{i}")] for i, (k, v) in pairs]}
         if isinstance(node, (list, tuple)):
             return [walk(v, f"{key}.{i}") for i, v in enumerate(node)]
         return node

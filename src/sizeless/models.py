@@ -32,7 +32,8 @@ def save_model(model: nn.Module, path: str | Path, architecture: str, model_args
     pretrained = config.setdefault("pretrained_cfg", {})
     pretrained["num_classes"] = model_args["num_classes"]
     if data is not None:
-        pretrained.update(mean=list(data.mean), std=list(data.std), input_size=[data.in_chans, data.img_size, data.img_size])
+        pretrained.update(mean=list(data.mean), std=list(data.std),
+                          input_size=[data.in_chans, data.img_size, data.img_size])
         if data.class_names:
             config["label_names"] = data.class_names
     config["sizeless"] = sizeless or {}

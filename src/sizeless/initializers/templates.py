@@ -20,7 +20,8 @@ def templates(size, data: ImageData, options: InitOptions) -> Initialized:
     if (data.in_chans, data.img_size) != (image.in_chans, image.img_size):
         raise SizelessError(
             f"the bank was pre-trained on {image.in_chans}-channel {image.img_size}x{image.img_size} images, "
-            f"{data.name} gives {data.in_chans}-channel {data.img_size}x{data.img_size}; pass --image-size {image.img_size}"
+            f"{data.name} gives {data.in_chans}-channel {data.img_size}x{data.img_size}; "
+            f"pass --image-size {image.img_size}"
         )
     family = bank.family
     size = family.parse_size(size)
