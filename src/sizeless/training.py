@@ -210,7 +210,8 @@ def fit(
         step += 1
         sums += torch.tensor([loss.item() * len(local), stats.get("correct", 0.0), len(local)], dtype=torch.float64)
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}", refresh=False)
+        acc = sums[1].item() / max(1.0, sums[2].item())
+        bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{100 * acc:.1f}%", lr=f"{lr:.2e}", refresh=False)
 
         # steps mode (scaler fitting) validates once, at the end; epochs mode after every epoch
         epoch_done = step == total or (config.steps is None and step % steps_per_epoch == 0)
