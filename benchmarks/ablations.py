@@ -20,6 +20,7 @@ from common import provenance, provenance_md, write_results
 from sizeless.api import initialize_full, pretrain, train
 from sizeless.data import DataConfig, load_data
 from sizeless.initializers.base import default_fit_config
+from sizeless.initializers.templates import RECOMMENDED_FINETUNE
 from sizeless.training import TrainConfig
 
 LR_RECIPES = {"lr 1e-3, warm-up 10% (random-init recipe)": (1e-3, 0.1), "lr 5e-4, warm-up 2%": (5e-4, 0.02),
@@ -68,7 +69,7 @@ def main() -> None:
             config=TrainConfig(epochs=args.pretrain_epochs, batch_size=64, lr=2e-3, seed=args.seed),
             out=work / f"bank-{vectors}", resume=True)
         for size in args.sizes.split(","):
-            run("A: vectors", vectors, banks[vectors], size, 5e-4, 0.02)
+            run("A: vectors", vectors, banks[vectors], size, RECOMMENDED_FINETUNE["lr"], RECOMMENDED_FINETUNE["warmup"])
     for name, (lr, warmup) in LR_RECIPES.items():
         for size in args.sizes.split(","):
             run("B: LR after init", name, banks["template"], size, lr, warmup)

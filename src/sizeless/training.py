@@ -288,7 +288,13 @@ def _load_checkpoint(out: Path, module, optimizer, config: TrainConfig):
         raise SizelessError(f"cannot resume {out}: the settings changed ({changed}); use the original flags")
     tensors = load_tensors(out / CHECKPOINT, "checkpoint")
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    module.load_state_dict(model_state, strict=True)
-    optimizer.load_state_dict(unflatten_state(state["optimizer"], tensors))
+    try:
+        module.load_state_dict(model_state, strict=True)
+        optimizer.load_state_dict(unflatten_state(state["optimizer"], tensors))
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise SizelessError(
+            f"the checkpoint in {out} belongs to another model ({str(err).splitlines()[0][:120]}); "
+            "choose another --out, or delete that folder to start over"
+        ) from None
     torch.set_rng_state(tensors["rng.torch"])
     return state["step"], state["history"], tensors["epoch_sums"], state["elapsed"]

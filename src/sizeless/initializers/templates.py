@@ -7,9 +7,9 @@ from ..errors import SizelessError
 from ..training import fit
 from .base import Initialized, InitOptions
 
-# Fine-tuning after template init: a lower peak LR and a short warm-up keep the first epoch from
-# knocking the initialization back down (DESIGN 2.4); measured in benchmarks/NOTES.md.
-RECOMMENDED_FINETUNE = {"lr": 5e-4, "warmup": 0.02}
+# Fine-tuning after template init: a quarter of the random-init LR keeps the first epoch from
+# knocking the initialization back down (DESIGN 2.4); the sweep is in benchmarks/NOTES.md.
+RECOMMENDED_FINETUNE = {"lr": 2.5e-4, "warmup": 0.02}
 
 
 def templates(size, data: ImageData, options: InitOptions) -> Initialized:
@@ -29,7 +29,9 @@ def templates(size, data: ImageData, options: InitOptions) -> Initialized:
     trainable = [p for p in net.parameters() if p.requires_grad]  # scalers, free vectors, new head
     history = []
     if options.fit.steps:
-        result = fit(net, data, options.fit, params=trainable, out_dir=options.log_dir, desc=f"fit scalers {size.key}")
+        # re-running an init into the same folder continues (or reuses) its fit instead of refusing
+        result = fit(net, data, options.fit, params=trainable, out_dir=options.log_dir, resume=True,
+                     desc=f"fit scalers {size.key}")
         history = result.history
     model = net.export().cpu()
     arch, args = family.model_args(size, image, data.num_classes)
