@@ -51,14 +51,12 @@ def main() -> None:
     def data(n: int):
         return load_data(DataConfig(args.data, train_subset=n, val_subset=args.val_images))
 
-    start = time.perf_counter()
     bank = pretrain(
         data(args.pretrain_images), [args.bank_size],
         constraint_config={"template_width": args.template_width, "num_templates": args.num_templates,
                            "vectors": args.vectors},
         config=TrainConfig(epochs=args.pretrain_epochs, seed=args.seed), out=work / "bank", resume=True,
     )
-    bank_seconds = time.perf_counter() - start
     fit_data, train_data = data(args.fit_images), data(args.train_images)
     budget = TrainConfig(epochs=args.epochs, seed=args.seed)
     rows, curves = [], {}
@@ -88,7 +86,7 @@ def main() -> None:
                     "init_seconds": init_seconds if method == "templates" else 0.0,
                     "train_seconds": time.perf_counter() - t0,
                 })
-    meta.update(bank_seconds=round(bank_seconds, 1), bank_val_acc=bank.config["val_acc"], args=vars(args) | {
+    meta.update(bank_seconds=bank.config["seconds"], bank_val_acc=bank.config["val_acc"], args=vars(args) | {
         "out": str(args.out), "work": str(work)})
     write_results(args.out, rows, meta)
     plot(curves, args.out / "curves.png")

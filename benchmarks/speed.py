@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--template-width", type=int, default=32)
     parser.add_argument("--num-templates", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--export-size", default="768x12")
+    parser.add_argument("--export-size", default="768x12h12")
     parser.add_argument("--export-template-width", type=int, default=192)
     parser.add_argument("--export-num-templates", type=int, default=6)
     args = parser.parse_args()

@@ -78,6 +78,7 @@ def pretrain(
         "class_names": data.class_names,
         "train": asdict(config),
         "steps": final.get("step", 0),
+        "seconds": final.get("seconds"),
         "completed": result.completed,
         "val_acc": {k: final.get(f"val_acc[{k}]") for k in keys},
         "template_params": sum(p.numel() for p in net.templates.parameters()),
