@@ -19,8 +19,7 @@ from common import provenance, provenance_md, write_results
 
 from sizeless.api import initialize_full, pretrain, train
 from sizeless.data import DataConfig, load_data
-from sizeless.initializers.base import default_fit_config
-from sizeless.initializers.templates import RECOMMENDED_FINETUNE
+from sizeless.initializers.base import RECOMMENDED_FINETUNE, default_fit_config
 from sizeless.training import TrainConfig
 
 LR_RECIPES = {"lr 1e-3, warm-up 10% (random-init recipe)": (1e-3, 0.1), "lr 5e-4, warm-up 2%": (5e-4, 0.02),

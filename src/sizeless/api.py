@@ -98,15 +98,23 @@ def initialize(
     patch_size: int | None = None,
     seed: int = 0,
     out: str | Path | None = None,
+    **baseline_inputs,
 ) -> nn.Module:
-    """Initialize a plain timm model of ``size`` with ``method``; with ``out``, save it in timm's layout."""
+    """Initialize a plain timm model of ``size`` with ``method``; with ``out``, save it in timm's layout.
+
+    Methods: templates, scratch, weight-selection (``teacher=``), mimetic, linear-expansion (a
+    learngene ``bank=``), direct (``source=``, ``pretrain_config=``; default: the bank's budget).
+    """
     return initialize_full(size, data, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed,
-                           out=out).model
+                           out=out, **baseline_inputs).model
 
 
 def initialize_full(size, data, *, bank=None, method="templates", fit=None, patch_size=None, seed=0,
-                    out=None) -> Initialized:
-    """:func:`initialize`, also returning the architecture, model args and provenance."""
+                    out=None, teacher=None, source=None, pretrain_config=None) -> Initialized:
+    """:func:`initialize`, also returning the architecture, model args and provenance.
+
+    ``teacher`` (weight-selection), ``source`` and ``pretrain_config`` (direct) feed the baselines.
+    """
     if method not in INITIALIZERS:
         raise SizelessError(f"unknown init method {method!r}; choose from {', '.join(INITIALIZERS)}")
     data = as_data(data)
@@ -114,7 +122,9 @@ def initialize_full(size, data, *, bank=None, method="templates", fit=None, patc
         bank = TemplateBank.load(bank)
     image = bank.image if bank else image_spec(data, patch_size)
     fit = replace(fit or default_fit_config(), seed=seed)
-    options = InitOptions(bank=bank, image=image, seed=seed, fit=fit, log_dir=Path(out) / "fit" if out else None)
+    options = InitOptions(bank=bank, image=image, seed=seed, fit=fit, log_dir=Path(out) / "fit" if out else None,
+                          teacher=Path(teacher) if teacher else None,
+                          source=as_data(source) if source is not None else None, pretrain=pretrain_config)
     result = INITIALIZERS[method](size, data, options)
     if out and dist.is_main():
         save_model(result.model, out, result.architecture, result.model_args, data, result.meta)

@@ -52,6 +52,7 @@ def pretrain(
     template_width: Annotated[int, typer.Option(help="template width w; targets need widths that are multiples")] = 32,
     num_templates: Annotated[int, typer.Option(help="templates per kind (N)")] = 4,
     vectors: Annotated[str, typer.Option(help="biases/norms/embeddings: 'template' or 'free'")] = "template",
+    linear_scalers: Annotated[bool, typer.Option(help="TLEG learngene: fixed scalers 1, l/(L-1); needs N=2")] = False,
     epochs: EpochsOpt = 10,
     batch_size: BatchOpt = 128,
     lr: Annotated[float, typer.Option(help="peak learning rate")] = 1e-3,
@@ -76,7 +77,8 @@ def pretrain(
     bank = run(_data(data, data_dir, image_size, train_subset, val_subset, classes), size, family=family,
                constraint=constraint, objective=objective, config=config, patch_size=patch_size, out=out,
                resume=resume, constraint_config={"template_width": template_width, "num_templates": num_templates,
-                                                 "vectors": vectors})
+                                                 "vectors": vectors,
+                                                 "scalers": "linear" if linear_scalers else "learned"})
     accs = ", ".join(f"{k} {100 * v:.2f}%" for k, v in bank.config["val_acc"].items() if v is not None)
     console.print(f"[green]bank written to {out}[/] ({bank.config['template_params']:,} template parameters; {accs})")
 
@@ -87,7 +89,9 @@ def init(
     out: Annotated[Path, typer.Option(help="output model folder (timm hub layout)")],
     size: Annotated[str, typer.Option(help="target size WIDTHxDEPTH[hHEADS][mMLP]")],
     bank: Annotated[Path | None, typer.Option(help="template bank folder")] = None,
-    method: Annotated[str, typer.Option(help="templates | scratch")] = "templates",
+    method: Annotated[str, typer.Option(help="templates | scratch | weight-selection | mimetic | "
+                                              "linear-expansion | direct")] = "templates",
+    teacher: Annotated[Path | None, typer.Option(help="weight-selection: a larger pre-trained model")] = None,
     num_classes: Annotated[int | None, typer.Option(help="check the data has this many classes")] = None,
     fit_steps: Annotated[int, typer.Option(help="scaler-fitting steps (0: compose without fitting)")] = 200,
     fit_lr: Annotated[float, typer.Option(help="scaler-fitting learning rate")] = 3e-3,
@@ -110,7 +114,7 @@ def init(
     fit = replace(default_fit_config(), steps=fit_steps, lr=fit_lr, batch_size=batch_size)
     start = time.perf_counter()
     result = initialize_full(size, dataset, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed,
-                             out=out)
+                             out=out, teacher=teacher)
     params = sum(p.numel() for p in result.model.parameters())
     fitted = result.meta.get("fit_val_acc")
     note = f", val acc after fit {100 * fitted:.2f}%" if fitted is not None else ""
@@ -197,6 +201,49 @@ def demo(
     mean_s = sum(r["scratch"] for r in rows) / len(rows)
     table.add_row("mean", "", f"{100 * mean_t:.2f}%", f"{100 * mean_s:.2f}%")
     Console().print(table)
+
+
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: every initializer side by side.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command(name="init")
+def bench_init(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="output folder: results.csv/json, report.md, plots, cached runs")],
+    sizes: Annotated[str, typer.Option(help="comma-separated target sizes, e.g. 64x6,96x4,128x6")],
+    methods: Annotated[str, typer.Option(help="comma-separated methods")] =
+        "templates,scratch,weight-selection,mimetic,linear-expansion,direct",
+    bank: Annotated[Path | None, typer.Option(help="template bank (default: built into OUT/bank)")] = None,
+    teacher: Annotated[Path | None, typer.Option(help="weight-selection teacher (default: OUT/teacher)")] = None,
+    learngene: Annotated[Path | None, typer.Option(help="TLEG learngene bank (default: OUT/learngene)")] = None,
+    fit_steps: Annotated[int, typer.Option(help="scaler-fitting steps for template-based methods")] = 200,
+    epochs: EpochsOpt = 2,
+    seeds: Annotated[int, typer.Option(help="seeds per (method, size)")] = 1,
+    batch_size: BatchOpt = 128,
+    train_subset: SubsetOpt = None,
+    fit_subset: Annotated[int | None, typer.Option(help="images for scaler fitting")] = None,
+    pretrain_subset: Annotated[int | None, typer.Option(help="images for building bank/teacher")] = None,
+    val_subset: ValSubsetOpt = None,
+    data_dir: DataDirOpt = None,
+    bank_size: Annotated[str, typer.Option(help="size of a bank built here")] = "64x4",
+    template_width: Annotated[int, typer.Option(help="template width of a bank built here")] = 32,
+    num_templates: Annotated[int, typer.Option(help="templates per kind of a bank built here")] = 4,
+    pretrain_epochs: Annotated[int, typer.Option(help="epochs of bank/teacher/direct pre-training")] = 4,
+    teacher_size: Annotated[str, typer.Option(help="size of a teacher trained here")] = "128x6",
+):
+    """Compare initializers on the same data, sizes and budgets; writes a report with plots."""
+    from .bench import BenchConfig, run_init_bench
+
+    config = BenchConfig(
+        data=data, out=out, sizes=sizes.split(","), methods=methods.split(","), fit_steps=fit_steps, epochs=epochs,
+        seeds=seeds, batch_size=batch_size, train_subset=train_subset, fit_subset=fit_subset, val_subset=val_subset,
+        data_dir=data_dir, bank=bank, teacher=teacher, learngene=learngene, bank_size=bank_size,
+        template_width=template_width, num_templates=num_templates, pretrain_epochs=pretrain_epochs,
+        pretrain_subset=pretrain_subset, teacher_size=teacher_size)
+    run_init_bench(config)
+    console.print(f"[green]report written to {out / 'report.md'}[/]")
+    Console().print((out / "report.md").read_text())
 
 
 def main(argv: list[str] | None = None) -> None:

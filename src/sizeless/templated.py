@@ -50,13 +50,14 @@ class TemplateNet(nn.Module):
             self.all_kinds[size.key] = kinds
             self.templated_kinds[size.key] = templated
             self.models[module_key(size.key)] = model
-            self.scalers[module_key(size.key)] = self._parameter_dict(constraint.init_scalers(templated, generator))
+            scalers = constraint.init_scalers(templated, generator)
+            self.scalers[module_key(size.key)] = self._parameter_dict(scalers, constraint.scalers_trainable)
         first = self.templated_kinds[sizes[0].key]
         self.templates = self._parameter_dict(constraint.init_templates(first, generator))
 
     @staticmethod
-    def _parameter_dict(tensors: dict[str, Tensor]) -> nn.ParameterDict:
-        return nn.ParameterDict({module_key(k): nn.Parameter(v) for k, v in tensors.items()})
+    def _parameter_dict(tensors: dict[str, Tensor], trainable: bool = True) -> nn.ParameterDict:
+        return nn.ParameterDict({module_key(k): nn.Parameter(v, requires_grad=trainable) for k, v in tensors.items()})
 
     def default_size(self, size: str | None) -> str:
         return size if size is not None else next(iter(self.sizes))

@@ -23,12 +23,19 @@ class KroneckerConfig:
     # "template": biases, norms and embeddings are composed from vector templates too;
     # "free": they are plain parameters, trained alongside and resized to seed new sizes.
     vectors: Literal["template", "free"] = "template"
+    # "learned": scalers are trained; "linear": TLEG's learngene, fixed scalers 1 and l/(L-1) (N=2,
+    # same width as the templates), so only depth can change.
+    scalers: Literal["learned", "linear"] = "learned"
 
     def __post_init__(self) -> None:
         if self.template_width < 1 or self.num_templates < 1:
             raise SizelessError("template width and number of templates must be positive")
         if self.vectors not in ("template", "free"):
             raise SizelessError(f"vectors must be 'template' or 'free', not {self.vectors!r}")
+        if self.scalers not in ("learned", "linear"):
+            raise SizelessError(f"scalers must be 'learned' or 'linear', not {self.scalers!r}")
+        if self.scalers == "linear" and self.num_templates != 2:
+            raise SizelessError("linear scalers (TLEG's learngene) need exactly 2 templates: --num-templates 2")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,11 +96,30 @@ class KroneckerConstraint:
             out[kind.name] = t
         return out
 
+    @property
+    def scalers_trainable(self) -> bool:
+        return self.config.scalers == "learned"
+
+    def _check_linear(self, kind: Kind) -> None:
+        if self.config.scalers == "linear" and kind.factors != (1, 1):
+            raise SizelessError(
+                f"linear expansion (TLEG) keeps the learngene's width {self.config.template_width}: it changes "
+                f"depth only, so {kind.name} of shape {kind.shape} cannot be served"
+            )
+
     def init_scalers(self, kinds: list[Kind], generator: torch.Generator) -> dict[str, Tensor]:
-        """Random scalers with variance 1/N, so a composed weight has its template's variance."""
+        """Random scalers with variance 1/N, so a composed weight has its template's variance.
+
+        Linear (TLEG) scalers are fixed: layer l = T[0] + l/(L-1) * T[1].
+        """
         n = self.config.num_templates
         out = {}
         for kind in kinds:
+            self._check_linear(kind)
+            if self.config.scalers == "linear":
+                ramp = torch.linspace(0, 1, kind.layers) if kind.layers > 1 else torch.zeros(1)
+                out[kind.name] = torch.stack([torch.ones(kind.layers), ramp], 1).view(kind.layers, 2, 1, 1)
+                continue
             m1, m2 = kind.factors
             s = torch.randn(kind.layers, n, m1, m2, generator=generator) / n**0.5
             if kind.init == "ones":  # template 0 holds the ones: the composed vector starts at exactly 1
@@ -108,6 +134,7 @@ class KroneckerConstraint:
         """Scalers for a new size from a pre-trained size: depth interpolation + width resize."""
         out = {}
         for kind in kinds:
+            self._check_linear(kind)  # linear ramps interpolate to the exact ramp of the new depth
             m1, m2 = kind.factors
             out[kind.name] = resize_stack(source[kind.name], kind.layers, m1, m2, kind.fan_in)
         return out

@@ -8,8 +8,14 @@ from pathlib import Path
 from torch import nn
 
 from ..bank import TemplateBank
+from ..data import ImageData
 from ..families import ImageSpec
 from ..training import TrainConfig
+
+# Training after a pre-trained init (templates, linear expansion, weight selection, direct): a
+# quarter of the random-init LR keeps the first epoch from knocking the initialization back down
+# (DESIGN 2.4); the sweep is in benchmarks/NOTES.md.
+RECOMMENDED_FINETUNE = {"lr": 2.5e-4, "warmup": 0.02}
 
 
 def default_fit_config() -> TrainConfig:
@@ -19,11 +25,14 @@ def default_fit_config() -> TrainConfig:
 
 @dataclass
 class InitOptions:
-    bank: TemplateBank | None = None
+    bank: TemplateBank | None = None  # templates; a learngene bank for linear-expansion
     image: ImageSpec | None = None  # input geometry for methods without a bank
     seed: int = 0
     fit: TrainConfig = field(default_factory=default_fit_config)
-    log_dir: Path | None = None  # where the fit stage writes metrics
+    log_dir: Path | None = None  # where the fit (or direct pre-training) stage writes metrics
+    teacher: Path | None = None  # weight-selection: a larger pre-trained model folder
+    source: ImageData | None = None  # direct: the pre-training data (default: the target data)
+    pretrain: TrainConfig | None = None  # direct: the pre-training budget (default: the bank's)
 
 
 @dataclass

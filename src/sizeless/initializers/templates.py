@@ -1,21 +1,39 @@
-"""Template init (ours): frozen templates, seeded scalers fitted on a little data, dense export."""
+"""Template init (ours) and TLEG's linear expansion: both compose a new size from a bank.
+
+Templates frozen; scalers seeded from the pre-training ones (depth interpolation, width resize)
+and fitted, with the free vectors and a fresh head, on a little data; then dense export.
+Linear expansion is the same path with a learngene bank whose scalers are fixed.
+"""
 
 from __future__ import annotations
 
 from ..data import ImageData
 from ..errors import SizelessError
 from ..training import fit
-from .base import Initialized, InitOptions
-
-# Fine-tuning after template init: a quarter of the random-init LR keeps the first epoch from
-# knocking the initialization back down (DESIGN 2.4); the sweep is in benchmarks/NOTES.md.
-RECOMMENDED_FINETUNE = {"lr": 2.5e-4, "warmup": 0.02}
+from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
 
 
 def templates(size, data: ImageData, options: InitOptions) -> Initialized:
     bank = options.bank
     if bank is None:
         raise SizelessError("template init needs a template bank: pass --bank BANK")
+    if bank.config["constraint_config"].get("scalers") == "linear":
+        raise SizelessError("this bank is a linear-expansion learngene; use --method linear-expansion")
+    return from_bank(size, data, options, "templates")
+
+
+def linear_expansion(size, data: ImageData, options: InitOptions) -> Initialized:
+    bank = options.bank
+    if bank is None or bank.config["constraint_config"].get("scalers") != "linear":
+        raise SizelessError(
+            "linear-expansion needs a learngene bank: sizeless pretrain --num-templates 2 --linear-scalers "
+            "--template-width WIDTH --size WIDTHxDEPTH ..."
+        )
+    return from_bank(size, data, options, "linear-expansion")
+
+
+def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initialized:
+    bank = options.bank
     image = bank.image
     if (data.in_chans, data.img_size) != (image.in_chans, image.img_size):
         raise SizelessError(
@@ -31,12 +49,12 @@ def templates(size, data: ImageData, options: InitOptions) -> Initialized:
     if options.fit.steps:
         # re-running an init into the same folder continues (or reuses) its fit instead of refusing
         result = fit(net, data, options.fit, params=trainable, out_dir=options.log_dir, resume=True,
-                     desc=f"fit scalers {size.key}")
+                     desc=f"fit {method} {size.key}")
         history = result.history
     model = net.export().cpu()
     arch, args = family.model_args(size, image, data.num_classes)
     meta = {
-        "method": "templates",
+        "method": method,
         "family": family.name,
         "size": size.key,
         "bank_sizes": bank.config["sizes"],

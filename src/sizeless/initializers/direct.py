@@ -1,0 +1,36 @@
+"""Direct pre-training: train the exact target size on the source data with the bank's budget.
+
+The "pre-train every size" alternative: n sizes cost n pre-training runs. The head is kept when
+source and target share their classes and is new otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..data import ImageData
+from ..errors import SizelessError
+from ..training import TrainConfig, fit
+from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
+from .scratch import scratch
+
+
+def direct(size, data: ImageData, options: InitOptions) -> Initialized:
+    source = options.source or data
+    budget = options.pretrain
+    if budget is None and options.bank is not None:
+        budget = TrainConfig(**options.bank.config["train"])
+    if budget is None:
+        raise SizelessError("direct pre-training needs a budget: pass --bank (its budget is reused)")
+    budget = replace(budget, seed=options.seed)
+    init = scratch(size, source, options)
+    result = fit(init.model, source, budget, out_dir=options.log_dir, resume=True, desc=f"direct {init.meta['size']}")
+    model = init.model.cpu()
+    if source.num_classes != data.num_classes:
+        model.reset_classifier(data.num_classes)
+        init.model_args["num_classes"] = data.num_classes
+    steps = result.history[-1]["step"] if result.history else 0
+    init.meta.update(method="direct", recommended=dict(RECOMMENDED_FINETUNE),
+                     pretrain_steps=steps, pretrain_images=steps * budget.batch_size,
+                     pretrain_seconds=result.history[-1]["seconds"] if result.history else 0.0)
+    return init

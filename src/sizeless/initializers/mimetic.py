@@ -1,0 +1,49 @@
+"""Mimetic init (Trockman & Kolter, "Mimetic Initialization of Self-Attention Layers", ICML 2023).
+
+No pre-trained model: each head's W_q^T W_k is set to the best rank-head_dim approximation of
+a1*Z/sqrt(D) + b1*I, and W_v^T W_proj^T to a2*Z/sqrt(D) - b2*I, via an SVD split A = L R.
+Everything else keeps timm's default init.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..data import ImageData
+from .base import Initialized, InitOptions
+from .scratch import scratch
+
+ALPHA_QK, BETA_QK = 0.7, 0.7  # the paper's CIFAR ViT-Tiny settings
+ALPHA_VO, BETA_VO = 0.4, 0.4
+
+
+def identity_like(dim: int, alpha: float, beta: float, sign: float, generator: torch.Generator):
+    """Factors L, R with L @ R = alpha * Z / sqrt(dim) + sign * beta * I."""
+    a = alpha * torch.randn(dim, dim, generator=generator) / dim**0.5 + sign * beta * torch.eye(dim)
+    u, s, vh = torch.linalg.svd(a)
+    root = s.sqrt()
+    return u * root, root[:, None] * vh
+
+
+@torch.no_grad()
+def apply_mimetic(model: torch.nn.Module, generator: torch.Generator) -> None:
+    for block in model.blocks:
+        attn = block.attn
+        dim = attn.qkv.in_features
+        heads, head_dim = attn.num_heads, dim // attn.num_heads
+        qkv = attn.qkv.weight.view(3, dim, dim)
+        for h in range(heads):
+            left, right = identity_like(dim, ALPHA_QK, BETA_QK, 1.0, generator)
+            rows = slice(h * head_dim, (h + 1) * head_dim)
+            qkv[0, rows] = left[:, :head_dim].T  # W_q^h, so that W_q^h^T W_k^h ~ L R
+            qkv[1, rows] = right[:head_dim]
+        left, right = identity_like(dim, ALPHA_VO, BETA_VO, -1.0, generator)
+        qkv[2] = left.T  # W_v^T W_proj^T = L R
+        attn.proj.weight.copy_(right.T)
+
+
+def mimetic(size, data: ImageData, options: InitOptions) -> Initialized:
+    init = scratch(size, data, options)
+    apply_mimetic(init.model, torch.Generator().manual_seed(options.seed))
+    init.meta["method"] = "mimetic"
+    return init

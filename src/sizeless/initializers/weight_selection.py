@@ -1,0 +1,75 @@
+"""Weight selection (Xu et al., "Initializing Models with Larger Ones", ICLR 2024).
+
+From a larger pre-trained model of the same family: keep its first L blocks (first-N layer
+selection) and, inside every tensor, evenly spaced elements along each axis (uniform element
+selection). Fused q/k/v rows are selected per group, so the same channels are kept in q, k and v
+and head boundaries stay consistent.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..data import ImageData
+from ..errors import SizelessError
+from ..families import ImageSpec, get_family
+from ..models import check_input, load_model
+from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
+
+_GROUPED_ROWS = {"attn.qkv.weight": 3, "attn.qkv.bias": 3}
+
+
+def even_indices(source: int, target: int) -> torch.Tensor:
+    """``target`` evenly spaced indices into ``source`` (every k-th when k divides)."""
+    if source % target == 0:
+        return torch.arange(target) * (source // target)
+    return torch.linspace(0, source - 1, target).round().long()
+
+
+def select(weight: torch.Tensor, shape: tuple[int, ...], row_groups: int = 1) -> torch.Tensor:
+    """Uniform element selection of ``weight`` down to ``shape``; rows may be split into groups."""
+    out = weight
+    for dim, size in enumerate(shape):
+        if dim == 0 and row_groups > 1:
+            grouped = out.reshape(row_groups, out.shape[0] // row_groups, *out.shape[1:])
+            grouped = grouped.index_select(1, even_indices(grouped.shape[1], size // row_groups))
+            out = grouped.reshape(size, *out.shape[1:])
+        else:
+            out = out.index_select(dim, even_indices(out.shape[dim], size))
+    return out
+
+
+def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized:
+    if options.teacher is None:
+        raise SizelessError("weight-selection needs a larger pre-trained model: pass --teacher MODEL")
+    teacher, config = load_model(options.teacher)
+    check_input(config, data, options.teacher)
+    args = config.get("model_args", {})
+    if "embed_dim" not in args:
+        raise SizelessError(f"{options.teacher} is not a ViT model folder; weight selection needs the same family")
+    family = get_family("vit")
+    size = family.parse_size(size)
+    img = args["img_size"][0] if isinstance(args["img_size"], (list, tuple)) else args["img_size"]
+    image = ImageSpec(img, args.get("in_chans", 3), args["patch_size"])
+    t_width, t_depth = args["embed_dim"], args["depth"]
+    t_hidden = int(t_width * args.get("mlp_ratio", 4.0))
+    if size.width > t_width or size.depth > t_depth or size.mlp_hidden > t_hidden:
+        raise SizelessError(
+            f"weight selection cannot serve {size.key}: it needs a teacher at least as wide and deep "
+            f"(teacher is {t_width}x{t_depth}, MLP {t_hidden})"
+        )
+    torch.manual_seed(options.seed)
+    student = family.build(size, image, data.num_classes)
+    source = teacher.state_dict()
+    state = student.state_dict()
+    for name, value in state.items():
+        if name.startswith("head."):
+            continue  # task-specific: always new
+        groups = next((g for suffix, g in _GROUPED_ROWS.items() if name.endswith(suffix)), 1)
+        state[name] = select(source[name], tuple(value.shape), groups)
+    student.load_state_dict(state)
+    arch, model_args = family.model_args(size, image, data.num_classes)
+    meta = {"method": "weight-selection", "family": family.name, "size": size.key,
+            "teacher": str(options.teacher), "teacher_size": f"{t_width}x{t_depth}",
+            "recommended": dict(RECOMMENDED_FINETUNE)}
+    return Initialized(student, arch, model_args, meta)

@@ -1,0 +1,101 @@
+import json
+
+import pytest
+import torch
+
+from sizeless.api import initialize_full, pretrain
+from sizeless.bench import BenchConfig, run_init_bench
+from sizeless.data import DataConfig, load_data
+from sizeless.errors import SizelessError
+from sizeless.families import ImageSpec, get_family
+from sizeless.initializers import InitOptions
+from sizeless.initializers.mimetic import mimetic
+from sizeless.initializers.weight_selection import even_indices, select
+from sizeless.models import save_model
+from sizeless.training import TrainConfig
+
+IMAGE = ImageSpec(8, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return load_data(DataConfig("digits", train_subset=200, val_subset=100))
+
+
+def test_uniform_element_selection_by_hand():
+    assert even_indices(8, 4).tolist() == [0, 2, 4, 6]
+    assert even_indices(7, 3).tolist() == [0, 3, 6]
+    w = torch.arange(24.0).view(6, 4)
+    assert select(w, (3, 2)).tolist() == [[0.0, 2.0], [8.0, 10.0], [16.0, 18.0]]
+    qkv = torch.arange(48.0).view(12, 4)  # q rows 0-3, k rows 4-7, v rows 8-11
+    picked = select(qkv, (6, 2), row_groups=3)
+    assert picked[:, 0].tolist() == [0.0, 8.0, 16.0, 24.0, 32.0, 40.0]  # rows 0,2 | 4,6 | 8,10
+    assert picked[0].tolist() == [0.0, 2.0]
+
+
+def test_weight_selection_from_a_larger_teacher(tmp_path, small):
+    fam = get_family("vit")
+    teacher = fam.build(fam.parse_size("64x4"), IMAGE, 10)
+    save_model(teacher, tmp_path / "teacher", *fam.model_args(fam.parse_size("64x4"), IMAGE, 10), small)
+    init = initialize_full("32x2h1", small, method="weight-selection", teacher=tmp_path / "teacher")
+    student = init.model.state_dict()
+    ref = teacher.state_dict()
+    assert torch.equal(student["blocks.1.attn.qkv.weight"], select(ref["blocks.1.attn.qkv.weight"], (96, 32), 3))
+    assert torch.equal(student["blocks.0.mlp.fc2.weight"], ref["blocks.0.mlp.fc2.weight"][::2, ::2])
+    assert torch.equal(student["pos_embed"], ref["pos_embed"][..., ::2])
+    with pytest.raises(SizelessError, match="needs a teacher at least as wide and deep"):
+        initialize_full("96x2", small, method="weight-selection", teacher=tmp_path / "teacher")
+
+
+def test_mimetic_attention_has_the_identity_like_form(small):
+    model = mimetic("64x2h1", small, InitOptions(image=IMAGE, seed=0)).model
+    dim = 64
+    for block in model.blocks:
+        wq, wk, wv = block.attn.qkv.weight.detach().view(3, dim, dim)
+        qk = wq.T @ wk  # one head: the full-rank product alpha*Z/sqrt(D) + beta*I
+        vo = wv.T @ block.attn.proj.weight.detach().T
+        eye = torch.eye(dim, dtype=torch.bool)
+        assert abs(qk[eye].mean().item() - 0.7) < 0.1 and abs(vo[eye].mean().item() + 0.4) < 0.06
+        assert abs(qk[~eye].std().item() - 0.7 / dim**0.5) < 0.03
+        assert abs(qk[~eye].mean().item()) < 0.02
+
+
+def test_linear_expansion_layers_are_the_exact_interpolation(tmp_path, small):
+    learngene = pretrain(small, ["32x2"], config=TrainConfig(epochs=1, batch_size=64), out=tmp_path / "gene",
+                         constraint_config={"template_width": 32, "num_templates": 2, "scalers": "linear"})
+    ramp = learngene.tensors["scaler/32x2h1/blocks.*.attn.qkv.weight"].view(2, 2)
+    assert ramp.tolist() == [[1.0, 0.0], [1.0, 1.0]]  # fixed TLEG scalers, untouched by pre-training
+    init = initialize_full("32x5", small, bank=tmp_path / "gene", method="linear-expansion")
+    a, b = learngene.tensors["template/blocks.*.attn.qkv.weight"]
+    for layer, block in enumerate(init.model.blocks):
+        torch.testing.assert_close(block.attn.qkv.weight, a + layer / 4 * b)
+    with pytest.raises(SizelessError, match="keeps the learngene's width 32"):
+        initialize_full("64x5", small, bank=tmp_path / "gene", method="linear-expansion")
+    with pytest.raises(SizelessError, match="use --method linear-expansion"):
+        initialize_full("32x5", small, bank=tmp_path / "gene", method="templates")
+
+
+def test_direct_pretrains_the_exact_size(tmp_path, small):
+    init = initialize_full("32x2", small, method="direct", pretrain_config=TrainConfig(epochs=1, batch_size=50),
+                           out=tmp_path / "direct")
+    assert init.meta["pretrain_images"] == 4 * 50
+    assert (tmp_path / "direct" / "fit" / "metrics.csv").exists()
+
+
+def test_tiny_bench_writes_every_artifact_and_reuses_its_runs(tmp_path):
+    cfg = BenchConfig(data="digits", out=tmp_path / "bench", sizes=["32x3", "48x2"], fit_steps=3, epochs=1,
+                      batch_size=50, train_subset=150, fit_subset=100, val_subset=100, pretrain_subset=150,
+                      bank_size="32x2", template_width=16, num_templates=2, pretrain_epochs=1, teacher_size="48x3")
+    rows = run_init_bench(cfg)
+    out = tmp_path / "bench"
+    for name in ("results.csv", "results.json", "report.md", "curves.png", "final_by_size.png"):
+        assert (out / name).stat().st_size > 0, name
+    ok = {(r["method"], r["size"]) for r in rows if r["status"] == "ok"}
+    assert len(ok) == 11  # six methods x two sizes, but linear expansion cannot widen its learngene
+    widened = next(r for r in rows if r["method"] == "linear-expansion" and r["size"] == "48x2h1")
+    assert widened["status"].startswith("n/a")
+    report = (out / "report.md").read_text()
+    assert "templates - best baseline" in report and "Not served" in report
+    first = json.loads((out / "results.json").read_text())["rows"]
+    again = run_init_bench(cfg)
+    assert [r.get("val_acc") for r in again] == [r.get("val_acc") for r in first]
