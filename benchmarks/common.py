@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import os
@@ -12,6 +11,8 @@ import sys
 from pathlib import Path
 
 import torch
+
+from sizeless.files import write_csv
 
 
 def provenance() -> dict:
@@ -35,11 +36,7 @@ def provenance() -> dict:
 def write_results(out: Path, rows: list[dict], meta: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    with (out / "results.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out / "results.csv", rows)
 
 
 def provenance_md(meta: dict) -> str:

@@ -135,15 +135,19 @@ class TemplateBank:
         constraint = self.constraint  # raises on an unknown constraint
         problems = []
         for size in self.sizes:
-            for kind in constraint.templated(self.kinds(size)):
-                expected = {
-                    f"template/{kind.name}": constraint.template_shape(kind),
-                    f"scaler/{size.key}/{kind.name}": (kind.layers, constraint.config.num_templates, *kind.factors),
-                }
-                for key, shape in expected.items():
-                    got = self.tensors.get(key)
-                    if got is None or tuple(got.shape) != tuple(shape):
-                        problems.append(f"{key} {'missing' if got is None else tuple(got.shape)} (want {tuple(shape)})")
+            kinds = self.kinds(size)
+            templated = constraint.templated(kinds)
+            expected = {}
+            for kind in templated:
+                expected[f"template/{kind.name}"] = constraint.template_shape(kind)
+                expected[f"scaler/{size.key}/{kind.name}"] = (kind.layers, constraint.config.num_templates,
+                                                              *kind.factors)
+            for kind in (k for k in kinds if k not in templated):
+                expected.update({f"free/{size.key}/{p}": kind.param_shape for p in kind.params})
+            for key, shape in expected.items():
+                got = self.tensors.get(key)
+                if got is None or tuple(got.shape) != tuple(shape):
+                    problems.append(f"{key} {'missing' if got is None else tuple(got.shape)} (want {tuple(shape)})")
         if problems:
             raise SizelessError(
                 f"{path}: the tensors do not match the bank's config "

@@ -102,6 +102,11 @@ def load_data(config: DataConfig | str) -> ImageData:
     return data
 
 
+def with_train_subset(data: ImageData, count: int | None) -> ImageData:
+    """The same dataset with a fixed subset of its training split (as ``--train-subset`` picks it)."""
+    return replace(data, train=_take(data.train, count))
+
+
 def _take(split: Split, count: int | None) -> Split:
     if not count or count >= len(split):
         return split

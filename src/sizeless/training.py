@@ -7,7 +7,6 @@ interrupted run that resumes ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -21,15 +20,7 @@ from tqdm.auto import tqdm
 from . import distributed as dist
 from .data import ImageData, Split
 from .errors import SizelessError
-from .files import (
-    atomic_path,
-    flatten_state,
-    load_tensors,
-    read_json,
-    save_tensors,
-    unflatten_state,
-    write_json,
-)
+from .files import flatten_state, load_tensors, read_json, save_tensors, unflatten_state, write_csv, write_json
 from .objectives import Forward, Supervised
 from .plotting import plot_history
 
@@ -257,11 +248,7 @@ def _format_row(row: dict, desc: str) -> str:
 
 
 def _write_metrics(out: Path, history: list[dict], title: str) -> None:
-    columns = list(dict.fromkeys(k for row in history for k in row))
-    with atomic_path(out / "metrics.csv") as tmp, tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(history)
+    write_csv(out / "metrics.csv", history)
     plot_history(history, out / "curve.png", title)
 
 

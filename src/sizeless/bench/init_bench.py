@@ -21,7 +21,7 @@ import torch
 
 from ..api import evaluate_model, initialize_full, pretrain, train
 from ..bank import TemplateBank
-from ..data import DataConfig, ImageData, load_data
+from ..data import DataConfig, load_data, with_train_subset
 from ..errors import SizelessError
 from ..files import write_json
 from ..initializers import INITIALIZERS
@@ -65,8 +65,6 @@ class BenchConfig:
             raise SizelessError("give at least one size to benchmark (--sizes 64x4,96x6)")
 
 
-def _data(cfg: BenchConfig, subset: int | None) -> ImageData:
-    return load_data(DataConfig(cfg.data, cfg.data_dir, train_subset=subset, val_subset=cfg.val_subset))
 
 
 def _images(bank_or_cfg: dict) -> int:
@@ -76,8 +74,9 @@ def _images(bank_or_cfg: dict) -> int:
 
 def run_init_bench(cfg: BenchConfig) -> list[dict]:
     out = Path(cfg.out)
-    source, target = _data(cfg, cfg.pretrain_subset), _data(cfg, cfg.train_subset)
-    fit_data = _data(cfg, cfg.fit_subset)
+    full = load_data(DataConfig(cfg.data, cfg.data_dir, val_subset=cfg.val_subset))
+    source, target = with_train_subset(full, cfg.pretrain_subset), with_train_subset(full, cfg.train_subset)
+    fit_data = with_train_subset(full, cfg.fit_subset)
     budget = TrainConfig(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size)
     inputs: dict[str, dict] = {}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean, pstdev
@@ -12,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from ..files import atomic_path
+from ..files import atomic_path, write_csv
 
 
 def _curves(rows: list[dict]) -> dict[tuple[str, str], dict[float, list[float]]]:
@@ -29,11 +28,7 @@ def _final(curve: dict[float, list[float]]) -> list[float]:
 
 
 def write_report(out: Path, rows: list[dict], meta: dict) -> None:
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    with atomic_path(out / "results.csv") as tmp, tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out / "results.csv", rows)
     curves = _curves(rows)
     sizes = list(dict.fromkeys(r["size"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
