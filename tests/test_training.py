@@ -58,7 +58,7 @@ def test_multi_size_pretraining_resumes_exactly(small, tmp_path):
 def test_non_finite_loss_is_a_clear_error(small, tmp_path):
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
 
-    def nan_objective(forward, images, labels):
+    def nan_objective(forward, images, labels, indices=None):
         return forward(images).sum() * float("nan"), {}
 
     with pytest.raises(SizelessError, match="non-finite"):

@@ -18,6 +18,8 @@ from .families import ImageSpec, get_family
 from .initializers import INITIALIZERS, Initialized, InitOptions
 from .initializers.base import default_fit_config
 from .models import check_input, load_model, model_args_of, save_model
+from .objectives import Distill, DistillConfig, Supervised
+from .teachers import load_teacher
 from .templated import TemplateNet
 from .training import TrainConfig, TrainResult, _generator, evaluate, fit
 
@@ -43,18 +45,21 @@ def pretrain(
     constraint: str = "kronecker",
     constraint_config: dict | None = None,
     objective: str = "supervised",
+    distill: DistillConfig | None = None,
     config: TrainConfig | None = None,
     patch_size: int | None = None,
     out: str | Path | None = None,
     resume: bool = False,
     stop_at_step: int | None = None,
 ) -> TemplateBank:
-    """Constraint-based pre-training of a template bank; several sizes share templates (one drawn per step)."""
-    if objective != "supervised":
-        raise SizelessError(f"objective {objective!r} is not available yet; use 'supervised'")
+    """Constraint-based pre-training of a template bank; several sizes share templates (one drawn per step).
+
+    ``objective``: "supervised" (WeiT) or "distill" (WAVE: a teacher given by ``distill``).
+    """
     if not sizes:
         raise SizelessError("give at least one --size to pre-train")
     data, config = as_data(data), config or TrainConfig()
+    loss = make_objective(objective, distill, data, config)
     fam = get_family(family)
     parsed = [fam.parse_size(s) for s in sizes]
     if len({s.key for s in parsed}) != len(parsed):
@@ -69,11 +74,12 @@ def pretrain(
         return lambda x: net(x, key)
 
     evaluators = {key: (lambda x, key=key: net(x, key)) for key in keys}
-    result = fit(net, data, config, forward_at=forward_at, evaluators=evaluators, out_dir=out, resume=resume,
-                 desc="pretrain", stop_at_step=stop_at_step)
+    result = fit(net, data, config, objective=loss, forward_at=forward_at, evaluators=evaluators, out_dir=out,
+                 resume=resume, desc=f"pretrain ({objective})", stop_at_step=stop_at_step)
     final = result.history[-1] if result.history else {}
     bank = TemplateBank.from_net(net.cpu(), {
         "objective": objective,
+        "distill": asdict(distill) if distill else None,
         "data": data.name,
         "class_names": data.class_names,
         "train": asdict(config),
@@ -86,6 +92,24 @@ def pretrain(
     if out and dist.is_main():
         bank.save(out)
     return bank
+
+
+def make_objective(objective: str, distill: DistillConfig | None, data: ImageData, config: TrainConfig):
+    if objective == "supervised":
+        return Supervised(config.label_smoothing)
+    if objective != "distill":
+        raise SizelessError(f"unknown objective {objective!r}; choose supervised or distill")
+    if distill is None:
+        raise SizelessError("--objective distill needs a teacher: --teacher NAME|FOLDER|FILE")
+    teacher = load_teacher(distill.teacher, distill.teacher_arch, distill.allow_pickle)
+    if teacher.num_classes != data.num_classes:
+        raise SizelessError(f"the teacher predicts {teacher.num_classes} classes but {data.name} has "
+                            f"{data.num_classes}; distill on the teacher's label space")
+    augment = data.augment if config.augment is None else config.augment
+    if distill.cache_logits and augment:
+        raise SizelessError("teacher logits can be cached only without augmentation: add --no-augment")
+    return Distill(teacher, data.mean, data.std, distill.temperature, distill.kd_weight, distill.ce_weight,
+                   cache_size=len(data.train) if distill.cache_logits else None)
 
 
 def initialize(

@@ -77,15 +77,29 @@ class TemplateBank:
         """The pre-trained size to seed from: closest width, then closest depth."""
         return min(self.sizes, key=lambda s: (abs(s.width - size.width), abs(s.depth - size.depth))).key
 
-    def build_net(self, size, num_classes: int, seed: int = 0) -> TemplateNet:
-        """A templated model of a new size: frozen templates, seeded scalers and free vectors, new head."""
+    def build_net(self, size, num_classes: int, seed: int = 0, image: ImageSpec | None = None) -> TemplateNet:
+        """A templated model of a new size: frozen templates, seeded scalers and free vectors, new head.
+
+        ``image`` moves it to another input resolution (same channels and patch size): the family
+        adapts resolution-dependent kinds such as position embeddings.
+        """
         size = self.family.parse_size(size)
-        net = TemplateNet(self.family, self.constraint, [size], self.image, num_classes, seed=seed)
+        image = image or self.image
+        if (image.in_chans, image.patch_size) != (self.image.in_chans, self.image.patch_size):
+            raise SizelessError(
+                f"the bank was pre-trained on {self.image.in_chans}-channel inputs with patch size "
+                f"{self.image.patch_size}; a target needs the same channels and patch size"
+            )
+        family = self.family
+        net = TemplateNet(family, self.constraint, [size], image, num_classes, seed=seed)
         source = self.nearest_size(size)
-        source_kinds = {k.name: k for k in self.kinds(self.family.parse_size(source))}
+        cfg = self.constraint.config
+        source_size = family.parse_size(source)
+        pretrained_kinds = {k.name: k for k in self.kinds(source_size)}
+        source_kinds = {k.name: k for k in family.kinds(source_size, image, cfg.template_width, cfg.template_mlp_ratio)}
         with torch.no_grad():
             for name, param in net.template_tensors().items():
-                param.copy_(self.tensors[f"template/{name}"])
+                param.copy_(family.adapt_to_image(name, self.tensors[f"template/{name}"], self.image, image))
             seeded = net.constraint.seed_scalers(
                 {k: self.tensors[f"scaler/{source}/{k}"] for k in net.scaler_tensors()}, net.templated_kinds[size.key]
             )
@@ -96,10 +110,10 @@ class TemplateBank:
             for kind in net.all_kinds[size.key]:
                 if kind.name in templated:
                     continue
-                src = source_kinds[kind.name]
-                stack = torch.stack([self.tensors[f"free/{source}/{p}"] for p in src.params])
-                stack = stack.reshape(src.layers, *src.shape)
-                resized = resize_free(stack, src, kind)
+                old = pretrained_kinds[kind.name]
+                stack = torch.stack([self.tensors[f"free/{source}/{p}"] for p in old.params])
+                stack = family.adapt_to_image(kind.name, stack.reshape(old.layers, *old.shape), self.image, image)
+                resized = resize_free(stack, source_kinds[kind.name], kind)
                 for layer, pname in enumerate(kind.params):
                     model.get_parameter(pname).copy_(resized[layer].view(kind.param_shape))
         net.freeze_templates()

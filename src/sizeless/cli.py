@@ -34,11 +34,17 @@ PatchOpt = Annotated[int | None, typer.Option(help="ViT patch size (default: ima
 ResumeOpt = Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")]
 
 
+def _labels(classes: str | None) -> list[int] | None:
+    try:
+        return [int(c) for c in classes.split(",")] if classes else None
+    except ValueError:
+        raise SizelessError(f"bad class list {classes!r}: expected comma-separated label numbers, e.g. 0,1,2") from None
+
+
 def _data(data, data_dir, image_size, train_subset, val_subset, classes):
     from .data import DataConfig, load_data
 
-    picked = [int(c) for c in classes.split(",")] if classes else None
-    return load_data(DataConfig(data, data_dir, image_size, train_subset, val_subset, classes=picked))
+    return load_data(DataConfig(data, data_dir, image_size, train_subset, val_subset, classes=_labels(classes)))
 
 
 @app.command()
@@ -53,6 +59,14 @@ def pretrain(
     num_templates: Annotated[int, typer.Option(help="templates per kind (N)")] = 4,
     vectors: Annotated[str, typer.Option(help="biases/norms/embeddings: 'template' or 'free'")] = "template",
     linear_scalers: Annotated[bool, typer.Option(help="TLEG learngene: fixed scalers 1, l/(L-1); needs N=2")] = False,
+    teacher: Annotated[str | None, typer.Option(help="distill: timm name, model folder or checkpoint file")] = None,
+    teacher_arch: Annotated[str | None, typer.Option(help="distill: timm architecture of a checkpoint file")] = None,
+    temperature: Annotated[float, typer.Option(help="distill: softmax temperature")] = 4.0,
+    kd_weight: Annotated[float, typer.Option(help="distill: weight of the soft (KL) loss")] = 1.0,
+    ce_weight: Annotated[float, typer.Option(help="distill: weight of the label cross-entropy")] = 1.0,
+    cache_teacher_logits: Annotated[bool, typer.Option(help="distill: compute teacher logits once per image")] = False,
+    allow_unsafe_pickle: Annotated[bool, typer.Option(help="distill: allow a pickled teacher checkpoint")] = False,
+    augment: Annotated[bool | None, typer.Option("--augment/--no-augment", help="random crop + flip")] = None,
     epochs: EpochsOpt = 10,
     batch_size: BatchOpt = 128,
     lr: Annotated[float, typer.Option(help="peak learning rate")] = 1e-3,
@@ -69,16 +83,20 @@ def pretrain(
 ):
     """Constraint-based pre-training of a template bank (config.json + templates.safetensors)."""
     from .api import pretrain as run
+    from .objectives import DistillConfig
     from .training import TrainConfig
 
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed)
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+                         augment=augment)
     if warmup is not None:
         config.warmup = warmup
+    distill = DistillConfig(teacher, teacher_arch, temperature, kd_weight, ce_weight, cache_teacher_logits,
+                            allow_unsafe_pickle) if teacher else None
+    constraint_config = {"template_width": template_width, "num_templates": num_templates, "vectors": vectors,
+                         "scalers": "linear" if linear_scalers else "learned"}
     bank = run(_data(data, data_dir, image_size, train_subset, val_subset, classes), size, family=family,
-               constraint=constraint, objective=objective, config=config, patch_size=patch_size, out=out,
-               resume=resume, constraint_config={"template_width": template_width, "num_templates": num_templates,
-                                                 "vectors": vectors,
-                                                 "scalers": "linear" if linear_scalers else "learned"})
+               constraint=constraint, constraint_config=constraint_config, objective=objective, distill=distill,
+               config=config, patch_size=patch_size, out=out, resume=resume)
     accs = ", ".join(f"{k} {100 * v:.2f}%" for k, v in bank.config["val_acc"].items() if v is not None)
     console.print(f"[green]bank written to {out}[/] ({bank.config['template_params']:,} template parameters; {accs})")
 
@@ -214,6 +232,10 @@ def bench_init(
     sizes: Annotated[str, typer.Option(help="comma-separated target sizes, e.g. 64x6,96x4,128x6")],
     methods: Annotated[str, typer.Option(help="comma-separated methods")] =
         "templates,scratch,weight-selection,mimetic,linear-expansion,direct",
+    source_data: Annotated[str | None, typer.Option(help="transfer: data for bank/teacher/direct")] = None,
+    target_data: Annotated[str | None, typer.Option(help="transfer: data the methods are judged on")] = None,
+    source_classes: Annotated[str | None, typer.Option(help="transfer: source labels, e.g. 0,1,2,3,4")] = None,
+    target_classes: Annotated[str | None, typer.Option(help="transfer: target labels, e.g. 5,6,7,8,9")] = None,
     bank: Annotated[Path | None, typer.Option(help="template bank (default: built into OUT/bank)")] = None,
     teacher: Annotated[Path | None, typer.Option(help="weight-selection teacher (default: OUT/teacher)")] = None,
     learngene: Annotated[Path | None, typer.Option(help="TLEG learngene bank (default: OUT/learngene)")] = None,
@@ -238,9 +260,10 @@ def bench_init(
     config = BenchConfig(
         data=data, out=out, sizes=sizes.split(","), methods=methods.split(","), fit_steps=fit_steps, epochs=epochs,
         seeds=seeds, batch_size=batch_size, train_subset=train_subset, fit_subset=fit_subset, val_subset=val_subset,
-        data_dir=data_dir, bank=bank, teacher=teacher, learngene=learngene, bank_size=bank_size,
-        template_width=template_width, num_templates=num_templates, pretrain_epochs=pretrain_epochs,
-        pretrain_subset=pretrain_subset, teacher_size=teacher_size)
+        data_dir=data_dir, source_data=source_data, target_data=target_data,
+        source_classes=_labels(source_classes), target_classes=_labels(target_classes), bank=bank, teacher=teacher,
+        learngene=learngene, bank_size=bank_size, template_width=template_width, num_templates=num_templates,
+        pretrain_epochs=pretrain_epochs, pretrain_subset=pretrain_subset, teacher_size=teacher_size)
     run_init_bench(config)
     console.print(f"[green]report written to {out / 'report.md'}[/]")
     Console().print((out / "report.md").read_text())

@@ -186,7 +186,7 @@ def fit(
         lr = config.lr_at(step, total)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss, stats = objective(forward_at(step), x, y)
+        loss, stats = objective(forward_at(step), x, y, indices=idx[local])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         dist.reduce_gradients(trainable, len(local) / len(idx))

@@ -21,7 +21,7 @@ import torch
 
 from ..api import evaluate_model, initialize_full, pretrain, train
 from ..bank import TemplateBank
-from ..data import DataConfig, load_data, with_train_subset
+from ..data import DataConfig, ImageData, load_data, with_train_subset
 from ..errors import SizelessError
 from ..files import write_json
 from ..initializers import INITIALIZERS
@@ -46,6 +46,11 @@ class BenchConfig:
     fit_subset: int | None = None  # images for scaler fitting
     val_subset: int | None = None
     data_dir: str | None = None
+    # transfer protocol: build bank/teacher/learngene/direct on the source, judge on the target
+    source_data: str | None = None  # default: data
+    target_data: str | None = None  # default: data
+    source_classes: list[int] | None = None
+    target_classes: list[int] | None = None
     bank: Path | None = None
     teacher: Path | None = None
     learngene: Path | None = None
@@ -74,9 +79,14 @@ def _images(bank_or_cfg: dict) -> int:
 
 def run_init_bench(cfg: BenchConfig) -> list[dict]:
     out = Path(cfg.out)
-    full = load_data(DataConfig(cfg.data, cfg.data_dir, val_subset=cfg.val_subset))
-    source, target = with_train_subset(full, cfg.pretrain_subset), with_train_subset(full, cfg.train_subset)
-    fit_data = with_train_subset(full, cfg.fit_subset)
+    def full(spec: str | None, classes: list[int] | None) -> ImageData:
+        return load_data(DataConfig(spec or cfg.data, cfg.data_dir, val_subset=cfg.val_subset, classes=classes))
+
+    source_full = full(cfg.source_data, cfg.source_classes)
+    same = (cfg.source_data, cfg.source_classes) == (cfg.target_data, cfg.target_classes)
+    target_full = source_full if same else full(cfg.target_data, cfg.target_classes)
+    source = with_train_subset(source_full, cfg.pretrain_subset)
+    target, fit_data = (with_train_subset(target_full, n) for n in (cfg.train_subset, cfg.fit_subset))
     budget = TrainConfig(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size)
     inputs: dict[str, dict] = {}
 

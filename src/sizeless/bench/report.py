@@ -42,7 +42,8 @@ def _markdown(rows, curves, sizes, methods, unavailable, meta) -> str:
     cfg = meta["config"]
     lines = [
         "# Initialization benchmark\n",
-        f"Data `{cfg['data']}`; {cfg['fit_steps']} fit steps, then {cfg['epochs']} epochs of training per model "
+        f"Data `{cfg['data']}`{_transfer(cfg)}; {cfg['fit_steps']} fit steps, then {cfg['epochs']} epochs of "
+        "training per model "
         f"(batch {cfg['batch_size']}, train subset {cfg['train_subset']}, validation subset {cfg['val_subset']}); "
         f"{cfg['seeds']} seed(s). Final validation accuracy, mean ± std over seeds.\n",
         "| size | " + " | ".join(methods) + " | templates - best baseline |",
@@ -91,6 +92,14 @@ def _markdown(rows, curves, sizes, methods, unavailable, meta) -> str:
     lines += ["", "![accuracy curves](curves.png)", "", "![final accuracy by size](final_by_size.png)", "",
               f"- command: `{meta['command']}`", f"- machine: {meta['machine']}", f"- date: {meta['date']}", ""]
     return "\n".join(lines)
+
+
+def _transfer(cfg: dict) -> str:
+    if not (cfg.get("source_data") or cfg.get("target_data") or cfg.get("source_classes") or cfg.get("target_classes")):
+        return ""
+    return (f" (transfer: bank, teacher, learngene and direct built on `{cfg.get('source_data') or cfg['data']}` "
+            f"classes {cfg.get('source_classes') or 'all'}; judged on `{cfg.get('target_data') or cfg['data']}` "
+            f"classes {cfg.get('target_classes') or 'all'})")
 
 
 def _plot_curves(curves, sizes, methods, path: Path) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import timm
-from torch import nn
+from timm.layers import resample_abs_pos_embed
+from torch import Tensor, nn
 
 from ..errors import SizelessError
 from ..sizes import ViTSize
@@ -43,6 +44,19 @@ class ViTFamily:
         overlay = dict(mean=(0.5,) * image.in_chans, std=(0.5,) * image.in_chans,
                        input_size=(image.in_chans, image.img_size, image.img_size))
         return timm.create_model(arch, pretrained=False, pretrained_cfg_overlay=overlay, **args)
+
+    def adapt_to_image(self, kind_name: str, tensor: Tensor, old: ImageSpec, new: ImageSpec) -> Tensor:
+        """Carry a kind's ``(B, rows, cols)`` stack (templates, or free parameters as 2-D views) to
+        another input resolution: position embeddings (rows = tokens) are resampled over the patch
+        grid, class token kept; nothing else in a ViT depends on the resolution."""
+        if kind_name != "pos_embed" or old == new:
+            return tensor
+        batch, tokens, chans = tensor.shape
+        folded = tensor.permute(1, 0, 2).reshape(1, tokens, batch * chans)
+        grid = [new.img_size // new.patch_size] * 2
+        out = resample_abs_pos_embed(folded, new_size=grid, old_size=[old.img_size // old.patch_size] * 2,
+                                     num_prefix_tokens=1)
+        return out.reshape(-1, batch, chans).permute(1, 0, 2).contiguous()
 
     def head_names(self) -> tuple[str, ...]:
         return ("head.weight", "head.bias")

@@ -7,6 +7,8 @@ Linear expansion is the same path with a learngene bank whose scalers are fixed.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..data import ImageData
 from ..errors import SizelessError
 from ..training import fit
@@ -34,16 +36,16 @@ def linear_expansion(size, data: ImageData, options: InitOptions) -> Initialized
 
 def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initialized:
     bank = options.bank
-    image = bank.image
-    if (data.in_chans, data.img_size) != (image.in_chans, image.img_size):
+    if data.in_chans != bank.image.in_chans or data.img_size % bank.image.patch_size:
         raise SizelessError(
-            f"the bank was pre-trained on {image.in_chans}-channel {image.img_size}x{image.img_size} images, "
-            f"{data.name} gives {data.in_chans}-channel {data.img_size}x{data.img_size}; "
-            f"pass --image-size {image.img_size}"
+            f"the bank was pre-trained on {bank.image.in_chans}-channel images with {bank.image.patch_size}px patches; "
+            f"{data.name} gives {data.in_chans}-channel {data.img_size}x{data.img_size} images (use --image-size to "
+            f"pick a multiple of {bank.image.patch_size})"
         )
+    image = replace(bank.image, img_size=data.img_size)  # another resolution: position embeddings resampled
     family = bank.family
     size = family.parse_size(size)
-    net = bank.build_net(size, data.num_classes, seed=options.seed)
+    net = bank.build_net(size, data.num_classes, seed=options.seed, image=image)
     trainable = [p for p in net.parameters() if p.requires_grad]  # scalers, free vectors, new head
     history = []
     if options.fit.steps:
