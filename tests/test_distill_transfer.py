@@ -112,10 +112,10 @@ def test_end_to_end_transfer_to_other_classes_and_resolution(tmp_path):
     source = load_data(DataConfig("digits", classes=[0, 1, 2, 3, 4]))
     target = load_data(DataConfig("digits", classes=[5, 6, 7, 8, 9], image_size=12))
     pretrain(source, ["32x2"], constraint_config={"template_width": 16, "num_templates": 2, "vectors": "free"},
-             config=TrainConfig(epochs=3, batch_size=64, lr=2e-3), out=tmp_path / "bank")
+             config=TrainConfig(epochs=15, batch_size=64, lr=3e-3), out=tmp_path / "bank")
     fit = default_fit_config()
-    fit.steps, fit.batch_size = 20, 64
+    fit.steps, fit.batch_size = 60, 64
     init = initialize_full("48x3", target, bank=tmp_path / "bank", fit=fit, out=tmp_path / "model")
     assert init.model.num_classes == 5 and init.model.pos_embed.shape == (1, 37, 48)
-    _, result = train(tmp_path / "model", target, TrainConfig(epochs=1, batch_size=64), out=tmp_path / "run")
+    _, result = train(tmp_path / "model", target, TrainConfig(epochs=2, batch_size=64), out=tmp_path / "run")
     assert result.history[-1]["val_acc"] > 0.3  # five classes: chance is 0.2
