@@ -81,18 +81,18 @@ def test_distilled_bank_with_cached_logits_matches_uncached(tiny_timm, tmp_path)
     """A colour 160px timm teacher teaches an 8px grayscale student; caching changes no weight."""
     _, root = tiny_timm
     data = load_data(DataConfig("digits", train_subset=128, val_subset=64))
-    kw = dict(objective="distill", constraint_config={"template_width": 16, "num_templates": 2},
+    kw = dict(objective="distill", constraint_config={"template_width": 16, "num_templates": 2, "vectors": "free"},
               config=TrainConfig(epochs=2, batch_size=64))
-    banks = [pretrain(data, ["32x2"], distill=DistillConfig(str(root / "teacher.safetensors"), "test_vit",
-                                                            cache_logits=cache), **kw) for cache in (False, True)]
+    teacher = str(root / "teacher.safetensors")
+    banks = [pretrain(data, ["32x2", "48x3"], distill=DistillConfig(teacher, "test_vit", cache_logits=cache), **kw)
+             for cache in (False, True)]  # multi-size, free vectors
     for key, value in banks[0].tensors.items():
         torch.testing.assert_close(value, banks[1].tensors[key], rtol=1e-4, atol=1e-5)
     assert banks[0].config["objective"] == "distill" and banks[0].config["distill"]["teacher_arch"] == "test_vit"
     cifar_like = load_data(DataConfig("digits", train_subset=64))
     cifar_like.augment = True
     with pytest.raises(SizelessError, match="--no-augment"):
-        pretrain(cifar_like, ["32x2"], distill=DistillConfig(str(root / "teacher.safetensors"), "test_vit",
-                                                             cache_logits=True), **kw)
+        pretrain(cifar_like, ["32x2"], distill=DistillConfig(teacher, "test_vit", cache_logits=True), **kw)
 
 
 def test_transfer_to_a_new_resolution_resamples_position_embeddings(bank_dir):
