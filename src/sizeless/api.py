@@ -21,7 +21,7 @@ from .models import check_input, load_model, model_args_of, save_model
 from .objectives import Distill, DistillConfig, Supervised
 from .teachers import load_teacher
 from .templated import TemplateNet
-from .training import TrainConfig, TrainResult, _generator, evaluate, fit
+from .training import TrainConfig, TrainResult, evaluate, fit, seeded_generator
 
 
 def default_patch_size(img_size: int) -> int:
@@ -70,7 +70,7 @@ def pretrain(
     keys = list(net.sizes)
 
     def forward_at(step: int):
-        key = keys[int(torch.randint(len(keys), (1,), generator=_generator(config.seed, 104729, step)))]
+        key = keys[int(torch.randint(len(keys), (1,), generator=seeded_generator(config.seed, 104729, step)))]
         return lambda x: net(x, key)
 
     evaluators = {key: (lambda x, key=key: net(x, key)) for key in keys}

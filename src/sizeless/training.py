@@ -106,7 +106,7 @@ def evaluate(forward: Forward, module: nn.Module, data: ImageData, split: Split 
     return {"loss": totals[0].item() / count, "acc": totals[1].item() / count}
 
 
-def _generator(*keys: int) -> torch.Generator:
+def seeded_generator(*keys: int) -> torch.Generator:
     seed = 0
     for k in keys:
         seed = (seed * 1_000_003 + int(k)) % (2**63 - 1)
@@ -174,11 +174,11 @@ def fit(
     while step < total:
         epoch, index = divmod(step, steps_per_epoch)
         if epoch != perm_epoch:
-            perm, perm_epoch = torch.randperm(n, generator=_generator(config.seed, epoch)), epoch
+            perm, perm_epoch = torch.randperm(n, generator=seeded_generator(config.seed, epoch)), epoch
         idx = perm[index * batch:(index + 1) * batch]
         images, labels = data.train.images[idx], data.train.labels[idx]
         if augment:
-            images = augment_batch(images, _generator(config.seed, 7919, step))
+            images = augment_batch(images, seeded_generator(config.seed, 7919, step))
         local = torch.arange(dist.rank(), len(idx), dist.world_size())
         x = data.normalize(images[local].to(device))
         y = labels[local].to(device)

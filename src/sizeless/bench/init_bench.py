@@ -70,8 +70,6 @@ class BenchConfig:
             raise SizelessError("give at least one size to benchmark (--sizes 64x4,96x6)")
 
 
-
-
 def _images(bank_or_cfg: dict) -> int:
     """Training images a pre-training run processed (steps x batch)."""
     return int(bank_or_cfg.get("steps", 0)) * int(bank_or_cfg["train"]["batch_size"])
@@ -79,6 +77,7 @@ def _images(bank_or_cfg: dict) -> int:
 
 def run_init_bench(cfg: BenchConfig) -> list[dict]:
     out = Path(cfg.out)
+
     def full(spec: str | None, classes: list[int] | None) -> ImageData:
         return load_data(DataConfig(spec or cfg.data, cfg.data_dir, val_subset=cfg.val_subset, classes=classes))
 
