@@ -107,6 +107,3 @@ class Distill:
         logits = forward(images)
         loss, _, _ = distillation_loss(logits, teacher, labels, self.temperature, self.kd_weight, self.ce_weight)
         return loss, {"correct": float((logits.argmax(-1) == labels).sum().item())}
-
-
-OBJECTIVES = {"supervised": Supervised, "distill": Distill}

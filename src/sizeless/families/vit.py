@@ -58,9 +58,6 @@ class ViTFamily:
                                      num_prefix_tokens=1)
         return out.reshape(-1, batch, chans).permute(1, 0, 2).contiguous()
 
-    def head_names(self) -> tuple[str, ...]:
-        return ("head.weight", "head.bias")
-
     def kinds(self, size: ViTSize, image: ImageSpec, template_width: int, template_mlp_ratio: float) -> list[Kind]:
         w, width, depth = template_width, size.width, size.depth
         check_width(width, w)
