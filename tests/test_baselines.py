@@ -60,6 +60,17 @@ def test_mimetic_attention_has_the_identity_like_form(small):
         assert abs(qk[~eye].mean().item()) < 0.02
 
 
+def test_mimetic_heads_each_get_an_identity_like_rank_limited_product(small):
+    model = mimetic("64x2h2", small, InitOptions(image=IMAGE, seed=0)).model
+    wq, wk, _ = model.blocks[0].attn.qkv.weight.detach().view(3, 64, 64)
+    for head in range(2):
+        rows = slice(32 * head, 32 * (head + 1))
+        qk = wq[rows].T @ wk[rows]
+        assert torch.linalg.matrix_rank(qk) == 32
+        diagonal = qk.diagonal().mean().item()
+        assert diagonal > 0.25 and diagonal > 5 * abs((qk.sum() - qk.diagonal().sum()).item() / (64 * 63))
+
+
 def test_linear_expansion_layers_are_the_exact_interpolation(tmp_path, small):
     learngene = pretrain(small, ["32x2"], config=TrainConfig(epochs=1, batch_size=64), out=tmp_path / "gene",
                          constraint_config={"template_width": 32, "num_templates": 2, "scalers": "linear"})
@@ -97,5 +108,8 @@ def test_tiny_bench_writes_every_artifact_and_reuses_its_runs(tmp_path):
     report = (out / "report.md").read_text()
     assert "templates - best baseline" in report and "Not served" in report
     first = json.loads((out / "results.json").read_text())["rows"]
+    weights = sorted((out / "runs").rglob("model.safetensors"))
+    stamps = [p.stat().st_mtime_ns for p in weights if p.parent.name == "train"]
     again = run_init_bench(cfg)
     assert [r.get("val_acc") for r in again] == [r.get("val_acc") for r in first]
+    assert stamps and stamps == [p.stat().st_mtime_ns for p in weights if p.parent.name == "train"]  # reused

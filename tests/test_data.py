@@ -64,3 +64,15 @@ def test_bad_data_paths(tmp_path):
         load_data(str(tmp_path / "junk"))
     with pytest.raises(SizelessError, match="classes"):
         load_data(DataConfig("digits", classes=[3, 12]))
+
+
+def test_image_folder_with_mixed_modes_sizes_and_a_corrupt_file(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    Image.new("L", (10, 10), 128).save(tmp_path / "a" / "gray.png")
+    Image.new("RGB", (12, 8), (1, 2, 3)).save(tmp_path / "b" / "wide.png")
+    data = load_data(DataConfig(str(tmp_path), val_fraction=0.5))
+    assert data.in_chans == 3 and data.train.images.shape[-2:] == (12, 12)
+    (tmp_path / "b" / "broken.jpg").write_bytes(b"not an image")
+    with pytest.raises(SizelessError, match="broken.jpg: not a readable image"):
+        load_data(str(tmp_path))

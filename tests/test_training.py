@@ -63,3 +63,16 @@ def test_non_finite_loss_is_a_clear_error(small, tmp_path):
 
     with pytest.raises(SizelessError, match="non-finite"):
         fit(model, small, CONFIG, objective=nan_objective, out_dir=tmp_path / "nan")
+
+
+def test_resume_refuses_other_data(small, tmp_path):
+    train(None, small, CONFIG, size="32x2", out=tmp_path / "run", stop_at_step=3)
+    other = load_data(DataConfig("digits", train_subset=200, val_subset=128))
+    with pytest.raises(SizelessError, match="made with another data"):
+        train(None, other, CONFIG, size="32x2", out=tmp_path / "run", resume=True)
+
+
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("batch_size", 0), ("warmup", 1.5), ("steps", 0)])
+def test_bad_training_settings(field, value):
+    with pytest.raises(SizelessError, match="bad training settings"):
+        TrainConfig(**{field: value})

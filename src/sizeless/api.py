@@ -91,6 +91,7 @@ def pretrain(
     })
     if out and dist.is_main():
         bank.save(out)
+    dist.barrier()  # other ranks may read what rank 0 just wrote
     return bank
 
 
@@ -105,8 +106,7 @@ def make_objective(objective: str, distill: DistillConfig | None, data: ImageDat
     if teacher.num_classes != data.num_classes:
         raise SizelessError(f"the teacher predicts {teacher.num_classes} classes but {data.name} has "
                             f"{data.num_classes}; distill on the teacher's label space")
-    augment = data.augment if config.augment is None else config.augment
-    if distill.cache_logits and augment:
+    if distill.cache_logits and config.augments(data):
         raise SizelessError("teacher logits can be cached only without augmentation: add --no-augment")
     return Distill(teacher, data.mean, data.std, distill.temperature, distill.kd_weight, distill.ce_weight,
                    cache_size=len(data.train) if distill.cache_logits else None)
@@ -144,7 +144,8 @@ def initialize_full(size, data, *, bank=None, method="templates", fit=None, patc
     data = as_data(data)
     if isinstance(bank, (str, Path)):
         bank = TemplateBank.load(bank)
-    image = bank.image if bank else image_spec(data, patch_size)
+    # the data's resolution; a bank fixes the patch size (template methods adapt the rest themselves)
+    image = image_spec(data, bank.image.patch_size if bank else patch_size)
     fit = replace(fit or default_fit_config(), seed=seed)
     options = InitOptions(bank=bank, image=image, seed=seed, fit=fit, log_dir=Path(out) / "fit" if out else None,
                           teacher=Path(teacher) if teacher else None,
@@ -152,6 +153,7 @@ def initialize_full(size, data, *, bank=None, method="templates", fit=None, patc
     result = INITIALIZERS[method](size, data, options)
     if out and dist.is_main():
         save_model(result.model, out, result.architecture, result.model_args, data, result.meta)
+    dist.barrier()
     return result
 
 
@@ -172,6 +174,7 @@ def train(
     trained model in timm's layout (``timm.create_model("local-dir:OUT", pretrained=True)``).
     """
     data, config = as_data(data), config or TrainConfig()
+    torch.manual_seed(config.seed)  # a new head drawn below follows --seed
     if model is None:
         if size is None:
             raise SizelessError("give a model folder (--model) or a size for random init (--size)")
@@ -188,13 +191,13 @@ def train(
             args["num_classes"] = data.num_classes
     else:
         raise SizelessError("train() takes a model folder path or None (with size=...)")
-    torch.manual_seed(config.seed)
     result = fit(model, data, config, out_dir=out, resume=resume, stop_at_step=stop_at_step)
     model = model.cpu()
     if out and dist.is_main() and result.completed:
         final = result.history[-1] if result.history else {}
         meta = {**meta, "train": asdict(config), "val_acc": final.get("val_acc")}
         save_model(model, out, arch, args, data, meta)
+    dist.barrier()
     return model, result
 
 

@@ -15,6 +15,7 @@ from .errors import SizelessError
 from .families import ImageSpec, Kind, get_family
 from .files import load_tensors, read_json, save_tensors, write_json
 from .templated import TemplateNet
+from .training import TrainConfig
 
 FORMAT = "sizeless-bank"
 FORMAT_VERSION = 1
@@ -44,6 +45,11 @@ class TemplateBank:
     @property
     def sizes(self) -> list:
         return [self.family.parse_size(s) for s in self.config["sizes"]]
+
+    @property
+    def train_config(self) -> TrainConfig:
+        """The pre-training budget, e.g. for direct pre-training "with the same budget"."""
+        return TrainConfig(**self.config["train"])
 
     def kinds(self, size) -> list[Kind]:
         cfg = self.constraint.config
@@ -137,11 +143,17 @@ class TemplateBank:
         if config.get("format") != FORMAT:
             found = config.get("format")
             raise SizelessError(f"{path / CONFIG_FILE} is not a sizeless template bank config (format {found!r})")
-        if config.get("format_version", 0) > FORMAT_VERSION:
-            version = config["format_version"]
+        version = config.get("format_version")
+        if not isinstance(version, int):
+            raise SizelessError(f"{path / CONFIG_FILE} has no valid format_version; the bank config is damaged")
+        if version > FORMAT_VERSION:
             raise SizelessError(f"{path} was written by a newer sizeless (bank format {version}); upgrade sizeless")
         bank = cls(config, load_tensors(path / TENSOR_FILE, "template bank"))
-        bank.validate(path)
+        try:
+            bank.validate(path)
+        except (KeyError, TypeError, ValueError) as err:
+            raise SizelessError(f"{path / CONFIG_FILE} is damaged ({type(err).__name__}: {err}); re-create the "
+                                "bank") from None
         return bank
 
     def validate(self, path: str | Path = "bank") -> None:

@@ -276,7 +276,8 @@ def main(argv: list[str] | None = None) -> None:
         console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: run the same command with --resume to continue")
+        console.print("[yellow]interrupted[/]: pretrain and train continue from their last checkpoint with "
+                      "--resume; init and bench pick up their finished steps when run again")
         sys.exit(130)
     finally:
         from .distributed import cleanup

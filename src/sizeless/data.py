@@ -199,7 +199,7 @@ def _parquet(path: Path, config: DataConfig) -> ImageData:
                 raise SizelessError(f"{f} is not a readable parquet file ({err})") from None
             image_col, label_col = _parquet_columns(table, f)
             names = names or _class_names(table.schema, label_col)
-            images += [_decode(cell) for cell in table.column(image_col).to_pylist()]
+            images += [_decode(cell, f"{f} row {i}") for i, cell in enumerate(table.column(image_col).to_pylist())]
             labels += table.column(label_col).to_pylist()
         return _stack(images, labels, path)
 
@@ -233,19 +233,25 @@ def _class_names(schema, label_col: str) -> list[str]:
         return []
 
 
-def _decode(cell) -> np.ndarray:
-    from PIL import Image
+def _decode(cell, where: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
 
     raw = cell["bytes"] if isinstance(cell, dict) else cell
-    with Image.open(io.BytesIO(raw)) as img:
-        return np.asarray(img.convert("L" if img.mode in ("L", "1", "I;16") else "RGB"))
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            return np.asarray(img.convert("L" if img.mode in ("L", "1", "I;16") else "RGB"))
+    except (UnidentifiedImageError, OSError, TypeError) as err:
+        raise SizelessError(f"{where}: not a readable image ({err})") from None
 
 
 def _stack(images: list[np.ndarray], labels: list[int], source: Path) -> Split:
+    """One uint8 tensor: grayscale joins colour as RGB when both occur; sizes differ -> square resize."""
     if not images:
         raise SizelessError(f"{source} holds no images")
+    if any(im.ndim == 3 for im in images):
+        images = [np.repeat(im[..., None], 3, -1) if im.ndim == 2 else im for im in images]
     shapes = {im.shape for im in images}
-    if len(shapes) > 1:
+    if len(shapes) > 1 or any(s[0] != s[1] for s in shapes):
         side = max(max(s[:2]) for s in shapes)
         images = [_pil_resize(im, side) for im in images]
     arr = np.stack(images)
@@ -277,7 +283,7 @@ def _image_folder(path: Path, config: DataConfig) -> ImageData:
         for index, name in enumerate(classes):
             for f in sorted((root / name).iterdir()) if (root / name).is_dir() else []:
                 if f.suffix.lower() in IMAGE_EXTENSIONS:
-                    images.append(_decode(f.read_bytes()))
+                    images.append(_decode(f.read_bytes(), str(f)))
                     labels.append(index)
         return _stack(images, labels, root)
 

@@ -44,8 +44,14 @@ def barrier() -> None:
 
 
 def all_sum(values: torch.Tensor) -> torch.Tensor:
+    """Sum a (small, CPU) tensor over ranks in place; NCCL only reduces GPU tensors, so it visits one."""
     if dist.is_initialized():
-        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+        if dist.get_backend() == "nccl" and not values.is_cuda:
+            moved = values.cuda()
+            dist.all_reduce(moved, op=dist.ReduceOp.SUM)
+            values.copy_(moved.cpu())
+        else:
+            dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values
 
 

@@ -7,3 +7,10 @@ Messages say what is wrong *and* how to fix it.
 
 class SizelessError(Exception):
     """A user-facing error: bad input, a foreign file, an unsupported size."""
+
+
+class UnsupportedSize(SizelessError):
+    """A method cannot serve this size (e.g. a width that is not a multiple of the template width).
+
+    Benchmarks report these as "n/a" instead of failing; every other error stops them.
+    """

@@ -62,10 +62,15 @@ def model_args_of(config: dict) -> tuple[str, dict]:
     return config["architecture"], dict(config.get("model_args", {}))
 
 
-def check_input(config: dict, data: ImageData, path: str | Path) -> None:
+def input_geometry(config: dict) -> tuple[int | None, int]:
+    """(image side, channels) a saved model takes; timm records img_size as an int or a pair."""
     args = config.get("model_args", {})
-    img, chans = args.get("img_size"), args.get("in_chans", 3)
-    img = img[0] if isinstance(img, (list, tuple)) else img
+    img = args.get("img_size")
+    return (img[0] if isinstance(img, (list, tuple)) else img), args.get("in_chans", 3)
+
+
+def check_input(config: dict, data: ImageData, path: str | Path) -> None:
+    img, chans = input_geometry(config)
     if chans != data.in_chans:
         raise SizelessError(f"{path} takes {chans}-channel images but {data.name} has {data.in_chans}")
     if img is not None and img != data.img_size:

@@ -15,8 +15,6 @@ Forward = Callable[[Tensor], Tensor]
 class Supervised:
     """Cross-entropy on labels (WeiT's constraint-based pre-training, and ordinary training)."""
 
-    name = "supervised"
-
     def __init__(self, label_smoothing: float = 0.0):
         self.label_smoothing = label_smoothing
 
@@ -56,8 +54,6 @@ class Distill:
     The teacher runs in eval mode without gradients on the batch re-normalized to its own
     mean/std and resized to its input size, so any timm classifier over the same classes can teach.
     """
-
-    name = "distill"
 
     def __init__(self, teacher: nn.Module, data_mean, data_std, temperature: float = 4.0, kd_weight: float = 1.0,
                  ce_weight: float = 1.0, cache_size: int | None = None):

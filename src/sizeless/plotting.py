@@ -26,6 +26,11 @@ def plot_history(history: list[dict], path: str | Path, title: str) -> None:
     loss_ax.plot(epochs, [row["train_loss"] for row in history], marker="o", color="tab:red")
     loss_ax.set(xlabel="epoch", ylabel="train loss", title="train loss")
     loss_ax.grid(alpha=0.3)
+    save_figure(fig, path)
+
+
+def save_figure(fig, path: str | Path) -> None:
+    """Write a PNG atomically and free the figure."""
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -41,8 +41,8 @@ class ViTSize:
         return size
 
     def validate(self) -> None:
-        if self.width < 1 or self.depth < 1 or self.heads < 1:
-            raise SizelessError(f"bad size {self.key}: width, depth and heads must be positive")
+        if self.width < 1 or self.depth < 1 or self.heads < 1 or self.mlp_ratio <= 0:
+            raise SizelessError(f"bad size {self.key}: width, depth, heads and MLP ratio must be positive")
         if self.width % self.heads:
             valid = [h for h in range(1, self.width + 1) if self.width % h == 0]
             raise SizelessError(
@@ -59,7 +59,7 @@ class ViTSize:
     @property
     def key(self) -> str:
         """Canonical spelling; used as a dict key and in file names."""
-        mlp = "" if self.mlp_ratio == 4.0 else f"m{self.mlp_ratio:g}"
+        mlp = "" if self.mlp_ratio == 4.0 else f"m{self.mlp_ratio!r}".removesuffix(".0")
         return f"{self.width}x{self.depth}h{self.heads}{mlp}"
 
     def __str__(self) -> str:

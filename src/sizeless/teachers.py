@@ -34,8 +34,8 @@ def load_checkpoint(path: Path, allow_pickle: bool = False) -> dict[str, torch.T
             ) from None
         logging.getLogger("sizeless").warning("unpickling %s (allowed explicitly): %s", path, str(err)[:80])
         state = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, OSError, EOFError) as err:
-        raise SizelessError(f"{path} is not a readable PyTorch checkpoint ({err})") from None
+    except (RuntimeError, OSError, EOFError, KeyError, ValueError) as err:
+        raise SizelessError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from None
     for key in ("state_dict", "model", "model_ema"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -7,6 +7,8 @@ interrupted run that resumes ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -20,12 +22,11 @@ from tqdm.auto import tqdm
 from . import distributed as dist
 from .data import ImageData, Split
 from .errors import SizelessError
-from .files import flatten_state, load_tensors, read_json, save_tensors, unflatten_state, write_csv, write_json
+from .files import flatten_state, load_tensors_and_metadata, save_tensors, unflatten_state, write_csv
 from .objectives import Forward, Supervised
 from .plotting import plot_history
 
-CHECKPOINT = "checkpoint.safetensors"
-CHECKPOINT_STATE = "checkpoint.json"
+CHECKPOINT = "checkpoint.safetensors"  # one file: tensors + the JSON state in its metadata, replaced atomically
 _NO_DECAY = ("scalers", "token", "pos_embed", "bias", "norm")
 
 
@@ -46,6 +47,22 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500  # steps; also at the end, and at an epoch's end a minute after the last one
     eval_batch_size: int = 512
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs must be at least 1": self.epochs >= 1,
+            "batch size must be at least 1": self.batch_size >= 1 and self.eval_batch_size >= 1,
+            "steps must be at least 1": self.steps is None or self.steps >= 1,
+            "warm-up is a fraction of the steps, between 0 and 1": 0 <= self.warmup <= 1,
+            "checkpoint interval must be at least 1 step": self.checkpoint_every >= 1,
+            "learning rates must be positive": self.lr > 0 and self.min_lr >= 0,
+        }
+        bad = [message for message, ok in checks.items() if not ok]
+        if bad:
+            raise SizelessError(f"bad training settings: {'; '.join(bad)}")
+
+    def augments(self, data: ImageData) -> bool:
+        return data.augment if self.augment is None else self.augment
 
     def lr_at(self, step: int, total: int) -> float:
         warmup = int(self.warmup * total)
@@ -154,16 +171,17 @@ def fit(
         raise SizelessError(f"the training split of {data.name} is empty")
     steps_per_epoch = max(1, n // batch)
     total = config.steps or config.epochs * steps_per_epoch
-    augment = data.augment if config.augment is None else config.augment
+    augment = config.augments(data)
     out = Path(out_dir) if out_dir else None
+    fingerprint = _fingerprint(module, data)
 
     step, history, sums, elapsed = 0, [], torch.zeros(3, dtype=torch.float64), 0.0
-    if out and (out / CHECKPOINT_STATE).exists():
+    if out and (out / CHECKPOINT).exists():
         if not resume:
             raise SizelessError(
                 f"{out} already holds a run's checkpoint; pass --resume to continue it, or choose another --out"
             )
-        step, history, sums, elapsed = _load_checkpoint(out, module, optimizer, config)
+        step, history, sums, elapsed = _load_checkpoint(out, module, optimizer, config, fingerprint)
         if dist.is_main():
             tqdm.write(f"resuming {desc} from step {step}/{total}")
 
@@ -192,10 +210,10 @@ def fit(
         dist.reduce_gradients(trainable, len(local) / len(idx))
         norm = torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip or float("inf"))
         if not torch.isfinite(norm):
-            where = f"; the last checkpoint in {out} is intact (resume with a lower --lr)" if out else ""
+            where = f" (the last checkpoint in {out} is intact)" if out else ""
             raise SizelessError(
                 f"{desc}: loss became {loss.item():.4g} (non-finite gradients) at step {step}, lr {lr:.3g}; "
-                f"lower --lr or raise --warmup{where}"
+                f"start again in a new --out with a lower learning rate or a longer warm-up{where}"
             )
         optimizer.step()
         step += 1
@@ -220,8 +238,12 @@ def fit(
                     _write_metrics(out, history, desc)
         stopping = stop_at_step is not None and step >= stop_at_step and step < total
         due = step == total or stopping or step % config.checkpoint_every == 0
-        if out and (due or (epoch_done and time.perf_counter() - last_save > 60)):
-            _save_checkpoint(out, module, optimizer, config, step, history, sums, time.perf_counter() - started)
+        if out and not due and epoch_done:  # a minute since the last save: rank 0's clock decides for all
+            late = dist.is_main() and time.perf_counter() - last_save > 60
+            due = dist.all_sum(torch.tensor([float(late)])).item() > 0
+        if out and due:
+            _save_checkpoint(out, module, optimizer, config, step, history, sums, time.perf_counter() - started,
+                             fingerprint)
             last_save = time.perf_counter()
         if stopping:
             bar.close()
@@ -252,28 +274,49 @@ def _write_metrics(out: Path, history: list[dict], title: str) -> None:
     plot_history(history, out / "curve.png", title)
 
 
-def _save_checkpoint(out: Path, module, optimizer, config, step, history, sums, elapsed) -> None:
+def _fingerprint(module: nn.Module, data: ImageData) -> dict:
+    """What a checkpoint must match to be resumed: the data, the parameter shapes, frozen weights."""
+    shapes = ";".join(f"{k}:{tuple(v.shape)}" for k, v in module.state_dict().items())
+    frozen = sum(float(p.detach().double().abs().sum()) for p in module.parameters() if not p.requires_grad)
+    return {
+        "data": [data.name, len(data.train), len(data.val), data.num_classes, int(data.train.labels.sum())],
+        "model": hashlib.sha1(shapes.encode()).hexdigest()[:16],
+        "frozen": f"{frozen:.10g}",
+    }
+
+
+def _save_checkpoint(out: Path, module, optimizer, config, step, history, sums, elapsed, fingerprint) -> None:
+    totals = dist.all_sum(sums.clone())  # every rank's partial epoch, so any world size resumes it
     if dist.is_main():
         skeleton, opt_tensors = flatten_state(optimizer.state_dict(), "optimizer")
         tensors = {f"model.{k}": v for k, v in module.state_dict().items()}
         tensors.update(opt_tensors)
         tensors["rng.torch"] = torch.get_rng_state()
-        tensors["epoch_sums"] = sums
-        save_tensors(out / CHECKPOINT, tensors)
-        write_json(out / CHECKPOINT_STATE, {
-            "step": step, "elapsed": elapsed, "config": asdict(config), "optimizer": skeleton, "history": history,
-        })
+        if torch.cuda.is_available():
+            tensors["rng.cuda"] = torch.cuda.get_rng_state()
+        tensors["epoch_sums"] = totals
+        state = {"step": step, "elapsed": elapsed, "config": asdict(config), "fingerprint": fingerprint,
+                 "optimizer": skeleton, "history": history}
+        save_tensors(out / CHECKPOINT, tensors, metadata={"sizeless_state": json.dumps(state)})
     dist.barrier()
 
 
-def _load_checkpoint(out: Path, module, optimizer, config: TrainConfig):
-    state = read_json(out / CHECKPOINT_STATE, "checkpoint state")
+def _load_checkpoint(out: Path, module, optimizer, config: TrainConfig, fingerprint: dict):
+    tensors, metadata = load_tensors_and_metadata(out / CHECKPOINT, "checkpoint")
+    if "sizeless_state" not in metadata:
+        raise SizelessError(f"{out / CHECKPOINT} is not a sizeless checkpoint; choose another --out")
+    state = json.loads(metadata["sizeless_state"])
     saved = {k: v for k, v in state["config"].items() if k not in ("checkpoint_every", "eval_batch_size")}
     current = {k: v for k, v in asdict(config).items() if k in saved}
     if saved != current:
         changed = ", ".join(f"{k}: {saved[k]} -> {current[k]}" for k in saved if saved[k] != current[k])
         raise SizelessError(f"cannot resume {out}: the settings changed ({changed}); use the original flags")
-    tensors = load_tensors(out / CHECKPOINT, "checkpoint")
+    if state["fingerprint"] != fingerprint:
+        what = [k for k in fingerprint if state["fingerprint"].get(k) != fingerprint[k]]
+        raise SizelessError(
+            f"the checkpoint in {out} was made with another {' and '.join(what)} (data, model shape or frozen "
+            "templates); choose another --out, or delete that folder to start over"
+        )
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         module.load_state_dict(model_state, strict=True)
@@ -284,4 +327,7 @@ def _load_checkpoint(out: Path, module, optimizer, config: TrainConfig):
             "choose another --out, or delete that folder to start over"
         ) from None
     torch.set_rng_state(tensors["rng.torch"])
-    return state["step"], state["history"], tensors["epoch_sums"], state["elapsed"]
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    sums = tensors["epoch_sums"] if dist.is_main() else torch.zeros_like(tensors["epoch_sums"])
+    return state["step"], state["history"], sums, state["elapsed"]

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
+from .. import distributed as dist
 from ..api import evaluate_model, initialize_full, pretrain, train
 from ..bank import TemplateBank
 from ..data import DataConfig, ImageData, load_data, with_train_subset
-from ..errors import SizelessError
+from ..errors import SizelessError, UnsupportedSize
 from ..files import write_json
 from ..initializers import INITIALIZERS
 from ..initializers.base import default_fit_config
@@ -94,7 +95,7 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
         constraint_config={"template_width": cfg.template_width, "num_templates": cfg.num_templates})
     inputs["templates"] = {"path": str(cfg.bank or out / "bank"), "images": _images(bank.config),
                            "seconds": bank.config.get("seconds"), "shared": True}
-    pretrain_budget = TrainConfig(**bank.config["train"])
+    pretrain_budget = bank.train_config
 
     learngene = None
     if "linear-expansion" in cfg.methods:
@@ -106,6 +107,8 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
                                       "images": _images(learngene.config), "seconds": learngene.config.get("seconds"),
                                       "shared": True}
     teacher = cfg.teacher
+    if teacher is not None:  # a given teacher: its pre-training cost is not known here
+        inputs["weight-selection"] = {"path": str(teacher), "images": None, "seconds": None, "shared": True}
     if "weight-selection" in cfg.methods and teacher is None:
         teacher = out / "teacher"
         _, result = train(None, source, pretrain_budget, size=cfg.teacher_size, patch_size=bank.image.patch_size,
@@ -121,9 +124,11 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
             for method in cfg.methods:
                 rows += _run_one(cfg, method, size, seed, bank, learngene, teacher, source, target, fit_data,
                                  pretrain_budget, inputs)
-    meta = _provenance(cfg, inputs)
-    write_json(out / "results.json", {"meta": meta, "rows": rows})
-    write_report(out, rows, meta)
+    if dist.is_main():
+        meta = _provenance(cfg, inputs)
+        write_json(out / "results.json", {"meta": meta, "rows": rows})
+        write_report(out, rows, meta)
+    dist.barrier()
     return rows
 
 
@@ -138,7 +143,7 @@ def _run_one(cfg, method, size, seed, bank, learngene, teacher, source, target, 
             bank=learngene if method == "linear-expansion" else bank, method=method,
             fit=replace(default_fit_config(), steps=cfg.fit_steps), patch_size=bank.image.patch_size, seed=seed,
             out=run_dir / "init", teacher=teacher, source=source, pretrain_config=pretrain_budget)
-    except SizelessError as err:
+    except UnsupportedSize as err:
         return [{**base, "epoch": None, "status": f"n/a: {err}"}]
     init_seconds = time.perf_counter() - start
     params = sum(p.numel() for p in init.model.parameters())
@@ -147,8 +152,9 @@ def _run_one(cfg, method, size, seed, bank, learngene, teacher, source, target, 
         pre = {"images": init.meta["pretrain_images"], "seconds": init.meta["pretrain_seconds"], "shared": False}
     n_sizes = len(cfg.sizes)
     images = pre.get("images", 0)
+    amortized = images / n_sizes if images is not None and pre.get("shared") else images
     common = {**base, "status": "ok", "params": params,
-              "pretrain_images": images, "amortized_pretrain_images": images / n_sizes if pre.get("shared") else images,
+              "pretrain_images": images, "amortized_pretrain_images": amortized,
               "pretrain_seconds": pre.get("seconds", 0.0) or 0.0, "init_seconds": round(init_seconds, 2)}
     at_init = evaluate_model(init.model, target)
     rows = [{**common, "epoch": 0.0, "val_acc": at_init["acc"], "val_loss": at_init["loss"], "train_seconds": 0.0}]

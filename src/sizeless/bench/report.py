@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from ..files import atomic_path, write_csv
+from ..plotting import save_figure
 
 
 def _curves(rows: list[dict]) -> dict[tuple[str, str], dict[float, list[float]]]:
@@ -35,7 +36,8 @@ def write_report(out: Path, rows: list[dict], meta: dict) -> None:
     unavailable = {(r["size"], r["method"]): r["status"] for r in rows if r["status"] != "ok"}
     _plot_curves(curves, sizes, methods, out / "curves.png")
     _plot_final(curves, sizes, methods, out / "final_by_size.png")
-    (out / "report.md").write_text(_markdown(rows, curves, sizes, methods, unavailable, meta))
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(_markdown(rows, curves, sizes, methods, unavailable, meta))
 
 
 def _markdown(rows, curves, sizes, methods, unavailable, meta) -> str:
@@ -85,8 +87,10 @@ def _markdown(rows, curves, sizes, methods, unavailable, meta) -> str:
     for method in methods:
         row = next((r for r in rows if r["method"] == method and r["status"] == "ok"), None)
         if row:
-            lines.append(f"| {method} | {row['pretrain_images']:,} | {row['amortized_pretrain_images']:,.0f} | "
-                         f"{row['pretrain_seconds'] or 0:.0f} |")
+            known = row["pretrain_images"] is not None
+            total = f"{row['pretrain_images']:,}" if known else "unknown (given)"
+            amortized = f"{row['amortized_pretrain_images']:,.0f}" if known else "unknown"
+            lines.append(f"| {method} | {total} | {amortized} | {row['pretrain_seconds'] or 0:.0f} |")
     if unavailable:
         lines += ["", "Not served:", ""] + [f"- {m} at {s}: {v[5:]}" for (s, m), v in unavailable.items()]
     lines += ["", "![accuracy curves](curves.png)", "", "![final accuracy by size](final_by_size.png)", "",
@@ -114,7 +118,7 @@ def _plot_curves(curves, sizes, methods, path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("validation accuracy (%)")
     axes[0][-1].legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _plot_final(curves, sizes, methods, path: Path) -> None:
@@ -127,11 +131,5 @@ def _plot_final(curves, sizes, methods, path: Path) -> None:
     ax.set(xlabel="target size", ylabel="final validation accuracy (%)", title="final accuracy by size")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
-
-def _save(fig, path: Path) -> None:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import SizelessError
+from ..errors import SizelessError, UnsupportedSize
 from ..families.base import Kind
 
 
@@ -102,7 +102,7 @@ class KroneckerConstraint:
 
     def _check_linear(self, kind: Kind) -> None:
         if self.config.scalers == "linear" and kind.factors != (1, 1):
-            raise SizelessError(
+            raise UnsupportedSize(
                 f"linear expansion (TLEG) keeps the learngene's width {self.config.template_width}: it changes "
                 f"depth only, so {kind.name} of shape {kind.shape} cannot be served"
             )

@@ -6,7 +6,7 @@ import timm
 from timm.layers import resample_abs_pos_embed
 from torch import Tensor, nn
 
-from ..errors import SizelessError
+from ..errors import SizelessError, UnsupportedSize
 from ..sizes import ViTSize
 from .base import ImageSpec, Kind
 
@@ -63,7 +63,7 @@ class ViTFamily:
         check_width(width, w)
         hidden_t = int(w * template_mlp_ratio)
         if size.mlp_hidden % hidden_t:
-            raise SizelessError(
+            raise UnsupportedSize(
                 f"MLP hidden size {size.mlp_hidden} of size {size.key} is not a multiple of the template's "
                 f"{hidden_t} (template width {w} x MLP ratio {template_mlp_ratio:g}); pick an MLP ratio r with "
                 f"{width}*r a multiple of {hidden_t}"
@@ -106,7 +106,7 @@ class ViTFamily:
 def check_width(width: int, template_width: int) -> None:
     if width % template_width:
         valid = ", ".join(str(template_width * k) for k in range(1, 9))
-        raise SizelessError(
+        raise UnsupportedSize(
             f"width {width} is not a multiple of the template width {template_width}; "
             f"valid widths: {valid}, ... (any multiple of {template_width})"
         )

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from ..data import ImageData
 from ..errors import SizelessError
-from ..training import TrainConfig, fit
+from ..training import fit
 from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
 from .scratch import scratch
 
@@ -19,7 +19,7 @@ def direct(size, data: ImageData, options: InitOptions) -> Initialized:
     source = options.source or data
     budget = options.pretrain
     if budget is None and options.bank is not None:
-        budget = TrainConfig(**options.bank.config["train"])
+        budget = options.bank.train_config
     if budget is None:
         raise SizelessError("direct pre-training needs a budget: pass --bank (its budget is reused)")
     budget = replace(budget, seed=options.seed)

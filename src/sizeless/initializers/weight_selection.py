@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 
 from ..data import ImageData
-from ..errors import SizelessError
+from ..errors import SizelessError, UnsupportedSize
 from ..families import ImageSpec, get_family
-from ..models import check_input, load_model
+from ..models import check_input, input_geometry, load_model
 from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
 
 _GROUPED_ROWS = {"attn.qkv.weight": 3, "attn.qkv.bias": 3}
@@ -49,12 +49,11 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
         raise SizelessError(f"{options.teacher} is not a ViT model folder; weight selection needs the same family")
     family = get_family("vit")
     size = family.parse_size(size)
-    img = args["img_size"][0] if isinstance(args["img_size"], (list, tuple)) else args["img_size"]
-    image = ImageSpec(img, args.get("in_chans", 3), args["patch_size"])
+    image = ImageSpec(*input_geometry(config), args["patch_size"])
     t_width, t_depth = args["embed_dim"], args["depth"]
     t_hidden = int(t_width * args.get("mlp_ratio", 4.0))
     if size.width > t_width or size.depth > t_depth or size.mlp_hidden > t_hidden:
-        raise SizelessError(
+        raise UnsupportedSize(
             f"weight selection cannot serve {size.key}: it needs a teacher at least as wide and deep "
             f"(teacher is {t_width}x{t_depth}, MLP {t_hidden})"
         )
