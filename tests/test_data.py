@@ -74,5 +74,5 @@ def test_image_folder_with_mixed_modes_sizes_and_a_corrupt_file(tmp_path):
     data = load_data(DataConfig(str(tmp_path), val_fraction=0.5))
     assert data.in_chans == 3 and data.train.images.shape[-2:] == (12, 12)
     (tmp_path / "b" / "broken.jpg").write_bytes(b"not an image")
-    with pytest.raises(SizelessError, match="broken.jpg: not a readable image"):
+    with pytest.raises(SizelessError, match=r"broken\.jpg: not a readable image"):
         load_data(str(tmp_path))
