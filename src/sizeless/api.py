@@ -193,7 +193,8 @@ def train(
         raise SizelessError("train() takes a model folder path or None (with size=...)")
     result = fit(model, data, config, out_dir=out, resume=resume, stop_at_step=stop_at_step)
     model = model.cpu()
-    if out and dist.is_main() and result.completed:
+    saved = out is not None and (Path(out) / "model.safetensors").exists()
+    if out and dist.is_main() and result.completed and (result.steps_run or not saved):  # a reused run stays as is
         final = result.history[-1] if result.history else {}
         meta = {**meta, "train": asdict(config), "val_acc": final.get("val_acc")}
         save_model(model, out, arch, args, data, meta)

@@ -134,6 +134,7 @@ def seeded_generator(*keys: int) -> torch.Generator:
 class TrainResult:
     history: list[dict]
     completed: bool  # False when stopped early by ``stop_at_step``
+    steps_run: int = 0  # steps taken by this call (0: a finished run was resumed)
 
 
 def fit(
@@ -187,7 +188,7 @@ def fit(
 
     module.train()
     bar = tqdm(total=total, initial=step, desc=desc, disable=not dist.is_main(), dynamic_ncols=True, mininterval=0.5)
-    started, last_save = time.perf_counter() - elapsed, time.perf_counter()
+    started, last_save, first_step = time.perf_counter() - elapsed, time.perf_counter(), step
     perm_epoch, perm = -1, None
     while step < total:
         epoch, index = divmod(step, steps_per_epoch)
@@ -247,9 +248,9 @@ def fit(
             last_save = time.perf_counter()
         if stopping:
             bar.close()
-            return TrainResult(history, completed=False)
+            return TrainResult(history, completed=False, steps_run=step - first_step)
     bar.close()
-    return TrainResult(history, completed=True)
+    return TrainResult(history, completed=True, steps_run=step - first_step)
 
 
 def _epoch_row(step: int, steps_per_epoch: int, lr: float, sums: Tensor, seconds: float) -> dict:
