@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from sizeless.api import pretrain
 from sizeless.data import load_data
 from sizeless.training import TrainConfig
-
-torch.set_num_threads(2)
 
 
 @pytest.fixture(scope="session")
