@@ -47,7 +47,7 @@ def _markdown(rows, curves, sizes, methods, unavailable, meta) -> str:
         f"Data `{cfg['data']}`{_transfer(cfg)}; {cfg['fit_steps']} fit steps, then {cfg['epochs']} epochs of "
         "training per model "
         f"(batch {cfg['batch_size']}, train subset {cfg['train_subset']}, validation subset {cfg['val_subset']}); "
-        f"{cfg['seeds']} seed(s). Final validation accuracy, mean ± std over seeds.\n",
+        f"{cfg['seeds']} seed(s). Final validation accuracy (%), mean ± std over seeds when there are several.\n",
         "| size | " + " | ".join(methods) + " | templates - best baseline |",
         "|---|" + "---:|" * (len(methods) + 1),
     ]
@@ -60,7 +60,8 @@ def _markdown(rows, curves, sizes, methods, unavailable, meta) -> str:
                 continue
             final = _final(curve)
             means[method] = mean(final)
-            cells.append(f"{100 * mean(final):.2f} ± {100 * pstdev(final):.2f}")
+            spread = f" ± {100 * pstdev(final):.2f}" if len(final) > 1 else ""
+            cells.append(f"{100 * mean(final):.2f}{spread}")
         others = [v for m, v in means.items() if m != "templates"]
         gain = f"{100 * (means['templates'] - max(others)):+.2f}" if "templates" in means and others else "n/a"
         lines.append(f"| {size} | " + " | ".join(cells) + f" | {gain} |")
@@ -113,11 +114,13 @@ def _plot_curves(curves, sizes, methods, path: Path) -> None:
             curve = curves.get((size, method))
             if curve:
                 epochs = sorted(curve)
-                ax.plot(epochs, [100 * mean(curve[e]) for e in epochs], marker="o", label=method)
+                ax.plot(epochs, [100 * mean(curve[e]) for e in epochs], marker="o", label=method,
+                        color=f"C{methods.index(method)}")  # one colour per method across panels
         ax.set(title=f"ViT {size}", xlabel="epoch (0 = right after init)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("validation accuracy (%)")
-    axes[0][-1].legend(fontsize=8)
+    handles = {label: h for ax in axes[0] for h, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+    axes[0][-1].legend(handles.values(), handles.keys(), fontsize=8)  # every method, even one missing here
     save_figure(fig, path)
 
 
@@ -126,7 +129,8 @@ def _plot_final(curves, sizes, methods, path: Path) -> None:
     for method in methods:
         pts = [(i, 100 * mean(_final(curves[(s, method)]))) for i, s in enumerate(sizes) if (s, method) in curves]
         if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=method)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=method,
+                    color=f"C{methods.index(method)}")
     ax.set_xticks(range(len(sizes)), sizes)
     ax.set(xlabel="target size", ylabel="final validation accuracy (%)", title="final accuracy by size")
     ax.grid(alpha=0.3)
