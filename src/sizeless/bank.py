@@ -51,9 +51,10 @@ class TemplateBank:
         """The pre-training budget, e.g. for direct pre-training "with the same budget"."""
         return TrainConfig(**self.config["train"])
 
-    def kinds(self, size) -> list[Kind]:
+    def kinds(self, size, image: ImageSpec | None = None) -> list[Kind]:
+        """The family's kinds for ``size`` at the bank's template width (and input geometry by default)."""
         cfg = self.constraint.config
-        return self.family.kinds(size, self.image, cfg.template_width, cfg.template_mlp_ratio)
+        return self.family.kinds(size, image or self.image, cfg.template_width, cfg.template_mlp_ratio)
 
     # -- building templated models ----------------------------------------------------------------
     @classmethod
@@ -99,10 +100,9 @@ class TemplateBank:
         family = self.family
         net = TemplateNet(family, self.constraint, [size], image, num_classes, seed=seed)
         source = self.nearest_size(size)
-        cfg = self.constraint.config
         source_size = family.parse_size(source)
         pretrained_kinds = {k.name: k for k in self.kinds(source_size)}
-        source_kinds = {k.name: k for k in family.kinds(source_size, image, cfg.template_width, cfg.template_mlp_ratio)}
+        source_kinds = {k.name: k for k in self.kinds(source_size, image)}
         with torch.no_grad():
             for name, param in net.template_tensors().items():
                 param.copy_(family.adapt_to_image(name, self.tensors[f"template/{name}"], self.image, image))

@@ -29,8 +29,7 @@ def direct(size, data: ImageData, options: InitOptions) -> Initialized:
     if source.num_classes != data.num_classes:
         model.reset_classifier(data.num_classes)
         init.model_args["num_classes"] = data.num_classes
-    steps = result.history[-1]["step"] if result.history else 0
-    init.meta.update(method="direct", recommended=dict(RECOMMENDED_FINETUNE),
-                     pretrain_steps=steps, pretrain_images=steps * budget.batch_size,
-                     pretrain_seconds=result.history[-1]["seconds"] if result.history else 0.0)
+    last = result.history[-1] if result.history else {"step": 0, "seconds": 0.0}
+    init.meta.update(method="direct", recommended=dict(RECOMMENDED_FINETUNE), pretrain_steps=last["step"],
+                     pretrain_images=last["step"] * budget.batch_size, pretrain_seconds=last["seconds"])
     return init
