@@ -28,8 +28,8 @@ def test_width_not_multiple_of_template_lists_valid_widths():
 
 
 def test_unknown_family():
-    with pytest.raises(SizelessError, match="unknown family 'resnet'"):
-        get_family("resnet")
+    with pytest.raises(SizelessError, match="unknown family 'dit'"):
+        get_family("dit")
 
 
 @pytest.mark.parametrize("vectors", ["template", "free"])

@@ -17,24 +17,20 @@ from .errors import SizelessError
 from .families import ImageSpec, get_family
 from .initializers import INITIALIZERS, Initialized, InitOptions
 from .initializers.base import default_fit_config
-from .models import check_input, load_model, model_args_of, save_model
+from .models import check_input, load_model, model_args_of, save_model, teacher_family
 from .objectives import Distill, DistillConfig, Supervised
 from .teachers import load_teacher
 from .templated import TemplateNet
 from .training import TrainConfig, TrainResult, evaluate, fit, seeded_generator
 
 
-def default_patch_size(img_size: int) -> int:
-    """8x8 token grids for natural images (4px patches at 32x32); 2px patches for tiny inputs."""
-    return 2 if img_size < 16 else max(1, img_size // 8)
-
-
 def as_data(data: ImageData | DataConfig | str) -> ImageData:
     return data if isinstance(data, ImageData) else load_data(data)
 
 
-def image_spec(data: ImageData, patch_size: int | None = None) -> ImageSpec:
-    return ImageSpec(data.img_size, data.in_chans, patch_size or default_patch_size(data.img_size))
+def image_spec(data: ImageData, patch_size: int | None = None, family: str = "vit") -> ImageSpec:
+    """The data's geometry; the patch size (a CNN's stem reduction) defaults to the family's choice."""
+    return ImageSpec(data.img_size, data.in_chans, patch_size or get_family(family).default_patch_size(data.img_size))
 
 
 def pretrain(
@@ -42,6 +38,7 @@ def pretrain(
     sizes: Sequence[str],
     *,
     family: str = "vit",
+    family_config: dict | None = None,
     constraint: str = "kronecker",
     constraint_config: dict | None = None,
     objective: str = "supervised",
@@ -55,17 +52,18 @@ def pretrain(
     """Constraint-based pre-training of a template bank; several sizes share templates (one drawn per step).
 
     ``objective``: "supervised" (WeiT) or "distill" (WAVE: a teacher given by ``distill``).
+    ``family_config``: family options stored in the bank, e.g. ``{"share_stages": False}`` for a CNN.
     """
     if not sizes:
         raise SizelessError("give at least one --size to pre-train")
     data, config = as_data(data), config or TrainConfig()
     loss = make_objective(objective, distill, data, config)
-    fam = get_family(family)
+    fam = get_family(family, family_config)
     parsed = [fam.parse_size(s) for s in sizes]
     if len({s.key for s in parsed}) != len(parsed):
         raise SizelessError(f"duplicate sizes in {[s.key for s in parsed]}")
     con = build_constraint(constraint, constraint_config)
-    image = image_spec(data, patch_size)
+    image = image_spec(data, patch_size, family)
     net = TemplateNet(fam, con, parsed, image, data.num_classes, seed=config.seed)
     keys = list(net.sizes)
 
@@ -122,19 +120,21 @@ def initialize(
     patch_size: int | None = None,
     seed: int = 0,
     out: str | Path | None = None,
+    family: str | None = None,
     **baseline_inputs,
 ) -> nn.Module:
     """Initialize a plain timm model of ``size`` with ``method``; with ``out``, save it in timm's layout.
 
     Methods: templates, scratch, weight-selection (``teacher=``), mimetic, linear-expansion (a
     learngene ``bank=``), direct (``source=``, ``pretrain_config=``; default: the bank's budget).
+    ``family`` (vit, resnet, convnext) is the bank's or the teacher's when not given.
     """
     return initialize_full(size, data, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed,
-                           out=out, **baseline_inputs).model
+                           out=out, family=family, **baseline_inputs).model
 
 
 def initialize_full(size, data, *, bank=None, method="templates", fit=None, patch_size=None, seed=0,
-                    out=None, teacher=None, source=None, pretrain_config=None) -> Initialized:
+                    out=None, teacher=None, source=None, pretrain_config=None, family=None) -> Initialized:
     """:func:`initialize`, also returning the architecture, model args and provenance.
 
     ``teacher`` (weight-selection), ``source`` and ``pretrain_config`` (direct) feed the baselines.
@@ -144,10 +144,14 @@ def initialize_full(size, data, *, bank=None, method="templates", fit=None, patc
     data = as_data(data)
     if isinstance(bank, (str, Path)):
         bank = TemplateBank.load(bank)
+    if bank is not None and family is not None and family != bank.config["family"]:
+        raise SizelessError(f"--family {family} but the bank holds {bank.config['family']} templates")
+    family = family or (bank.config["family"] if bank else teacher_family(teacher) if teacher else "vit")
     # the data's resolution; a bank fixes the patch size (template methods adapt the rest themselves)
-    image = image_spec(data, bank.image.patch_size if bank else patch_size)
+    image = image_spec(data, bank.image.patch_size if bank else patch_size, family)
     fit = replace(fit or default_fit_config(), seed=seed)
     options = InitOptions(bank=bank, image=image, seed=seed, fit=fit, log_dir=Path(out) / "fit" if out else None,
+                          family=family,
                           teacher=Path(teacher) if teacher else None,
                           source=as_data(source) if source is not None else None, pretrain=pretrain_config)
     result = INITIALIZERS[method](size, data, options)
@@ -167,8 +171,11 @@ def train(
     out: str | Path | None = None,
     resume: bool = False,
     stop_at_step: int | None = None,
+    family: str = "vit",
 ) -> tuple[nn.Module, TrainResult]:
     """Train a plain model: a model folder, or random init of ``size`` (the baseline) when ``model`` is None.
+
+    ``family`` is the family of a random-init ``size`` (vit, resnet, convnext).
 
     With ``out``, the folder receives metrics.csv, curve.png, a resumable checkpoint and the
     trained model in timm's layout (``timm.create_model("local-dir:OUT", pretrained=True)``).
@@ -178,7 +185,7 @@ def train(
     if model is None:
         if size is None:
             raise SizelessError("give a model folder (--model) or a size for random init (--size)")
-        init = initialize_full(size, data, method="scratch", patch_size=patch_size, seed=config.seed)
+        init = initialize_full(size, data, method="scratch", patch_size=patch_size, seed=config.seed, family=family)
         model, arch, args, meta = init.model, init.architecture, init.model_args, init.meta
     elif isinstance(model, (str, Path)):
         path = model

@@ -32,7 +32,7 @@ class TemplateBank:
     # -- what the bank describes ------------------------------------------------------------------
     @property
     def family(self):
-        return get_family(self.config["family"])
+        return get_family(self.config["family"], self.config.get("family_config"))
 
     @property
     def constraint(self):
@@ -63,14 +63,17 @@ class TemplateBank:
         templated = {n for kinds in net.templated_kinds.values() for k in kinds for n in k.params}
         for key in net.sizes:
             tensors.update({f"scaler/{key}/{k}": v for k, v in net.scaler_tensors(key).items()})
-            free = {n: p for n, p in net.model(key).named_parameters() if n not in templated}
-            tensors.update({f"free/{key}/{n}": p for n, p in free.items() if not n.startswith("head.")})
+            model = net.model(key)
+            head = {id(p) for p in model.get_classifier().parameters()}  # task-specific: never stored
+            free = {n: p for n, p in model.named_parameters() if n not in templated and id(p) not in head}
+            tensors.update({f"free/{key}/{n}": p for n, p in free.items()})
         config = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "library_version": __version__,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "family": net.family.name,
+            "family_config": getattr(net.family, "config", {}),
             "constraint": net.constraint.name,
             "constraint_config": net.constraint.config.to_dict(),
             "image": vars(net.image),
@@ -105,16 +108,23 @@ class TemplateBank:
         source_kinds = {k.name: k for k in self.kinds(source_size, image)}
         with torch.no_grad():
             for name, param in net.template_tensors().items():
+                if f"template/{name}" not in self.tensors:
+                    raise SizelessError(
+                        f"the bank has no template {name!r} for {size.key} (its sizes {self.config['sizes']} never "
+                        "used it); pre-train the bank at a size with at least 2 blocks per stage"
+                    )
                 param.copy_(family.adapt_to_image(name, self.tensors[f"template/{name}"], self.image, image))
-            seeded = net.constraint.seed_scalers(
-                {k: self.tensors[f"scaler/{source}/{k}"] for k in net.scaler_tensors()}, net.templated_kinds[size.key]
-            )
-            for name, param in net.scaler_tensors().items():
-                param.copy_(seeded[name])
+            # a kind the source size lacks (a CNN stage deeper than the bank's single block) keeps its fresh init
+            seedable = [k for k in net.templated_kinds[size.key] if f"scaler/{source}/{k.name}" in self.tensors]
+            seeded = net.constraint.seed_scalers({k.name: self.tensors[f"scaler/{source}/{k.name}"] for k in seedable},
+                                                 seedable)
+            scalers = net.scaler_tensors()
+            for name, value in seeded.items():
+                scalers[name].copy_(value)
             model = net.model()
             templated = {k.name for k in net.templated_kinds[size.key]}
             for kind in net.all_kinds[size.key]:
-                if kind.name in templated:
+                if kind.name in templated or kind.name not in pretrained_kinds:
                     continue
                 old = pretrained_kinds[kind.name]
                 stack = torch.stack([self.tensors[f"free/{source}/{p}"] for p in old.params])
@@ -165,7 +175,7 @@ class TemplateBank:
             templated = constraint.templated(kinds)
             expected = {}
             for kind in templated:
-                expected[f"template/{kind.name}"] = constraint.template_shape(kind)
+                expected[f"template/{kind.template_key}"] = constraint.template_shape(kind)
                 expected[f"scaler/{size.key}/{kind.name}"] = (kind.layers, constraint.config.num_templates,
                                                               *kind.factors)
             for kind in (k for k in kinds if k not in templated):

@@ -30,7 +30,15 @@ BatchOpt = Annotated[int, typer.Option(help="global batch size (split across tor
 WarmupOpt = Annotated[float | None, typer.Option(help="warm-up, as a fraction of all steps")]
 WdOpt = Annotated[float, typer.Option(help="AdamW weight decay (matrices only)")]
 SeedOpt = Annotated[int, typer.Option(help="random seed (same seed, data and CPU -> same weights)")]
-PatchOpt = Annotated[int | None, typer.Option(help="ViT patch size (default: image size / 8, or 2 below 16 px)")]
+PatchOpt = Annotated[int | None, typer.Option(
+    help="input reduction of the stem. ViT: patch size (default image/8, 2 below 16 px); ConvNeXt: patch size "
+         "(default 4, 1 below 32 px); ResNet: 1 = small-image stem (3x3 stride 1, the default up to 64 px), "
+         "4 = ImageNet stem (7x7 stride 2 + max-pool)")]
+FamilyOpt = Annotated[str, typer.Option(help="architecture family: vit | resnet | convnext")]
+SIZE_HELP = ("ViT: WIDTHxDEPTH[hHEADS][mMLP], e.g. 128x6; ResNet/ConvNeXt: BASE_WIDTHxBLOCKS-PER-STAGE (4 stages, "
+             "widths double), e.g. 32x2-2-2-2, with a trailing b for ResNet Bottleneck blocks (32x3-4-6-3b)")
+ShareOpt = Annotated[bool, typer.Option(help="CNNs: stages of doubling width share one template set (larger "
+                                             "scalers) instead of one set per stage")]
 ResumeOpt = Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")]
 
 
@@ -51,8 +59,9 @@ def _data(data, data_dir, image_size, train_subset, val_subset, classes):
 def pretrain(
     data: DataOpt,
     out: Annotated[Path, typer.Option(help="output template bank folder")],
-    size: Annotated[list[str], typer.Option("--size", help="WIDTHxDEPTH[hHEADS][mMLP]; repeat for multi-size")],
-    family: Annotated[str, typer.Option(help="architecture family")] = "vit",
+    size: Annotated[list[str], typer.Option("--size", help=SIZE_HELP + "; repeat for multi-size")],
+    family: FamilyOpt = "vit",
+    share_stages: ShareOpt = True,
     constraint: Annotated[str, typer.Option(help="weight constraint")] = "kronecker",
     objective: Annotated[str, typer.Option(help="pre-training objective")] = "supervised",
     template_width: Annotated[int, typer.Option(help="template width w; targets need widths that are multiples")] = 32,
@@ -94,9 +103,10 @@ def pretrain(
                             allow_unsafe_pickle) if teacher else None
     constraint_config = {"template_width": template_width, "num_templates": num_templates, "vectors": vectors,
                          "scalers": "linear" if linear_scalers else "learned"}
+    family_config = {"share_stages": share_stages} if family != "vit" else None
     bank = run(_data(data, data_dir, image_size, train_subset, val_subset, classes), size, family=family,
-               constraint=constraint, constraint_config=constraint_config, objective=objective, distill=distill,
-               config=config, patch_size=patch_size, out=out, resume=resume)
+               family_config=family_config, constraint=constraint, constraint_config=constraint_config,
+               objective=objective, distill=distill, config=config, patch_size=patch_size, out=out, resume=resume)
     accs = ", ".join(f"{k} {100 * v:.2f}%" for k, v in bank.config["val_acc"].items() if v is not None)
     console.print(f"[green]bank written to {out}[/] ({bank.config['template_params']:,} template parameters; {accs})")
 
@@ -105,8 +115,10 @@ def pretrain(
 def init(
     data: DataOpt,
     out: Annotated[Path, typer.Option(help="output model folder (timm hub layout)")],
-    size: Annotated[str, typer.Option(help="target size WIDTHxDEPTH[hHEADS][mMLP]")],
+    size: Annotated[str, typer.Option(help="target size. " + SIZE_HELP)],
     bank: Annotated[Path | None, typer.Option(help="template bank folder")] = None,
+    family: Annotated[str | None, typer.Option(help="vit | resnet | convnext (default: the bank's or teacher's, "
+                                                    "else vit)")] = None,
     method: Annotated[str, typer.Option(help="templates | scratch | weight-selection | mimetic | "
                                               "linear-expansion | direct")] = "templates",
     teacher: Annotated[Path | None, typer.Option(help="weight-selection: a larger pre-trained model")] = None,
@@ -132,7 +144,7 @@ def init(
     fit = replace(default_fit_config(), steps=fit_steps, lr=fit_lr, batch_size=batch_size)
     start = time.perf_counter()
     result = initialize_full(size, dataset, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed,
-                             out=out, teacher=teacher)
+                             out=out, teacher=teacher, family=family)
     params = sum(p.numel() for p in result.model.parameters())
     fitted = result.meta.get("fit_val_acc")
     note = f", val acc after fit {100 * fitted:.2f}%" if fitted is not None else ""
@@ -145,7 +157,8 @@ def train(
     data: DataOpt,
     out: Annotated[Path, typer.Option(help="run folder: metrics.csv, curve.png, checkpoint, final model")],
     model: Annotated[Path | None, typer.Option(help="model folder to train (from `init` or `train`)")] = None,
-    size: Annotated[str | None, typer.Option(help="random init of this size instead of --model")] = None,
+    size: Annotated[str | None, typer.Option(help="random init of this size instead of --model. " + SIZE_HELP)] = None,
+    family: FamilyOpt = "vit",
     epochs: EpochsOpt = 10,
     batch_size: BatchOpt = 128,
     lr: Annotated[float | None, typer.Option(help="peak LR (default: the model's recommendation, else 1e-3)")] = None,
@@ -173,7 +186,7 @@ def train(
     config.lr = lr if lr is not None else recommended.get("lr", config.lr)
     config.warmup = warmup if warmup is not None else recommended.get("warmup", config.warmup)
     dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes)
-    _, result = run(model, dataset, config, size=size, patch_size=patch_size, out=out, resume=resume)
+    _, result = run(model, dataset, config, size=size, patch_size=patch_size, out=out, resume=resume, family=family)
     final = result.history[-1]
     console.print(f"[green]trained model written to {out}[/] (val acc {100 * final['val_acc']:.2f}%)")
 
@@ -229,7 +242,10 @@ app.add_typer(bench_app, name="bench")
 def bench_init(
     data: DataOpt,
     out: Annotated[Path, typer.Option(help="output folder: results.csv/json, report.md, plots, cached runs")],
-    sizes: Annotated[str, typer.Option(help="comma-separated target sizes, e.g. 64x6,96x4,128x6")],
+    sizes: Annotated[str, typer.Option(help="comma-separated target sizes, e.g. 64x6,96x4,128x6 (ViT) or "
+                                            "16x3-3-3-3,32x2-2-2-2 (CNNs)")],
+    family: FamilyOpt = "vit",
+    share_stages: ShareOpt = True,
     methods: Annotated[str, typer.Option(help="comma-separated methods")] =
         "templates,scratch,weight-selection,mimetic,linear-expansion,direct",
     source_data: Annotated[str | None, typer.Option(help="transfer: data for bank/teacher/direct")] = None,
@@ -248,11 +264,14 @@ def bench_init(
     pretrain_subset: Annotated[int | None, typer.Option(help="images for building bank/teacher")] = None,
     val_subset: ValSubsetOpt = None,
     data_dir: DataDirOpt = None,
-    bank_size: Annotated[str, typer.Option(help="size of a bank built here")] = "64x4",
+    bank_size: Annotated[str | None, typer.Option(help="size of a bank built here (default 64x4 for ViT, "
+                                                       "16x2-2-2-2 for CNNs)")] = None,
     template_width: Annotated[int, typer.Option(help="template width of a bank built here")] = 32,
     num_templates: Annotated[int, typer.Option(help="templates per kind of a bank built here")] = 4,
     pretrain_epochs: Annotated[int, typer.Option(help="epochs of bank/teacher/direct pre-training")] = 4,
-    teacher_size: Annotated[str, typer.Option(help="size of a teacher trained here")] = "128x6",
+    teacher_size: Annotated[str | None, typer.Option(help="size of a teacher trained here (default 128x6 for "
+                                                          "ViT, 32x3-3-3-3 for CNNs)")] = None,
+    patch_size: PatchOpt = None,
 ):
     """Compare initializers on the same data, sizes and budgets; writes a report with plots."""
     from .bench import BenchConfig, run_init_bench
@@ -263,7 +282,8 @@ def bench_init(
         data_dir=data_dir, source_data=source_data, target_data=target_data,
         source_classes=_labels(source_classes), target_classes=_labels(target_classes), bank=bank, teacher=teacher,
         learngene=learngene, bank_size=bank_size, template_width=template_width, num_templates=num_templates,
-        pretrain_epochs=pretrain_epochs, pretrain_subset=pretrain_subset, teacher_size=teacher_size)
+        pretrain_epochs=pretrain_epochs, pretrain_subset=pretrain_subset, teacher_size=teacher_size, family=family,
+        share_stages=share_stages, patch_size=patch_size)
     run_init_bench(config)
     console.print(f"[green]report written to {out / 'report.md'}[/]")
     Console().print((out / "report.md").read_text())

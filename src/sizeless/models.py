@@ -76,3 +76,9 @@ def check_input(config: dict, data: ImageData, path: str | Path) -> None:
     if img is not None and img != data.img_size:
         raise SizelessError(f"{path} takes {img}x{img} images but {data.name} gives {data.img_size}x{data.img_size}; "
                             f"pass --image-size {img}")
+
+
+def teacher_family(path: str | Path) -> str:
+    """The family of a model folder: recorded by sizeless, else ViT (the only family without a record)."""
+    config = read_json(Path(path) / "config.json", "model config")
+    return config.get("sizeless", {}).get("family", "vit")

@@ -64,3 +64,54 @@ class ViTSize:
 
     def __str__(self) -> str:
         return self.key
+
+
+_CNN_SIZE = re.compile(r"^(\d+)x(\d+(?:-\d+)*)(b?)$")
+
+
+@dataclass(frozen=True)
+class CNNSize:
+    """Base width (channels of the first stage; every next stage doubles it) and blocks per stage.
+
+    Spelled ``WIDTHxB1-B2-...-BS[b]``, e.g. ``32x2-2-2-2`` (4 stages of 32, 64, 128, 256 channels, 2
+    blocks each); a trailing ``b`` asks for ResNet's Bottleneck block (4x expansion).
+    """
+
+    width: int
+    depths: tuple[int, ...]
+    bottleneck: bool = False
+
+    @classmethod
+    def parse(cls, spec: str | CNNSize) -> CNNSize:
+        if isinstance(spec, CNNSize):
+            return spec
+        match = _CNN_SIZE.match(str(spec).strip().lower())
+        if not match:
+            raise SizelessError(
+                f"bad size {spec!r}: expected WIDTHxBLOCKS-PER-STAGE, e.g. 32x2-2-2-2 (base width 32, 4 stages of "
+                "2 blocks; stage widths double) or 32x3-4-6-3b (ResNet Bottleneck blocks)"
+            )
+        size = cls(int(match[1]), tuple(int(d) for d in match[2].split("-")), bool(match[3]))
+        if size.width < 1 or min(size.depths) < 1:
+            raise SizelessError(f"bad size {spec!r}: the width and every stage's block count must be positive")
+        return size
+
+    @property
+    def stages(self) -> int:
+        return len(self.depths)
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        return tuple(self.width * 2**s for s in range(self.stages))
+
+    @property
+    def depth(self) -> int:
+        """Blocks in all (how the bank picks the pre-trained size nearest in depth)."""
+        return sum(self.depths)
+
+    @property
+    def key(self) -> str:
+        return f"{self.width}x{'-'.join(map(str, self.depths))}{'b' if self.bottleneck else ''}"
+
+    def __str__(self) -> str:
+        return self.key

@@ -7,11 +7,13 @@ parameters removed, and ``functional_call`` feeds it the weights the constraint 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from .errors import SizelessError
 from .families import Family, ImageSpec, Kind
 
 
@@ -52,8 +54,11 @@ class TemplateNet(nn.Module):
             self.models[module_key(size.key)] = model
             scalers = constraint.init_scalers(templated, generator)
             self.scalers[module_key(size.key)] = self._parameter_dict(scalers, constraint.scalers_trainable)
-        first = self.templated_kinds[sizes[0].key]
-        self.templates = self._parameter_dict(constraint.init_templates(first, generator))
+        every = [k for kinds in self.templated_kinds.values() for k in kinds]  # a set may be absent at one size
+        self.template_kinds = template_kinds(every, constraint)
+        self.templates = self._parameter_dict(constraint.init_templates(self.template_kinds, generator))
+        for kind in self.template_kinds:  # templates of norms, biases, layer scales: no weight decay, whatever
+            self.templates[module_key(kind.name)].no_weight_decay = kind.vector  # their name (bn1, gamma)
 
     @staticmethod
     def _parameter_dict(tensors: dict[str, Tensor], trainable: bool = True) -> nn.ParameterDict:
@@ -70,12 +75,15 @@ class TemplateNet(nn.Module):
         return {k.name: scalers[module_key(k.name)] for k in self.templated_kinds[self.default_size(size)]}
 
     def template_tensors(self) -> dict[str, Tensor]:
-        return {k.name: self.templates[module_key(k.name)] for k in next(iter(self.templated_kinds.values()))}
+        """Templates by template key (a kind's own name unless the family shares one set across kinds)."""
+        return {k.name: self.templates[module_key(k.name)] for k in self.template_kinds}
 
     def composed(self, size: str | None = None) -> dict[str, Tensor]:
         """Dense templated weights of one size, keyed by the plain model's parameter names."""
         size = self.default_size(size)
-        stacks = self.constraint.compose(self.template_tensors(), self.scaler_tensors(size))
+        templates = self.template_tensors()
+        per_kind = {k.name: templates[k.template_key] for k in self.templated_kinds[size]}
+        stacks = self.constraint.compose(per_kind, self.scaler_tensors(size))
         out = {}
         for kind in self.templated_kinds[size]:
             stack = stacks[kind.name]
@@ -103,3 +111,14 @@ class TemplateNet(nn.Module):
         state.update({k: v.detach().clone() for k, v in self.composed(size).items()})
         plain.load_state_dict(state, strict=True, assign=True)
         return plain
+
+
+def template_kinds(kinds: Sequence[Kind], constraint) -> list[Kind]:
+    """One kind per template set, named by its template key; kinds sharing a set must agree on its shape."""
+    out: dict[str, Kind] = {}
+    for kind in kinds:
+        first = out.setdefault(kind.template_key, replace(kind, name=kind.template_key))
+        if constraint.template_shape(first) != constraint.template_shape(kind):
+            raise SizelessError(f"kinds sharing template {kind.template_key!r} disagree on its shape: "
+                                f"{constraint.template_shape(first)} vs {constraint.template_shape(kind)}")
+    return list(out.values())

@@ -79,7 +79,7 @@ def param_groups(module: nn.Module, params: Iterable[nn.Parameter], weight_decay
     for name, p in module.named_parameters():
         if id(p) not in wanted or not p.requires_grad:
             continue
-        skip = p.ndim < 2 or any(tag in name for tag in _NO_DECAY)
+        skip = p.ndim < 2 or getattr(p, "no_weight_decay", False) or any(tag in name for tag in _NO_DECAY)
         (no_decay if skip else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 

@@ -24,6 +24,7 @@ from ..api import evaluate_model, initialize_full, pretrain, train
 from ..bank import TemplateBank
 from ..data import DataConfig, ImageData, load_data, with_train_subset
 from ..errors import SizelessError, UnsupportedSize
+from ..families import TRANSFORMERS, get_family
 from ..files import write_json
 from ..initializers import INITIALIZERS
 from ..initializers.base import default_fit_config
@@ -31,6 +32,7 @@ from ..training import TrainConfig
 from .report import write_report
 
 METHODS = ("templates", "scratch", "weight-selection", "mimetic", "linear-expansion", "direct")
+DEFAULT_SIZES = {"vit": ("64x4", "128x6"), "cnn": ("16x2-2-2-2", "32x3-3-3-3")}  # (bank, teacher) built here
 
 
 @dataclass
@@ -55,15 +57,22 @@ class BenchConfig:
     bank: Path | None = None
     teacher: Path | None = None
     learngene: Path | None = None
+    family: str = "vit"
+    share_stages: bool = True  # CNN banks built here: one template set for all stages
+    patch_size: int | None = None  # default: the family's
     # how missing inputs are built (cached under OUT):
-    bank_size: str = "64x4"
+    bank_size: str | None = None  # default: DEFAULT_SIZES[family][0]
     template_width: int = 32
     num_templates: int = 4
     pretrain_epochs: int = 4
     pretrain_subset: int | None = None
-    teacher_size: str = "128x6"
+    teacher_size: str | None = None  # default: DEFAULT_SIZES[family][1]
 
     def __post_init__(self) -> None:
+        get_family(self.family)  # an unknown family fails here, before anything runs
+        bank_size, teacher_size = DEFAULT_SIZES["vit" if self.family in TRANSFORMERS else "cnn"]
+        self.bank_size = self.bank_size or bank_size
+        self.teacher_size = self.teacher_size or teacher_size
         unknown = [m for m in self.methods if m not in INITIALIZERS]
         if unknown:
             raise SizelessError(f"unknown methods {unknown}; choose from {', '.join(INITIALIZERS)}")
@@ -90,15 +99,19 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
     budget = TrainConfig(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size)
     inputs: dict[str, dict] = {}
 
+    family_config = {"share_stages": cfg.share_stages} if cfg.family not in TRANSFORMERS else None
     bank = TemplateBank.load(cfg.bank) if cfg.bank else pretrain(
-        source, [cfg.bank_size], config=budget, out=out / "bank", resume=True,
+        source, [cfg.bank_size], config=budget, out=out / "bank", resume=True, family=cfg.family,
+        family_config=family_config, patch_size=cfg.patch_size,
         constraint_config={"template_width": cfg.template_width, "num_templates": cfg.num_templates})
+    if bank.config["family"] != cfg.family:
+        raise SizelessError(f"the bank holds {bank.config['family']} templates but the benchmark is for {cfg.family}")
     inputs["templates"] = {"path": str(cfg.bank or out / "bank"), "images": _images(bank.config),
                            "seconds": bank.config.get("seconds"), "shared": True}
     pretrain_budget = bank.train_config
 
     learngene = None
-    if "linear-expansion" in cfg.methods:
+    if "linear-expansion" in cfg.methods and cfg.family in TRANSFORMERS:  # n/a for CNNs (reported as such)
         width = bank.sizes[0].width
         learngene = TemplateBank.load(cfg.learngene) if cfg.learngene else pretrain(
             source, [bank.sizes[0].key], config=pretrain_budget, out=out / "learngene", resume=True,
@@ -112,7 +125,7 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
     if "weight-selection" in cfg.methods and teacher is None:
         teacher = out / "teacher"
         _, result = train(None, source, pretrain_budget, size=cfg.teacher_size, patch_size=bank.image.patch_size,
-                          out=teacher, resume=True)
+                          out=teacher, resume=True, family=cfg.family)
         last = result.history[-1]
         inputs["weight-selection"] = {"path": str(teacher), "images": last["step"] * pretrain_budget.batch_size,
                                       "seconds": last["seconds"], "shared": True}
@@ -142,7 +155,7 @@ def _run_one(cfg, method, size, seed, bank, learngene, teacher, source, target, 
             size, fit_data if method in ("templates", "linear-expansion") else target,
             bank=learngene if method == "linear-expansion" else bank, method=method,
             fit=replace(default_fit_config(), steps=cfg.fit_steps), patch_size=bank.image.patch_size, seed=seed,
-            out=run_dir / "init", teacher=teacher, source=source, pretrain_config=pretrain_budget)
+            out=run_dir / "init", teacher=teacher, source=source, pretrain_config=pretrain_budget, family=cfg.family)
     except UnsupportedSize as err:
         return [{**base, "epoch": None, "status": f"n/a: {err}"}]
     init_seconds = time.perf_counter() - start

@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt
 from ..files import atomic_path, write_csv
 from ..plotting import save_figure
 
+FAMILY_TITLES = {"vit": "ViT", "resnet": "ResNet", "convnext": "ConvNeXt"}
+
 
 def _curves(rows: list[dict]) -> dict[tuple[str, str], dict[float, list[float]]]:
     """(size, method) -> epoch -> accuracies over seeds."""
@@ -34,7 +36,7 @@ def write_report(out: Path, rows: list[dict], meta: dict) -> None:
     sizes = list(dict.fromkeys(r["size"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     unavailable = {(r["size"], r["method"]): r["status"] for r in rows if r["status"] != "ok"}
-    _plot_curves(curves, sizes, methods, out / "curves.png")
+    _plot_curves(curves, sizes, methods, out / "curves.png", meta["config"].get("family", "vit"))
     _plot_final(curves, sizes, methods, out / "final_by_size.png")
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(_markdown(rows, curves, sizes, methods, unavailable, meta))
@@ -43,7 +45,7 @@ def write_report(out: Path, rows: list[dict], meta: dict) -> None:
 def _markdown(rows, curves, sizes, methods, unavailable, meta) -> str:
     cfg = meta["config"]
     lines = [
-        "# Initialization benchmark\n",
+        f"# Initialization benchmark ({FAMILY_TITLES.get(cfg.get('family', 'vit'), cfg.get('family'))})\n",
         f"Data `{cfg['data']}`{_transfer(cfg)}; {cfg['fit_steps']} fit steps, then {cfg['epochs']} epochs of "
         "training per model "
         f"(batch {cfg['batch_size']}, train subset {cfg['train_subset']}, validation subset {cfg['val_subset']}); "
@@ -107,7 +109,7 @@ def _transfer(cfg: dict) -> str:
             f"classes {cfg.get('target_classes') or 'all'})")
 
 
-def _plot_curves(curves, sizes, methods, path: Path) -> None:
+def _plot_curves(curves, sizes, methods, path: Path, family: str = "vit") -> None:
     fig, axes = plt.subplots(1, len(sizes), figsize=(4.6 * len(sizes), 3.8), sharey=True, squeeze=False)
     for ax, size in zip(axes[0], sizes, strict=True):
         for method in methods:
@@ -116,7 +118,7 @@ def _plot_curves(curves, sizes, methods, path: Path) -> None:
                 epochs = sorted(curve)
                 ax.plot(epochs, [100 * mean(curve[e]) for e in epochs], marker="o", label=method,
                         color=f"C{methods.index(method)}")  # one colour per method across panels
-        ax.set(title=f"ViT {size}", xlabel="epoch (0 = right after init)")
+        ax.set(title=f"{FAMILY_TITLES.get(family, family)} {size}", xlabel="epoch (0 = right after init)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("validation accuracy (%)")
     handles = {label: h for ax in axes[0] for h, label in zip(*ax.get_legend_handles_labels(), strict=True)}

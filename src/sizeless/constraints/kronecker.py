@@ -42,14 +42,15 @@ class KroneckerConfig:
 
 
 def compose_kind(templates: Tensor, scalers: Tensor) -> Tensor:
-    """All layers of one kind in one contraction: ``(N,a,b) x (L,N,m1,m2) -> (L, a*m1, b*m2)``.
+    """All layers of one kind in one contraction: ``(N,a,b,*k) x (L,N,m1,m2) -> (L, a*m1, b*m2, *k)``.
 
     ``T kron S`` puts template row ``i`` on target rows ``i*m1 .. i*m1+m1-1``, so fused qkv groups
-    and head boundaries stay where timm expects them.
+    and head boundaries stay where timm expects them. Trailing template dims (a convolution's
+    spatial taps ``k``) are carried through: each tap is its own Kronecker product over channels.
     """
-    _n, a, b = templates.shape
+    _n, a, b, *spatial = templates.shape
     layers, _, m1, m2 = scalers.shape
-    return torch.einsum("nab,lncd->lacbd", templates, scalers).reshape(layers, a * m1, b * m2)
+    return torch.einsum("nab...,lncd->lacbd...", templates, scalers).reshape(layers, a * m1, b * m2, *spatial)
 
 
 def resize_stack(stack: Tensor, layers: int, m1: int, m2: int, fan_in: bool) -> Tensor:
@@ -80,7 +81,7 @@ class KroneckerConstraint:
         return [k for k in kinds if not k.vector or self.config.vectors == "template"]
 
     def template_shape(self, kind: Kind) -> tuple[int, ...]:
-        return (self.config.num_templates, *kind.unit)
+        return (self.config.num_templates, *kind.unit, *kind.spatial)
 
     def init_templates(self, kinds: list[Kind], generator: torch.Generator) -> dict[str, Tensor]:
         out = {}
@@ -90,7 +91,7 @@ class KroneckerConstraint:
                 t = torch.zeros(shape)
             elif kind.init == "ones":
                 t = torch.zeros(shape)
-                t[0] = 1.0
+                t[0] = kind.fill
             else:
                 t = torch.randn(shape, generator=generator) * float(kind.init)
             out[kind.name] = t

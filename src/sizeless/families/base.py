@@ -22,7 +22,10 @@ class Kind:
     """One kind of parameter (e.g. every block's qkv weight), seen as a stack of 2-D matrices.
 
     ``unit`` is the kind's shape at the template width; ``shape`` at the target size. A constraint
-    composes ``(layers, *shape)`` and the family reshapes each slice to ``param_shape``.
+    composes ``(layers, *shape, *spatial)`` and the family reshapes each slice to ``param_shape``.
+    Convolution kernels keep their spatial taps (``spatial``, e.g. ``(3, 3)``) inside the template:
+    only the two channel axes scale. Kinds with the same ``template`` share one template set (e.g.
+    the stages of a CNN, whose widths double: the scalers grow instead).
     """
 
     name: str
@@ -33,6 +36,13 @@ class Kind:
     init: str | float  # "ones", "zeros", or the std of a normal init
     fan_in: bool  # columns are input features: a width change rescales them
     vector: bool  # bias / norm / embedding; templated only when vectors == "template"
+    spatial: tuple[int, ...] = ()  # trailing kernel dims carried inside the template (convolutions)
+    template: str | None = None  # name of the template set this kind uses (default: its own name)
+    fill: float = 1.0  # the value of an init == "ones" kind (e.g. ConvNeXt's layer scale, 1e-6)
+
+    @property
+    def template_key(self) -> str:
+        return self.template or self.name
 
     @property
     def layers(self) -> int:
@@ -62,4 +72,8 @@ class Family(Protocol):
 
     def adapt_to_image(self, kind_name: str, tensor: Any, old: ImageSpec, new: ImageSpec) -> Any:
         """Carry a ``(B, rows, cols)`` stack of a kind to another input resolution (transfer)."""
+        ...
+
+    def default_patch_size(self, img_size: int) -> int:
+        """The input reduction of the stem when the user gives none (ViT/ConvNeXt patch, ResNet stem)."""
         ...

@@ -20,6 +20,10 @@ class ViTFamily:
     def parse_size(self, spec: str | ViTSize) -> ViTSize:
         return ViTSize.parse(spec)
 
+    def default_patch_size(self, img_size: int) -> int:
+        """8x8 token grids for natural images (4px patches at 32x32); 2px patches for tiny inputs."""
+        return 2 if img_size < 16 else max(1, img_size // 8)
+
     def model_args(self, size: ViTSize, image: ImageSpec, num_classes: int) -> tuple[str, dict]:
         args = dict(
             img_size=image.img_size,

@@ -33,6 +33,7 @@ class InitOptions:
     teacher: Path | None = None  # weight-selection: a larger pre-trained model folder
     source: ImageData | None = None  # direct: the pre-training data (default: the target data)
     pretrain: TrainConfig | None = None  # direct: the pre-training budget (default: the bank's)
+    family: str | None = None  # methods without a bank: the family to build (default: vit)
 
 
 @dataclass

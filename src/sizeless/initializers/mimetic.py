@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 
 from ..data import ImageData
+from ..errors import UnsupportedSize
+from ..families import TRANSFORMERS
 from .base import Initialized, InitOptions
 from .scratch import scratch
 
@@ -43,6 +45,9 @@ def apply_mimetic(model: torch.nn.Module, generator: torch.Generator) -> None:
 
 
 def mimetic(size, data: ImageData, options: InitOptions) -> Initialized:
+    family = options.bank.config["family"] if options.bank else options.family or "vit"
+    if family not in TRANSFORMERS:
+        raise UnsupportedSize(f"mimetic init shapes self-attention weights; {family} has no attention (n/a for CNNs)")
     init = scratch(size, data, options)
     apply_mimetic(init.model, torch.Generator().manual_seed(options.seed))
     init.meta["method"] = "mimetic"

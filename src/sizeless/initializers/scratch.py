@@ -11,7 +11,7 @@ from .base import Initialized, InitOptions
 
 
 def scratch(size, data: ImageData, options: InitOptions) -> Initialized:
-    family = get_family(options.bank.config["family"]) if options.bank else get_family("vit")
+    family = get_family(options.bank.config["family"] if options.bank else options.family or "vit")
     image = options.image or (options.bank.image if options.bank else None)
     if image is None:
         raise SizelessError("scratch init needs an input geometry (image size, channels, patch size)")

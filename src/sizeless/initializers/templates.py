@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..data import ImageData
-from ..errors import SizelessError
+from ..errors import SizelessError, UnsupportedSize
+from ..families import TRANSFORMERS
+from ..norm_stats import has_batchnorm, reestimate_batchnorm
 from ..training import fit
 from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
 
@@ -26,6 +28,10 @@ def templates(size, data: ImageData, options: InitOptions) -> Initialized:
 
 def linear_expansion(size, data: ImageData, options: InitOptions) -> Initialized:
     bank = options.bank
+    family = bank.config["family"] if bank else options.family or "vit"
+    if family not in TRANSFORMERS:
+        raise UnsupportedSize(f"linear expansion (TLEG) grows a Transformer's depth from a learngene of blocks; "
+                              f"n/a for {family}")
     if bank is None or bank.config["constraint_config"].get("scalers") != "linear":
         raise SizelessError(
             "linear-expansion needs a learngene bank: sizeless pretrain --num-templates 2 --linear-scalers "
@@ -54,6 +60,8 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
                      desc=f"fit {method} {size.key}")
         history = result.history
     model = net.export().cpu()
+    if has_batchnorm(model):  # composed weights need their own statistics (the fit's were gathered mid-way)
+        reestimate_batchnorm(model, data, batch_size=options.fit.batch_size, seed=options.seed)
     arch, args = family.model_args(size, image, data.num_classes)
     meta = {
         "method": method,
@@ -64,6 +72,7 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
         "fit_steps": options.fit.steps or 0,
         "fit_val_acc": history[-1].get("val_acc") if history else None,
         "scaler_params": sum(p.numel() for p in net.scalers.parameters()),
+        "family_config": bank.config.get("family_config") or {},
         "recommended": dict(RECOMMENDED_FINETUNE),
     }
     return Initialized(model, arch, args, meta)

@@ -1,9 +1,10 @@
 """Weight selection (Xu et al., "Initializing Models with Larger Ones", ICLR 2024).
 
 From a larger pre-trained model of the same family: keep its first L blocks (first-N layer
-selection) and, inside every tensor, evenly spaced elements along each axis (uniform element
-selection). Fused q/k/v rows are selected per group, so the same channels are kept in q, k and v
-and head boundaries stay consistent.
+selection; per stage for CNNs) and, inside every tensor, evenly spaced elements along each axis
+(uniform element selection). BatchNorm statistics are re-estimated on the target data. Fused
+q/k/v rows are selected per group, so the same channels are kept in q, k and v and head
+boundaries stay consistent.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import torch
 from ..data import ImageData
 from ..errors import SizelessError, UnsupportedSize
 from ..families import ImageSpec, get_family
-from ..models import check_input, input_geometry, load_model
+from ..models import check_input, input_geometry, load_model, teacher_family
+from ..norm_stats import has_batchnorm, reestimate_batchnorm
 from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
 
 _GROUPED_ROWS = {"attn.qkv.weight": 3, "attn.qkv.bias": 3}
@@ -45,30 +47,51 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
     teacher, config = load_model(options.teacher)
     check_input(config, data, options.teacher)
     args = config.get("model_args", {})
-    if "embed_dim" not in args:
-        raise SizelessError(f"{options.teacher} is not a ViT model folder; weight selection needs the same family")
-    family = get_family("vit")
+    family_name = teacher_family(options.teacher)
+    if options.family and options.family != family_name:
+        raise SizelessError(f"{options.teacher} is a {family_name} model; weight selection needs the same family "
+                            f"as the target ({options.family})")
+    family = get_family(family_name)
     size = family.parse_size(size)
-    image = ImageSpec(*input_geometry(config), args["patch_size"])
-    t_width, t_depth = args["embed_dim"], args["depth"]
-    t_hidden = int(t_width * args.get("mlp_ratio", 4.0))
-    if size.width > t_width or size.depth > t_depth or size.mlp_hidden > t_hidden:
-        raise UnsupportedSize(
-            f"weight selection cannot serve {size.key}: it needs a teacher at least as wide and deep "
-            f"(teacher is {t_width}x{t_depth}, MLP {t_hidden})"
-        )
+    if family_name == "vit":
+        if "embed_dim" not in args:
+            raise SizelessError(f"{options.teacher} is not a ViT model folder; weight selection needs the same family")
+        image = ImageSpec(*input_geometry(config), args["patch_size"])
+        t_width, t_depth = args["embed_dim"], args["depth"]
+        t_hidden = int(t_width * args.get("mlp_ratio", 4.0))
+        teacher_size = f"{t_width}x{t_depth}"
+        if size.width > t_width or size.depth > t_depth or size.mlp_hidden > t_hidden:
+            raise UnsupportedSize(
+                f"weight selection cannot serve {size.key}: it needs a teacher at least as wide and deep "
+                f"(teacher is {t_width}x{t_depth}, MLP {t_hidden})"
+            )
+    else:
+        image = options.image
+        teacher_size = config.get("sizeless", {}).get("size", "unknown")
+        arch, _ = family.model_args(size, image, data.num_classes)
+        if arch != config["architecture"]:
+            raise SizelessError(f"{options.teacher} is a {config['architecture']} but {size.key} at this input is a "
+                                f"{arch} (another block type or stem: check --patch-size)")
     torch.manual_seed(options.seed)
     student = family.build(size, image, data.num_classes)
     source = teacher.state_dict()
     state = student.state_dict()
+    head = {id(p) for p in student.get_classifier().parameters()}
+    classifier = {n for n, p in student.named_parameters() if id(p) in head}  # task-specific: always new
     for name, value in state.items():
-        if name.startswith("head."):
-            continue  # task-specific: always new
+        if name in classifier:
+            continue
+        have = source.get(name)
+        if have is None or have.ndim != value.ndim or any(t < s for t, s in zip(have.shape, value.shape, strict=True)):
+            raise UnsupportedSize(f"weight selection cannot serve {size.key}: it needs a teacher at least as wide and "
+                                  f"deep in every stage (teacher is {teacher_size}; {name} does not fit)")
         groups = next((g for suffix, g in _GROUPED_ROWS.items() if name.endswith(suffix)), 1)
-        state[name] = select(source[name], tuple(value.shape), groups)
+        state[name] = select(have, tuple(value.shape), groups)
     student.load_state_dict(state)
+    if has_batchnorm(student):  # the teacher's statistics describe wider sums than the selected channels give
+        reestimate_batchnorm(student, data, seed=options.seed)
     arch, model_args = family.model_args(size, image, data.num_classes)
     meta = {"method": "weight-selection", "family": family.name, "size": size.key,
-            "teacher": str(options.teacher), "teacher_size": f"{t_width}x{t_depth}",
+            "teacher": str(options.teacher), "teacher_size": teacher_size,
             "recommended": dict(RECOMMENDED_FINETUNE)}
     return Initialized(student, arch, model_args, meta)
