@@ -269,6 +269,7 @@ def bench_init(
     template_width: Annotated[int, typer.Option(help="template width of a bank built here")] = 32,
     num_templates: Annotated[int, typer.Option(help="templates per kind of a bank built here")] = 4,
     pretrain_epochs: Annotated[int, typer.Option(help="epochs of bank/teacher/direct pre-training")] = 4,
+    pretrain_lr: Annotated[float, typer.Option(help="peak LR of bank/teacher/direct pre-training")] = 1e-3,
     teacher_size: Annotated[str | None, typer.Option(help="size of a teacher trained here (default 128x6 for "
                                                           "ViT, 32x3-3-3-3 for CNNs)")] = None,
     patch_size: PatchOpt = None,
@@ -282,7 +283,8 @@ def bench_init(
         data_dir=data_dir, source_data=source_data, target_data=target_data,
         source_classes=_labels(source_classes), target_classes=_labels(target_classes), bank=bank, teacher=teacher,
         learngene=learngene, bank_size=bank_size, template_width=template_width, num_templates=num_templates,
-        pretrain_epochs=pretrain_epochs, pretrain_subset=pretrain_subset, teacher_size=teacher_size, family=family,
+        pretrain_epochs=pretrain_epochs, pretrain_lr=pretrain_lr, pretrain_subset=pretrain_subset,
+        teacher_size=teacher_size, family=family,
         share_stages=share_stages, patch_size=patch_size)
     run_init_bench(config)
     console.print(f"[green]report written to {out / 'report.md'}[/]")

@@ -65,6 +65,7 @@ class BenchConfig:
     template_width: int = 32
     num_templates: int = 4
     pretrain_epochs: int = 4
+    pretrain_lr: float = 1e-3  # bank, teacher and direct pre-training share it
     pretrain_subset: int | None = None
     teacher_size: str | None = None  # default: DEFAULT_SIZES[family][1]
 
@@ -96,7 +97,7 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
     target_full = source_full if same else full(cfg.target_data, cfg.target_classes)
     source = with_train_subset(source_full, cfg.pretrain_subset)
     target, fit_data = (with_train_subset(target_full, n) for n in (cfg.train_subset, cfg.fit_subset))
-    budget = TrainConfig(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size)
+    budget = TrainConfig(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size, lr=cfg.pretrain_lr)
     inputs: dict[str, dict] = {}
 
     family_config = {"share_stages": cfg.share_stages} if cfg.family not in TRANSFORMERS else None
