@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from . import __version__
-from .constraints import build_constraint, resize_free
+from .constraints import build_constraint
 from .errors import SizelessError
 from .families import ImageSpec, Kind, get_family
 from .files import load_tensors, read_json, save_tensors, write_json
@@ -103,23 +103,23 @@ class TemplateBank:
         source_size = family.parse_size(source)
         pretrained_kinds = {k.name: k for k in self.kinds(source_size)}
         source_kinds = {k.name: k for k in self.kinds(source_size, image)}
+        generator = torch.Generator().manual_seed(seed)  # constraints that extend a width draw the new part
         with torch.no_grad():
             for name, param in net.template_tensors().items():
                 param.copy_(family.adapt_to_image(name, self.tensors[f"template/{name}"], self.image, image))
-            seeded = net.constraint.seed_scalers(
-                {k: self.tensors[f"scaler/{source}/{k}"] for k in net.scaler_tensors()}, net.templated_kinds[size.key]
-            )
+            kinds = net.templated_kinds[size.key]
+            source_scalers = {k: self.tensors[f"scaler/{source}/{k}"] for k in net.scaler_names[size.key]}
+            seeded = net.constraint.seed_scalers(source_scalers, kinds, generator)
             for name, param in net.scaler_tensors().items():
                 param.copy_(seeded[name])
             model = net.model()
-            templated = {k.name for k in net.templated_kinds[size.key]}
             for kind in net.all_kinds[size.key]:
-                if kind.name in templated:
+                if kind in kinds:
                     continue
                 old = pretrained_kinds[kind.name]
                 stack = torch.stack([self.tensors[f"free/{source}/{p}"] for p in old.params])
                 stack = family.adapt_to_image(kind.name, stack.reshape(old.layers, *old.shape), self.image, image)
-                resized = resize_free(stack, source_kinds[kind.name], kind)
+                resized = net.constraint.seed_free(stack, source_kinds[kind.name], kind, generator)
                 for layer, pname in enumerate(kind.params):
                     model.get_parameter(pname).copy_(resized[layer].view(kind.param_shape))
         net.freeze_templates()
@@ -163,11 +163,9 @@ class TemplateBank:
         for size in self.sizes:
             kinds = self.kinds(size)
             templated = constraint.templated(kinds)
-            expected = {}
-            for kind in templated:
-                expected[f"template/{kind.name}"] = constraint.template_shape(kind)
-                expected[f"scaler/{size.key}/{kind.name}"] = (kind.layers, constraint.config.num_templates,
-                                                              *kind.factors)
+            expected = {f"template/{k}": shape for k, shape in constraint.template_shapes(templated).items()}
+            scalers = constraint.scaler_shapes(templated)
+            expected.update({f"scaler/{size.key}/{k}": shape for k, shape in scalers.items()})
             for kind in (k for k in kinds if k not in templated):
                 expected.update({f"free/{size.key}/{p}": kind.param_shape for p in kind.params})
             for key, shape in expected.items():

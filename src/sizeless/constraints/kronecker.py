@@ -79,13 +79,16 @@ class KroneckerConstraint:
         """The kinds this constraint composes; the others stay free parameters of the plain model."""
         return [k for k in kinds if not k.vector or self.config.vectors == "template"]
 
-    def template_shape(self, kind: Kind) -> tuple[int, ...]:
-        return (self.config.num_templates, *kind.unit)
+    def template_shapes(self, kinds: list[Kind]) -> dict[str, tuple[int, ...]]:
+        """One stack of ``N`` templates per kind, at the template width."""
+        return {kind.name: (self.config.num_templates, *kind.unit) for kind in kinds}
+
+    def scaler_shapes(self, kinds: list[Kind]) -> dict[str, tuple[int, ...]]:
+        return {kind.name: (kind.layers, self.config.num_templates, *kind.factors) for kind in kinds}
 
     def init_templates(self, kinds: list[Kind], generator: torch.Generator) -> dict[str, Tensor]:
         out = {}
-        for kind in kinds:
-            shape = self.template_shape(kind)
+        for kind, shape in zip(kinds, self.template_shapes(kinds).values(), strict=True):
             if kind.init == "zeros":
                 t = torch.zeros(shape)
             elif kind.init == "ones":
@@ -127,17 +130,25 @@ class KroneckerConstraint:
             out[kind.name] = s
         return out
 
-    def compose(self, templates: dict[str, Tensor], scalers: dict[str, Tensor]) -> dict[str, Tensor]:
-        return {name: compose_kind(templates[name], s) for name, s in scalers.items()}
+    def compose(self, templates: dict[str, Tensor], scalers: dict[str, Tensor], kinds: list[Kind]) -> dict[str, Tensor]:
+        return {kind.name: compose_kind(templates[kind.name], scalers[kind.name]) for kind in kinds}
 
-    def seed_scalers(self, source: dict[str, Tensor], kinds: list[Kind]) -> dict[str, Tensor]:
-        """Scalers for a new size from a pre-trained size: depth interpolation + width resize."""
+    def seed_scalers(self, source: dict[str, Tensor], kinds: list[Kind],
+                     generator: torch.Generator) -> dict[str, Tensor]:
+        """Scalers for a new size from a pre-trained size: depth interpolation + width resize (deterministic)."""
         out = {}
         for kind in kinds:
             self._check_linear(kind)  # linear ramps interpolate to the exact ramp of the new depth
             m1, m2 = kind.factors
             out[kind.name] = resize_stack(source[kind.name], kind.layers, m1, m2, kind.fan_in)
         return out
+
+    def seed_free(self, stack: Tensor, source: Kind, target: Kind, generator: torch.Generator) -> Tensor:
+        return resize_free(stack, source, target)
+
+    def slice_scalers(self, scalers: dict[str, Tensor], width: int) -> dict[str, Tensor]:
+        raise SizelessError("width-wise stochastic scaling needs --constraint tucker: Kronecker widths are "
+                            f"multiples of the template width {self.config.template_width}, not leading slices")
 
 
 def resize_free(stack: Tensor, source: Kind, target: Kind) -> Tensor:
