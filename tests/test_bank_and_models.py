@@ -70,9 +70,10 @@ def test_truncated_and_foreign_bank_files(bank_dir, tmp_path):
         TemplateBank.load(broken)
 
     for field, value, message in (("family", "dit", "unknown family 'dit'"),
-                                  ("constraint", "tucker", "unknown constraint 'tucker'"),
+                                  ("constraint", "cp", "unknown constraint 'cp'"),
+                                  ("constraint", "tucker", "bad tucker constraint settings"),
                                   ("format", "something-else", "not a sizeless template bank")):
-        other = tmp_path / field
+        other = tmp_path / f"{field}-{value}"
         shutil.copytree(bank_dir, other)
         config = json.loads((other / "config.json").read_text())
         config[field] = value

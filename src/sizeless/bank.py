@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from . import __version__
-from .constraints import build_constraint, resize_free
+from .constraints import build_constraint
 from .errors import SizelessError
 from .families import ImageSpec, Kind, get_family
 from .files import load_tensors, read_json, save_tensors, write_json
@@ -106,6 +106,7 @@ class TemplateBank:
         source_size = family.parse_size(source)
         pretrained_kinds = {k.name: k for k in self.kinds(source_size)}
         source_kinds = {k.name: k for k in self.kinds(source_size, image)}
+        generator = torch.Generator().manual_seed(seed)  # constraints that extend a width draw the new part
         with torch.no_grad():
             for name, param in net.template_tensors().items():
                 if f"template/{name}" not in self.tensors:
@@ -114,22 +115,21 @@ class TemplateBank:
                         "used it); pre-train the bank at a size with at least 2 blocks per stage"
                     )
                 param.copy_(family.adapt_to_image(name, self.tensors[f"template/{name}"], self.image, image))
-            # a kind the source size lacks (a CNN stage deeper than the bank's single block) keeps its fresh init
-            seedable = [k for k in net.templated_kinds[size.key] if f"scaler/{source}/{k.name}" in self.tensors]
-            seeded = net.constraint.seed_scalers({k.name: self.tensors[f"scaler/{source}/{k.name}"] for k in seedable},
-                                                 seedable)
+            kinds = net.templated_kinds[size.key]
+            names = [k for k in net.scaler_names[size.key] if f"scaler/{source}/{k}" in self.tensors]
+            seeded = net.constraint.seed_scalers({k: self.tensors[f"scaler/{source}/{k}"] for k in names}, kinds,
+                                                 generator)
             scalers = net.scaler_tensors()
-            for name, value in seeded.items():
+            for name, value in seeded.items():  # a scaler the source size lacks keeps its fresh init
                 scalers[name].copy_(value)
             model = net.model()
-            templated = {k.name for k in net.templated_kinds[size.key]}
             for kind in net.all_kinds[size.key]:
-                if kind.name in templated or kind.name not in pretrained_kinds:
+                if kind in kinds or kind.name not in pretrained_kinds:  # absent at the source: fresh init
                     continue
                 old = pretrained_kinds[kind.name]
                 stack = torch.stack([self.tensors[f"free/{source}/{p}"] for p in old.params])
                 stack = family.adapt_to_image(kind.name, stack.reshape(old.layers, *old.shape), self.image, image)
-                resized = resize_free(stack, source_kinds[kind.name], kind)
+                resized = net.constraint.seed_free(stack, source_kinds[kind.name], kind, generator)
                 for layer, pname in enumerate(kind.params):
                     model.get_parameter(pname).copy_(resized[layer].view(kind.param_shape))
         net.freeze_templates()
@@ -173,11 +173,9 @@ class TemplateBank:
         for size in self.sizes:
             kinds = self.kinds(size)
             templated = constraint.templated(kinds)
-            expected = {}
-            for kind in templated:
-                expected[f"template/{kind.template_key}"] = constraint.template_shape(kind)
-                expected[f"scaler/{size.key}/{kind.name}"] = (kind.layers, constraint.config.num_templates,
-                                                              *kind.factors)
+            expected = {f"template/{k}": shape for k, shape in constraint.template_shapes(templated).items()}
+            scalers = constraint.scaler_shapes(templated)
+            expected.update({f"scaler/{size.key}/{k}": shape for k, shape in scalers.items()})
             for kind in (k for k in kinds if k not in templated):
                 expected.update({f"free/{size.key}/{p}": kind.param_shape for p in kind.params})
             for key, shape in expected.items():

@@ -6,13 +6,13 @@ parameters removed, and ``functional_call`` feeds it the weights the constraint 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from .constraints.tucker import slice_free
 from .errors import SizelessError
 from .families import Family, ImageSpec, Kind
 
@@ -29,7 +29,12 @@ def pop_parameter(model: nn.Module, name: str) -> Tensor:
 
 
 class TemplateNet(nn.Module):
-    """Templates shared by every size, plus per size: scalers and a plain model (free params, head)."""
+    """Templates shared by every size, plus per size: scalers and a plain model (free params, head).
+
+    Under a constraint that slices (Tucker), a size also runs at any narrower width: the leading
+    rows of its width scalers and the leading features of its free parameters (width-wise
+    stochastic scaling), with heads following the width.
+    """
 
     def __init__(self, family: Family, constraint, sizes: Sequence, image: ImageSpec, num_classes: int, seed: int = 0):
         super().__init__()
@@ -37,13 +42,14 @@ class TemplateNet(nn.Module):
         self.sizes = {s.key: s for s in sizes}
         self.all_kinds: dict[str, list[Kind]] = {}
         self.templated_kinds: dict[str, list[Kind]] = {}
+        self.scaler_names: dict[str, list[str]] = {}
+        self._narrow: dict[tuple[str, int], tuple[nn.Module, list[Kind]]] = {}  # built on first use, not saved
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)  # timm's own init draws from the global generator
-        cfg = constraint.config
         self.models = nn.ModuleDict()
         self.scalers = nn.ModuleDict()
         for size in sizes:
-            kinds = family.kinds(size, image, cfg.template_width, cfg.template_mlp_ratio)
+            kinds = self.kinds_of(size)
             templated = constraint.templated(kinds)
             model = family.build(size, image, num_classes)
             for kind in templated:
@@ -53,16 +59,23 @@ class TemplateNet(nn.Module):
             self.templated_kinds[size.key] = templated
             self.models[module_key(size.key)] = model
             scalers = constraint.init_scalers(templated, generator)
+            self.scaler_names[size.key] = list(scalers)
             self.scalers[module_key(size.key)] = self._parameter_dict(scalers, constraint.scalers_trainable)
-        every = [k for kinds in self.templated_kinds.values() for k in kinds]  # a set may be absent at one size
-        self.template_kinds = template_kinds(every, constraint)
-        self.templates = self._parameter_dict(constraint.init_templates(self.template_kinds, generator))
-        for kind in self.template_kinds:  # templates of norms, biases, layer scales: no weight decay, whatever
-            self.templates[module_key(kind.name)].no_weight_decay = kind.vector  # their name (bn1, gamma)
+        # every size's kinds: a template set may be used at one size only (a CNN stage's second block)
+        templates = constraint.init_templates([k for kinds in self.templated_kinds.values() for k in kinds], generator)
+        self.template_names = list(templates)
+        self.templates = self._parameter_dict(templates)
+        vectors = {k.template_key for kinds in self.templated_kinds.values() for k in kinds if k.vector}
+        for name in self.template_names:  # templates of norms, biases, layer scales: no weight decay, whatever
+            self.templates[module_key(name)].no_weight_decay = name in vectors  # their name (bn1, gamma)
 
     @staticmethod
     def _parameter_dict(tensors: dict[str, Tensor], trainable: bool = True) -> nn.ParameterDict:
         return nn.ParameterDict({module_key(k): nn.Parameter(v, requires_grad=trainable) for k, v in tensors.items()})
+
+    def kinds_of(self, size) -> list[Kind]:
+        cfg = self.constraint.config
+        return self.family.kinds(size, self.image, cfg.template_width, cfg.template_mlp_ratio)
 
     def default_size(self, size: str | None) -> str:
         return size if size is not None else next(iter(self.sizes))
@@ -71,28 +84,64 @@ class TemplateNet(nn.Module):
         return self.models[module_key(self.default_size(size))]
 
     def scaler_tensors(self, size: str | None = None) -> dict[str, Tensor]:
-        scalers = self.scalers[module_key(self.default_size(size))]
-        return {k.name: scalers[module_key(k.name)] for k in self.templated_kinds[self.default_size(size)]}
+        size = self.default_size(size)
+        scalers = self.scalers[module_key(size)]
+        return {name: scalers[module_key(name)] for name in self.scaler_names[size]}
 
     def template_tensors(self) -> dict[str, Tensor]:
-        """Templates by template key (a kind's own name unless the family shares one set across kinds)."""
-        return {k.name: self.templates[module_key(k.name)] for k in self.template_kinds}
+        return {name: self.templates[module_key(name)] for name in self.template_names}
 
     def composed(self, size: str | None = None) -> dict[str, Tensor]:
         """Dense templated weights of one size, keyed by the plain model's parameter names."""
         size = self.default_size(size)
-        templates = self.template_tensors()
-        per_kind = {k.name: templates[k.template_key] for k in self.templated_kinds[size]}
-        stacks = self.constraint.compose(per_kind, self.scaler_tensors(size))
-        out = {}
-        for kind in self.templated_kinds[size]:
-            stack = stacks[kind.name]
-            for layer, name in enumerate(kind.params):
-                out[name] = stack[layer].view(kind.param_shape)
-        return out
+        kinds = self.templated_kinds[size]
+        return unstack(kinds, self.constraint.compose(self.template_tensors(), self.scaler_tensors(size), kinds))
 
-    def forward(self, x: Tensor, size: str | None = None) -> Tensor:
-        return functional_call(self.model(size), self.composed(size), (x,))
+    def weights(self, size: str | None = None, width: int | None = None) -> tuple[nn.Module, dict[str, Tensor]]:
+        """The plain model to call and the tensors to call it with, at ``width`` (default: the size's own)."""
+        size = self.default_size(size)
+        base = self.model(size)
+        if width is None or width == self.sizes[size].width:
+            return base, self.composed(size)
+        model, kinds = self._narrow_model(size, width)
+        templated = self.constraint.templated(kinds)
+        scalers = self.constraint.slice_scalers(self.scaler_tensors(size), width)
+        params = unstack(templated, self.constraint.compose(self.template_tensors(), scalers, templated))
+        source = {k.name: k for k in self.all_kinds[size]}
+        for kind in kinds:
+            if kind in templated:
+                continue
+            src = source[kind.name]
+            stack = torch.stack([base.get_parameter(p) for p in src.params]).reshape(src.layers, *src.shape)
+            params.update(unstack([kind], {kind.name: slice_free(stack, src, kind)}))
+        for name, p in base.named_parameters():  # the classifier: its input features follow the width
+            if name not in params:
+                params[name] = p[:, :width] if p.ndim == 2 else p
+        return model, params
+
+    def _narrow_model(self, size: str, width: int) -> tuple[nn.Module, list[Kind]]:
+        if (size, width) not in self._narrow:
+            base = self.sizes[size]
+            if width > base.width or not hasattr(base, "with_width"):
+                raise SizelessError(f"size {size} cannot run at width {width}: stochastic width takes leading "
+                                    f"slices of a {self.family.name} size, so widths up to {base.width}")
+            narrow = base.with_width(width)
+            model = self.family.build(narrow, self.image, self.num_classes)
+            for name, _ in list(model.named_parameters()):
+                pop_parameter(model, name)
+            self._narrow[(size, width)] = model.to(self.templates[module_key(self.template_names[0])].device), \
+                self.kinds_of(narrow)
+        return self._narrow[(size, width)]
+
+    def forward(self, x: Tensor, size: str | None = None, width: int | None = None) -> Tensor:
+        model, params = self.weights(size, width)
+        return functional_call(model, params, (x,))
+
+    def call(self, fn: Callable, *args, size: str | None = None, width: int | None = None):
+        """``fn(plain_model, *args)`` with the composed weights, for entry points other than ``forward``
+        (e.g. an MAE encoder that sees only the visible patches)."""
+        model, params = self.weights(size, width)
+        return functional_call(_Call(model, fn), {f"model.{k}": v for k, v in params.items()}, args)
 
     def freeze_templates(self) -> None:
         self.templates.requires_grad_(False)
@@ -113,12 +162,22 @@ class TemplateNet(nn.Module):
         return plain
 
 
-def template_kinds(kinds: Sequence[Kind], constraint) -> list[Kind]:
-    """One kind per template set, named by its template key; kinds sharing a set must agree on its shape."""
-    out: dict[str, Kind] = {}
+def unstack(kinds: list[Kind], stacks: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``{kind: (layers, rows, cols)}`` -> ``{parameter name: tensor in the model's own shape}``."""
+    out = {}
     for kind in kinds:
-        first = out.setdefault(kind.template_key, replace(kind, name=kind.template_key))
-        if constraint.template_shape(first) != constraint.template_shape(kind):
-            raise SizelessError(f"kinds sharing template {kind.template_key!r} disagree on its shape: "
-                                f"{constraint.template_shape(first)} vs {constraint.template_shape(kind)}")
-    return list(out.values())
+        stack = stacks[kind.name]
+        for layer, name in enumerate(kind.params):
+            out[name] = stack[layer].reshape(kind.param_shape)
+    return out
+
+
+class _Call(nn.Module):
+    """Lets ``functional_call`` feed weights to ``fn(model, ...)`` instead of ``model.forward``."""
+
+    def __init__(self, model: nn.Module, fn: Callable):
+        super().__init__()
+        self.model, self.fn = model, fn
+
+    def forward(self, *args):
+        return self.fn(self.model, *args)

@@ -6,11 +6,13 @@ from typing import Any
 
 from ..errors import SizelessError
 from .kronecker import KroneckerConfig, KroneckerConstraint, compose_kind, resize_free, resize_stack
+from .tucker import TuckerConfig, TuckerConstraint, tucker_product
 
-CONSTRAINTS = {"kronecker": (KroneckerConfig, KroneckerConstraint)}
+CONSTRAINTS = {"kronecker": (KroneckerConfig, KroneckerConstraint), "tucker": (TuckerConfig, TuckerConstraint)}
+Constraint = KroneckerConstraint | TuckerConstraint
 
 
-def build_constraint(name: str, config: dict[str, Any] | None = None) -> KroneckerConstraint:
+def build_constraint(name: str, config: dict[str, Any] | None = None) -> Constraint:
     """Instantiate a constraint from its name and the hyper-parameters stored in a bank config."""
     try:
         config_cls, constraint_cls = CONSTRAINTS[name]
@@ -24,5 +26,5 @@ def build_constraint(name: str, config: dict[str, Any] | None = None) -> Kroneck
         raise SizelessError(f"bad {name} constraint settings {config}: {err}") from None
 
 
-__all__ = ["CONSTRAINTS", "KroneckerConfig", "KroneckerConstraint", "build_constraint", "compose_kind",
-           "resize_free", "resize_stack"]
+__all__ = ["CONSTRAINTS", "Constraint", "KroneckerConfig", "KroneckerConstraint", "TuckerConfig", "TuckerConstraint",
+           "build_constraint", "compose_kind", "resize_free", "resize_stack", "tucker_product"]

@@ -80,13 +80,28 @@ class KroneckerConstraint:
         """The kinds this constraint composes; the others stay free parameters of the plain model."""
         return [k for k in kinds if not k.vector or self.config.vectors == "template"]
 
-    def template_shape(self, kind: Kind) -> tuple[int, ...]:
-        return (self.config.num_templates, *kind.unit, *kind.spatial)
+    def template_shapes(self, kinds: list[Kind]) -> dict[str, tuple[int, ...]]:
+        """One stack of ``N`` templates per template key (a kind's own name unless the family shares a set
+        across kinds, e.g. a CNN's stages), at the template width; a conv kernel keeps its taps."""
+        return {key: shape for key, (_, shape) in self._template_sets(kinds).items()}
+
+    def _template_sets(self, kinds: list[Kind]) -> dict[str, tuple[Kind, tuple[int, ...]]]:
+        """The first kind of each template set and the set's shape, which every kind using it must share."""
+        out: dict[str, tuple[Kind, tuple[int, ...]]] = {}
+        for kind in kinds:
+            shape = (self.config.num_templates, *kind.unit, *kind.spatial)
+            first, known = out.setdefault(kind.template_key, (kind, shape))
+            if known != shape:
+                raise SizelessError(f"{kind.name} and {first.name} share template {kind.template_key!r} but need "
+                                    f"shapes {shape} and {known}")
+        return out
+
+    def scaler_shapes(self, kinds: list[Kind]) -> dict[str, tuple[int, ...]]:
+        return {kind.name: (kind.layers, self.config.num_templates, *kind.factors) for kind in kinds}
 
     def init_templates(self, kinds: list[Kind], generator: torch.Generator) -> dict[str, Tensor]:
         out = {}
-        for kind in kinds:
-            shape = self.template_shape(kind)
+        for key, (kind, shape) in self._template_sets(kinds).items():
             if kind.init == "zeros":
                 t = torch.zeros(shape)
             elif kind.init == "ones":
@@ -94,7 +109,7 @@ class KroneckerConstraint:
                 t[0] = kind.fill
             else:
                 t = torch.randn(shape, generator=generator) * float(kind.init)
-            out[kind.name] = t
+            out[key] = t
         return out
 
     @property
@@ -128,17 +143,28 @@ class KroneckerConstraint:
             out[kind.name] = s
         return out
 
-    def compose(self, templates: dict[str, Tensor], scalers: dict[str, Tensor]) -> dict[str, Tensor]:
-        return {name: compose_kind(templates[name], s) for name, s in scalers.items()}
+    def compose(self, templates: dict[str, Tensor], scalers: dict[str, Tensor], kinds: list[Kind]) -> dict[str, Tensor]:
+        return {kind.name: compose_kind(templates[kind.template_key], scalers[kind.name]) for kind in kinds}
 
-    def seed_scalers(self, source: dict[str, Tensor], kinds: list[Kind]) -> dict[str, Tensor]:
-        """Scalers for a new size from a pre-trained size: depth interpolation + width resize."""
+    def seed_scalers(self, source: dict[str, Tensor], kinds: list[Kind],
+                     generator: torch.Generator) -> dict[str, Tensor]:
+        """Scalers for a new size from a pre-trained size: depth interpolation + width resize (deterministic).
+
+        A kind the source size lacks (a CNN stage deeper than the bank's single block) keeps its fresh init.
+        """
         out = {}
-        for kind in kinds:
+        for kind in (k for k in kinds if k.name in source):
             self._check_linear(kind)  # linear ramps interpolate to the exact ramp of the new depth
             m1, m2 = kind.factors
             out[kind.name] = resize_stack(source[kind.name], kind.layers, m1, m2, kind.fan_in)
         return out
+
+    def seed_free(self, stack: Tensor, source: Kind, target: Kind, generator: torch.Generator) -> Tensor:
+        return resize_free(stack, source, target)
+
+    def slice_scalers(self, scalers: dict[str, Tensor], width: int) -> dict[str, Tensor]:
+        raise SizelessError("width-wise stochastic scaling needs --constraint tucker: Kronecker widths are "
+                            f"multiples of the template width {self.config.template_width}, not leading slices")
 
 
 def resize_free(stack: Tensor, source: Kind, target: Kind) -> Tensor:

@@ -1,0 +1,181 @@
+"""Tucker constraint (SWEET): every square slice of every block, ``W = G x1 X x2 U x3 V`` (DESIGN 2.2).
+
+A ViT block's matrices are cut into ``D x D`` slices (q, k, v, proj, the MLP-ratio row blocks of
+fc1 and column blocks of fc2): ``S`` slices per layer, ``L*S`` in all, stacked layer-major. One
+core ``G`` (``r1 x r2 x r3``) is shared by every size; a size owns ``X`` (``L*S x r1``: which mix
+of template slices each layer and component gets), ``U`` and ``V`` (``D x r2``, ``D x r3``: the
+width lift). Nothing ties ``D`` to a template width, and a narrower model is the leading rows of
+``U``/``V``: what width-wise stochastic scaling trains and what seeding a narrower size uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import SizelessError, UnsupportedSize
+from ..families.base import Kind
+
+CORE, DEPTH, ROWS, COLS = "G", "X", "U", "V"
+
+
+@dataclass
+class TuckerConfig:
+    """Hyper-parameters of a Tucker template bank (stored in its config.json)."""
+
+    ranks: tuple[int, int, int] = (48, 32, 32)  # r1 (slices), r2 (output features), r3 (input features)
+    mlp_ratio: int = 4  # every size of a bank slices its MLP into this many D x D blocks
+
+    def __post_init__(self) -> None:
+        self.ranks = tuple(int(r) for r in self.ranks)
+        if len(self.ranks) != 3 or min(self.ranks) < 1:
+            raise SizelessError(f"Tucker needs three positive ranks R1,R2,R3, not {self.ranks}")
+        if self.mlp_ratio != int(self.mlp_ratio) or self.mlp_ratio < 1:
+            raise SizelessError(f"Tucker slices the MLP into D x D blocks: its MLP ratio must be a whole number, "
+                                f"not {self.mlp_ratio}")
+        self.mlp_ratio = int(self.mlp_ratio)
+
+    # Families express kinds in units of a template width; Tucker slices are D x D, so the unit is
+    # one feature and a kind's ``unit`` is its grid of slices (qkv (3, 1), fc2 (1, r)).
+    @property
+    def template_width(self) -> int:
+        return 1
+
+    @property
+    def template_mlp_ratio(self) -> float:
+        return float(self.mlp_ratio)
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"ranks": list(self.ranks)}
+
+
+def tucker_product(core: Tensor, depth: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    """``G x1 X x2 U x3 V``: ``(r1,r2,r3), (S,r1), (D,r2), (D,r3) -> (S, D, D)``, cheapest order first."""
+    mixed = torch.einsum("abc,sa->sbc", core, depth)
+    return torch.einsum("sbc,ib,jc->sij", mixed, rows, cols)
+
+
+def slice_or_extend(matrix: Tensor, rows: int, generator: torch.Generator) -> Tensor:
+    """Leading ``rows`` rows of a width scaler; extra rows are drawn with the existing rows' spread."""
+    if rows <= len(matrix):
+        return matrix[:rows].clone()
+    extra = torch.randn(rows - len(matrix), matrix.shape[1], generator=generator, dtype=matrix.dtype)
+    return torch.cat([matrix, extra * matrix.std(0, keepdim=True)])
+
+
+class TuckerConstraint:
+    """Creates the core and per-size scalers for a family's block matrices and composes them."""
+
+    name = "tucker"
+    scalers_trainable = True
+
+    def __init__(self, config: TuckerConfig):
+        self.config = config
+
+    # -- which parameters, in which layout -----------------------------------------------------------
+    def templated(self, kinds: list[Kind]) -> list[Kind]:
+        """Block matrices only; biases, norms and embeddings stay free (sliced under stochastic width)."""
+        matrices = [k for k in kinds if not k.vector]
+        if not matrices:
+            raise UnsupportedSize("the Tucker constraint needs a family with square weight slices (vit)")
+        width = matrices[0].factors[0]
+        for kind in matrices:
+            if kind.factors != (width, width) or kind.layers != matrices[0].layers:
+                raise UnsupportedSize(
+                    f"{kind.name} of shape {kind.shape} is not a grid of {width}x{width} slices; a Tucker bank "
+                    f"needs every size at MLP ratio {self.config.mlp_ratio} (spell sizes without an m suffix)"
+                )
+        return matrices
+
+    @staticmethod
+    def geometry(kinds: list[Kind]) -> tuple[int, int, int]:
+        """Depth ``L``, width ``D`` and slices per layer ``S`` of a size's templated kinds."""
+        return kinds[0].layers, kinds[0].factors[0], sum(k.unit[0] * k.unit[1] for k in kinds)
+
+    def template_shapes(self, kinds: list[Kind]) -> dict[str, tuple[int, ...]]:
+        return {CORE: self.config.ranks}
+
+    def scaler_shapes(self, kinds: list[Kind]) -> dict[str, tuple[int, ...]]:
+        layers, width, per_layer = self.geometry(kinds)
+        r1, r2, r3 = self.config.ranks
+        return {DEPTH: (layers * per_layer, r1), ROWS: (width, r2), COLS: (width, r3)}
+
+    # -- initialization ----------------------------------------------------------------------------
+    def init_templates(self, kinds: list[Kind], generator: torch.Generator) -> dict[str, Tensor]:
+        """Core entries at timm's weight std (0.02): with scalers of variance ``1/r``, so are the weights."""
+        return {CORE: torch.randn(self.config.ranks, generator=generator) * 0.02}
+
+    def init_scalers(self, kinds: list[Kind], generator: torch.Generator) -> dict[str, Tensor]:
+        return {name: torch.randn(shape, generator=generator) / shape[1] ** 0.5
+                for name, shape in self.scaler_shapes(kinds).items()}
+
+    def seed_scalers(self, source: dict[str, Tensor], kinds: list[Kind],
+                     generator: torch.Generator) -> dict[str, Tensor]:
+        """A new size from a pre-trained one: ``X`` interpolated over depth (``l/(L-1)``) per slice,
+        ``U``/``V`` sliced to a narrower width or extended to a wider one."""
+        layers, width, per_layer = self.geometry(kinds)
+        depth = source[DEPTH]
+        src_layers = len(depth) // per_layer
+        if src_layers * per_layer != len(depth):
+            raise SizelessError(f"the bank's depth scaler has {len(depth)} rows, not a multiple of {per_layer} "
+                                "slices per layer: it was pre-trained at another MLP ratio")
+        grid = depth.view(src_layers, -1).T.unsqueeze(0).to(torch.float64)  # (1, S*r1, L)
+        depth = F.interpolate(grid, size=layers, mode="linear", align_corners=True)[0].T.reshape(-1, depth.shape[1])
+        return {
+            DEPTH: depth.to(source[DEPTH].dtype).contiguous(),
+            ROWS: slice_or_extend(source[ROWS], width, generator),
+            COLS: slice_or_extend(source[COLS], width, generator),
+        }
+
+    def seed_free(self, stack: Tensor, source: Kind, target: Kind, generator: torch.Generator) -> Tensor:
+        """A free parameter at another size: depth interpolated, each width block sliced or extended
+        with the family's init (new features start as a random init would)."""
+        (a, b), (m1, m2), (t1, t2) = source.unit, source.factors, target.factors
+        blocks = stack.reshape(source.layers, a, m1, b, m2)
+        if source.layers != target.layers:
+            flat = blocks.reshape(source.layers, -1).T.unsqueeze(0).to(torch.float64)
+            flat = F.interpolate(flat, size=target.layers, mode="linear", align_corners=True)[0].T
+            blocks = flat.to(stack.dtype).reshape(target.layers, a, m1, b, m2)
+        blocks = blocks[:, :, :t1, :, :t2]
+        if (t1, t2) != tuple(blocks.shape[2:5:2]):
+            fresh = _fresh(target, generator, stack.dtype).reshape(target.layers, a, t1, b, t2)
+            fresh[:, :, :blocks.shape[2], :, :blocks.shape[4]] = blocks
+            blocks = fresh
+        return blocks.reshape(target.layers, *target.shape).contiguous()
+
+    # -- composition -------------------------------------------------------------------------------
+    def compose(self, templates: dict[str, Tensor], scalers: dict[str, Tensor], kinds: list[Kind]) -> dict[str, Tensor]:
+        """Every block matrix of a size from one Tucker product, cut back into the family's kinds."""
+        layers, width, _ = self.geometry(kinds)
+        slices = tucker_product(templates[CORE], scalers[DEPTH], scalers[ROWS], scalers[COLS])
+        slices = slices.view(layers, -1, width, width)
+        out, start = {}, 0
+        for kind in kinds:
+            a, b = kind.unit
+            block = slices[:, start:start + a * b].reshape(layers, a, b, width, width)
+            out[kind.name] = block.permute(0, 1, 3, 2, 4).reshape(layers, a * width, b * width)
+            start += a * b
+        return out
+
+    def slice_scalers(self, scalers: dict[str, Tensor], width: int) -> dict[str, Tensor]:
+        """The scalers of the same size run at a narrower width (width-wise stochastic scaling)."""
+        return {DEPTH: scalers[DEPTH], ROWS: scalers[ROWS][:width], COLS: scalers[COLS][:width]}
+
+
+def slice_free(stack: Tensor, source: Kind, target: Kind) -> Tensor:
+    """A free parameter stack at a narrower width: the leading features of each width block (differentiable)."""
+    (a, b), (t1, t2) = source.unit, target.factors
+    blocks = stack.reshape(source.layers, a, source.factors[0], b, source.factors[1])
+    return blocks[:, :, :t1, :, :t2].reshape(target.layers, *target.shape)
+
+
+def _fresh(kind: Kind, generator: torch.Generator, dtype: torch.dtype) -> Tensor:
+    shape = (kind.layers, *kind.shape)
+    if kind.init == "zeros":
+        return torch.zeros(shape, dtype=dtype)
+    if kind.init == "ones":
+        return torch.ones(shape, dtype=dtype)
+    return torch.randn(shape, generator=generator, dtype=dtype) * float(kind.init)
