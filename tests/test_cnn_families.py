@@ -128,7 +128,7 @@ def cnn_banks(tmp_path_factory, digits):
 @pytest.mark.parametrize("name", ["resnet", "convnext"])
 def test_pretrain_init_train_end_to_end(tmp_path, digits, cnn_banks, name):
     bank = TemplateBank.load(cnn_banks[name])
-    assert bank.config["family"] == name and bank.config["family_config"] == {"share_stages": True}
+    assert bank.config["family"] == name and bank.config["family_config"] == {"share_stages": False}
     for spec in ("8x2-3-2-2", "16x1-2-1-1", "12x2-2-2-2"):  # new depth, new width, both
         init = initialize_full(spec, digits, bank=bank, fit=FIT, out=tmp_path / spec)
         assert evaluate_model(tmp_path / spec, digits)["acc"] > 0.3, spec  # chance is 0.1
@@ -139,6 +139,12 @@ def test_pretrain_init_train_end_to_end(tmp_path, digits, cnn_banks, name):
     if name == "convnext":  # the layer scales are carried over, not left at timm's 1e-6
         gammas = torch.cat([b.gamma for s in init.model.stages for b in s.blocks])
         assert gammas.abs().mean() > 1e-3
+
+
+def test_same_seed_same_weights(digits, cnn_banks):
+    a, b = (initialize_full("16x1-1-1-1", digits, bank=cnn_banks["resnet"], fit=FIT, seed=3).model for _ in range(2))
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(p, q), name
 
 
 def test_batchnorm_statistics_are_reestimated_after_composition(digits, cnn_banks):
@@ -169,7 +175,7 @@ def test_cli_with_family_flags(tmp_path, capsys):
         out, err = capsys.readouterr()
         return exit_info.value.code or 0, out, err
 
-    code, _, err = run("pretrain", "--data", "digits", "--family", "resnet", "--no-share-stages", "--size",
+    code, _, err = run("pretrain", "--data", "digits", "--family", "resnet", "--share-stages", "--size",
                        "8x1-1-1-1", "--template-width", "4", "--num-templates", "2", "--epochs", "1", "--out",
                        str(tmp_path / "bank"))
     assert code == 0, err

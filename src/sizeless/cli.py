@@ -38,7 +38,8 @@ FamilyOpt = Annotated[str, typer.Option(help="architecture family: vit | resnet 
 SIZE_HELP = ("ViT: WIDTHxDEPTH[hHEADS][mMLP], e.g. 128x6; ResNet/ConvNeXt: BASE_WIDTHxBLOCKS-PER-STAGE (4 stages, "
              "widths double), e.g. 32x2-2-2-2, with a trailing b for ResNet Bottleneck blocks (32x3-4-6-3b)")
 ShareOpt = Annotated[bool, typer.Option(help="CNNs: stages of doubling width share one template set (larger "
-                                             "scalers) instead of one set per stage")]
+                                             "scalers) instead of one set per stage (the default, better on "
+                                             "CIFAR-10)")]
 ResumeOpt = Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")]
 
 
@@ -61,7 +62,7 @@ def pretrain(
     out: Annotated[Path, typer.Option(help="output template bank folder")],
     size: Annotated[list[str], typer.Option("--size", help=SIZE_HELP + "; repeat for multi-size")],
     family: FamilyOpt = "vit",
-    share_stages: ShareOpt = True,
+    share_stages: ShareOpt = False,
     constraint: Annotated[str, typer.Option(help="weight constraint")] = "kronecker",
     objective: Annotated[str, typer.Option(help="pre-training objective")] = "supervised",
     template_width: Annotated[int, typer.Option(help="template width w; targets need widths that are multiples")] = 32,
@@ -245,7 +246,7 @@ def bench_init(
     sizes: Annotated[str, typer.Option(help="comma-separated target sizes, e.g. 64x6,96x4,128x6 (ViT) or "
                                             "16x3-3-3-3,32x2-2-2-2 (CNNs)")],
     family: FamilyOpt = "vit",
-    share_stages: ShareOpt = True,
+    share_stages: ShareOpt = False,
     methods: Annotated[str, typer.Option(help="comma-separated methods")] =
         "templates,scratch,weight-selection,mimetic,linear-expansion,direct",
     source_data: Annotated[str | None, typer.Option(help="transfer: data for bank/teacher/direct")] = None,

@@ -58,7 +58,7 @@ class BenchConfig:
     teacher: Path | None = None
     learngene: Path | None = None
     family: str = "vit"
-    share_stages: bool = True  # CNN banks built here: one template set for all stages
+    share_stages: bool = False  # CNN banks built here: one template set per stage, or one for all
     patch_size: int | None = None  # default: the family's
     # how missing inputs are built (cached under OUT):
     bank_size: str | None = None  # default: DEFAULT_SIZES[family][0]
