@@ -23,3 +23,7 @@ python $B/cnn_layer_scale.py --bench $B/bench-init-cifar10-convnext --out $B/cnn
 sizeless bench init "${RESNET[@]}" --share-stages --out $B/bench-init-cifar10-resnet
 sizeless bench init "${CONVNEXT[@]}" --no-share-stages --methods templates --out $B/bench-init-cifar10-convnext-per-stage
 sizeless bench init "${RESNET[@]}" --no-share-stages --methods templates --out $B/bench-init-cifar10-resnet-per-stage
+# template capacity: the ResNet bank at template width 8 (m = 1 at the bank's width) instead of 4, per-stage sets
+# (the later --template-width wins)
+sizeless bench init "${RESNET[@]}" --template-width 8 --methods templates \
+    --out $B/bench-init-cifar10-resnet-w8

@@ -267,7 +267,8 @@ def bench_init(
     data_dir: DataDirOpt = None,
     bank_size: Annotated[str | None, typer.Option(help="size of a bank built here (default 64x4 for ViT, "
                                                        "16x2-2-2-2 for CNNs)")] = None,
-    template_width: Annotated[int, typer.Option(help="template width of a bank built here")] = 32,
+    template_width: Annotated[int | None, typer.Option(help="template width of a bank built here (default 32 for "
+                                                            "ViT, 8 for CNNs)")] = None,
     num_templates: Annotated[int, typer.Option(help="templates per kind of a bank built here")] = 4,
     pretrain_epochs: Annotated[int, typer.Option(help="epochs of bank/teacher/direct pre-training")] = 4,
     pretrain_lr: Annotated[float, typer.Option(help="peak LR of bank/teacher/direct pre-training")] = 1e-3,

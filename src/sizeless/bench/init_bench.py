@@ -33,6 +33,7 @@ from .report import write_report
 
 METHODS = ("templates", "scratch", "weight-selection", "mimetic", "linear-expansion", "direct")
 DEFAULT_SIZES = {"vit": ("64x4", "128x6"), "cnn": ("16x2-2-2-2", "32x3-3-3-3")}  # (bank, teacher) built here
+DEFAULT_TEMPLATE_WIDTH = {"vit": 32, "cnn": 8}  # the bank's width is 2x the template width
 
 
 @dataclass
@@ -62,7 +63,7 @@ class BenchConfig:
     patch_size: int | None = None  # default: the family's
     # how missing inputs are built (cached under OUT):
     bank_size: str | None = None  # default: DEFAULT_SIZES[family][0]
-    template_width: int = 32
+    template_width: int | None = None  # default: DEFAULT_TEMPLATE_WIDTH[family]
     num_templates: int = 4
     pretrain_epochs: int = 4
     pretrain_lr: float = 1e-3  # bank, teacher and direct pre-training share it
@@ -71,7 +72,9 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         get_family(self.family)  # an unknown family fails here, before anything runs
-        bank_size, teacher_size = DEFAULT_SIZES["vit" if self.family in TRANSFORMERS else "cnn"]
+        kind = "vit" if self.family in TRANSFORMERS else "cnn"
+        bank_size, teacher_size = DEFAULT_SIZES[kind]
+        self.template_width = self.template_width or DEFAULT_TEMPLATE_WIDTH[kind]
         self.bank_size = self.bank_size or bank_size
         self.teacher_size = self.teacher_size or teacher_size
         unknown = [m for m in self.methods if m not in INITIALIZERS]

@@ -9,7 +9,6 @@ imported. The ImageNet stem throws away most of a 32x32 image: 8x8 features befo
 
 from __future__ import annotations
 
-from timm.layers import get_act_layer
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 from torch import nn
@@ -40,7 +39,6 @@ class SmallStemResNet(ResNet):
         self.conv1 = nn.Conv2d(in_chans, channels[0], kernel_size=3, stride=1, padding=1, bias=False)
         nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
         self.maxpool = nn.Identity()
-        self.act1 = get_act_layer(kwargs.get("act_layer", "relu"))(inplace=True)
         self.feature_info[0]["reduction"] = 1
 
 
