@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from . import distributed as dist
 from .bank import TemplateBank
@@ -17,11 +18,13 @@ from .errors import SizelessError
 from .families import ImageSpec, get_family
 from .initializers import INITIALIZERS, Initialized, InitOptions
 from .initializers.base import default_fit_config
+from .mae import MAEConfig, MAELoss, MaskedAutoencoder, save_reconstructions
 from .models import check_input, load_model, model_args_of, save_model, teacher_family
 from .objectives import Distill, DistillConfig, Supervised
 from .teachers import load_teacher
 from .templated import TemplateNet
 from .training import TrainConfig, TrainResult, evaluate, fit, seeded_generator
+from .widths import WidthSampling
 
 
 def as_data(data: ImageData | DataConfig | str) -> ImageData:
@@ -43,6 +46,8 @@ def pretrain(
     constraint_config: dict | None = None,
     objective: str = "supervised",
     distill: DistillConfig | None = None,
+    mae: MAEConfig | None = None,
+    width_sampling: WidthSampling | None = None,
     config: TrainConfig | None = None,
     patch_size: int | None = None,
     out: str | Path | None = None,
@@ -51,13 +56,14 @@ def pretrain(
 ) -> TemplateBank:
     """Constraint-based pre-training of a template bank; several sizes share templates (one drawn per step).
 
-    ``objective``: "supervised" (WeiT) or "distill" (WAVE: a teacher given by ``distill``).
-    ``family_config``: family options stored in the bank, e.g. ``{"share_stages": False}`` for a CNN.
+    ``objective``: "supervised" (WeiT), "distill" (WAVE: a teacher given by ``distill``) or "mae"
+    (SWEET: masked autoencoding, no labels read; settings in ``mae``). ``width_sampling`` runs
+    each step at a drawn width (SWEET's width-wise stochastic scaling; Tucker constraint).
+    ``family_config``: family options stored in the bank, e.g. ``{"share_stages": True}`` for a CNN.
     """
     if not sizes:
         raise SizelessError("give at least one --size to pre-train")
     data, config = as_data(data), config or TrainConfig()
-    loss = make_objective(objective, distill, data, config)
     fam = get_family(family, family_config)
     parsed = [fam.parse_size(s) for s in sizes]
     if len({s.key for s in parsed}) != len(parsed):
@@ -66,25 +72,56 @@ def pretrain(
     image = image_spec(data, patch_size, family)
     net = TemplateNet(fam, con, parsed, image, data.num_classes, seed=config.seed)
     keys = list(net.sizes)
+    widths = width_sampling.validation_widths() if width_sampling else (None,)
+    with torch.no_grad():  # a width no size can run at fails here, not at some later step
+        for key in keys:
+            for width in widths:
+                net.weights(key, width)
+
+    module, mae_model = net, None
+    if objective == "mae":
+        mae = mae or MAEConfig()
+        mae_model = MaskedAutoencoder(max(s.width for s in parsed), image, mae)
+        module, loss = nn.ModuleDict({"net": net, "mae": mae_model}), MAELoss()
+        encode = masked_encoder(fam, net.call)
+
+        def run_at(key: str, width: int | None, generator: Callable[[], torch.Generator]):
+            return lambda x: mae_model.reconstruct(partial(encode, size=key, width=width), x, generator())
+    else:
+        loss = make_objective(objective, distill, data, config)
+
+        def run_at(key: str, width: int | None, generator: Callable[[], torch.Generator]):
+            return lambda x: net(x, key, width)
 
     def forward_at(step: int):
         key = keys[int(torch.randint(len(keys), (1,), generator=seeded_generator(config.seed, 104729, step)))]
-        return lambda x: net(x, key)
+        width = width_sampling.draw(step, seeded_generator(config.seed, 15485863, step)) if width_sampling else None
+        return run_at(key, width, lambda: seeded_generator(config.seed, 31337, step))
 
-    evaluators = {key: (lambda x, key=key: net(x, key)) for key in keys}
-    result = fit(net, data, config, objective=loss, forward_at=forward_at, evaluators=evaluators, out_dir=out,
+    evaluators = {}
+    for key in keys:
+        for width in widths:
+            name = key if width in (None, net.sizes[key].width) else f"{key}@{width}"
+            evaluators[name] = run_at(key, width, lambda: seeded_generator(config.seed, 4242))
+    result = fit(module, data, config, objective=loss, forward_at=forward_at, evaluators=evaluators, out_dir=out,
                  resume=resume, desc=f"pretrain ({objective})", stop_at_step=stop_at_step)
+    if mae_model is not None and out and dist.is_main():
+        save_reconstructions(Path(out) / "reconstructions.png", mae_model, partial(encode, size=keys[0]),
+                             sample_images(data, net), data.mean, data.std, config.seed)
     final = result.history[-1] if result.history else {}
+    metric = "val_loss" if objective == "mae" else "val_acc"
     bank = TemplateBank.from_net(net.cpu(), {
         "objective": objective,
         "distill": asdict(distill) if distill else None,
+        "mae": asdict(mae) if objective == "mae" else None,
+        "width_sampling": width_sampling.to_dict() if width_sampling else None,
         "data": data.name,
         "class_names": data.class_names,
         "train": asdict(config),
         "steps": final.get("step", 0),
         "seconds": final.get("seconds"),
         "completed": result.completed,
-        "val_acc": {k: final.get(f"val_acc[{k}]") for k in keys},
+        metric: {name: final.get(f"{metric}[{name}]") for name in evaluators},
         "template_params": sum(p.numel() for p in net.templates.parameters()),
     })
     if out and dist.is_main():
@@ -93,11 +130,26 @@ def pretrain(
     return bank
 
 
+def masked_encoder(family, call: Callable) -> Callable:
+    """``encode(images, keep, **where)``: the family's visible-patch encoder run through ``call``
+    (``TemplateNet.call``, or a plain model's own weights)."""
+    encode_visible = getattr(family, "encode_visible", None)
+    if encode_visible is None:
+        raise SizelessError(f"--objective mae needs a patch-based family (vit); {family.name} has no masked encoder")
+    return lambda images, keep, **where: call(encode_visible, images, keep, **where)
+
+
+def sample_images(data: ImageData, module: nn.Module, count: int = 8) -> Tensor:
+    """A few normalized validation images on the module's device (for reconstruction figures)."""
+    device = next(module.parameters()).device
+    return data.normalize(data.val.images[:count].to(device))
+
+
 def make_objective(objective: str, distill: DistillConfig | None, data: ImageData, config: TrainConfig):
     if objective == "supervised":
         return Supervised(config.label_smoothing)
     if objective != "distill":
-        raise SizelessError(f"unknown objective {objective!r}; choose supervised or distill")
+        raise SizelessError(f"unknown objective {objective!r}; choose supervised, distill or mae")
     if distill is None:
         raise SizelessError("--objective distill needs a teacher: --teacher NAME|FOLDER|FILE")
     teacher = load_teacher(distill.teacher, distill.teacher_arch, distill.allow_pickle)
@@ -171,12 +223,15 @@ def train(
     out: str | Path | None = None,
     resume: bool = False,
     stop_at_step: int | None = None,
+    objective: str = "supervised",
+    mae: MAEConfig | None = None,
     family: str = "vit",
 ) -> tuple[nn.Module, TrainResult]:
     """Train a plain model: a model folder, or random init of ``size`` (the baseline) when ``model`` is None.
 
-    ``family`` is the family of a random-init ``size`` (vit, resnet, convnext).
-
+    ``family`` is the family of a random-init ``size`` (vit, resnet, convnext). ``objective="mae"``
+    pre-trains it by masked autoencoding instead (the conventional self-supervised path; no labels
+    read); fine-tune the result with a second ``train``.
     With ``out``, the folder receives metrics.csv, curve.png, a resumable checkpoint and the
     trained model in timm's layout (``timm.create_model("local-dir:OUT", pretrained=True)``).
     """
@@ -198,15 +253,39 @@ def train(
             args["num_classes"] = data.num_classes
     else:
         raise SizelessError("train() takes a model folder path or None (with size=...)")
-    result = fit(model, data, config, out_dir=out, resume=resume, stop_at_step=stop_at_step)
+    if objective == "mae":
+        result = _train_mae(model, args, meta, data, config, mae or MAEConfig(), out, resume, stop_at_step)
+        meta = {**meta, "objective": "mae", "mae": asdict(mae or MAEConfig())}
+    elif objective == "supervised":
+        result = fit(model, data, config, out_dir=out, resume=resume, stop_at_step=stop_at_step)
+    else:
+        raise SizelessError(f"train supports --objective supervised or mae, not {objective!r}")
     model = model.cpu()
     saved = out is not None and (Path(out) / "model.safetensors").exists()
     if out and dist.is_main() and result.completed and (result.steps_run or not saved):  # a reused run stays as is
         final = result.history[-1] if result.history else {}
-        meta = {**meta, "train": asdict(config), "val_acc": final.get("val_acc")}
+        meta = {**meta, "train": asdict(config), "val_acc": final.get("val_acc"), "val_loss": final.get("val_loss")}
         save_model(model, out, arch, args, data, meta)
     dist.barrier()
     return model, result
+
+
+def _train_mae(model: nn.Module, args: dict, meta: dict, data: ImageData, config: TrainConfig, mae: MAEConfig,
+               out, resume: bool, stop_at_step: int | None) -> TrainResult:
+    """Masked autoencoding of a plain model (its own weights, a fresh decoder beside it)."""
+    family = get_family(meta.get("family", "vit"))
+    encode = masked_encoder(family, lambda fn, *inputs: fn(model, *inputs))
+    image = ImageSpec(data.img_size, data.in_chans, args["patch_size"])
+    decoder = MaskedAutoencoder(model.embed_dim, image, mae)
+    result = fit(nn.ModuleDict({"model": model, "mae": decoder}), data, config, objective=MAELoss(),
+                 forward_at=lambda step: lambda x: decoder.reconstruct(encode, x, seeded_generator(config.seed, 31337,
+                                                                                                   step)),
+                 evaluators={"": lambda x: decoder.reconstruct(encode, x, seeded_generator(config.seed, 4242))},
+                 out_dir=out, resume=resume, desc="train (mae)", stop_at_step=stop_at_step)
+    if out and dist.is_main():
+        save_reconstructions(Path(out) / "reconstructions.png", decoder, encode, sample_images(data, model), data.mean,
+                             data.std, config.seed)
+    return result
 
 
 def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig | str, batch_size: int = 512) -> dict:

@@ -50,6 +50,13 @@ def _labels(classes: str | None) -> list[int] | None:
         raise SizelessError(f"bad class list {classes!r}: expected comma-separated label numbers, e.g. 0,1,2") from None
 
 
+def _ints(values: str, flag: str) -> list[int]:
+    try:
+        return [int(v) for v in values.split(",")]
+    except ValueError:
+        raise SizelessError(f"bad {flag} {values!r}: expected comma-separated whole numbers, e.g. 48,32,32") from None
+
+
 def _data(data, data_dir, image_size, train_subset, val_subset, classes):
     from .data import DataConfig, load_data
 
@@ -63,12 +70,21 @@ def pretrain(
     size: Annotated[list[str], typer.Option("--size", help=SIZE_HELP + "; repeat for multi-size")],
     family: FamilyOpt = "vit",
     share_stages: ShareOpt = False,
-    constraint: Annotated[str, typer.Option(help="weight constraint")] = "kronecker",
-    objective: Annotated[str, typer.Option(help="pre-training objective")] = "supervised",
-    template_width: Annotated[int, typer.Option(help="template width w; targets need widths that are multiples")] = 32,
-    num_templates: Annotated[int, typer.Option(help="templates per kind (N)")] = 4,
-    vectors: Annotated[str, typer.Option(help="biases/norms/embeddings: 'template' or 'free'")] = "template",
+    constraint: Annotated[str, typer.Option(help="kronecker (WAVE/WeiT) | tucker (SWEET: any width)")] = "kronecker",
+    objective: Annotated[str, typer.Option(help="supervised | distill (needs --teacher) | mae (no labels)")] =
+        "supervised",
+    template_width: Annotated[int, typer.Option(help="kronecker: template width w; targets need multiples")] = 32,
+    num_templates: Annotated[int, typer.Option(help="kronecker: templates per kind (N)")] = 4,
+    vectors: Annotated[str, typer.Option(help="kronecker: biases/norms/embeddings 'template' or 'free'")] = "template",
     linear_scalers: Annotated[bool, typer.Option(help="TLEG learngene: fixed scalers 1, l/(L-1); needs N=2")] = False,
+    ranks: Annotated[str, typer.Option(help="tucker: core ranks R1,R2,R3 (slices, output, input features)")] =
+        "48,32,32",
+    width_sampling: Annotated[str | None, typer.Option(help="tucker: a width per step from a list 64,96,128 or a "
+                                                            "range 64:128:32 (leading slices of each --size)")] = None,
+    width_distribution: Annotated[str, typer.Option(help="width sampling: uniform | sandwich")] = "uniform",
+    mask_ratio: Annotated[float, typer.Option(help="mae: fraction of patches masked")] = 0.75,
+    decoder_width: Annotated[int, typer.Option(help="mae: decoder width")] = 128,
+    decoder_depth: Annotated[int, typer.Option(help="mae: decoder blocks")] = 2,
     teacher: Annotated[str | None, typer.Option(help="distill: timm name, model folder or checkpoint file")] = None,
     teacher_arch: Annotated[str | None, typer.Option(help="distill: timm architecture of a checkpoint file")] = None,
     temperature: Annotated[float, typer.Option(help="distill: softmax temperature")] = 4.0,
@@ -93,8 +109,10 @@ def pretrain(
 ):
     """Constraint-based pre-training of a template bank (config.json + templates.safetensors)."""
     from .api import pretrain as run
+    from .mae import MAEConfig
     from .objectives import DistillConfig
     from .training import TrainConfig
+    from .widths import WidthSampling
 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
                          augment=augment)
@@ -102,14 +120,24 @@ def pretrain(
         config.warmup = warmup
     distill = DistillConfig(teacher, teacher_arch, temperature, kd_weight, ce_weight, cache_teacher_logits,
                             allow_unsafe_pickle) if teacher else None
-    constraint_config = {"template_width": template_width, "num_templates": num_templates, "vectors": vectors,
-                         "scalers": "linear" if linear_scalers else "learned"}
+    if constraint == "tucker":
+        constraint_config = {"ranks": _ints(ranks, "--ranks")}
+    else:
+        constraint_config = {"template_width": template_width, "num_templates": num_templates, "vectors": vectors,
+                             "scalers": "linear" if linear_scalers else "learned"}
     family_config = {"share_stages": share_stages} if family != "vit" else None
+    sampling = WidthSampling.parse(width_sampling, width_distribution) if width_sampling else None
+    mae = MAEConfig(mask_ratio, decoder_width, decoder_depth) if objective == "mae" else None
     bank = run(_data(data, data_dir, image_size, train_subset, val_subset, classes), size, family=family,
                family_config=family_config, constraint=constraint, constraint_config=constraint_config,
-               objective=objective, distill=distill, config=config, patch_size=patch_size, out=out, resume=resume)
-    accs = ", ".join(f"{k} {100 * v:.2f}%" for k, v in bank.config["val_acc"].items() if v is not None)
-    console.print(f"[green]bank written to {out}[/] ({bank.config['template_params']:,} template parameters; {accs})")
+               objective=objective, distill=distill, mae=mae, width_sampling=sampling, config=config,
+               patch_size=patch_size, out=out, resume=resume)
+    if objective == "mae":
+        scores = ", ".join(f"{k} loss {v:.4f}" for k, v in bank.config["val_loss"].items() if v is not None)
+        scores += f"; reconstructions in {out / 'reconstructions.png'}"
+    else:
+        scores = ", ".join(f"{k} {100 * v:.2f}%" for k, v in bank.config["val_acc"].items() if v is not None)
+    console.print(f"[green]bank written to {out}[/] ({bank.config['template_params']:,} template parameters; {scores})")
 
 
 @app.command()
@@ -173,10 +201,16 @@ def train(
     val_subset: ValSubsetOpt = None,
     classes: ClassesOpt = None,
     resume: ResumeOpt = False,
+    objective: Annotated[str, typer.Option(help="supervised | mae (self-supervised pre-training, no labels)")] =
+        "supervised",
+    mask_ratio: Annotated[float, typer.Option(help="mae: fraction of patches masked")] = 0.75,
+    decoder_width: Annotated[int, typer.Option(help="mae: decoder width")] = 128,
+    decoder_depth: Annotated[int, typer.Option(help="mae: decoder blocks")] = 2,
 ):
     """Train a plain model (a model folder, or random init of --size: the baseline)."""
     from .api import train as run
     from .files import read_json
+    from .mae import MAEConfig
     from .training import TrainConfig
 
     if (model is None) == (size is None):
@@ -187,9 +221,12 @@ def train(
     config.lr = lr if lr is not None else recommended.get("lr", config.lr)
     config.warmup = warmup if warmup is not None else recommended.get("warmup", config.warmup)
     dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes)
-    _, result = run(model, dataset, config, size=size, patch_size=patch_size, out=out, resume=resume, family=family)
+    mae = MAEConfig(mask_ratio, decoder_width, decoder_depth) if objective == "mae" else None
+    _, result = run(model, dataset, config, size=size, patch_size=patch_size, out=out, resume=resume,
+                    objective=objective, mae=mae, family=family)
     final = result.history[-1]
-    console.print(f"[green]trained model written to {out}[/] (val acc {100 * final['val_acc']:.2f}%)")
+    score = f"val acc {100 * final['val_acc']:.2f}%" if "val_acc" in final else f"val loss {final['val_loss']:.4f}"
+    console.print(f"[green]trained model written to {out}[/] ({score})")
 
 
 @app.command(name="eval")

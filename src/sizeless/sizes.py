@@ -52,6 +52,16 @@ class ViTSize:
         if (self.width * self.mlp_ratio) % 1:
             raise SizelessError(f"bad size {self.key}: width x MLP ratio must be a whole number")
 
+    def with_width(self, width: int) -> ViTSize:
+        """The same size at another width with the same head dim (width-wise stochastic scaling)."""
+        head_dim = self.width // self.heads
+        if width < 1 or width % head_dim:
+            raise SizelessError(
+                f"width {width} cannot run size {self.key}: heads keep its head dim {head_dim}, so sampled widths "
+                f"must be multiples of {head_dim}"
+            )
+        return ViTSize(width, self.depth, width // head_dim, self.mlp_ratio)
+
     @property
     def mlp_hidden(self) -> int:
         return int(self.width * self.mlp_ratio)

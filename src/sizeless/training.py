@@ -97,30 +97,36 @@ def augment_batch(images: Tensor, generator: torch.Generator) -> Tensor:
     return out.to(images.dtype)
 
 
+def classification_score(forward: Forward, images: Tensor, labels: Tensor) -> dict[str, float]:
+    """Validation sums over a batch: cross-entropy and correct predictions."""
+    logits = forward(images).float()
+    return {"loss": torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item(),
+            "acc": (logits.argmax(-1) == labels).sum().item()}
+
+
 @torch.no_grad()
 def evaluate(forward: Forward, module: nn.Module, data: ImageData, split: Split | None = None,
-             batch_size: int = 512) -> dict[str, float]:
-    """Loss and accuracy on a split (the validation split by default), sharded over ranks."""
+             batch_size: int = 512, objective=None) -> dict[str, float]:
+    """Mean validation metrics (loss and accuracy, or the objective's own ``score``), sharded over ranks."""
     split = split if split is not None else data.val
+    score = getattr(objective, "score", classification_score)
     device = next(module.parameters()).device
     was_training = module.training
     module.eval()
-    totals = torch.zeros(3, dtype=torch.float64)
     shard = torch.arange(dist.rank(), len(split), dist.world_size())
-    for start in range(0, len(shard), batch_size):
-        idx = shard[start:start + batch_size]
-        x = data.normalize(split.images[idx].to(device))
-        y = split.labels[idx].to(device)
-        logits = forward(x).float()
-        totals += torch.tensor([
-            torch.nn.functional.cross_entropy(logits, y, reduction="sum").item(),
-            (logits.argmax(-1) == y).sum().item(),
-            len(idx),
-        ], dtype=torch.float64)
-    dist.all_sum(totals)
+    batches = [shard[start:start + batch_size] for start in range(0, len(shard), batch_size)] or [shard[:0]]
+    totals = None
+    for idx in batches:
+        # an empty shard (fewer images than ranks) still learns the metric names, weighted by 0
+        part = idx if len(idx) else torch.arange(min(1, len(split)))
+        sums = score(forward, data.normalize(split.images[part].to(device)), split.labels[part].to(device))
+        names = list(sums)
+        batch = torch.tensor([sums[k] for k in names] + [len(part)], dtype=torch.float64) * (len(idx) > 0)
+        totals = batch if totals is None else totals + batch
     module.train(was_training)
-    count = max(1.0, totals[2].item())
-    return {"loss": totals[0].item() / count, "acc": totals[1].item() / count}
+    dist.all_sum(totals)
+    count = max(1.0, totals[-1].item())
+    return {k: totals[i].item() / count for i, k in enumerate(names)}
 
 
 def seeded_generator(*keys: int) -> torch.Generator:
@@ -163,6 +169,7 @@ def fit(
     objective = objective or Supervised(config.label_smoothing)
     forward_at = forward_at or (lambda step: module)
     evaluators = evaluators or {"": module}
+    with_acc = getattr(objective, "reports_accuracy", True)
     trainable = [p for p in (params if params is not None else module.parameters()) if p.requires_grad]
     if not trainable:
         raise SizelessError("nothing to train: every parameter is frozen")
@@ -220,17 +227,18 @@ def fit(
         step += 1
         sums += torch.tensor([loss.item() * len(local), stats.get("correct", 0.0), len(local)], dtype=torch.float64)
         bar.update(1)
-        acc = sums[1].item() / max(1.0, sums[2].item())
-        bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{100 * acc:.1f}%", lr=f"{lr:.2e}", refresh=False)
+        acc = {"acc": f"{100 * sums[1].item() / max(1.0, sums[2].item()):.1f}%"} if with_acc else {}
+        bar.set_postfix(loss=f"{loss.item():.3f}", **acc, lr=f"{lr:.2e}", refresh=False)
 
         # steps mode (scaler fitting) validates once, at the end; epochs mode after every epoch
         epoch_done = step == total or (config.steps is None and step % steps_per_epoch == 0)
         if epoch_done:
-            row = _epoch_row(step, steps_per_epoch, lr, dist.all_sum(sums.clone()), time.perf_counter() - started)
+            row = _epoch_row(step, steps_per_epoch, lr, dist.all_sum(sums.clone()), time.perf_counter() - started,
+                             with_acc)
             for name, forward in evaluators.items():
-                metrics = evaluate(forward, module, data, batch_size=config.eval_batch_size)
+                metrics = evaluate(forward, module, data, batch_size=config.eval_batch_size, objective=objective)
                 suffix = f"[{name}]" if name else ""
-                row[f"val_loss{suffix}"], row[f"val_acc{suffix}"] = metrics["loss"], metrics["acc"]
+                row.update({f"val_{metric}{suffix}": value for metric, value in metrics.items()})
             history.append(row)
             sums.zero_()
             if dist.is_main():
@@ -253,20 +261,17 @@ def fit(
     return TrainResult(history, completed=True, steps_run=step - first_step)
 
 
-def _epoch_row(step: int, steps_per_epoch: int, lr: float, sums: Tensor, seconds: float) -> dict:
+def _epoch_row(step: int, steps_per_epoch: int, lr: float, sums: Tensor, seconds: float, with_acc: bool) -> dict:
     count = max(1.0, sums[2].item())
-    return {
-        "epoch": round(step / steps_per_epoch, 4),
-        "step": step,
-        "lr": lr,
-        "train_loss": sums[0].item() / count,
-        "train_acc": sums[1].item() / count,
-        "seconds": round(seconds, 2),
-    }
+    row = {"epoch": round(step / steps_per_epoch, 4), "step": step, "lr": lr, "train_loss": sums[0].item() / count}
+    if with_acc:
+        row["train_acc"] = sums[1].item() / count
+    return row | {"seconds": round(seconds, 2)}
 
 
 def _format_row(row: dict, desc: str) -> str:
-    vals = "  ".join(f"{k} {100 * v:.2f}%" for k, v in row.items() if k.startswith("val_acc"))
+    vals = "  ".join(f"{k} {100 * v:.2f}%" for k, v in row.items() if k.startswith("val_acc")) or \
+        "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith("val_loss"))
     return f"{desc} epoch {row['epoch']:g}: train loss {row['train_loss']:.4f}  {vals}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import timm
+import torch
 from timm.layers import resample_abs_pos_embed
 from torch import Tensor, nn
 
@@ -48,6 +49,14 @@ class ViTFamily:
         overlay = dict(mean=(0.5,) * image.in_chans, std=(0.5,) * image.in_chans,
                        input_size=(image.in_chans, image.img_size, image.img_size))
         return timm.create_model(arch, pretrained=False, pretrained_cfg_overlay=overlay, **args)
+
+    def encode_visible(self, model: nn.Module, images: Tensor, keep: Tensor) -> Tensor:
+        """MAE's encoder: only the visible patches (``keep``: ``(B, n)`` patch indices) enter the
+        blocks, class token first; ``(B, 1 + n, width)`` after the final norm."""
+        x = model.patch_embed(images) + model.pos_embed[:, model.num_prefix_tokens:]
+        x = torch.gather(x, 1, keep.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+        cls = (model.cls_token + model.pos_embed[:, :1]).expand(len(x), -1, -1)
+        return model.norm(model.blocks(model.norm_pre(torch.cat([cls, x], 1))))
 
     def adapt_to_image(self, kind_name: str, tensor: Tensor, old: ImageSpec, new: ImageSpec) -> Tensor:
         """Carry a kind's ``(B, rows, cols)`` stack (templates, or free parameters as 2-D views) to
