@@ -62,6 +62,11 @@ def test_kinds_cover_every_parameter_but_the_classifier(name, spec, image, share
     assert [n for n, p in params.items() if n not in covered and id(p) not in head] == []
 
 
+def test_tucker_refuses_convolutions_in_one_line(digits):
+    with pytest.raises(UnsupportedSize, match="need --constraint kronecker"):
+        pretrain(digits, ["8x1-1-1-1"], family="resnet", constraint="tucker", config=TrainConfig(epochs=1))
+
+
 def test_widths_that_do_not_divide_are_refused_with_the_valid_ones():
     for name in ("resnet", "convnext"):
         family = get_family(name)

@@ -79,6 +79,10 @@ class TuckerConstraint:
     def templated(self, kinds: list[Kind]) -> list[Kind]:
         """Block matrices only; biases, norms and embeddings stay free (sliced under stochastic width)."""
         matrices = [k for k in kinds if not k.vector]
+        conv = next((k for k in matrices if k.spatial), None)
+        if conv is not None:
+            raise UnsupportedSize(f"the Tucker constraint composes a Transformer's square weight slices (vit); "
+                                  f"convolutions such as {conv.name} need --constraint kronecker")
         if not matrices:
             raise UnsupportedSize("the Tucker constraint needs a family with square weight slices (vit)")
         width = matrices[0].factors[0]
