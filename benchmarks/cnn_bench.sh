@@ -22,6 +22,10 @@ sizeless bench init "${CONVNEXT[@]}" --share-stages --out $B/bench-init-cifar10-
 python $B/cnn_layer_scale.py --bench $B/bench-init-cifar10-convnext --out $B/cnn-layer-scale
 sizeless bench init "${RESNET[@]}" --share-stages --out $B/bench-init-cifar10-resnet
 sizeless bench init "${CONVNEXT[@]}" --no-share-stages --methods templates --out $B/bench-init-cifar10-convnext-per-stage
+# a second seed for the default (per stage) against random init; the later --seeds wins. (In the committed
+# run the seed-0 scratch runs were copied from bench-init-cifar10-convnext/runs: the same runs, not recomputed.)
+sizeless bench init "${CONVNEXT[@]}" --no-share-stages --methods templates,scratch --seeds 2 \
+    --out $B/bench-init-cifar10-convnext-per-stage
 sizeless bench init "${RESNET[@]}" --no-share-stages --methods templates --out $B/bench-init-cifar10-resnet-per-stage
 # template capacity: the ResNet bank at template width 8 (m = 1 at the bank's width) instead of 4, per-stage sets
 # (the later --template-width wins)
