@@ -122,7 +122,7 @@ def result_size(run: Path, spec: str) -> str:
 def plot(rows: list[dict], path: Path) -> None:
     sizes = list(dict.fromkeys(r["size"].split("h")[0] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig, ax = plt.subplots(figsize=(11, 4.5))
     width = 0.8 / len(methods)
     for i, method in enumerate(methods):
         values = []
@@ -136,7 +136,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_xticks([s + 0.4 - width / 2 for s in range(len(sizes))], sizes)
     ax.set(xlabel="target size (unseen)", ylabel="final accuracy (%)", title="Tucker vs Kronecker, supervised vs MAE")
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -103,9 +103,9 @@ class TemplateNet(nn.Module):
         base = self.model(size)
         if width is None or width == self.sizes[size].width:
             return base, self.composed(size)
+        scalers = self.constraint.slice_scalers(self.scaler_tensors(size), width)  # raises if it cannot slice
         model, kinds = self._narrow_model(size, width)
         templated = self.constraint.templated(kinds)
-        scalers = self.constraint.slice_scalers(self.scaler_tensors(size), width)
         params = unstack(templated, self.constraint.compose(self.template_tensors(), scalers, templated))
         source = {k.name: k for k in self.all_kinds[size]}
         for kind in kinds:
