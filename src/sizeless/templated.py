@@ -62,12 +62,15 @@ class TemplateNet(nn.Module):
             self.scaler_names[size.key] = list(scalers)
             self.scalers[module_key(size.key)] = self._parameter_dict(scalers, constraint.scalers_trainable)
         # every size's kinds: a template set may be used at one size only (a CNN stage's second block)
-        templates = constraint.init_templates([k for kinds in self.templated_kinds.values() for k in kinds], generator)
+        every = [k for size_kinds in self.templated_kinds.values() for k in size_kinds]
+        templates = constraint.init_templates(every, generator)
         self.template_names = list(templates)
         self.templates = self._parameter_dict(templates)
-        vectors = {k.template_key for kinds in self.templated_kinds.values() for k in kinds if k.vector}
-        for name in self.template_names:  # templates of norms, biases, layer scales: no weight decay, whatever
-            self.templates[module_key(name)].no_weight_decay = name in vectors  # their name (bn1, gamma)
+        # templates of norms, biases, layer scales, tokens: no weight decay, whatever their name (bn1, gamma);
+        # a vector kind with input features (a ViT's patch embedding) is a matrix and keeps it
+        vectors = {k.template_key for k in every if k.vector and not k.fan_in}
+        for name in self.template_names:
+            self.templates[module_key(name)].no_weight_decay = name in vectors
 
     @staticmethod
     def _parameter_dict(tensors: dict[str, Tensor], trainable: bool = True) -> nn.ParameterDict:
