@@ -5,7 +5,7 @@
 1. One optimizer step (forward, backward, AdamW) of the templated ViT (weights composed from
    templates and scalers every step) against the plain timm ViT of the same size, interleaved in
    one run, median of --repeats; the ratio is the number to read (target: <= 1.15 on CPU at
-   width 192, depth 6, batch 128, 32x32 inputs, patch 4).
+   width 192, depth 6, batch 128, 32x32 inputs, patch 4); the same for the Tucker constraint.
 2. Composing and exporting a width-768, depth-12 model (the TemplateNet -> plain timm model ->
    model.safetensors + config.json path of `sizeless init`), target under a second on CPU.
 """
@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--template-width", type=int, default=32)
     parser.add_argument("--num-templates", type=int, default=4)
+    parser.add_argument("--tucker-ranks", default="48,96,96", help="Tucker core ranks for the step measurement")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--export-size", default="768x12h12")
     parser.add_argument("--export-template-width", type=int, default=192)
@@ -54,18 +55,19 @@ def main() -> None:
     fam, image = get_family("vit"), ImageSpec(32, 3, 4)
     size = fam.parse_size(args.size)
     con = build_constraint("kronecker", {"template_width": args.template_width, "num_templates": args.num_templates})
-    net = TemplateNet(fam, con, [size], image, 10).train()
-    plain = fam.build(size, image, 10).train()
+    tucker = build_constraint("tucker", {"ranks": [int(r) for r in args.tucker_ranks.split(",")]})
+    models = {"templated": TemplateNet(fam, con, [size], image, 10).train(),
+              "tucker": TemplateNet(fam, tucker, [size], image, 10).train(),
+              "plain": fam.build(size, image, 10).train()}
     x, y = torch.randn(args.batch_size, 3, 32, 32), torch.randint(0, 10, (args.batch_size,))
-    times = {"templated": [], "plain": []}
-    for i in range(args.repeats + 2):
-        t_tmpl = step_time(net, list(net.parameters()), x, y)
-        t_plain = step_time(plain, list(plain.parameters()), x, y)
-        if i >= 2:  # warm-up
-            times["templated"].append(t_tmpl)
-            times["plain"].append(t_plain)
+    times = {name: [] for name in models}
+    for i in range(args.repeats + 2):  # interleaved, so a busy machine slows all three alike
+        for name, model in models.items():
+            t = step_time(model, list(model.parameters()), x, y)
+            if i >= 2:  # warm-up
+                times[name].append(t)
     med = {k: statistics.median(v) for k, v in times.items()}
-    ratio = med["templated"] / med["plain"]
+    ratio, tucker_ratio = med["templated"] / med["plain"], med["tucker"] / med["plain"]
 
     big = fam.parse_size(args.export_size)
     con_big = build_constraint("kronecker", {"template_width": args.export_template_width,
@@ -87,6 +89,8 @@ def main() -> None:
     rows = [
         {"what": f"train step {size.key} batch {args.batch_size}", "templated_s": med["templated"],
          "plain_s": med["plain"], "ratio": ratio},
+        {"what": f"tucker train step {size.key} batch {args.batch_size}", "templated_s": med["tucker"],
+         "plain_s": med["plain"], "ratio": tucker_ratio},
         {"what": f"compose {big.key} ({params / 1e6:.1f}M params)", "seconds": min(compose_times)},
         {"what": f"compose + export + save {big.key}", "seconds": min(export_times)},
     ]
@@ -99,6 +103,8 @@ def main() -> None:
         f"| templated / plain timm training step, ViT {size.key}, batch {args.batch_size}, 32x32, patch 4, "
         f"template width {args.template_width}, N={args.num_templates} | **{ratio:.3f}x** "
         f"({med['templated']:.3f}s vs {med['plain']:.3f}s, median of {args.repeats}) | <= 1.15x |",
+        f"| Tucker-templated / plain step, same model, ranks {args.tucker_ranks} | **{tucker_ratio:.3f}x** "
+        f"({med['tucker']:.3f}s vs {med['plain']:.3f}s) | <= 1.15x |",
         f"| compose all weights of ViT {big.key} ({params / 1e6:.1f}M params, {scalers:,} scalers) "
         f"| {min(compose_times):.3f}s | |",
         f"| compose + export to timm + write model.safetensors, ViT {big.key} | **{min(export_times):.3f}s** "
