@@ -1,10 +1,11 @@
-"""Shared fixtures: a tiny digits bank pre-trained once per session."""
+"""Shared fixtures: digits data, a tiny digits bank pre-trained once per session, the CLI runner."""
 
 from __future__ import annotations
 
 import pytest
 
 from sizeless.api import pretrain
+from sizeless.cli import main
 from sizeless.data import load_data
 from sizeless.training import TrainConfig
 
@@ -21,3 +22,16 @@ def bank_dir(tmp_path_factory, digits):
     pretrain(digits, ["32x2"], constraint_config={"template_width": 16, "num_templates": 2},
              config=TrainConfig(epochs=2, batch_size=64, lr=2e-3), out=out)
     return out
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """``run_cli(*args) -> (exit code, stdout, stderr)`` of the ``sizeless`` command line."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(list(args))
+        out, err = capsys.readouterr()
+        return exit_info.value.code or 0, out, err
+
+    return run

@@ -6,31 +6,22 @@ import sys
 
 import pytest
 
-from sizeless.cli import main
 
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exit_info.value.code or 0, out, err
-
-
-def test_pretrain_init_train_eval(tmp_path, capsys):
+def test_pretrain_init_train_eval(tmp_path, run_cli):
     bank, model, run = tmp_path / "bank", tmp_path / "model", tmp_path / "run"
-    code, _, err = run_cli(capsys, "pretrain", "--data", "digits", "--size", "32x2", "--size", "32x3",
+    code, _, err = run_cli("pretrain", "--data", "digits", "--size", "32x2", "--size", "32x3",
                            "--template-width", "16", "--num-templates", "2", "--epochs", "1", "--batch-size", "64",
                            "--out", str(bank))
     assert code == 0, err
     assert json.loads((bank / "config.json").read_text())["sizes"] == ["32x2h1", "32x3h1"]
-    code, _, err = run_cli(capsys, "init", "--bank", str(bank), "--size", "48x4", "--num-classes", "10",
+    code, _, err = run_cli("init", "--bank", str(bank), "--size", "48x4", "--num-classes", "10",
                            "--data", "digits", "--fit-steps", "5", "--out", str(model))
     assert code == 0, err
-    code, _, err = run_cli(capsys, "train", "--model", str(model), "--data", "digits", "--epochs", "1",
+    code, _, err = run_cli("train", "--model", str(model), "--data", "digits", "--epochs", "1",
                            "--train-subset", "200", "--out", str(run))
     assert code == 0, err
     assert {"metrics.csv", "curve.png", "config.json", "model.safetensors"} <= {p.name for p in run.iterdir()}
-    code, out, err = run_cli(capsys, "eval", "--model", str(run), "--data", "digits", "--json")
+    code, out, err = run_cli("eval", "--model", str(run), "--data", "digits", "--json")
     assert code == 0, err
     assert 0.0 <= json.loads(out)["acc"] <= 1.0
 
@@ -45,9 +36,9 @@ def test_pretrain_init_train_eval(tmp_path, capsys):
      "--num-classes 5"),
     (["train", "--size", "32x2x", "--data", "digits", "--out", "{tmp}/r"], "bad size"),
 ])
-def test_bad_input_is_one_line_and_non_zero(bank_dir, tmp_path, capsys, args, message):
+def test_bad_input_is_one_line_and_non_zero(bank_dir, tmp_path, run_cli, args, message):
     args = [a.format(bank=bank_dir, tmp=tmp_path) for a in args]
-    code, _, err = run_cli(capsys, *args)
+    code, _, err = run_cli(*args)
     assert code == 2
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], err

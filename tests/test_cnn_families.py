@@ -6,7 +6,6 @@ import torch
 
 from sizeless.api import evaluate_model, initialize_full, pretrain, train
 from sizeless.bank import TemplateBank
-from sizeless.cli import main
 from sizeless.constraints import build_constraint, compose_kind
 from sizeless.errors import SizelessError, UnsupportedSize
 from sizeless.families import ImageSpec, get_family
@@ -173,13 +172,8 @@ def test_baselines_for_cnns(tmp_path, digits, cnn_banks):
         initialize_full("8x1-1-1-1", digits, method="linear-expansion", bank=cnn_banks["resnet"])
 
 
-def test_cli_with_family_flags(tmp_path, capsys):
-    def run(*args: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exit_info:
-            main(list(args))
-        out, err = capsys.readouterr()
-        return exit_info.value.code or 0, out, err
-
+def test_cli_with_family_flags(tmp_path, run_cli):
+    run = run_cli
     code, _, err = run("pretrain", "--data", "digits", "--family", "resnet", "--share-stages", "--size",
                        "8x1-1-1-1", "--template-width", "4", "--num-templates", "2", "--epochs", "1", "--out",
                        str(tmp_path / "bank"))

@@ -5,7 +5,6 @@ import json
 import pytest
 import torch
 
-from sizeless.cli import main
 from sizeless.errors import SizelessError
 from sizeless.families import ImageSpec, get_family
 from sizeless.mae import MAEConfig, MaskedAutoencoder, masked_mse, patchify, random_masking, unpatchify
@@ -48,15 +47,9 @@ def test_patchify_round_trip_and_encoder_sees_only_visible_tokens():
         MAEConfig(mask_ratio=1.0)
 
 
-def run_cli(capsys, *args: str) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    return exit_info.value.code or 0, capsys.readouterr().err
-
-
-def test_mae_bank_then_supervised_fit_and_plain_mae(tmp_path, capsys):
+def test_mae_bank_then_supervised_fit_and_plain_mae(tmp_path, run_cli):
     bank = tmp_path / "bank"
-    code, err = run_cli(capsys, "pretrain", "--data", "digits", "--out", str(bank), "--size", "64x2", "--constraint",
+    code, _, err = run_cli("pretrain", "--data", "digits", "--out", str(bank), "--size", "64x2", "--constraint",
                         "tucker", "--ranks", "12,16,16", "--objective", "mae", "--mask-ratio", "0.5",
                         "--decoder-width", "32", "--decoder-depth", "1", "--epochs", "1", "--batch-size", "64")
     assert code == 0, err
@@ -65,18 +58,18 @@ def test_mae_bank_then_supervised_fit_and_plain_mae(tmp_path, capsys):
     assert config["val_loss"]["64x2h2"] > 0 and (bank / "reconstructions.png").stat().st_size > 0
     header = (bank / "metrics.csv").read_text().splitlines()[0]
     assert "val_loss[64x2h2]" in header and "acc" not in header
-    code, err = run_cli(capsys, "init", "--data", "digits", "--bank", str(bank), "--size", "80x2h2", "--out",
+    code, _, err = run_cli("init", "--data", "digits", "--bank", str(bank), "--size", "80x2h2", "--out",
                         str(tmp_path / "model"), "--fit-steps", "3")
     assert code == 0, err
 
     plain = tmp_path / "plain-mae"
-    code, err = run_cli(capsys, "train", "--data", "digits", "--size", "32x2", "--objective", "mae", "--epochs", "1",
+    code, _, err = run_cli("train", "--data", "digits", "--size", "32x2", "--objective", "mae", "--epochs", "1",
                         "--batch-size", "64", "--decoder-width", "32", "--decoder-depth", "1", "--out", str(plain))
     assert code == 0, err
     assert (plain / "reconstructions.png").exists()
-    code, err = run_cli(capsys, "train", "--data", "digits", "--model", str(plain), "--epochs", "1", "--batch-size",
+    code, _, err = run_cli("train", "--data", "digits", "--model", str(plain), "--epochs", "1", "--batch-size",
                         "64", "--out", str(tmp_path / "finetuned"))
     assert code == 0, err
-    code, err = run_cli(capsys, "train", "--data", "digits", "--size", "32x2", "--objective", "contrastive",
+    code, _, err = run_cli("train", "--data", "digits", "--size", "32x2", "--objective", "contrastive",
                         "--out", str(tmp_path / "bad"))
     assert code == 2 and "supervised or mae" in err

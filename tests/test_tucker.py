@@ -7,7 +7,6 @@ import torch
 
 from sizeless.api import image_spec, initialize_full, pretrain
 from sizeless.bank import TemplateBank
-from sizeless.cli import main
 from sizeless.constraints import build_constraint, tucker_product
 from sizeless.data import load_data
 from sizeless.errors import SizelessError, UnsupportedSize
@@ -133,25 +132,19 @@ def test_tucker_bank_serves_any_width_kronecker_refuses(tmp_path):
         loaded.build_net("64x2m2", 10)
 
 
-def run_cli(capsys, *args: str) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    return exit_info.value.code or 0, capsys.readouterr().err
-
-
-def test_tucker_cli_end_to_end(tmp_path, capsys):
+def test_tucker_cli_end_to_end(tmp_path, run_cli):
     bank = tmp_path / "bank"
-    code, err = run_cli(capsys, "pretrain", "--data", "digits", "--out", str(bank), "--size", "64x2", "--constraint",
+    code, _, err = run_cli("pretrain", "--data", "digits", "--out", str(bank), "--size", "64x2", "--constraint",
                         "tucker", "--ranks", "12,16,16", "--width-sampling", "32:64:32", "--epochs", "1",
                         "--batch-size", "64")
     assert code == 0, err
     config = json.loads((bank / "config.json").read_text())
     assert config["constraint"] == "tucker" and config["width_sampling"]["widths"] == [32, 64]
-    code, err = run_cli(capsys, "init", "--data", "digits", "--bank", str(bank), "--size", "48x2h2", "--out",
+    code, _, err = run_cli("init", "--data", "digits", "--bank", str(bank), "--size", "48x2h2", "--out",
                         str(tmp_path / "m"), "--fit-steps", "3")
     assert code == 0, err
     assert (tmp_path / "m" / "model.safetensors").exists()
-    code, err = run_cli(capsys, "pretrain", "--data", "digits", "--out", str(tmp_path / "b2"), "--size", "64x2",
+    code, _, err = run_cli("pretrain", "--data", "digits", "--out", str(tmp_path / "b2"), "--size", "64x2",
                         "--constraint", "tucker", "--ranks", "12,x,16")
     assert code == 2 and "bad --ranks" in err
 
