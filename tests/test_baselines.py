@@ -113,3 +113,12 @@ def test_tiny_bench_writes_every_artifact_and_reuses_its_runs(tmp_path):
     again = run_init_bench(cfg)
     assert [r.get("val_acc") for r in again] == [r.get("val_acc") for r in first]
     assert stamps and stamps == [p.stat().st_mtime_ns for p in weights if p.parent.name == "train"]  # reused
+
+
+def test_bench_builds_a_tucker_bank_that_serves_widths_kronecker_cannot(tmp_path):
+    cfg = BenchConfig(data="digits", out=tmp_path / "bench", sizes=["40x2h1"], methods=["templates", "scratch"],
+                      fit_steps=3, epochs=1, batch_size=50, train_subset=150, fit_subset=100, val_subset=100,
+                      pretrain_subset=150, bank_size="32x2", constraint="tucker", ranks=(4, 8, 8), pretrain_epochs=1)
+    rows = run_init_bench(cfg)
+    assert json.loads((tmp_path / "bench" / "bank" / "config.json").read_text())["constraint"] == "tucker"
+    assert {r["method"] for r in rows if r["status"] == "ok" and r["size"] == "40x2h1"} == {"templates", "scratch"}

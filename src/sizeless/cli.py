@@ -307,6 +307,9 @@ def bench_init(
     template_width: Annotated[int | None, typer.Option(help="template width of a bank built here (default 32 for "
                                                             "ViT, 8 for CNNs)")] = None,
     num_templates: Annotated[int, typer.Option(help="templates per kind of a bank built here")] = 4,
+    constraint: Annotated[str, typer.Option(help="constraint of a bank built here: kronecker | tucker")] =
+        "kronecker",
+    ranks: Annotated[str, typer.Option(help="tucker: core ranks R1,R2,R3 of a bank built here")] = "16,64,64",
     pretrain_epochs: Annotated[int, typer.Option(help="epochs of bank/teacher/direct pre-training")] = 4,
     pretrain_lr: Annotated[float, typer.Option(help="peak LR of bank/teacher/direct pre-training")] = 1e-3,
     teacher_size: Annotated[str | None, typer.Option(help="size of a teacher trained here (default 128x6 for "
@@ -323,8 +326,8 @@ def bench_init(
         source_classes=_labels(source_classes), target_classes=_labels(target_classes), bank=bank, teacher=teacher,
         learngene=learngene, bank_size=bank_size, template_width=template_width, num_templates=num_templates,
         pretrain_epochs=pretrain_epochs, pretrain_lr=pretrain_lr, pretrain_subset=pretrain_subset,
-        teacher_size=teacher_size, family=family,
-        share_stages=share_stages, patch_size=patch_size)
+        teacher_size=teacher_size, family=family, share_stages=share_stages, patch_size=patch_size,
+        constraint=constraint, ranks=tuple(_ints(ranks, "--ranks")))
     run_init_bench(config)
     console.print(f"[green]report written to {out / 'report.md'}[/]")
     Console().print((out / "report.md").read_text())

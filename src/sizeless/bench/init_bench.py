@@ -63,8 +63,10 @@ class BenchConfig:
     patch_size: int | None = None  # default: the family's
     # how missing inputs are built (cached under OUT):
     bank_size: str | None = None  # default: DEFAULT_SIZES[family][0]
+    constraint: str = "kronecker"  # of a bank built here; "tucker" uses ``ranks``
     template_width: int | None = None  # default: DEFAULT_TEMPLATE_WIDTH[family]
     num_templates: int = 4
+    ranks: tuple[int, int, int] = (16, 64, 64)
     pretrain_epochs: int = 4
     pretrain_lr: float = 1e-3  # bank, teacher and direct pre-training share it
     pretrain_subset: int | None = None
@@ -104,10 +106,12 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
     inputs: dict[str, dict] = {}
 
     family_config = {"share_stages": cfg.share_stages} if cfg.family not in TRANSFORMERS else None
+    constraint_config = {"ranks": list(cfg.ranks)} if cfg.constraint == "tucker" else {
+        "template_width": cfg.template_width, "num_templates": cfg.num_templates}
     bank = TemplateBank.load(cfg.bank) if cfg.bank else pretrain(
         source, [cfg.bank_size], config=budget, out=out / "bank", resume=True, family=cfg.family,
-        family_config=family_config, patch_size=cfg.patch_size,
-        constraint_config={"template_width": cfg.template_width, "num_templates": cfg.num_templates})
+        family_config=family_config, patch_size=cfg.patch_size, constraint=cfg.constraint,
+        constraint_config=constraint_config)
     if bank.config["family"] != cfg.family:
         raise SizelessError(f"the bank holds {bank.config['family']} templates but the benchmark is for {cfg.family}")
     inputs["templates"] = {"path": str(cfg.bank or out / "bank"), "images": _images(bank.config),
