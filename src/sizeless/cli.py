@@ -78,7 +78,7 @@ def pretrain(
     vectors: Annotated[str, typer.Option(help="kronecker: biases/norms/embeddings 'template' or 'free'")] = "template",
     linear_scalers: Annotated[bool, typer.Option(help="TLEG learngene: fixed scalers 1, l/(L-1); needs N=2")] = False,
     ranks: Annotated[str, typer.Option(help="tucker: core ranks R1,R2,R3 (slices, output, input features)")] =
-        "48,32,32",
+        "16,64,64",
     width_sampling: Annotated[str | None, typer.Option(help="tucker: a width per step from a list 64,96,128 or a "
                                                             "range 64:128:32 (leading slices of each --size)")] = None,
     width_distribution: Annotated[str, typer.Option(help="width sampling: uniform | sandwich")] = "uniform",
