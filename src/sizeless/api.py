@@ -18,7 +18,7 @@ from .errors import SizelessError
 from .families import ImageSpec, get_family
 from .initializers import INITIALIZERS, Initialized, InitOptions
 from .initializers.base import default_fit_config
-from .mae import MAEConfig, MAELoss, MaskedAutoencoder, save_reconstructions
+from .mae import MAEConfig, MAELoss, MaskedAutoencoder, mask_generator, save_reconstructions
 from .models import check_input, load_model, model_args_of, save_model, teacher_family
 from .objectives import Distill, DistillConfig, Supervised
 from .teachers import load_teacher
@@ -96,13 +96,13 @@ def pretrain(
     def forward_at(step: int):
         key = keys[int(torch.randint(len(keys), (1,), generator=seeded_generator(config.seed, 104729, step)))]
         width = width_sampling.draw(step, seeded_generator(config.seed, 15485863, step)) if width_sampling else None
-        return run_at(key, width, lambda: seeded_generator(config.seed, 31337, step))
+        return run_at(key, width, lambda: mask_generator(config.seed, step))
 
     evaluators = {}
     for key in keys:
         for width in widths:
             name = key if width in (None, net.sizes[key].width) else f"{key}@{width}"
-            evaluators[name] = run_at(key, width, lambda: seeded_generator(config.seed, 4242))
+            evaluators[name] = run_at(key, width, lambda: mask_generator(config.seed))
     result = fit(module, data, config, objective=loss, forward_at=forward_at, evaluators=evaluators, out_dir=out,
                  resume=resume, desc=f"pretrain ({objective})", stop_at_step=stop_at_step)
     if mae_model is not None and out and dist.is_main():
@@ -278,9 +278,8 @@ def _train_mae(model: nn.Module, args: dict, meta: dict, data: ImageData, config
     image = ImageSpec(data.img_size, data.in_chans, args["patch_size"])
     decoder = MaskedAutoencoder(model.embed_dim, image, mae)
     result = fit(nn.ModuleDict({"model": model, "mae": decoder}), data, config, objective=MAELoss(),
-                 forward_at=lambda step: lambda x: decoder.reconstruct(encode, x, seeded_generator(config.seed, 31337,
-                                                                                                   step)),
-                 evaluators={"": lambda x: decoder.reconstruct(encode, x, seeded_generator(config.seed, 4242))},
+                 forward_at=lambda step: lambda x: decoder.reconstruct(encode, x, mask_generator(config.seed, step)),
+                 evaluators={"": lambda x: decoder.reconstruct(encode, x, mask_generator(config.seed))},
                  out_dir=out, resume=resume, desc="train (mae)", stop_at_step=stop_at_step)
     if out and dist.is_main():
         save_reconstructions(Path(out) / "reconstructions.png", decoder, encode, sample_images(data, model), data.mean,

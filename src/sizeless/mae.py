@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from .errors import SizelessError
 from .families import ImageSpec
+from .training import seeded_generator
 
 # encode(images, keep) -> (B, 1 + visible, width) tokens, class token first
 Encoder = Callable[[Tensor, Tensor], Tensor]
@@ -53,6 +54,11 @@ def random_masking(batch: int, tokens: int, ratio: float, generator: torch.Gener
     keep = order[:, : tokens - masked].sort(1).values
     mask = torch.ones(batch, tokens).scatter_(1, keep, 0.0)
     return keep, mask
+
+
+def mask_generator(seed: int, step: int | None = None) -> torch.Generator:
+    """The masks of training step ``step`` (replayed on resume); ``None``: the fixed validation masks."""
+    return seeded_generator(seed, 31337, step) if step is not None else seeded_generator(seed, 4242)
 
 
 def patchify(images: Tensor, patch: int) -> Tensor:
@@ -163,10 +169,10 @@ def save_reconstructions(path: str | Path, mae: MaskedAutoencoder, encode: Encod
     def pixels(x: Tensor) -> Tensor:
         return (x * std + mean).clamp(0, 1).permute(0, 2, 3, 1).cpu().float()
 
+    grey_patches = patchify(grey.expand_as(images), patch)
     rows = {
         "input": pixels(images),
-        "masked": pixels(unpatchify(patches * keep, patch, chans) + unpatchify(
-            (1 - keep) * patchify(grey.expand_as(images), patch), patch, chans)),
+        "masked": pixels(unpatchify(patches * keep + grey_patches * (1 - keep), patch, chans)),
         "reconstruction": pixels(unpatchify(patches * keep + pred * (1 - keep), patch, chans)),
     }
     count = len(images)
