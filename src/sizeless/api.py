@@ -21,6 +21,7 @@ from .initializers.base import default_fit_config
 from .mae import MAEConfig, MAELoss, MaskedAutoencoder, mask_generator, save_reconstructions
 from .models import check_input, load_model, model_args_of, save_model, teacher_family
 from .objectives import Distill, DistillConfig, Supervised
+from .sizing import Budget, Choice, choose, size_table
 from .teachers import load_teacher
 from .templated import TemplateNet
 from .training import TrainConfig, TrainResult, evaluate, fit, seeded_generator
@@ -211,6 +212,17 @@ def initialize_full(size, data, *, bank=None, method="templates", fit=None, patc
         save_model(result.model, out, result.architecture, result.model_args, data, result.meta)
     dist.barrier()
     return result
+
+
+def pick_size(bank: TemplateBank | str | Path, budget: Budget, data: ImageData | None = None, *,
+              widths: Sequence[int] | None = None, depths: Sequence[int] | None = None) -> Choice:
+    """The size :func:`initialize` should build from ``bank`` within ``budget`` and why (:func:`sizing.choose`),
+    counted at ``data``'s resolution and number of classes (default: the bank's)."""
+    bank = TemplateBank.load(bank) if isinstance(bank, (str, Path)) else bank
+    image = replace(bank.image, img_size=data.img_size) if data is not None else None
+    table = size_table(bank, budget, widths=widths, depths=depths, image=image,
+                       num_classes=data.num_classes if data is not None else None)
+    return choose(bank, table, depths)
 
 
 def train(

@@ -10,6 +10,7 @@ import timm
 from timm.models._hub import save_config_for_hf
 from torch import nn
 
+from .cards import CARD_FILE, write_card
 from .data import ImageData
 from .errors import SizelessError
 from .files import atomic_path, load_tensors, read_json, save_tensors, write_json
@@ -36,8 +37,9 @@ def save_model(model: nn.Module, path: str | Path, architecture: str, model_args
                           input_size=[data.in_chans, data.img_size, data.img_size])
         if data.class_names:
             config["label_names"] = data.class_names
-    config["sizeless"] = sizeless or {}
+    config["sizeless"] = {**(sizeless or {}), **({"data": data.name} if data is not None else {})}
     write_json(path / "config.json", config)
+    write_card(path, config, model)
     return path
 
 
@@ -51,6 +53,10 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict]:
     config = read_json(path / "config.json", "model config")
     load_tensors(path / WEIGHTS_FILE, "model weights")  # a clear error for truncated or foreign files
     logging.getLogger("timm").setLevel(logging.WARNING)
+    if not timm.is_model(config.get("architecture")):
+        raise SizelessError(f"{path} needs timm architecture {config.get('architecture')!r}, which this Python does "
+                            f"not know (made by a newer sizeless or another library?); {path / CARD_FILE} says how "
+                            "to load it")
     try:
         model = timm.create_model(f"local-dir:{path}", pretrained=True)
     except (RuntimeError, KeyError, TypeError, ValueError) as err:

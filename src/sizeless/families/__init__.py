@@ -30,4 +30,9 @@ def get_family(name: str, config: dict | None = None) -> Family:
         raise SizelessError(f"bad {name} family options {config}: {err}") from None
 
 
-__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "get_family"]
+def needs_sizeless(architecture: str) -> bool:
+    """Whether timm knows ``architecture`` only after ``import sizeless`` (a family registered it)."""
+    return any(architecture in family.custom_architectures for family in FAMILIES.values())
+
+
+__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "get_family", "needs_sizeless"]

@@ -57,6 +57,10 @@ class Family(Protocol):
     """An architecture family: builds plain models and declares their templated parameters."""
 
     name: str
+    title: str  # how people write it ("ViT", "ResNet"): model cards and `sizeless info`
+    task: str  # the Hugging Face pipeline tag of its models, e.g. "image-classification"
+    custom_architectures: tuple[str, ...]  # timm architectures that exist only once sizeless is imported
+    default_depths: range  # the depths `sizeless sizes` lists when the user gives none
 
     def parse_size(self, spec: Any) -> Any: ...
 
@@ -76,4 +80,17 @@ class Family(Protocol):
 
     def default_patch_size(self, img_size: int) -> int:
         """The input reduction of the stem when the user gives none (ViT/ConvNeXt patch, ResNet stem)."""
+        ...
+
+    def grid_size(self, like: Any, width: int, depth: int) -> Any:
+        """The size of ``width`` and ``depth`` shaped like ``like`` (its head dim, MLP ratio, stages):
+        the points `sizeless sizes` lists. Raises SizelessError where no such size exists."""
+        ...
+
+    def grid_point(self, size: Any) -> tuple[int, int]:
+        """``(width, depth)`` of a size on that grid (inverse of :meth:`grid_size`)."""
+        ...
+
+    def describe_size(self, size: Any) -> str:
+        """One line a person reads: what the size's numbers mean for this family."""
         ...

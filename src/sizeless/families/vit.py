@@ -16,10 +16,27 @@ ARCHITECTURE = "vit_tiny_patch16_224"
 
 
 class ViTFamily:
-    name = "vit"
+    name, title, task = "vit", "ViT", "image-classification"
+    custom_architectures = ()
+    default_depths = range(2, 25)
 
     def parse_size(self, spec: str | ViTSize) -> ViTSize:
         return ViTSize.parse(spec)
+
+    def grid_size(self, like: ViTSize, width: int, depth: int) -> ViTSize:
+        """``like``'s MLP ratio, and the head count that divides ``width`` with the head dim nearest ``like``'s."""
+        head_dim = like.width / like.heads
+        heads = min((h for h in range(1, width + 1) if width % h == 0), key=lambda h: (abs(width / h - head_dim), h))
+        size = ViTSize(width, depth, heads, like.mlp_ratio)
+        size.validate()
+        return size
+
+    def grid_point(self, size: ViTSize) -> tuple[int, int]:
+        return size.width, size.depth
+
+    def describe_size(self, size: ViTSize) -> str:
+        heads = f"{size.heads} head{'s' if size.heads > 1 else ''} of {size.width // size.heads}"
+        return f"ViT, width {size.width}, depth {size.depth}, {heads}, MLP ratio {size.mlp_ratio:g}"
 
     def default_patch_size(self, img_size: int) -> int:
         """8x8 token grids for natural images (4px patches at 32x32); 2px patches for tiny inputs."""

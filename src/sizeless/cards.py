@@ -1,0 +1,77 @@
+"""Model cards: the README.md every model folder gets, in the Hugging Face model-card form.
+
+YAML front matter (library, pipeline tag, tags, datasets, metrics and, when known, the measured
+accuracy as a model-index result) from ``huggingface_hub``'s own card data, then how the model was
+made and how to load it in two lines, so the folder can be pushed to the Hub as it is and read by
+people who have never heard of sizeless.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCardData
+from torch import nn
+
+from .budget import count_params
+from .describe import describe_model, load_lines, made_by
+from .families import FAMILIES, needs_sizeless
+from .files import atomic_path
+
+CARD_FILE = "README.md"
+PROJECT = "sizeless"
+
+
+def card_data(config: dict) -> ModelCardData:
+    meta = config.get("sizeless") or {}
+    family = FAMILIES.get(meta.get("family", "vit"))
+    task = family.task if family else "image-classification"
+    data = meta.get("data")
+    tags = [PROJECT, "timm", *(t for t in (meta.get("family"), meta.get("method"),
+                                           (meta.get("bank") or {}).get("constraint")) if t)]
+    accuracy = meta.get("val_acc") if meta.get("train") else meta.get("fit_val_acc")
+    results = [EvalResult(task_type=task, dataset_type=data, dataset_name=data, dataset_split="validation",
+                          metric_type="accuracy", metric_value=round(accuracy, 4))] if accuracy is not None and data \
+        else None
+    return ModelCardData(library_name="timm", pipeline_tag=task, tags=list(dict.fromkeys(tags)),
+                         datasets=[data] if data else None, metrics=["accuracy"],
+                         model_name=meta.get("size") or config.get("architecture"), eval_results=results)
+
+
+def render_card(path: str | Path, config: dict, params: int | None = None) -> str:
+    meta = config.get("sizeless") or {}
+    arch = config.get("architecture", "")
+    facts = "\n".join(f"| {label} | {text.replace('|', '/')} |" for label, text in describe_model(config, path, params))
+    cfg = config.get("pretrained_cfg") or {}
+    load = "\n".join(load_lines(path, arch))
+    lines = [
+        "---", card_data(config).to_yaml(), "---", "",
+        f"# {Path(path).name}", "",
+        f"A timm `{arch}` made with {PROJECT}: {made_by(meta)}.", "",
+        "| | |", "|---|---|", facts, "",
+        "## How to load", "",
+        "```python", load, "```", "",
+    ]
+    if needs_sizeless(arch):
+        lines += [f"The architecture `{arch}` is not part of timm: sizeless registers it when imported, so "
+                  f"`pip install {PROJECT}` and `import {PROJECT}` before `timm.create_model` (bare timm answers "
+                  f"`Unknown model ({arch})`).", ""]
+    if cfg.get("mean"):
+        lines += [f"Inputs: {'x'.join(map(str, cfg.get('input_size', [])))} images scaled to [0, 1] and normalized "
+                  f"with mean {cfg['mean']} and std {cfg['std']} (`timm.data.resolve_data_config({{}}, model=model)` "
+                  "reads them from the folder).", ""]
+    if meta.get("recommended"):
+        rec = meta["recommended"]
+        lines += ["## Fine-tuning", "",
+                  f"Train it as any timm model. After this initialization a peak learning rate of {rec.get('lr'):g} "
+                  f"with {100 * rec.get('warmup', 0):g}% warm-up keeps what the init knows (a random-init recipe's "
+                  f"higher rate knocks it back in the first epoch); `{PROJECT} train --model PATH` uses it.", ""]
+    return "\n".join(lines)
+
+
+def write_card(path: str | Path, config: dict, model: nn.Module | None = None) -> Path:
+    """Write ``path/README.md`` atomically from the folder's config (and its model, for the parameter count)."""
+    card = Path(path) / CARD_FILE
+    with atomic_path(card) as tmp:
+        tmp.write_text(render_card(path, config, count_params(model) if model is not None else None))
+    return card

@@ -1,0 +1,167 @@
+"""Banks and model folders in a few lines a person reads: `sizeless info` and the model cards.
+
+Everything comes from the folder's own config.json (and, for a bank, its family and
+constraint), so a folder describes itself wherever it is copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import timm
+import torch
+
+from .bank import TemplateBank
+from .budget import count_params
+from .errors import SizelessError
+from .families import FAMILIES, needs_sizeless
+from .files import read_json
+from .sizing import default_widths
+
+Facts = list[tuple[str, str]]
+
+
+def plural(count, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def describe_bank(bank: TemplateBank) -> Facts:
+    cfg, family, constraint = bank.config, bank.family, bank.constraint
+    options = ", ".join(f"{k}={v}" for k, v in (cfg.get("family_config") or {}).items())
+    scores = cfg.get("val_acc") or {}
+    metric = ("val acc", percent) if scores else ("val loss", lambda v: "n/a" if v is None else f"{v:.4f}")
+    scores = scores or cfg.get("val_loss") or {}
+    sizes = "; ".join(f"{key} ({family.describe_size(family.parse_size(key))}; {metric[0]} "
+                      f"{metric[1](scores.get(key))})" for key in cfg["sizes"])
+    image = bank.image
+    train = cfg.get("train") or {}
+    seconds = f", {cfg['seconds']:.0f} s" if cfg.get("seconds") else ""
+    return [
+        ("template bank", f"{bank.path or '(in memory)'} (sizeless {cfg.get('library_version')}, "
+                          f"created {cfg.get('created')})"),
+        ("family", family.title + (f" ({options})" if options else "")),
+        ("constraint", constraint.describe()),
+        ("pre-trained at", sizes),
+        ("serves", f"{constraint.serves()}; widths here: {', '.join(map(str, servable_widths(bank)))}"),
+        ("objective", _objective(cfg)),
+        ("data", f"{cfg.get('data')}, {cfg.get('num_classes')} classes, {image.img_size}x{image.img_size} px, "
+                 f"{image.in_chans} channel(s), patch/stem reduction {image.patch_size}"),
+        ("budget", f"{plural(cfg.get('steps', 0), 'step')} ({plural(train.get('epochs'), 'epoch')} of batch "
+                   f"{train.get('batch_size')}, peak LR {train.get('lr')}){seconds}; "
+                   f"{cfg.get('template_params', 0):,} template parameters"),
+    ]
+
+
+def servable_widths(bank: TemplateBank) -> list[int]:
+    """The widths of the default `sizeless sizes` grid that the bank serves at its own depth."""
+    family, like = bank.family, bank.widest_size
+    depth = family.grid_point(like)[1]
+    out = []
+    for width in default_widths(bank):
+        try:
+            bank.check_serves(family.grid_size(like, width, depth))
+            out.append(width)
+        except SizelessError:
+            continue
+    return out
+
+
+def _objective(cfg: dict) -> str:
+    objective = cfg.get("objective", "supervised")
+    if objective == "distill" and cfg.get("distill"):
+        d = cfg["distill"]
+        return (f"distill from {d.get('teacher')} (temperature {d.get('temperature')}, KD weight "
+                f"{d.get('kd_weight')}, CE weight {d.get('ce_weight')})")
+    if objective == "mae" and cfg.get("mae"):
+        return f"mae (mask ratio {cfg['mae'].get('mask_ratio')}; no labels read)"
+    sampling = cfg.get("width_sampling")
+    return objective + (f", widths {sampling['widths']} ({sampling['distribution']})" if sampling else "")
+
+
+def _from_bank(meta: dict) -> str:
+    bank = meta.get("bank") or {}
+    fit = meta.get("fit") or {}
+    where = f"bank {bank.get('path')}" if bank.get("path") else "a bank"
+    what = f" ({bank.get('constraint')}, pre-trained at {', '.join(bank.get('sizes') or [])} on {bank.get('data')}, " \
+           f"{bank.get('objective')})" if bank else ""
+    data = f" on {fit.get('images'):,} images of {fit.get('data')}" if fit.get("images") else ""
+    scalers = f", {meta['scaler_params']:,} scalers" if meta.get("scaler_params") is not None else ""
+    return (f"{meta['method']} from {where}{what}, seeded from {meta.get('seeded_from')}, "
+            f"{meta.get('fit_steps', 0)} fit steps{data}{scalers}")
+
+
+MADE_BY: dict[str, Callable[[dict], str]] = {
+    "templates": _from_bank,
+    "linear-expansion": _from_bank,
+    "weight-selection": lambda m: f"weight selection from {m.get('teacher')} ({m.get('teacher_size')})",
+    "direct": lambda m: f"direct pre-training of this size ({m.get('pretrain_steps')} steps)",
+    "mimetic": lambda m: "mimetic init (attention's QK and VO products start near scaled identities)",
+    "scratch": lambda m: "random init (timm's own)",
+}
+
+
+def made_by(meta: dict) -> str:
+    method = meta.get("method")
+    if method is None:
+        return "not recorded (a model folder sizeless did not make)"
+    return MADE_BY.get(method, lambda m: method)(meta)
+
+
+def load_lines(path: str | Path, architecture: str) -> list[str]:
+    """Two lines of Python that load the folder."""
+    first = f"import sizeless, timm  # sizeless registers {architecture} in timm" if needs_sizeless(architecture) \
+        else "import timm"
+    return [first, f'model = timm.create_model("local-dir:{path}", pretrained=True)']
+
+
+def describe_model(config: dict, path: str | Path, params: int | None = None) -> Facts:
+    meta = config.get("sizeless") or {}
+    family = FAMILIES.get(meta.get("family", "vit"))
+    arch = config.get("architecture", "?")
+    cfg = config.get("pretrained_cfg") or {}
+    shape = "x".join(map(str, cfg.get("input_size", []))) or "?"
+    count = f", {params:,} parameters" if params is not None else ""
+    facts = [("model", f"{path}: timm {arch}{count}, {config.get('num_classes')} classes, input {shape}")]
+    if meta.get("size") and family is not None:
+        facts.append(("size", f"{meta['size']} ({family.describe_size(family.parse_size(meta['size']))})"))
+    facts.append(("made by", made_by(meta)))
+    if meta.get("train"):
+        t = meta["train"]
+        facts.append(("trained", f"{plural(t.get('epochs'), 'epoch')} of batch {t.get('batch_size')} at peak LR "
+                                 f"{t.get('lr')} (warm-up {t.get('warmup')}) on {meta.get('data')}, from "
+                                 f"{meta.get('trained_from')}"))
+    if meta.get("fit_val_acc") is not None or meta.get("val_acc") is not None:
+        facts.append(("accuracy", f"after init {percent(meta.get('fit_val_acc'))}, after training "
+                                  f"{percent(meta.get('val_acc')) if meta.get('train') else 'not trained yet'}"))
+    if meta.get("recommended"):
+        rec = meta["recommended"]
+        facts.append(("recommended", f"fine-tune at peak LR {rec.get('lr'):g} with {100 * rec.get('warmup', 0):g}% "
+                                     "warm-up (what `sizeless train` uses unless given --lr/--warmup)"))
+    facts.append(("load", "; ".join(load_lines(path, arch))))
+    return facts
+
+
+def describe_path(path: str | Path) -> Facts:
+    """A bank's or a model folder's facts, whichever ``path`` is."""
+    path = Path(path)
+    if (path / "templates.safetensors").is_file():
+        return describe_bank(TemplateBank.load(path))
+    if (path / "model.safetensors").is_file():
+        config = read_json(path / "config.json", "model config")
+        return describe_model(config, path, _params(config))
+    raise SizelessError(f"{path} is neither a template bank (templates.safetensors) nor a model folder "
+                        "(model.safetensors); pass a folder written by `sizeless pretrain`, `init` or `train`")
+
+
+def _params(config: dict) -> int | None:
+    """The parameter count of a model config's architecture, built on the meta device (None if timm lacks it)."""
+    arch = config.get("architecture")
+    if not timm.is_model(arch):
+        return None
+    with torch.device("meta"):
+        return count_params(timm.create_model(arch, pretrained=False, **config.get("model_args", {})))
