@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sized
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -108,10 +108,19 @@ class DataConfig:
     classes: list[int] | None = None  # keep only these labels (re-indexed 0..k-1)
 
 
-def load_data(config: DataConfig | str) -> ImageData:
-    """Load ``config.spec`` and apply resizing, class filtering and subsets."""
+# Data of other tasks registers here: a source takes the DataConfig and returns its dataset (any
+# ``TrainData``), or None when the spec is not its own (e.g. ``minari:ID``, a COCO folder).
+DATA_SOURCES: list[Callable[[DataConfig], TrainData | None]] = []
+
+
+def load_data(config: DataConfig | str) -> TrainData:
+    """Load ``config.spec``: a registered source's dataset, else images with resizing, class filtering and subsets."""
     if isinstance(config, str):
         config = DataConfig(spec=config)
+    for source in DATA_SOURCES:
+        data = source(config)
+        if data is not None:
+            return data
     spec = config.spec
     if spec == "digits":
         data = _digits(config)
