@@ -164,6 +164,9 @@ def test_baselines_for_cnns(tmp_path, digits, cnn_banks):
     assert selected.meta["family"] == "convnext" and selected.meta["teacher_size"] == "16x2-2-2-2"
     torch.testing.assert_close(selected.model.stages[1].blocks[1].mlp.fc1.weight,
                                teacher.stages[1].blocks[1].mlp.fc1.weight[::2, ::2])
+    norm = selected.model.head.norm  # left at timm's init, as the reference code leaves every head.* tensor
+    assert torch.equal(norm.weight, torch.ones_like(norm.weight))
+    assert torch.equal(norm.bias, torch.zeros_like(norm.bias))
     with pytest.raises(UnsupportedSize, match="at least as wide and deep"):
         initialize_full("8x3-1-1-1", digits, method="weight-selection", teacher=tmp_path / "teacher")
     with pytest.raises(UnsupportedSize, match="no attention"):

@@ -15,7 +15,7 @@ import torch
 from .bank import TemplateBank
 from .budget import count_params
 from .errors import SizelessError
-from .families import FAMILIES, needs_sizeless
+from .families import FAMILIES
 from .files import read_json
 from .sizing import default_widths
 
@@ -112,14 +112,8 @@ def made_by(meta: dict) -> str:
     return MADE_BY.get(method, lambda m: method)(meta)
 
 
-def load_lines(path: str | Path, architecture: str) -> list[str]:
-    """Two lines of Python that load the folder."""
-    first = f"import sizeless, timm  # sizeless registers {architecture} in timm" if needs_sizeless(architecture) \
-        else "import timm"
-    return [first, f'model = timm.create_model("local-dir:{path}", pretrained=True)']
-
-
-def describe_model(config: dict, path: str | Path, params: int | None = None) -> Facts:
+def describe_model(config: dict, path: str | Path, load: list[str], params: int | None = None) -> Facts:
+    """``load``: the lines of Python that load the folder (its format's ``load_lines``)."""
     meta = config.get("sizeless") or {}
     family = FAMILIES.get(meta.get("family", "vit"))
     arch = config.get("architecture", "?")
@@ -142,7 +136,7 @@ def describe_model(config: dict, path: str | Path, params: int | None = None) ->
         rec = meta["recommended"]
         facts.append(("recommended", f"fine-tune at peak LR {rec.get('lr'):g} with {100 * rec.get('warmup', 0):g}% "
                                      "warm-up (what `sizeless train` uses unless given --lr/--warmup)"))
-    facts.append(("load", "; ".join(load_lines(path, arch))))
+    facts.append(("load", "; ".join(load)))
     return facts
 
 
@@ -151,11 +145,13 @@ def describe_path(path: str | Path) -> Facts:
     path = Path(path)
     if (path / "templates.safetensors").is_file():
         return describe_bank(TemplateBank.load(path))
-    if (path / "model.safetensors").is_file():
+    if (path / "config.json").is_file() and not (path / "templates.safetensors").exists():
+        from .models import folder_format  # models writes cards, which quote this module
+
         config = read_json(path / "config.json", "model config")
-        return describe_model(config, path, _params(config))
+        return describe_model(config, path, folder_format(path, config).load_lines(path, config), _params(config))
     raise SizelessError(f"{path} is neither a template bank (templates.safetensors) nor a model folder "
-                        "(model.safetensors); pass a folder written by `sizeless pretrain`, `init` or `train`")
+                        "(config.json); pass a folder written by `sizeless pretrain`, `init` or `train`")
 
 
 def _params(config: dict) -> int | None:

@@ -1,10 +1,17 @@
-"""Plain models in timm's hub layout (``config.json`` + ``model.safetensors``)."""
+"""Plain models in their library's own folder format; timm's hub layout (``config.json`` +
+``model.safetensors``) for the image families.
+
+Each format is an entry of ``MODEL_FORMATS``; a family names its format (``family.model_format``,
+default timm), and ``load_model`` asks each format whether it owns a folder, so new model types
+(a diffusers or transformers ``save_pretrained`` folder) plug in without touching the callers.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from pathlib import Path
+from typing import Protocol
 
 import timm
 from timm.models._hub import save_config_for_hf
@@ -18,50 +25,114 @@ from .files import atomic_path, load_tensors, read_json, save_tensors, write_jso
 WEIGHTS_FILE = "model.safetensors"
 
 
+class ModelFormat(Protocol):
+    """How one library stores a plain model; ``config["sizeless"]`` carries sizeless's own record."""
+
+    name: str
+
+    def owns(self, path: Path, config: dict) -> bool:
+        """Whether the folder at ``path`` (whose ``config.json`` is ``config``) is in this format."""
+        ...
+
+    def save(self, model: nn.Module, path: Path, architecture: str, model_args: dict, data: ImageData | None,
+             sizeless: dict) -> None: ...
+
+    def load(self, path: Path, config: dict) -> tuple[nn.Module, dict]: ...
+
+    def load_lines(self, path: Path, config: dict) -> list[str]:
+        """Two lines of Python that load the folder with its own library (quoted in its model card)."""
+        ...
+
+
+class TimmFormat:
+    """timm's hub layout: ``timm.create_model("local-dir:PATH", pretrained=True)`` rebuilds the model."""
+
+    name = "timm"
+
+    def owns(self, path: Path, config: dict) -> bool:
+        return "architecture" in config
+
+    def save(self, model: nn.Module, path: Path, architecture: str, model_args: dict, data: ImageData | None,
+             sizeless: dict) -> None:
+        save_tensors(path / WEIGHTS_FILE, model.state_dict())
+        with atomic_path(path / "config.json") as tmp:
+            save_config_for_hf(model, str(tmp), model_args=model_args)
+            config = json.loads(tmp.read_text())
+        config["architecture"] = architecture
+        config["num_classes"] = model_args["num_classes"]
+        pretrained = config.setdefault("pretrained_cfg", {})
+        pretrained["num_classes"] = model_args["num_classes"]
+        if data is not None:
+            pretrained.update(mean=list(data.mean), std=list(data.std),
+                              input_size=[data.in_chans, data.img_size, data.img_size])
+            if data.class_names:
+                config["label_names"] = data.class_names
+        config["sizeless"] = sizeless
+        write_json(path / "config.json", config)
+
+    def load(self, path: Path, config: dict) -> tuple[nn.Module, dict]:
+        load_tensors(path / WEIGHTS_FILE, "model weights")  # a clear error for truncated or foreign files
+        logging.getLogger("timm").setLevel(logging.WARNING)
+        if not timm.is_model(config["architecture"]):
+            raise SizelessError(f"{path} needs timm architecture {config['architecture']!r}, which this Python does "
+                                f"not know (made by a newer sizeless or another library?); {path / CARD_FILE} says "
+                                "how to load it")
+        try:
+            model = timm.create_model(f"local-dir:{path}", pretrained=True)
+        except (RuntimeError, KeyError, TypeError, ValueError) as err:
+            raise SizelessError(f"timm could not build {path} from its config.json and weights: {err}") from None
+        return model, config
+
+    def load_lines(self, path: Path, config: dict) -> list[str]:
+        from .families import needs_sizeless
+
+        architecture = config.get("architecture", "")
+        first = f"import sizeless, timm  # sizeless registers {architecture} in timm" \
+            if needs_sizeless(architecture) else "import timm"
+        return [first, f'model = timm.create_model("local-dir:{path}", pretrained=True)']
+
+
+MODEL_FORMATS: dict[str, ModelFormat] = {"timm": TimmFormat()}
+
+
+def model_format(family: str) -> ModelFormat:
+    """The folder format of a family's plain models."""
+    from .families import get_family
+
+    return MODEL_FORMATS[getattr(get_family(family), "model_format", "timm")]
+
+
 def save_model(model: nn.Module, path: str | Path, architecture: str, model_args: dict,
                data: ImageData | None = None, sizeless: dict | None = None) -> Path:
-    """Write ``path/config.json`` and ``path/model.safetensors`` so that
-    ``timm.create_model("local-dir:PATH", pretrained=True)`` rebuilds the model exactly."""
+    """Write ``model`` to the folder ``path`` in its family's format (``sizeless["family"]``, default vit:
+    timm's layout, which ``timm.create_model("local-dir:PATH", pretrained=True)`` rebuilds exactly)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    save_tensors(path / WEIGHTS_FILE, model.state_dict())
-    with atomic_path(path / "config.json") as tmp:
-        save_config_for_hf(model, str(tmp), model_args=model_args)
-        config = json.loads(tmp.read_text())
-    config["architecture"] = architecture
-    config["num_classes"] = model_args["num_classes"]
-    pretrained = config.setdefault("pretrained_cfg", {})
-    pretrained["num_classes"] = model_args["num_classes"]
-    if data is not None:
-        pretrained.update(mean=list(data.mean), std=list(data.std),
-                          input_size=[data.in_chans, data.img_size, data.img_size])
-        if data.class_names:
-            config["label_names"] = data.class_names
-    config["sizeless"] = {**(sizeless or {}), **({"data": data.name} if data is not None else {})}
-    write_json(path / "config.json", config)
-    write_card(path, config, model)
+    sizeless = {**(sizeless or {}), **({"data": data.name} if data is not None else {})}
+    fmt = model_format(sizeless.get("family", "vit"))
+    fmt.save(model, path, architecture, model_args, data, sizeless)
+    write_card(path, fmt, model)
     return path
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:
-    """Load a model folder through timm's ``local-dir:`` source; returns the model and its config."""
+    """Load a model folder in whichever registered format owns it; returns the model and its config."""
     path = Path(path)
     if not path.is_dir():
         raise SizelessError(f"model folder {path} does not exist; create one with `sizeless init` or `sizeless train`")
     if (path / "templates.safetensors").exists():
         raise SizelessError(f"{path} is a template bank, not a model; pass it as --bank, or a model as --model")
     config = read_json(path / "config.json", "model config")
-    load_tensors(path / WEIGHTS_FILE, "model weights")  # a clear error for truncated or foreign files
-    logging.getLogger("timm").setLevel(logging.WARNING)
-    if not timm.is_model(config.get("architecture")):
-        raise SizelessError(f"{path} needs timm architecture {config.get('architecture')!r}, which this Python does "
-                            f"not know (made by a newer sizeless or another library?); {path / CARD_FILE} says how "
-                            "to load it")
-    try:
-        model = timm.create_model(f"local-dir:{path}", pretrained=True)
-    except (RuntimeError, KeyError, TypeError, ValueError) as err:
-        raise SizelessError(f"timm could not build {path} from its config.json and weights: {err}") from None
-    return model, config
+    return folder_format(path, config).load(path, config)
+
+
+def folder_format(path: Path, config: dict) -> ModelFormat:
+    """The registered format that owns the folder ``path`` (whose ``config.json`` is ``config``)."""
+    fmt = next((f for f in MODEL_FORMATS.values() if f.owns(path, config)), None)
+    if fmt is None:
+        raise SizelessError(f"{path / 'config.json'} is not a model config sizeless can read (formats: "
+                            f"{', '.join(MODEL_FORMATS)})")
+    return fmt
 
 
 def model_args_of(config: dict) -> tuple[str, dict]:
