@@ -73,7 +73,7 @@ def test_counts_on_the_grid_are_exact_for_every_family(banks, name):
     predicted = next(c for c in table.rows if bank.family.grid_point(c.size)[1] == 3)
     model = bank.family.build(predicted.size, bank.image, 10)
     assert (predicted.params, predicted.macs) == (count_params(model), macs_per_image(model, bank.image))
-    assert len(table.rows) == 4 and table.widest_fits
+    assert len(table.rows) == 4
 
 
 def test_each_constraint_serves_its_widths(banks):
@@ -95,6 +95,15 @@ def test_budget_prunes_and_sorts_by_budget_use(banks):
     assert {c.key for c in table.rows} == {c.key for c in everything.rows if c.params <= limit}
     uses = [table.budget.use(c) for c in table.rows]
     assert uses == sorted(uses, reverse=True) and max(uses) <= 1
+
+
+def test_latency_is_measured_on_request_and_prunes(banks):
+    bank = TemplateBank.load(banks["convnext"])
+    table = size_table(bank, widths=[4, 8], depths=[1, 2], latency=True)
+    assert len(table.rows) == 4 and all(0 < c.latency_ms < 10_000 for c in table.rows)
+    fastest = min(c.latency_ms for c in table.rows)
+    tight = size_table(bank, Budget(max_latency_ms=fastest / 100), widths=[4, 8], depths=[1, 2])
+    assert not tight.rows  # nothing is 100x faster than the fastest (up to clock noise)
 
 
 def test_choice_follows_the_bank_ratio_and_falls_back(banks):

@@ -1,11 +1,11 @@
 """What a plain model costs: parameters, multiply-accumulates per image, and measured latency.
 
 MACs are counted by PyTorch's own ``torch.utils.flop_counter.FlopCounterMode`` on a batch-1
-forward over the meta device (shapes only, no arithmetic, so it takes milliseconds at any
-size). It counts the matrix products and convolutions (linear layers, convolutions, attention's
-two batched products) as 2 FLOPs per multiply-accumulate, so MACs = FLOPs / 2; element-wise work
-(norms, activations, softmax, pooling, biases) is not counted, which is the usual convention
-(fvcore, ptflops, timm's profiling). On the meta device attention runs through its math
+forward over the meta device (shapes only, no arithmetic: the cost grows with the number of
+operations, not with width or resolution). It counts the matrix products and convolutions
+(linear layers, convolutions, attention's two batched products) as 2 FLOPs per
+multiply-accumulate, so MACs = FLOPs / 2; element-wise work (norms, activations, softmax,
+pooling, biases) is not counted, as in fvcore's default counts. On the meta device attention runs through its math
 decomposition, so it is counted whichever fused kernel the real forward would pick.
 """
 

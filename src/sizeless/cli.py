@@ -253,35 +253,27 @@ def sizes(
     image = with_field(loaded.image, img_size=image_size) if image_size else None
     table = size_table(loaded, budget, widths=parse_grid(widths, "--widths") if widths else None, depths=grid_depths,
                        image=image, num_classes=num_classes, latency=latency)
-    pick = choose(loaded, table, grid_depths) if table.rows and budget.limits else None
+    if not table.rows:
+        refused = "".join(f"; width {w}: {why}" for w, why in list(table.refused.items())[:2])
+        raise SizelessError(f"no size this bank can serve fits {budget.describe()}{refused}")
+    pick = choose(loaded, table, grid_depths) if budget.limits else None
     if as_json:
-        rows = [{"size": c.key, "params": c.params, "macs": c.macs, "latency_ms": c.latency_ms,
-                 "budget_use": budget.use(c)} for c in table.rows]
-        print(json.dumps({"bank": str(bank), "budget": budget.limits, "sizes": rows, "refused": table.refused,
-                          "init_would_pick": pick.cost.key if pick else None}))
+        print(json.dumps({"bank": str(bank), **table.to_dict(), "init_would_pick": pick.cost.key if pick else None}))
         return
-    out = Console()
-    title = f"{bank}: {loaded.constraint.serves()}; within {budget.describe()}"
-    grid = Table(title=title, title_justify="left")
-    columns = ["size", "parameters", "MACs / image"]
-    if any(c.latency_ms is not None for c in table.rows):
-        columns.append(f"latency ms (batch {batch_size}, {threads} thread{'s' if threads > 1 else ''})")
-    if budget.limits:
-        columns.append("budget used")
-    for col in columns:
+    measured = table.rows[0].latency_ms is not None
+    grid = Table(title=f"{bank}: {loaded.constraint.serves()}; within {budget.describe()}", title_justify="left")
+    for col in ["size", "parameters", "MACs / image"] + [f"latency ms (batch {batch_size}, {threads} thread(s))"] * \
+            measured + ["budget used"] * bool(budget.limits):
         grid.add_column(col, justify="right")
     for c in table.rows:
-        cells = [c.key + (" *" if pick and c is pick.cost else ""), f"{c.params:,}", f"{c.macs:,}"]
-        cells += [f"{c.latency_ms:.2f}"] if len(columns) > 3 + bool(budget.limits) else []
-        cells += [f"{100 * budget.use(c):.1f}%"] if budget.limits else []
-        grid.add_row(*cells)
+        grid.add_row(c.key + (" *" if pick and c is pick.cost else ""), f"{c.params:,}", f"{c.macs:,}",
+                     *[f"{c.latency_ms:.2f}"] * measured, *[f"{100 * budget.use(c):.1f}%"] * bool(budget.limits))
+    out = Console()
     out.print(grid)
     if pick:
         out.print(f"* what `sizeless init --bank {bank}` picks for this budget: {pick.reason}", highlight=False)
     for width, why in list(table.refused.items())[:3]:
         out.print(f"not served: width {width}: {why}", highlight=False)
-    if not table.rows:
-        raise SizelessError(f"no size this bank can serve fits {budget.describe()}")
 
 
 @app.command()

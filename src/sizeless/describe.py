@@ -47,7 +47,7 @@ def describe_bank(bank: TemplateBank) -> Facts:
         ("family", family.title + (f" ({options})" if options else "")),
         ("constraint", constraint.describe()),
         ("pre-trained at", sizes),
-        ("serves", f"{constraint.serves()}; widths here: {', '.join(map(str, servable_widths(bank)))}"),
+        ("serves", f"{constraint.serves()}; widths here: {_few(servable_widths(bank))}"),
         ("objective", _objective(cfg)),
         ("data", f"{cfg.get('data')}, {cfg.get('num_classes')} classes, {image.img_size}x{image.img_size} px, "
                  f"{image.in_chans} channel(s), patch/stem reduction {image.patch_size}"),
@@ -69,6 +69,12 @@ def servable_widths(bank: TemplateBank) -> list[int]:
         except SizelessError:
             continue
     return out
+
+
+def _few(values: list[int], shown: int = 8) -> str:
+    if len(values) <= shown:
+        return ", ".join(map(str, values))
+    return f"{', '.join(map(str, values[:shown - 2]))}, ..., {values[-1]}"
 
 
 def _objective(cfg: dict) -> str:

@@ -82,7 +82,12 @@ class SizeTable:
     rows: list[SizeCost]
     budget: Budget
     refused: dict[int, str] = field(default_factory=dict)  # width -> why the bank cannot serve it
-    widest_fits: bool = False  # the grid's widest width fits: the budget may buy wider than listed
+    widest: int = 0  # the grid's widest width: a pick there may be limited by the grid, not the budget
+
+    def to_dict(self) -> dict:
+        sizes = [{"size": c.key, "params": c.params, "macs": c.macs, "latency_ms": c.latency_ms,
+                  "budget_use": self.budget.use(c)} for c in self.rows]
+        return {"budget": self.budget.limits, "sizes": sizes, "refused": self.refused}
 
 
 @dataclass
@@ -132,7 +137,7 @@ def size_table(bank: TemplateBank, budget: Budget | None = None, *, widths: Sequ
     widths = sorted(widths or default_widths(bank))
     depths = sorted(depths or family.default_depths)
     latency = latency or budget.max_latency_ms is not None
-    rows, refused, widest_fits = [], {}, False
+    rows, refused = [], {}
     for width in widths:
         sizes, why = {}, ""
         for depth in depths:
@@ -164,9 +169,8 @@ def size_table(bank: TemplateBank, budget: Budget | None = None, *, widths: Sequ
         if not fitting:  # costs grow with width: no wider size fits either
             break
         rows += fitting
-        widest_fits = width == widths[-1]
     rows.sort(key=lambda c: (-budget.use(c), -c.params, c.key))
-    return SizeTable(rows, budget, refused, widest_fits)
+    return SizeTable(rows, budget, refused, widths[-1])
 
 
 def _counts(family, sizes: dict[int, Any], image: ImageSpec, num_classes: int,
@@ -252,6 +256,6 @@ def choose(bank: TemplateBank, table: SizeTable, depths: Sequence[int] | None = 
         best = table.rows[0]
         reason = (f"no size at the bank's depth-to-width ratio ({like.key}) fits {table.budget.describe()}; "
                   "this one uses the most of it")
-    if table.widest_fits:
-        reason += "; the budget allows wider sizes than the grid lists (pass --widths to go wider)"
+    if best.size.width == table.widest:
+        reason += f"; {table.widest} is the widest width listed (pass --widths to consider wider ones)"
     return Choice(best, reason)

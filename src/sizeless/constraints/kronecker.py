@@ -99,8 +99,8 @@ class KroneckerConstraint:
         if cfg.scalers == "linear":
             return f"width {cfg.template_width} only (a learngene changes depth), any depth"
         hidden = cfg.template_width * cfg.template_mlp_ratio
-        return (f"widths that are multiples of the template width {cfg.template_width} (MLP hidden size a "
-                f"multiple of {hidden:g}), any depth")
+        return (f"widths that are multiples of the template width {cfg.template_width} (MLPs: hidden sizes that "
+                f"are multiples of {hidden:g}), any depth")
 
     def template_shapes(self, kinds: list[Kind]) -> dict[str, tuple[int, ...]]:
         """One stack of ``N`` templates per template key (a kind's own name unless the family shares a set
