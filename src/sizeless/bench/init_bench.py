@@ -18,6 +18,7 @@ finished run; a run cut short resumes from its checkpoint.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -51,15 +52,23 @@ RANDOM_INIT_RECIPE = {"lr": 1e-3, "warmup": 0.1}  # without a sweep: what a meth
 DEFAULT_BANK_SIZE = {"vit": "64x4", "cnn": "16x2-2-2-2"}  # the teacher is the bank's size unless given
 DEFAULT_TEMPLATE_WIDTH = {"vit": 32, "cnn": 8}
 
-# Named protocols; every field stays overridable from the command line.
-PROFILES: dict[str, dict] = {
-    # the fast check (about an hour on 2 CPU cores): a small bank, a little data, the recommended recipes
-    "quick": dict(sizes=["32x4", "64x6", "96x4"], bank_size="64x4", holdout=2000, test_subset=2000,
-                  pretrain_subset=8000, pretrain_epochs=3, train_subset=4000, epochs=3, fit_steps=20, seeds=1),
-    # the fair, realistic comparison (README headline): see benchmarks/NOTES.md for the budget
-    "standard": dict(sizes=["32x6", "64x3", "64x10", "96x6", "128x8"], bank_size="64x6", holdout=5000,
-                     test_subset=5000, pretrain_epochs=30, train_subset=10000, epochs=4, fit_steps=20, seeds=2,
-                     lrs=[2.5e-4, 5e-4, 1e-3, 2e-3], direct_sizes=["64x3", "96x6"]),
+# Named protocols per family kind; every field stays overridable from the command line.
+PROFILES: dict[str, dict[str, dict]] = {
+    # the fast check (under an hour on 2 CPU cores): a small bank, a little data, the recommended recipes
+    "quick": {
+        "vit": dict(sizes=["32x4", "64x6", "96x4"], bank_size="64x4", holdout=2000, test_subset=2000,
+                    pretrain_subset=8000, pretrain_epochs=3, train_subset=4000, epochs=3, fit_steps=20, seeds=1),
+        "cnn": dict(sizes=["8x2-2-2-2", "16x3-3-3-3", "32x2-2-2-2"], bank_size="16x2-2-2-2", holdout=2000,
+                    test_subset=2000, pretrain_subset=8000, pretrain_epochs=3, train_subset=4000, epochs=3,
+                    fit_steps=20, seeds=1),
+    },
+    # the fair, realistic comparison (the README's headline; budget in benchmarks/NOTES.md): five unseen sizes
+    # around a 64x6 bank trained on 45k images, an LR sweep chosen on 5k held-out images, two target seeds
+    "standard": {
+        "vit": dict(sizes=["32x6", "64x3", "64x10", "96x6", "32x10"], bank_size="64x6", holdout=5000,
+                    test_subset=5000, pretrain_epochs=10, train_subset=10000, epochs=3, fit_steps=20, seeds=2,
+                    lrs=[2.5e-4, 1e-3], direct_sizes=["64x3", "96x6"]),
+    },
 }
 
 
@@ -127,12 +136,19 @@ class BenchConfig:
     @classmethod
     def from_profile(cls, profile: str | None, **settings) -> BenchConfig:
         """A named protocol's settings, overridden by every setting given (``None`` means not given)."""
-        if profile is not None and profile not in PROFILES:
-            raise SizelessError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
         given = {k: v for k, v in settings.items() if v is not None}
+        defaults = {}
+        if profile is not None:
+            if profile not in PROFILES:
+                raise SizelessError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+            family = given.get("family", "vit")
+            kind = "vit" if family in TRANSFORMERS else "cnn"
+            if kind not in PROFILES[profile]:
+                raise SizelessError(f"the {profile} profile is defined for {', '.join(PROFILES[profile])} families, "
+                                    f"not {family}; give the sizes and budgets yourself")
+            defaults = PROFILES[profile][kind]
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in {**PROFILES.get(profile, {}), **given}.items() if k in names},
-                   profile=profile)
+        return cls(**{k: v for k, v in {**defaults, **given}.items() if k in names}, profile=profile)
 
 
 @dataclass
@@ -142,6 +158,7 @@ class Inputs:
     bank: TemplateBank
     source: ImageData
     target: ImageData
+    bank_tag: str = ""  # names the bank in cached run folders, so bank variants share one bench's baselines
     learngene: TemplateBank | None = None
     teacher: Path | None = None
     bank_flops: int | None = None
@@ -222,22 +239,23 @@ def _build_inputs(cfg: BenchConfig, out: Path) -> Inputs:
         "template_width": cfg.template_width, "num_templates": cfg.num_templates}
     sampling = SizeSampling(tuple(cfg.bank_widths or ()), cfg.bank_distribution, tuple(cfg.bank_depths or ())) \
         if cfg.bank_widths or cfg.bank_depths else None
+    tag = _bank_tag(cfg)
     bank = TemplateBank.load(cfg.bank) if cfg.bank else pretrain(
         source, [cfg.bank_size], config=_sampled_budget(cfg, sampling, budget, source) if sampling else budget,
-        out=out / "bank", resume=True, family=cfg.family, family_config=family_config, patch_size=cfg.patch_size,
+        out=out / f"bank-{tag}", resume=True, family=cfg.family, family_config=family_config, patch_size=cfg.patch_size,
         constraint=cfg.constraint, constraint_config=constraint_config, size_sampling=sampling)
     if bank.config["family"] != cfg.family:
         raise SizelessError(f"the bank holds {bank.config['family']} templates but the benchmark is for {cfg.family}")
     family, image = bank.family, bank.image
     # the FLOPs-matched runs below count epochs at the bank's size: a size-sampled bank's steps do not tell them
     budget = replace(bank.train_config, steps=None, eval_every=None)
-    inputs = Inputs(bank, source, target)
+    inputs = Inputs(bank, source, target, bank_tag=tag)
     bank_key = bank.sizes[0].key
     bank_macs = _macs(family, bank_key, image, source.num_classes)
     inputs.compute["templates"] = _compute(bank.config, budget.batch_size, bank_macs, True)
     inputs.bank_flops = inputs.compute["templates"]["flops"]
     if not cfg.bank:
-        _copy_curve(out / "bank", out, "bank")
+        _copy_curve(out / f"bank-{tag}", out, "bank")
 
     if "linear-expansion" in cfg.methods and cfg.family in TRANSFORMERS:  # n/a for CNNs (reported as such)
         # TLEG's learngene: the bank's size and budget (same FLOPs), two templates with fixed linear scalers
@@ -257,6 +275,17 @@ def _build_inputs(cfg: BenchConfig, out: Path) -> Inputs:
                           patch_size=image.patch_size, out=inputs.teacher, resume=True, family=cfg.family)
         inputs.compute["weight-selection"] = _compute(result.history[-1], budget.batch_size, teacher_macs, True)
     return inputs
+
+
+def _bank_tag(cfg: BenchConfig) -> str:
+    """A short name for the bank: its path when given, else the settings that build it."""
+    if cfg.bank:
+        return "given-" + hashlib.sha1(str(Path(cfg.bank).resolve()).encode()).hexdigest()[:8]
+    settings = ("bank_size", "constraint", "template_width", "num_templates", "ranks", "bank_widths", "bank_depths",
+                "bank_distribution", "pretrain_epochs", "pretrain_lr", "pretrain_subset", "batch_size", "family",
+                "share_stages", "source_data", "source_classes", "data")
+    text = json.dumps({k: getattr(cfg, k) for k in settings}, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
 def _copy_curve(run: Path, out: Path, name: str) -> None:
@@ -300,7 +329,9 @@ def _evaluate_splits(model, data: ImageData) -> dict[str, float]:
 
 
 def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[float | None], inputs: Inputs):
-    run_dir = Path(cfg.out) / "runs" / f"{method}-{size}-seed{seed}"
+    name = f"{method}-{size}-seed{seed}" + (f"-bank{inputs.bank_tag}" if method == "templates" else "") + \
+        (f"-fit{cfg.fit_steps}" if method in FIT_METHODS else "")
+    run_dir = Path(cfg.out) / "runs" / name
     base = {"method": method, "size": size, "seed": seed}
     record = run_dir / "init" / "init.json"  # the at-init evaluation: a finished init is not redone
     if record.exists():
