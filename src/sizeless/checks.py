@@ -13,8 +13,8 @@ from collections.abc import Callable
 import typer
 
 from .errors import SizelessError
+from .sampling import parse_values
 from .sizing import parse_grid
-from .widths import WidthSampling
 
 Check = Callable[[typer.CallbackParam, object], object]
 
@@ -40,7 +40,11 @@ def _parsed(parse: Callable[[str], object]) -> Check:
 
     def check(param: typer.CallbackParam, value):
         if value is not None:
-            parse(value)
+            try:
+                parse(value)
+            except SizelessError as err:
+                flag = param.opts[0]
+                raise SizelessError(str(err) if flag in str(err) else f"{flag}: {err}") from None
         return value
 
     return check
@@ -60,10 +64,33 @@ def _numbers(what: str, minimum: int, example: str, count: int | None = None) ->
     return parse
 
 
+def _positive_samples(what: str) -> Callable[[str], tuple[int, ...]]:
+    def parse(spec: str) -> tuple[int, ...]:
+        values = parse_values(spec, what)
+        if not values or min(values) < 1:
+            raise SizelessError(f"bad {what} sampling {spec!r}: {what}s must be positive whole numbers")
+        return values
+
+    return parse
+
+
+def parse_learning_rates(spec: str) -> list[float]:
+    try:
+        values = [float(v) for v in spec.split(",")]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise SizelessError(f"bad learning rates {spec!r}: expected positive numbers, e.g. 2.5e-4,1e-3")
+    return values
+
+
 parse_labels = _numbers("class list", 0, "0,1,2")
 parse_ranks = _numbers("--ranks", 1, "16,64,64", 3)
 labels = _parsed(parse_labels)
 ranks = _parsed(parse_ranks)
+positive_ints = _parsed(_numbers("list", 1, "32,64,96"))
+learning_rates = _parsed(parse_learning_rates)
 widths = _parsed(lambda spec: parse_grid(spec, "--widths"))
 depths = _parsed(lambda spec: parse_grid(spec, "--depths"))
-width_sampling = _parsed(WidthSampling.parse)
+sampled_widths = _parsed(_positive_samples("width"))
+sampled_depths = _parsed(_positive_samples("depth"))
