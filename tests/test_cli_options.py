@@ -82,15 +82,19 @@ def test_train_lr_minus_one_is_one_line(tmp_path, run_cli):
     (["pretrain", "--constraint", "tucker", "--ranks", "16,0,64"], "bad --ranks '16,0,64'"),
     (["pretrain", "--ranks", "16,64"], "bad --ranks"),
     (["pretrain", "--classes", "-1,2"], "bad class list '-1,2'"),
-    (["pretrain", "--width-sampling", "0:96:32"], "width sampling needs at least one positive width"),
+    (["pretrain", "--width-sampling", "0:96:32"], "--width-sampling: bad width sampling '0:96:32': widths must be"),
     (["pretrain", "--width-sampling", "64:32:8"], "bad width sampling '64:32:8'"),
+    (["pretrain", "--depth-sampling", "0,2"], "--depth-sampling: bad depth sampling '0,2'"),
+    (["bench", "init", "--bank-widths", "32,-64"], "--bank-widths: bad list '32,-64'"),
+    (["bench", "init", "--lrs", "1e-3,nan"], "--lrs: bad learning rates '1e-3,nan'"),
     (["sizes", "--widths", "0:64"], "bad --widths"),
     (["sizes", "--depths", "6:2"], "bad --depths"),
     (["train", "--epochs", "1.5"], "'--epochs'"),
     (["train", "--nonsense", "3"], "No such option: --nonsense"),
 ])
 def test_numeric_lists_and_click_errors_are_one_line(tmp_path, run_cli, args, message):
-    code, _, err = run_cli(*args, *required_args(args[0], tmp_path))
+    path = " ".join(args[:2]) if args[0] == "bench" else args[0]
+    code, _, err = run_cli(*args, *required_args(path, tmp_path))
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and message in lines[0], err
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from sizeless import flops
 from sizeless.bank import TemplateBank
 from sizeless.budget import count_params, latency_ms, macs_per_image
 from sizeless.constraints import build_constraint
@@ -45,6 +46,16 @@ def test_vit_macs_match_an_analytic_count():
     per_block = tokens * (3 * width * width + width * width + 2 * width * hidden) + 2 * tokens * tokens * width
     expected = depth * per_block + (tokens - 1) * width * 3 * 4 * 4 + width * classes
     assert macs_per_image(model, image) == expected == 15_139_968
+
+
+@pytest.mark.parametrize("family, size, image", [("vit", "64x2", ImageSpec(32, 3, 4)),
+                                                  ("resnet", "8x1-1-1-1", ImageSpec(32, 3, 1)),
+                                                  ("convnext", "8x1-1-1-1", ImageSpec(32, 3, 4))])
+def test_budget_and_flops_accounting_count_the_same(family, size, image):
+    """The size table's counts and the benchmark's FLOPs accounting (sizeless.flops) agree."""
+    fam = get_family(family)
+    build = lambda: fam.build(fam.parse_size(size), image, 10)  # noqa: E731
+    assert macs_per_image(build(), image) == flops.macs_per_image(build, image.in_chans, image.img_size)
 
 
 def test_macs_of_convolutions_and_the_model_left_untouched():
