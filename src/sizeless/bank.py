@@ -59,7 +59,8 @@ class TemplateBank:
 
     def summary(self) -> dict:
         """What a model initialized from this bank records about it (its card quotes this)."""
-        keys = ("family", "constraint", "constraint_config", "objective", "data", "sizes", "steps", "template_params")
+        keys = ("family", "constraint", "constraint_config", "objective", "data", "sizes", "steps", "train_flops",
+                "template_params")
         return {"path": str(self.path) if self.path else None, **{k: self.config.get(k) for k in keys}}
 
     def check_serves(self, size, image: ImageSpec | None = None) -> list[Kind]:

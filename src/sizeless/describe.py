@@ -41,6 +41,7 @@ def describe_bank(bank: TemplateBank) -> Facts:
     image = bank.image
     train = cfg.get("train") or {}
     seconds = f", {cfg['seconds']:.0f} s" if cfg.get("seconds") else ""
+    seconds += f", {cfg['train_flops']:.3g} training FLOPs" if cfg.get("train_flops") else ""
     return [
         ("template bank", f"{bank.path or '(in memory)'} (sizeless {cfg.get('library_version')}, "
                           f"created {cfg.get('created')})"),
@@ -85,8 +86,9 @@ def _objective(cfg: dict) -> str:
                 f"{d.get('kd_weight')}, CE weight {d.get('ce_weight')})")
     if objective == "mae" and cfg.get("mae"):
         return f"mae (mask ratio {cfg['mae'].get('mask_ratio')}; no labels read)"
-    sampling = cfg.get("width_sampling")
-    return objective + (f", widths {sampling['widths']} ({sampling['distribution']})" if sampling else "")
+    sampling = cfg.get("size_sampling") or cfg.get("width_sampling") or {}  # (banks before size sampling)
+    drawn = " and ".join(f"{k} {sampling[k]}" for k in ("widths", "depths") if sampling.get(k))
+    return objective + (f", a size per step drawn from {drawn} ({sampling['distribution']})" if drawn else "")
 
 
 def _from_bank(meta: dict) -> str:
