@@ -12,7 +12,6 @@ from typer.models import OptionInfo
 from sizeless.cli import app
 
 ZERO_IS_FINE = {"--seed", "--fit-steps", "--warmup", "--weight-decay", "--kd-weight", "--ce-weight"}
-ZERO_IS_FINE_IN = {("bench init", "--fit-steps"): False}  # bench always fits: --fit-steps 0 is refused there
 DUMMIES = {"--data": "{tmp}/no-data", "--out": "{tmp}/out", "--size": "32x2", "--sizes": "32x2",
            "--bank": "{tmp}/no-bank", "--model": "{tmp}/no-model"}
 
@@ -44,7 +43,7 @@ def numeric_options() -> list[tuple[str, str, str]]:
         for flag, kind, _ in options(function):
             if kind not in (int, float):
                 continue
-            zero_ok = ZERO_IS_FINE_IN.get((path, flag), flag in ZERO_IS_FINE)
+            zero_ok = flag in ZERO_IS_FINE
             cases += [(path, flag, value) for value in ["-1", "nan", "inf"] + ([] if zero_ok else ["0"])]
     return cases
 

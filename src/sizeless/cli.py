@@ -223,7 +223,7 @@ def init(
         size = choice.cost.key
         console.print(f"size {size} ({choice.cost.params:,} parameters, {choice.cost.macs:,} MACs per image): "
                       f"{choice.reason}", highlight=False, soft_wrap=True)
-    fit = replace(default_fit_config(), steps=fit_steps or None, lr=fit_lr, batch_size=batch_size)
+    fit = replace(default_fit_config(), steps=fit_steps, lr=fit_lr, batch_size=batch_size)
     start = time.perf_counter()
     result = initialize_full(size, dataset, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed,
                              out=out, teacher=teacher, family=family)
@@ -422,7 +422,7 @@ def bench_init(
     teacher: Annotated[Path | None, typer.Option(help="weight-selection teacher (default: OUT/teacher)")] = None,
     learngene: Annotated[Path | None, typer.Option(help="TLEG learngene bank (default: OUT/learngene)")] = None,
     fit_steps: Annotated[int | None, typer.Option(help="fit steps of template-based methods, counted inside the "
-                                                       "target budget", callback=checks.at_least_one)] = None,
+                                                       "target budget", callback=checks.non_negative)] = None,
     epochs: Annotated[int | None, typer.Option(help="target budget: epochs of --train-subset images",
                                                callback=checks.at_least_one)] = None,
     seeds: Annotated[int | None, typer.Option(help="target seeds per (method, size)", callback=checks.at_least_one)] =

@@ -51,7 +51,7 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
     image = replace(bank.image, img_size=data.img_size)  # another resolution: position embeddings resampled
     family = bank.family
     size = family.parse_size(size)
-    net = bank.build_net(size, data.num_classes, seed=options.seed, image=image)
+    net = bank.build_net(size, data.num_classes, seed=options.seed, image=image, labels=data.labels)
     trainable = [p for p in net.parameters() if p.requires_grad]  # scalers, free vectors, new head
     history = []
     if options.fit.steps:
@@ -72,6 +72,7 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
         "fit": {"data": data.name, "images": len(data.train), "steps": options.fit.steps or 0,
                 "batch_size": options.fit.batch_size, "lr": options.fit.lr},
         "seeded_from": bank.nearest_size(size),
+        "head": "the bank's" if data.labels == bank.labels else "new",
         "fit_steps": options.fit.steps or 0,
         "fit_val_acc": history[-1].get("val_acc") if history else None,
         "scaler_params": sum(p.numel() for p in net.scalers.parameters()),
