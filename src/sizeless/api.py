@@ -20,7 +20,7 @@ from .initializers import INITIALIZERS, Initialized, InitOptions
 from .initializers.base import default_fit_config
 from .mae import MAEConfig, MAELoss, MaskedAutoencoder, mask_generator, save_reconstructions
 from .models import check_input, load_model, model_args_of, save_model, teacher_family
-from .objectives import Distill, DistillConfig, Supervised
+from .objectives import OBJECTIVES, Distill, DistillConfig, Supervised, objective_name
 from .teachers import load_teacher
 from .templated import TemplateNet
 from .training import TrainConfig, TrainResult, evaluate, fit, seeded_generator
@@ -28,11 +28,15 @@ from .widths import WidthSampling
 
 
 def as_data(data: ImageData | DataConfig | str) -> ImageData:
-    return data if isinstance(data, ImageData) else load_data(data)
+    return load_data(data) if isinstance(data, (str, DataConfig)) else data  # any TrainData passes through
 
 
 def image_spec(data: ImageData, patch_size: int | None = None, family: str = "vit") -> ImageSpec:
-    """The data's geometry; the patch size (a CNN's stem reduction) defaults to the family's choice."""
+    """The data's geometry; the patch size (a CNN's stem reduction) defaults to the family's choice. A family
+    with its own input spec (``input_spec``, e.g. a policy's state and action sizes) reads it from the data."""
+    custom = getattr(get_family(family), "input_spec", None)
+    if custom is not None:
+        return custom(data, patch_size)
     return ImageSpec(data.img_size, data.in_chans, patch_size or get_family(family).default_patch_size(data.img_size))
 
 
@@ -65,6 +69,7 @@ def pretrain(
         raise SizelessError("give at least one --size to pre-train")
     data, config = as_data(data), config or TrainConfig()
     fam = get_family(family, family_config)
+    objective = objective_name(objective, fam)
     parsed = [fam.parse_size(s) for s in sizes]
     if len({s.key for s in parsed}) != len(parsed):
         raise SizelessError(f"duplicate sizes in {[s.key for s in parsed]}")
@@ -109,7 +114,7 @@ def pretrain(
         save_reconstructions(Path(out) / "reconstructions.png", mae_model, partial(encode, size=keys[0]),
                              sample_images(data, net), data.mean, data.std, config.seed)
     final = result.history[-1] if result.history else {}
-    metric = "val_loss" if objective == "mae" else "val_acc"
+    metric = "val_acc" if getattr(loss, "reports_accuracy", True) else "val_loss"
     bank = TemplateBank.from_net(net.cpu(), {
         "objective": objective,
         "distill": asdict(distill) if distill else None,
@@ -148,8 +153,11 @@ def sample_images(data: ImageData, module: nn.Module, count: int = 8) -> Tensor:
 def make_objective(objective: str, distill: DistillConfig | None, data: ImageData, config: TrainConfig):
     if objective == "supervised":
         return Supervised(config.label_smoothing)
+    if objective in OBJECTIVES:
+        return OBJECTIVES[objective](data, config)
     if objective != "distill":
-        raise SizelessError(f"unknown objective {objective!r}; choose supervised, distill or mae")
+        raise SizelessError(f"unknown objective {objective!r}; choose supervised, distill, mae or "
+                            f"{', '.join(OBJECTIVES)}")
     if distill is None:
         raise SizelessError("--objective distill needs a teacher: --teacher NAME|FOLDER|FILE")
     teacher = load_teacher(distill.teacher, distill.teacher_arch, distill.allow_pickle)
@@ -200,7 +208,7 @@ def initialize_full(size, data, *, bank=None, method="templates", fit=None, patc
         raise SizelessError(f"--family {family} but the bank holds {bank.config['family']} templates")
     family = family or (bank.config["family"] if bank else teacher_family(teacher) if teacher else "vit")
     # the data's resolution; a bank fixes the patch size (template methods adapt the rest themselves)
-    image = image_spec(data, bank.image.patch_size if bank else patch_size, family)
+    image = image_spec(data, getattr(bank.image, "patch_size", None) if bank else patch_size, family)
     fit = replace(fit or default_fit_config(), seed=seed)
     options = InitOptions(bank=bank, image=image, seed=seed, fit=fit, log_dir=Path(out) / "fit" if out else None,
                           family=family,
@@ -248,18 +256,22 @@ def train(
         check_input(saved, data, path)
         arch, args = model_args_of(saved)
         meta = {**saved.get("sizeless", {}), "trained_from": str(path)}
-        if model.num_classes != data.num_classes:
+        if getattr(model, "num_classes", data.num_classes) != data.num_classes:
             model.reset_classifier(data.num_classes)
             args["num_classes"] = data.num_classes
     else:
         raise SizelessError("train() takes a model folder path or None (with size=...)")
+    objective = objective_name(objective, get_family(meta.get("family", "vit")))
     if objective == "mae":
         result = _train_mae(model, args, meta, data, config, mae or MAEConfig(), out, resume, stop_at_step)
         meta = {**meta, "objective": "mae", "mae": asdict(mae or MAEConfig())}
-    elif objective == "supervised":
-        result = fit(model, data, config, out_dir=out, resume=resume, stop_at_step=stop_at_step)
+    elif objective == "supervised" or objective in OBJECTIVES:
+        loss = OBJECTIVES[objective](data, config) if objective in OBJECTIVES else None
+        result = fit(model, data, config, objective=loss, out_dir=out, resume=resume, stop_at_step=stop_at_step)
+        meta = {**meta, "objective": objective}
     else:
-        raise SizelessError(f"train supports --objective supervised or mae, not {objective!r}")
+        raise SizelessError(f"train supports --objective supervised, mae or {', '.join(OBJECTIVES)}, not "
+                            f"{objective!r}")
     model = model.cpu()
     saved = out is not None and (Path(out) / "model.safetensors").exists()
     if out and dist.is_main() and result.completed and (result.steps_run or not saved):  # a reused run stays as is
@@ -294,7 +306,7 @@ def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig |
         path = model
         model, saved = load_model(path)
         check_input(saved, data, path)
-        if model.num_classes != data.num_classes:
+        if getattr(model, "num_classes", data.num_classes) != data.num_classes:
             raise SizelessError(f"{path} predicts {model.num_classes} classes but {data.name} has {data.num_classes}")
     model.to(dist.setup())
     return evaluate(model, model, data, batch_size=batch_size)

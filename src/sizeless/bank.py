@@ -12,7 +12,7 @@ from torch import Tensor
 from . import __version__
 from .constraints import build_constraint
 from .errors import SizelessError
-from .families import ImageSpec, Kind, get_family
+from .families import ImageSpec, Kind, get_family, input_key, task_parameters
 from .files import load_tensors, read_json, save_tensors, write_json
 from .templated import TemplateNet
 from .training import TrainConfig
@@ -39,8 +39,10 @@ class TemplateBank:
         return build_constraint(self.config["constraint"], self.config["constraint_config"])
 
     @property
-    def image(self) -> ImageSpec:
-        return ImageSpec(**self.config["image"])
+    def image(self):
+        """The input geometry the bank was built for: an ``ImageSpec``, or the family's own spec (``input_spec``)."""
+        family = self.family
+        return getattr(family, "input_type", ImageSpec)(**self.config[input_key(family)])
 
     @property
     def sizes(self) -> list:
@@ -64,7 +66,7 @@ class TemplateBank:
         for key in net.sizes:
             tensors.update({f"scaler/{key}/{k}": v for k, v in net.scaler_tensors(key).items()})
             model = net.model(key)
-            head = {id(p) for p in model.get_classifier().parameters()}  # task-specific: never stored
+            head = {id(p) for p in task_parameters(net.family, model)}  # task-specific: never stored
             free = {n: p for n, p in model.named_parameters() if n not in templated and id(p) not in head}
             tensors.update({f"free/{key}/{n}": p for n, p in free.items()})
         config = {
@@ -76,7 +78,7 @@ class TemplateBank:
             "family_config": getattr(net.family, "config", {}),
             "constraint": net.constraint.name,
             "constraint_config": net.constraint.config.to_dict(),
-            "image": vars(net.image),
+            input_key(net.family): vars(net.image),
             "sizes": list(net.sizes),
             "num_classes": net.num_classes,
             **meta,
@@ -95,7 +97,8 @@ class TemplateBank:
         """
         size = self.family.parse_size(size)
         image = image or self.image
-        if (image.in_chans, image.patch_size) != (self.image.in_chans, self.image.patch_size):
+        if isinstance(image, ImageSpec) and (image.in_chans, image.patch_size) != (self.image.in_chans,
+                                                                                    self.image.patch_size):
             raise SizelessError(
                 f"the bank was pre-trained on {self.image.in_chans}-channel inputs with patch size "
                 f"{self.image.patch_size}; a target needs the same channels and patch size"
@@ -127,11 +130,11 @@ class TemplateBank:
                 if kind in kinds or kind.name not in pretrained_kinds:  # absent at the source: fresh init
                     continue
                 old = pretrained_kinds[kind.name]
-                stack = torch.stack([self.tensors[f"free/{source}/{p}"] for p in old.params])
-                stack = family.adapt_to_image(kind.name, stack.reshape(old.layers, *old.shape), self.image, image)
+                stack = old.to_matrix(torch.stack([self.tensors[f"free/{source}/{p}"] for p in old.params]))
+                stack = family.adapt_to_image(kind.name, stack, self.image, image)
                 resized = net.constraint.seed_free(stack, source_kinds[kind.name], kind, generator)
                 for layer, pname in enumerate(kind.params):
-                    model.get_parameter(pname).copy_(resized[layer].view(kind.param_shape))
+                    model.get_parameter(pname).copy_(kind.to_param(resized[layer]))
         net.freeze_templates()
         return net
 

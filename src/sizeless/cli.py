@@ -132,9 +132,9 @@ def pretrain(
                family_config=family_config, constraint=constraint, constraint_config=constraint_config,
                objective=objective, distill=distill, mae=mae, width_sampling=sampling, config=config,
                patch_size=patch_size, out=out, resume=resume)
-    if objective == "mae":
+    if "val_loss" in bank.config:
         scores = ", ".join(f"{k} loss {v:.4f}" for k, v in bank.config["val_loss"].items() if v is not None)
-        scores += f"; reconstructions in {out / 'reconstructions.png'}"
+        scores += f"; reconstructions in {out / 'reconstructions.png'}" if objective == "mae" else ""
     else:
         scores = ", ".join(f"{k} {100 * v:.2f}%" for k, v in bank.config["val_acc"].items() if v is not None)
     console.print(f"[green]bank written to {out}[/] ({bank.config['template_params']:,} template parameters; {scores})")

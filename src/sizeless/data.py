@@ -106,6 +106,7 @@ class DataConfig:
     val_subset: int | None = None
     val_fraction: float = 0.2  # used when the dataset ships no validation/test split
     classes: list[int] | None = None  # keep only these labels (re-indexed 0..k-1)
+    context: int | None = None  # trajectories: context length K of a window (default: the source's, 20)
 
 
 # Data of other tasks registers here: a source takes the DataConfig and returns its dataset (any

@@ -10,6 +10,8 @@ from dataclasses import replace
 
 from ..data import ImageData
 from ..errors import SizelessError
+from ..families import get_family
+from ..objectives import family_objective
 from ..training import fit
 from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
 from .scratch import scratch
@@ -24,9 +26,17 @@ def direct(size, data: ImageData, options: InitOptions) -> Initialized:
         raise SizelessError("direct pre-training needs a budget: pass --bank (its budget is reused)")
     budget = replace(budget, seed=options.seed)
     init = scratch(size, source, options)
-    result = fit(init.model, source, budget, out_dir=options.log_dir, resume=True, desc=f"direct {init.meta['size']}")
+    family = get_family(init.meta["family"])
+    result = fit(init.model, source, budget, objective=family_objective(family, source, budget),
+                 out_dir=options.log_dir, resume=True, desc=f"direct {init.meta['size']}")
     model = init.model.cpu()
-    if source.num_classes != data.num_classes:
+    retask = getattr(family, "retask", None)  # a policy: new state/action embeddings and head for another task
+    if retask is not None:
+        target = family.input_spec(data)
+        if target != family.input_spec(source):
+            init.model = retask(model, family.parse_size(size), target)
+            init.model_args = family.model_args(family.parse_size(size), target)[1]
+    elif source.num_classes != data.num_classes:
         model.reset_classifier(data.num_classes)
         init.model_args["num_classes"] = data.num_classes
     last = result.history[-1] if result.history else {"step": 0, "seconds": 0.0}
