@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from . import distributed as dist
 from .bank import TemplateBank
 from .constraints import build_constraint
-from .data import DataConfig, ImageData, load_data
+from .data import DataConfig, ImageData, TrainData, load_data
 from .errors import SizelessError
 from .families import ImageSpec, get_family
 from .initializers import INITIALIZERS, Initialized, InitOptions
@@ -297,6 +297,27 @@ def _train_mae(model: nn.Module, args: dict, meta: dict, data: ImageData, config
         save_reconstructions(Path(out) / "reconstructions.png", decoder, encode, sample_images(data, model), data.mean,
                              data.std, config.seed)
     return result
+
+
+def rollout_model(model: nn.Module | str | Path, env: str, *, episodes: int = 10, target_return: float | None = None,
+                  seed: int = 0, data: TrainData | DataConfig | str | None = None, task: dict | None = None,
+                  progress: bool = True) -> dict:
+    """Roll a policy (a model folder, or a plain model with ``task``) out in ``env``: mean/std return and the
+    normalized score. The task record (state statistics, reference scores) is the model's own, or ``data``'s."""
+    from .rollouts import rollout
+
+    if isinstance(model, (str, Path)):
+        model, saved = load_model(model)
+        task = task or saved.get("sizeless", {}).get("task")
+    if data is not None:
+        data = as_data(data)
+        if not hasattr(data, "task"):
+            raise SizelessError(f"--data {data.name} holds no trajectories; pass the policy's Minari dataset")
+        task = {**data.task(env), **{k: v for k, v in (task or {}).items() if k in ("state_mean", "state_std")}}
+    if task is None:
+        raise SizelessError("this policy records no task (state statistics, reference scores); pass --data "
+                            "minari:DATASET_ID of the data it was trained on")
+    return rollout(model, task, env, episodes=episodes, target_return=target_return, seed=seed, progress=progress)
 
 
 def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig | str, batch_size: int = 512) -> dict:

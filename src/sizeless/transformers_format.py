@@ -47,6 +47,7 @@ class TransformersFormat:
 
         load_tensors(path / WEIGHTS_FILE, "model weights")  # a clear error for truncated or foreign files
         transformers = require("transformers")
+        transformers.utils.logging.disable_progress_bar()
         try:
             model = transformers.DecisionTransformerModel.from_pretrained(path)
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as err:

@@ -14,6 +14,7 @@ import platform
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -71,6 +72,13 @@ class BenchConfig:
     pretrain_lr: float = 1e-3  # bank, teacher and direct pre-training share it
     pretrain_subset: int | None = None
     teacher_size: str | None = None  # default: DEFAULT_SIZES[family][1]
+    # policies (decision-transformer): behavior-cloning steps, rollouts, context
+    train_steps: int = 300  # steps of training after init (instead of epochs)
+    pretrain_steps: int | None = None  # steps of bank/teacher/direct pre-training (instead of epochs)
+    eval_steps: list[int] = field(default_factory=list)  # roll out at these steps too (and at 0 and the end)
+    episodes: int = 10  # episodes per evaluation
+    target_return: float | None = None  # return-to-go to condition on (default: the expert's return)
+    context: int | None = None  # context length K (default 20)
 
     def __post_init__(self) -> None:
         get_family(self.family)  # an unknown family fails here, before anything runs
@@ -91,7 +99,13 @@ def _images(bank_or_cfg: dict) -> int:
     return int(bank_or_cfg.get("steps", 0)) * int(bank_or_cfg["train"]["batch_size"])
 
 
+# families benchmarked by another metric register their runner here (a policy: return in the simulator)
+FAMILY_BENCHES: dict[str, Callable[[BenchConfig], list[dict]]] = {}
+
+
 def run_init_bench(cfg: BenchConfig) -> list[dict]:
+    if cfg.family in FAMILY_BENCHES:
+        return FAMILY_BENCHES[cfg.family](cfg)
     out = Path(cfg.out)
 
     def full(spec: str | None, classes: list[int] | None) -> ImageData:
