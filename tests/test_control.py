@@ -199,3 +199,19 @@ def test_bad_inputs(policy_dir, store, tmp_path, run_cli, monkeypatch):
     with pytest.raises(SizelessError, match="sizeless\\[control\\]"):
         get_family("decision-transformer").build(get_family("decision-transformer").parse_size("32x2"),
                                                  TaskSpec(4, 1))
+
+
+def test_weight_selection_keeps_q_k_v_column_groups_and_mimetic_shapes_gpt2_attention(tmp_path, pendulum):
+    from sizeless.initializers.mimetic import apply_mimetic
+    from sizeless.initializers.weight_selection import select
+
+    family = get_family("decision-transformer")
+    weight = torch.arange(4 * 12).reshape(4, 12).float()  # in-by-out c_attn of width 4: q | k | v columns
+    picked = select(weight, (2, 6), 3, 1)
+    assert picked[0].tolist() == [0, 2, 4, 6, 8, 10]  # two columns of each of q, k, v, rows evenly spaced
+    model = family.build(family.parse_size("64x1h2"), TaskSpec(4, 1, 100, 4))
+    apply_mimetic(model, torch.Generator().manual_seed(0), family.attention)
+    attn = model.encoder.h[0].attn
+    q, k = attn.c_attn.weight[:, :64].T, attn.c_attn.weight[:, 64:128].T  # out-by-in
+    head = (q[:32].T @ k[:32]).detach()
+    assert torch.trace(head) / 64 > 0.3  # W_q^T W_k of a head is near alpha Z + beta I (positive diagonal)
