@@ -270,7 +270,7 @@ def train(
         result = fit(model, data, config, objective=loss, out_dir=out, resume=resume, stop_at_step=stop_at_step)
         meta = {**meta, "objective": objective}
     else:
-        raise SizelessError(f"train supports --objective supervised, mae or {', '.join(OBJECTIVES)}, not "
+        raise SizelessError(f"train supports --objective supervised or mae (or {', '.join(OBJECTIVES)}), not "
                             f"{objective!r}")
     model = model.cpu()
     saved = out is not None and (Path(out) / "model.safetensors").exists()
