@@ -10,10 +10,10 @@ python benchmarks/control/make_datasets.py --store "$MINARI_DATASETS_PATH" --ste
     --dataset-steps 30000
 SOURCE=minari:sizeless/hopper/medium-v0,sizeless/hopper/expert-v0,sizeless/walker2d/medium-v0,sizeless/walker2d/expert-v0
 COMMON=(--family decision-transformer --source-data "$SOURCE" --bank-size 32x2 --template-width 16 --num-templates 4
-        --teacher-size 64x4 --pretrain-steps 400 --fit-steps 100 --train-steps 150 --eval-steps 50 --batch-size 32
+        --teacher-size 64x4 --pretrain-steps 400 --fit-steps 100 --train-steps 150 --batch-size 32
         --context 10 --episodes 10 --seeds "${SEEDS:-3}")
 sizeless bench init "${COMMON[@]}" --data minari:sizeless/walker2d/medium-v0 --sizes 32x4,64x2,64x4 \
-    --out benchmarks/control/bench-walker2d
-sizeless bench init "${COMMON[@]}" --data minari:sizeless/halfcheetah/medium-v0 --sizes 48x3 \
+    --eval-steps 50 --out benchmarks/control/bench-walker2d
+sizeless bench init "${COMMON[@]}" --data minari:sizeless/halfcheetah/medium-v0 --sizes 48x3 --eval-steps 10,25,50 \
     --bank benchmarks/control/bench-walker2d/bank --learngene benchmarks/control/bench-walker2d/learngene \
     --teacher benchmarks/control/bench-walker2d/teacher --out benchmarks/control/bench-halfcheetah-heldout

@@ -96,12 +96,15 @@ def _run_one(cfg: BenchConfig, method, size, seed, bank, learngene, teacher, sou
               "init_seconds": round(time.perf_counter() - start, 2)}
     config = replace(TrainConfig(steps=cfg.train_steps, batch_size=cfg.batch_size, seed=seed),
                      **init.meta.get("recommended", {}))
-    rows = []
-    for step in sorted({0, *cfg.eval_steps, cfg.train_steps}):
+    rows, steps = [], sorted({0, *cfg.eval_steps, cfg.train_steps})
+    for step in steps:
         cache = run_dir / f"eval-{step}.json"
         if cache.exists():
             rows.append(read_json(cache, "benchmark evaluation"))
             continue
+        if step and any((run_dir / f"eval-{s}.json").exists() for s in steps if s > step):
+            raise SizelessError(f"{run_dir} was trained past step {step} with other --eval-steps; training cannot go "
+                                "back: delete that folder (or use another --out) to evaluate at new steps")
         model, seconds = init.model, 0.0
         if step:
             model, result = train(run_dir / "init", target, config, out=run_dir / "train", resume=True,
