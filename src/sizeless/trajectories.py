@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .data import SPLIT_SEED, DataConfig
+from .data import SPLIT_SEED, DataConfig, label_space
 from .errors import SizelessError
 
 PREFIX = "minari:"
@@ -66,6 +66,11 @@ class TrajectoryData:
     @property
     def act_dim(self) -> int:
         return self.actions.shape[1]
+
+    @property
+    def labels(self) -> tuple:
+        """What the task-specific head predicts: this data's actions (compared by dataset name)."""
+        return label_space(self.act_dim, None, self.name)
 
     @property
     def num_classes(self) -> int:

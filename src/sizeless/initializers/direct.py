@@ -19,15 +19,6 @@ from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
 from .scratch import scratch
 
 
-def same_label_space(source: TrainData, target: TrainData) -> bool:
-    """Whether a head trained on ``source`` predicts ``target``'s classes: same count and the same names in
-    order (classes 0-4 and 5-9 of one dataset are five classes each, but not the same five)."""
-    if source.num_classes != target.num_classes:
-        return False
-    names = getattr(source, "class_names", None), getattr(target, "class_names", None)
-    return names[0] == names[1] if all(names) else source.name == target.name
-
-
 def direct(size, data: TrainData, options: InitOptions) -> Initialized:
     """An explicit ``options.pretrain`` budget keeps its own seed (a pre-trained model shared across target
     seeds); the bank's budget, the default, runs at ``options.seed``."""
@@ -48,7 +39,7 @@ def direct(size, data: TrainData, options: InitOptions) -> Initialized:
         if target != family.input_spec(source):
             init.model = retask(model, family.parse_size(size), target)
             init.model_args = family.model_args(family.parse_size(size), target)[1]
-    elif not same_label_space(source, data):
+    elif source.labels != data.labels:  # a head trained on other classes is no head for these
         with torch.random.fork_rng(devices=[]):  # a new head drawn from the target seed, the caller's stream untouched
             torch.manual_seed(options.seed)
             model.reset_classifier(data.num_classes)

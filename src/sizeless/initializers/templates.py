@@ -58,7 +58,7 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
     custom = getattr(family, "input_spec", None)  # families with their own input (a policy's task) take the data's
     image = custom(data) if custom is not None else target_image(bank, data)
     size = family.parse_size(size)
-    net = bank.build_net(size, data.num_classes, seed=options.seed, image=image)
+    net = bank.build_net(size, data.num_classes, seed=options.seed, image=image, labels=data.labels)
     trainable = [p for p in net.parameters() if p.requires_grad]  # scalers, free vectors, new head
     history = []
     if options.fit.steps:
@@ -76,6 +76,7 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
         "size": size.key,
         "bank_sizes": bank.config["sizes"],
         "seeded_from": bank.nearest_size(size),
+        "head": "the bank's" if data.labels == bank.labels else "new",
         "fit_steps": options.fit.steps or 0,
         "fit_val_acc": history[-1].get("val_acc") if history else None,
         "fit_val_loss": history[-1].get("val_loss") if history else None,

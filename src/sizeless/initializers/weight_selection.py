@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data import ImageData
+from ..data import ImageData, label_space
 from ..errors import SizelessError, UnsupportedSize
 from ..families import ImageSpec, get_family, task_parameters
 from ..models import check_input, input_geometry, load_model, teacher_family
@@ -88,7 +88,11 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
     source = teacher.state_dict()
     state = student.state_dict()
     head = {id(p) for p in task_parameters(family, student)}
-    classifier = {n for n, p in student.named_parameters() if id(p) in head}  # task-specific: always new
+    teacher_labels = label_space(config.get("num_classes", 0), config.get("label_names"), "")
+    same_classes = not hasattr(family, "task_parameters") and bool(config.get("label_names")) and \
+        teacher_labels == data.labels
+    # the teacher's head is selected like any tensor when it predicts the target's classes; else a new head
+    classifier = set() if same_classes else {n for n, p in student.named_parameters() if id(p) in head}
     for name, value in state.items():
         if name in classifier:
             continue
@@ -105,5 +109,6 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
     arch, model_args = family.model_args(size, image, data.num_classes)
     meta = {"method": "weight-selection", "family": family.name, "size": size.key,
             "teacher": str(options.teacher), "teacher_size": teacher_size,
+            "head": "the teacher's" if same_classes else "new",
             "recommended": dict(RECOMMENDED_FINETUNE)}
     return Initialized(student, arch, model_args, meta)
