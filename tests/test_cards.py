@@ -88,7 +88,7 @@ def test_info_describes_banks_and_models(made, bank_dir, run_cli):
     assert code == 0, err
     for fact in ("family: ViT", "Kronecker, template width 16, 2 templates per kind", "pre-trained at: 32x2h1",
                  "multiples of the template width 16", "widths here: 16, 32, 48", "objective: supervised",
-                 "data: digits, 10 classes, 8x8 px", "template parameters"):
+                 "data: digits, 10 classes; input: img_size 8, in_chans 1, patch_size 2", "template parameters"):
         assert fact in out, fact
     code, out, err = run_cli("info", str(root / "train"))
     assert code == 0, err

@@ -11,7 +11,8 @@ from typer.models import OptionInfo
 
 from sizeless.cli import app
 
-ZERO_IS_FINE = {"--seed", "--fit-steps", "--warmup", "--weight-decay", "--kd-weight", "--ce-weight"}
+ZERO_IS_FINE = {"--seed", "--fit-steps", "--warmup", "--weight-decay", "--kd-weight", "--ce-weight", "--target-return"}
+NEGATIVE_IS_FINE = {"--target-return"}  # a return-to-go: some tasks' returns are negative
 DUMMIES = {"--data": "{tmp}/no-data", "--out": "{tmp}/out", "--size": "32x2", "--sizes": "32x2",
            "--bank": "{tmp}/no-bank", "--model": "{tmp}/no-model"}
 
@@ -44,7 +45,8 @@ def numeric_options() -> list[tuple[str, str, str]]:
             if kind not in (int, float):
                 continue
             zero_ok = flag in ZERO_IS_FINE
-            cases += [(path, flag, value) for value in ["-1", "nan", "inf"] + ([] if zero_ok else ["0"])]
+            bad = ["nan", "inf"] + ([] if flag in NEGATIVE_IS_FINE else ["-1"]) + ([] if zero_ok else ["0"])
+            cases += [(path, flag, value) for value in bad]
     return cases
 
 
@@ -120,3 +122,17 @@ def test_a_bank_naming_another_family_is_inconsistent(tmp_path, bank_dir, run_cl
                  ["init", "--bank", str(bank), "--size", "32x2", "--data", "digits", "--out", str(tmp_path / "m")]):
         code, _, err = run_cli(*args)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_train_uses_the_models_recommended_lr_unless_given(tmp_path, bank_dir, run_cli):
+    model = tmp_path / "m"
+    code, _, err = run_cli("init", "--bank", str(bank_dir), "--size", "32x2", "--data", "digits", "--fit-steps", "0",
+                           "--out", str(model))
+    assert code == 0, err
+    for args, lr, warmup in (([], 2.5e-4, 0.02), (["--lr", "1e-3"], 1e-3, 0.02), (["--warmup", "0"], 2.5e-4, 0.0)):
+        out = tmp_path / f"run-{len(args)}-{lr}-{warmup}"
+        code, _, err = run_cli("train", "--model", str(model), "--data", "digits", "--train-subset", "64",
+                               "--epochs", "1", *args, "--out", str(out))
+        assert code == 0, err
+        recorded = json.loads((out / "config.json").read_text())["sizeless"]["train"]
+        assert (recorded["lr"], recorded["warmup"]) == (lr, warmup)

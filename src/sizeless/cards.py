@@ -25,7 +25,7 @@ PROJECT = "sizeless"
 def card_data(config: dict, library: str) -> ModelCardData:
     meta = config.get("sizeless") or {}
     family = FAMILIES.get(meta.get("family", "vit"))
-    task = family.task if family else None
+    task = getattr(family, "task", None)
     data = meta.get("data")
     tags = [PROJECT, library, *(t for t in (meta.get("family"), meta.get("method"),
                                             (meta.get("bank") or {}).get("constraint")) if t)]
@@ -38,8 +38,10 @@ def card_data(config: dict, library: str) -> ModelCardData:
                          model_name=meta.get("size") or config.get("architecture"), eval_results=results)
 
 
-def render_card(path: str | Path, config: dict, library: str, load: list[str], params: int | None = None) -> str:
-    """The card of the folder ``path``: ``library`` stores it, ``load`` are the lines of Python that load it."""
+def render_card(path: str | Path, config: dict, library: str, load: list[str], params: int | None = None,
+                notes: list[str] = ()) -> str:
+    """The card of the folder ``path``: ``library`` stores it, ``load`` are the lines of Python that load it,
+    ``notes`` the paragraphs its format adds (e.g. how a policy is fed)."""
     meta = config.get("sizeless") or {}
     arch = config.get("architecture", "")
     facts = describe_model(config, path, load, params)
@@ -52,6 +54,8 @@ def render_card(path: str | Path, config: dict, library: str, load: list[str], p
         "## How to load", "",
         "```python", *load, "```", "",
     ]
+    for note in notes:
+        lines += [note, ""]
     if needs_sizeless(arch):
         lines += [f"The architecture `{arch}` is not part of {library}: sizeless registers it when imported, so "
                   f"`pip install {PROJECT}` and `import {PROJECT}` first (without it, {library} answers "
@@ -75,8 +79,9 @@ def write_card(path: str | Path, fmt, model: nn.Module | None = None) -> Path:
     (``model`` gives the parameter count)."""
     path = Path(path)
     config = read_json(path / "config.json", "model config")
+    notes = getattr(fmt, "card_notes", lambda config: [])(config)  # optional: what the format adds
     text = render_card(path, config, fmt.name, fmt.load_lines(path, config),
-                       count_params(model) if model is not None else None)
+                       count_params(model) if model is not None else None, notes)
     with atomic_path(path / CARD_FILE) as tmp:
         tmp.write_text(text)
     return path / CARD_FILE

@@ -28,6 +28,7 @@ def _rule(ok: Callable[[float], bool], wanted: str) -> Check:
     return check
 
 
+finite = _rule(lambda v: True, "a finite number")
 positive = _rule(lambda v: v > 0, "a positive number")
 non_negative = _rule(lambda v: v >= 0, "a finite number >= 0")
 at_least_one = _rule(lambda v: v >= 1, "a whole number >= 1")

@@ -122,6 +122,7 @@ class DataConfig:
     # dataset's own validation/test split becomes ``test``, only reported, never chosen on
     holdout: int | None = None
     test_subset: int | None = None
+    context: int | None = None  # trajectories: context length K of a window (default: the source's, 20)
 
 
 # Data of other tasks registers here: a source takes the DataConfig and returns its dataset (any

@@ -9,9 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import timm
-import torch
-
 from .bank import TemplateBank
 from .budget import count_params
 from .errors import SizelessError
@@ -36,26 +33,32 @@ def describe_bank(bank: TemplateBank) -> Facts:
     scores = cfg.get("val_acc") or {}
     metric = ("val acc", percent) if scores else ("val loss", lambda v: "n/a" if v is None else f"{v:.4f}")
     scores = scores or cfg.get("val_loss") or {}
-    sizes = "; ".join(f"{key} ({family.describe_size(family.parse_size(key))}; {metric[0]} "
-                      f"{metric[1](scores.get(key))})" for key in cfg["sizes"])
-    image = bank.image
+    sizes = "; ".join(f"{key} ({_size(family, key)}; {metric[0]} {metric[1](scores.get(key))})"
+                      for key in cfg["sizes"])
+    widths = f"; widths here: {_few(servable_widths(bank))}" if hasattr(family, "grid_size") else ""
+    given = ", ".join(f"{k} {v}" for k, v in vars(bank.image).items())
+    classes = f", {cfg['num_classes']} classes" if cfg.get("num_classes") else ""
     train = cfg.get("train") or {}
     seconds = f", {cfg['seconds']:.0f} s" if cfg.get("seconds") else ""
     seconds += f", {cfg['train_flops']:.3g} training FLOPs" if cfg.get("train_flops") else ""
     return [
         ("template bank", f"{bank.path or '(in memory)'} (sizeless {cfg.get('library_version')}, "
                           f"created {cfg.get('created')})"),
-        ("family", family.title + (f" ({options})" if options else "")),
+        ("family", getattr(family, "title", family.name) + (f" ({options})" if options else "")),
         ("constraint", constraint.describe()),
         ("pre-trained at", sizes),
-        ("serves", f"{constraint.serves()}; widths here: {_few(servable_widths(bank))}"),
+        ("serves", f"{constraint.serves()}{widths}"),
         ("objective", _objective(cfg)),
-        ("data", f"{cfg.get('data')}, {cfg.get('num_classes')} classes, {image.img_size}x{image.img_size} px, "
-                 f"{image.in_chans} channel(s), patch/stem reduction {image.patch_size}"),
+        ("data", f"{cfg.get('data')}{classes}; input: {given}"),
         ("budget", f"{plural(cfg.get('steps', 0), 'step')} ({plural(train.get('epochs'), 'epoch')} of batch "
                    f"{train.get('batch_size')}, peak LR {train.get('lr')}){seconds}; "
                    f"{cfg.get('template_params', 0):,} template parameters"),
     ]
+
+
+def _size(family, key: str) -> str:
+    describe = getattr(family, "describe_size", None)
+    return describe(family.parse_size(key)) if describe else key
 
 
 def servable_widths(bank: TemplateBank) -> list[int]:
@@ -109,7 +112,7 @@ MADE_BY: dict[str, Callable[[dict], str]] = {
     "weight-selection": lambda m: f"weight selection from {m.get('teacher')} ({m.get('teacher_size')})",
     "direct": lambda m: f"direct pre-training of this size ({m.get('pretrain_steps')} steps)",
     "mimetic": lambda m: "mimetic init (attention's QK and VO products start near scaled identities)",
-    "scratch": lambda m: "random init (timm's own)",
+    "scratch": lambda m: "random init (the model library's own)",
 }
 
 
@@ -124,13 +127,13 @@ def describe_model(config: dict, path: str | Path, load: list[str], params: int 
     """``load``: the lines of Python that load the folder (its format's ``load_lines``)."""
     meta = config.get("sizeless") or {}
     family = FAMILIES.get(meta.get("family", "vit"))
-    arch = config.get("architecture", "?")
-    cfg = config.get("pretrained_cfg") or {}
-    shape = "x".join(map(str, cfg.get("input_size", []))) or "?"
-    count = f", {params:,} parameters" if params is not None else ""
-    facts = [("model", f"{path}: timm {arch}{count}, {config.get('num_classes')} classes, input {shape}")]
+    arch = config.get("architecture") or config.get("model_type", "?")
+    shape = "x".join(map(str, (config.get("pretrained_cfg") or {}).get("input_size", [])))
+    parts = [f"{params:,} parameters" if params is not None else "",
+             f"{config['num_classes']} classes" if config.get("num_classes") else "", f"input {shape}" if shape else ""]
+    facts = [("model", f"{path}: {', '.join([arch, *filter(None, parts)])}")]
     if meta.get("size") and family is not None:
-        facts.append(("size", f"{meta['size']} ({family.describe_size(family.parse_size(meta['size']))})"))
+        facts.append(("size", f"{meta['size']} ({_size(family, meta['size'])})"))
     facts.append(("made by", made_by(meta)))
     if meta.get("train"):
         t = meta["train"]
@@ -157,15 +160,15 @@ def describe_path(path: str | Path) -> Facts:
         from .models import folder_format  # models writes cards, which quote this module
 
         config = read_json(path / "config.json", "model config")
-        return describe_model(config, path, folder_format(path, config).load_lines(path, config), _params(config))
+        fmt = folder_format(path, config)
+        return describe_model(config, path, fmt.load_lines(path, config), _params(fmt, path, config))
     raise SizelessError(f"{path} is neither a template bank (templates.safetensors) nor a model folder "
                         "(config.json); pass a folder written by `sizeless pretrain`, `init` or `train`")
 
 
-def _params(config: dict) -> int | None:
-    """The parameter count of a model config's architecture, built on the meta device (None if timm lacks it)."""
-    arch = config.get("architecture")
-    if not timm.is_model(arch):
+def _params(fmt, path: Path, config: dict) -> int | None:
+    """The folder's parameter count, from the model its format loads (None when it cannot be loaded here)."""
+    try:
+        return count_params(fmt.load(path, config)[0])
+    except SizelessError:
         return None
-    with torch.device("meta"):
-        return count_params(timm.create_model(arch, pretrained=False, **config.get("model_args", {})))

@@ -17,7 +17,6 @@ import timm
 from timm.models._hub import save_config_for_hf
 from torch import nn
 
-from .cards import CARD_FILE, write_card
 from .data import ImageData
 from .errors import SizelessError
 from .files import atomic_path, load_tensors, read_json, save_tensors, write_json
@@ -75,8 +74,8 @@ class TimmFormat:
         logging.getLogger("timm").setLevel(logging.WARNING)
         if not timm.is_model(config["architecture"]):
             raise SizelessError(f"{path} needs timm architecture {config['architecture']!r}, which this Python does "
-                                f"not know (made by a newer sizeless or another library?); {path / CARD_FILE} says "
-                                "how to load it")
+                                f"not know (made by a newer sizeless or another library?); {path / 'README.md'} "
+                                "says how to load it")
         try:
             model = timm.create_model(f"local-dir:{path}", pretrained=True)
         except (RuntimeError, KeyError, TypeError, ValueError) as err:
@@ -111,6 +110,8 @@ def save_model(model: nn.Module, path: str | Path, architecture: str, model_args
     sizeless = {**(sizeless or {}), **({"data": data.name} if data is not None else {})}
     fmt = model_format(sizeless.get("family", "vit"))
     fmt.save(model, path, architecture, model_args, data, sizeless)
+    from .cards import write_card  # cards describe banks too, and banks import the families that import this
+
     write_card(path, fmt, model)
     return path
 
@@ -136,7 +137,7 @@ def folder_format(path: Path, config: dict) -> ModelFormat:
 
 
 def model_args_of(config: dict) -> tuple[str, dict]:
-    return config["architecture"], dict(config.get("model_args", {}))
+    return config.get("architecture", config.get("model_type", "")), dict(config.get("model_args", {}))
 
 
 def input_geometry(config: dict) -> tuple[int | None, int]:
@@ -147,6 +148,12 @@ def input_geometry(config: dict) -> tuple[int | None, int]:
 
 
 def check_input(config: dict, data: ImageData, path: str | Path) -> None:
+    """The data fits the saved model's input (the format's own check where it has one, e.g. state/action sizes)."""
+    fmt = next((f for f in MODEL_FORMATS.values() if f.owns(Path(path), config)), None)
+    custom = getattr(fmt, "check_input", None)
+    if custom is not None:
+        custom(config, data, path)
+        return
     img, chans = input_geometry(config)
     if chans != data.in_chans:
         raise SizelessError(f"{path} takes {chans}-channel images but {data.name} has {data.in_chans}")

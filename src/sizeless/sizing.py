@@ -127,6 +127,9 @@ def size_table(bank: TemplateBank, budget: Budget | None = None, *, widths: Sequ
                latency: bool = False) -> SizeTable:
     """Every size of the grid that ``bank`` can initialize and that fits ``budget``, with its exact parameter
     and MAC counts (and latency, when ``latency`` or a latency limit asks for it)."""
+    if not hasattr(bank.family, "grid_size"):
+        raise SizelessError(f"`sizes` lists image models by parameters and MACs per image; the {bank.family.name} "
+                            "family has no size grid yet")
     if not bank.constraint.scalers_trainable:
         raise SizelessError("this bank is a linear-expansion learngene: it serves its own width "
                             f"{bank.constraint.config.template_width} at any depth (--method linear-expansion)")

@@ -26,6 +26,7 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -118,6 +119,13 @@ class BenchConfig:
     pretrain_subset: int | None = None
     teacher_size: str | None = None  # default: the bank's size (same FLOPs, same model)
     direct_sizes: list[str] | None = None  # sizes that also get full-budget direct pre-training (default: all)
+    # policies (decision-transformer): behavior-cloning steps, rollouts, context
+    train_steps: int = 300  # steps of training after init (instead of epochs)
+    pretrain_steps: int | None = None  # steps of bank/teacher/direct pre-training (instead of epochs)
+    eval_steps: list[int] = field(default_factory=list)  # roll out at these steps too (and at 0 and the end)
+    episodes: int = 10  # episodes per evaluation
+    target_return: float | None = None  # return-to-go to condition on (default: the expert's return)
+    context: int | None = None  # context length K (default 20)
 
     def __post_init__(self) -> None:
         get_family(self.family)  # an unknown family fails here, before anything runs
@@ -167,7 +175,13 @@ class Inputs:
     compute: dict[str, dict] = field(default_factory=dict)  # per pre-trained input: images, FLOPs, seconds
 
 
+# families benchmarked by another metric register their runner here (a policy: return in the simulator)
+FAMILY_BENCHES: dict[str, Callable[[BenchConfig], list[dict]]] = {}
+
+
 def run_init_bench(cfg: BenchConfig) -> list[dict]:
+    if cfg.family in FAMILY_BENCHES:
+        return FAMILY_BENCHES[cfg.family](cfg)
     out = Path(cfg.out)
     inputs = _build_inputs(cfg, out)
     rows: list[dict] = []

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from ..errors import SizelessError
-from .base import Family, ImageSpec, Kind
+from .base import Family, ImageSpec, Kind, input_key, task_parameters
 from .convnext import ConvNeXtFamily
+from .decision_transformer import DecisionTransformerFamily
 from .resnet import ResNetFamily
 from .vit import ViTFamily
 
-FAMILIES: dict[str, Family] = {"vit": ViTFamily(), "resnet": ResNetFamily(), "convnext": ConvNeXtFamily()}
-TRANSFORMERS = ("vit",)  # families with attention (mimetic init, TLEG's linear expansion apply to these)
+FAMILIES: dict[str, Family] = {"vit": ViTFamily(), "resnet": ResNetFamily(), "convnext": ConvNeXtFamily(),
+                               "decision-transformer": DecisionTransformerFamily()}
+# families with attention (mimetic init and TLEG's linear expansion apply to these)
+TRANSFORMERS = ("vit", "decision-transformer")
 
 
 def get_family(name: str, config: dict | None = None) -> Family:
@@ -32,7 +35,8 @@ def get_family(name: str, config: dict | None = None) -> Family:
 
 def needs_sizeless(architecture: str) -> bool:
     """Whether timm knows ``architecture`` only after ``import sizeless`` (a family registered it)."""
-    return any(architecture in family.custom_architectures for family in FAMILIES.values())
+    return any(architecture in getattr(family, "custom_architectures", ()) for family in FAMILIES.values())
 
 
-__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "get_family", "needs_sizeless"]
+__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "get_family", "input_key", "needs_sizeless",
+           "task_parameters"]
