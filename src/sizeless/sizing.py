@@ -3,7 +3,7 @@
 The sizes listed are a grid of widths x depths shaped like the bank's widest pre-trained size
 (its head dim and MLP ratio for a ViT, its stages and block type for a CNN; the family decides).
 Parameters and MACs per image are those of the exported plain model, counted on the meta device
-(:mod:`sizeless.budget`); latency is measured on this machine and only when asked for, since it
+(:mod:`sizeless.budget`, :mod:`sizeless.flops`); latency is measured on this machine and only when asked for, since it
 takes real forwards.
 """
 
@@ -18,9 +18,10 @@ from typing import Any
 import torch
 
 from .bank import TemplateBank
-from .budget import count_params, latency_ms, macs_per_image
+from .budget import count_params, latency_ms
 from .errors import SizelessError
 from .families import ImageSpec, get_family
+from .flops import macs_per_image
 
 FREE_WIDTH_STEP = 16  # grid step for constraints that serve any width (Tucker); --widths lists any others
 WIDTH_SPAN = 4  # default grid: widths up to 4x the bank's widest pre-trained width
@@ -223,7 +224,7 @@ def _cached_count(family: str, config: str, size: str, image: ImageSpec, num_cla
     fam = get_family(family, json.loads(config) or None)
     with torch.device("meta"):
         model = fam.build(fam.parse_size(size), image, num_classes)
-    return count_params(model), macs_per_image(model, image)
+    return count_params(model), macs_per_image(model, image.in_chans, image.img_size)
 
 
 def _latency(family, size, image: ImageSpec, num_classes: int, budget: Budget) -> float:
