@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 
 pytest.importorskip("minari")
 transformers = pytest.importorskip("transformers")
@@ -174,6 +175,26 @@ def test_train_and_eval_roll_out(policy_dir, pendulum, tmp_path, run_cli):
     code, out, _ = run_cli("eval", "--model", str(tmp_path / "t"), "--env", "InvertedPendulum-v5", "--episodes", "2",
                            "--target-return", "40")
     assert code == 0 and "normalized score" in out
+    card = ModelCard.load(tmp_path / "t" / "README.md")  # a trained policy carries its card too
+    assert card.data.library_name == "transformers" and str(policy_dir) in card.text
+
+
+def test_policy_folders_carry_cards_and_describe_themselves(policy_dir, dt_bank, run_cli):
+    card = ModelCard.load(policy_dir / "README.md")
+    data = card.data.to_dict()
+    assert data["library_name"] == "transformers" and {"sizeless", "decision-transformer", "templates"} <= set(
+        data["tags"])
+    assert "InvertedPendulum-v5" in card.text and "returns-to-go" in card.text and f"bank {dt_bank}" in card.text
+    code = card.text.split("```python\n")[1].split("```")[0]
+    scope = {}
+    exec(code, scope)  # the card's two lines load the policy in bare transformers
+    assert isinstance(scope["model"], transformers.DecisionTransformerModel)
+    code, out, err = run_cli("info", str(policy_dir))
+    assert code == 0 and "48x3h1 (GPT-2 policy, width 48" in out and "context windows of minari:" in out, err
+    code, out, err = run_cli("info", str(dt_bank))
+    assert code == 0 and "family: Decision Transformer" in out and "32x2" in out, err
+    code, out, err = run_cli("sizes", "--bank", str(dt_bank), "--max-params", "100000")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "decision-transformer" in err and not out
 
 
 def test_bad_inputs(policy_dir, store, tmp_path, run_cli, monkeypatch):

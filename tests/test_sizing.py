@@ -162,6 +162,27 @@ def test_init_picks_a_size_within_each_budget_flag(tmp_path, banks, run_cli, mon
     assert all(w <= width for w, d in map(grid_point, (r["size"] for r in listed["sizes"])) if d == w // 16)
 
 
+@pytest.mark.parametrize("name, flag", [("resnet", "--max-macs"), ("convnext", "--max-params")])
+def test_init_picks_a_cnn_size_within_the_budget(tmp_path, banks, run_cli, name, flag):
+    """CNN banks too: the pick is within the budget and its counts are the exported model's."""
+    bank = TemplateBank.load(banks[name])
+    everything = size_table(bank, widths=[4, 8], depths=[1, 2])
+    key = {"--max-macs": "macs", "--max-params": "params"}[flag]
+    limit = sorted(getattr(c, key) for c in everything.rows)[len(everything.rows) // 2]
+    grid = [flag, str(limit), "--widths", "4,8", "--depths", "1:2"]
+    code, out, err = run_cli("sizes", "--bank", str(banks[name]), *grid, "--json")
+    assert code == 0, err
+    listed = json.loads(out)
+    code, _, err = run_cli("init", "--bank", str(banks[name]), *grid, "--data", "digits", "--fit-steps", "0", "--out",
+                           str(tmp_path / "model"))
+    assert code == 0, err
+    chosen = re.search(r"size (\S+) \(", err)[1]
+    row = next(r for r in listed["sizes"] if r["size"] == chosen)
+    model, _ = load_model(tmp_path / "model")
+    assert (count_params(model), macs(model, bank.image)) == (row["params"], row["macs"])
+    assert row[key] <= limit and (tmp_path / "model" / "README.md").is_file()
+
+
 def grid_point(key: str) -> tuple[int, int]:
     width, depth = re.match(r"(\d+)x(\d+)", key).groups()
     return int(width), int(depth)

@@ -60,6 +60,7 @@ class DecisionTransformerFamily:
     input_key = "task"  # bank configs store the TaskSpec under "task"
     input_type = TaskSpec
     objective = "behavior-cloning"  # what pretrain, init's fit and train use unless told otherwise
+    examples = "context windows"  # what one training example is (`sizeless info`, model cards)
     # weight selection picks q, k and v columns of GPT-2's fused c_attn per group
     selection_groups: ClassVar[dict] = {"attn.c_attn.weight": (1, 3), "attn.c_attn.bias": (0, 3)}
 
