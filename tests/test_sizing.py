@@ -12,7 +12,7 @@ from sizeless.budget import count_params, latency_ms
 from sizeless.constraints import build_constraint
 from sizeless.errors import SizelessError
 from sizeless.families import ImageSpec, get_family
-from sizeless.flops import macs_per_image
+from sizeless.flops import macs_per_image, model_macs
 from sizeless.models import load_model
 from sizeless.sizing import Budget, SizeCost, choose, parse_grid, size_table
 from sizeless.templated import TemplateNet
@@ -74,7 +74,7 @@ def test_macs_of_convolutions_and_the_model_left_untouched():
 def test_latency_is_a_median_of_real_forwards_and_restores_threads():
     linear, threads, calls = nn.Linear(16, 16), torch.get_num_threads(), []
     linear.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape))
-    ms = latency_ms(nn.Sequential(nn.Flatten(), linear), ImageSpec(4, 1, 1), batch_size=2, threads=1, warmup=2,
+    ms = latency_ms(nn.Sequential(nn.Flatten(), linear), torch.randn(2, 1, 4, 4), threads=1, warmup=2,
                     repeats=5)
     assert 0 < ms < 1000 and calls == [torch.Size([2, 16])] * 7 and torch.get_num_threads() == threads
 
@@ -140,7 +140,7 @@ def test_choice_follows_the_bank_ratio_and_falls_back(banks):
 def test_init_picks_a_size_within_each_budget_flag(tmp_path, banks, run_cli, monkeypatch, flag, limit):
     """The chosen size respects the budget and its counts are those of the exported model."""
     if flag == "--max-latency-ms":  # a deterministic stand-in for the clock: 1 ms per 100k MACs
-        monkeypatch.setattr("sizeless.sizing.latency_ms", lambda model, image, *a: macs(model, image) / 1e5)
+        monkeypatch.setattr("sizeless.sizing.latency_ms", lambda model, inputs, *a: model_macs(model, inputs[:1]) / 1e5)
     bank_dir, grid = banks["vit"], ["--widths", "16,32,48", "--depths", "1:5"]
     code, out, err = run_cli("sizes", "--bank", str(bank_dir), flag, str(limit), *grid, "--json")
     assert code == 0, err

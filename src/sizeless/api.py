@@ -20,6 +20,7 @@ from .families import ImageSpec, get_family
 from .flops import cumulative_macs, macs_per_image, training_flops
 from .initializers import INITIALIZERS, Initialized, InitOptions
 from .initializers.base import default_fit_config
+from .initializers.templates import target_spec
 from .mae import MAEConfig, MAELoss, MaskedAutoencoder, mask_generator, save_reconstructions
 from .models import check_input, load_model, model_args_of, save_model, teacher_family
 from .objectives import OBJECTIVES, Distill, DistillConfig, Supervised, objective_name
@@ -255,10 +256,11 @@ def initialize_full(size, data, *, bank=None, method="templates", fit=None, patc
 def pick_size(bank: TemplateBank | str | Path, budget: Budget, data: ImageData | None = None, *,
               widths: Sequence[int] | None = None, depths: Sequence[int] | None = None) -> Choice:
     """The size :func:`initialize` should build from ``bank`` within ``budget`` and why (:func:`sizing.choose`),
-    counted at ``data``'s resolution and number of classes (default: the bank's)."""
+    counted for what :func:`initialize` builds for ``data`` (its resolution and classes; a policy's task), by
+    default for the bank's own input."""
     bank = TemplateBank.load(bank) if isinstance(bank, (str, Path)) else bank
-    image = replace(bank.image, img_size=data.img_size) if data is not None else None
-    table = size_table(bank, budget, widths=widths, depths=depths, image=image,
+    table = size_table(bank, budget, widths=widths, depths=depths,
+                       spec=target_spec(bank, data) if data is not None else None,
                        num_classes=data.num_classes if data is not None else None)
     return choose(bank, table, depths)
 

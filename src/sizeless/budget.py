@@ -7,9 +7,8 @@ import time
 from contextlib import contextmanager
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from .families import ImageSpec
 from .flops import eval_mode
 
 
@@ -28,18 +27,17 @@ def _threads(count: int):
         torch.set_num_threads(previous)
 
 
-def latency_ms(model: nn.Module, image_spec: ImageSpec, batch_size: int = 1, threads: int = 1, warmup: int = 3,
+def latency_ms(model: nn.Module, inputs: Tensor | dict[str, Tensor], threads: int = 1, warmup: int = 3,
                repeats: int = 10) -> float:
-    """Median wall time (ms) of one inference forward of a ``batch_size`` batch on this machine's CPU,
-    with ``threads`` intra-op threads, after ``warmup`` untimed forwards."""
-    images = torch.randn(batch_size, image_spec.in_chans, image_spec.img_size, image_spec.img_size,
-                         generator=torch.Generator().manual_seed(0))
+    """Median wall time (ms) of one inference forward of the batch ``inputs`` (a dict: keyword inputs) on this
+    machine's CPU, with ``threads`` intra-op threads, after ``warmup`` untimed forwards."""
+    forward = (lambda: model(**inputs)) if isinstance(inputs, dict) else (lambda: model(inputs))
     times = []
     with _threads(threads), eval_mode(model), torch.inference_mode():
         for _ in range(warmup):
-            model(images)
+            forward()
         for _ in range(repeats):
             start = time.perf_counter()
-            model(images)
+            forward()
             times.append(time.perf_counter() - start)
     return 1e3 * statistics.median(times)

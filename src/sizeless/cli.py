@@ -51,10 +51,12 @@ RanksOpt = Annotated[str, typer.Option(help="tucker: core ranks R1,R2,R3 (slices
                                        callback=checks.ranks)]
 MaxParamsOpt = Annotated[int | None, typer.Option(help="budget: parameters of the exported model",
                                                   callback=checks.at_least_one)]
-MaxMacsOpt = Annotated[int | None, typer.Option(help="budget: multiply-accumulates per image (FLOPs / 2)",
-                                                callback=checks.at_least_one)]
+MaxMacsOpt = Annotated[int | None, typer.Option(
+    help="budget: multiply-accumulates per image (a policy: per context window; FLOPs / 2)",
+    callback=checks.at_least_one)]
 MaxLatencyOpt = Annotated[float | None, typer.Option(
-    help="budget: milliseconds of one forward of --batch-size images, measured on this machine's CPU",
+    help="budget: milliseconds of one forward of --batch-size images (context windows), measured on this "
+         "machine's CPU",
     callback=checks.positive)]
 ThreadsOpt = Annotated[int, typer.Option(help="latency: CPU threads of the measured forward",
                                          callback=checks.at_least_one)]
@@ -208,7 +210,7 @@ def init(
     max_params: MaxParamsOpt = None,
     max_macs: MaxMacsOpt = None,
     max_latency_ms: MaxLatencyOpt = None,
-    latency_batch_size: Annotated[int, typer.Option(help="latency: images per measured forward",
+    latency_batch_size: Annotated[int, typer.Option(help="latency: images (context windows) per measured forward",
                                                     callback=checks.at_least_one)] = 1,
     threads: ThreadsOpt = 1,
     widths: WidthsOpt = None,
@@ -232,8 +234,8 @@ def init(
         choice = pick_size(bank, budget, dataset, widths=parse_grid(widths, "--widths") if widths else None,
                            depths=parse_grid(depths, "--depths") if depths else None)
         size = choice.cost.key
-        console.print(f"size {size} ({choice.cost.params:,} parameters, {choice.cost.macs:,} MACs per image): "
-                      f"{choice.reason}", highlight=False, soft_wrap=True)
+        console.print(f"size {size} ({choice.cost.params:,} parameters, {choice.cost.macs:,} MACs per "
+                      f"{choice.budget.per}): {choice.reason}", highlight=False, soft_wrap=True)
     fit = replace(default_fit_config(), steps=fit_steps, lr=fit_lr, batch_size=batch_size)
     start = time.perf_counter()
     result = initialize_full(size, dataset, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed,
@@ -252,7 +254,7 @@ def sizes(
     max_params: MaxParamsOpt = None,
     max_macs: MaxMacsOpt = None,
     max_latency_ms: MaxLatencyOpt = None,
-    batch_size: Annotated[int, typer.Option(help="latency: images per measured forward",
+    batch_size: Annotated[int, typer.Option(help="latency: images (context windows) per measured forward",
                                             callback=checks.at_least_one)] = 1,
     threads: ThreadsOpt = 1,
     latency: Annotated[bool, typer.Option(help="measure every listed size's latency (implied by "
@@ -269,14 +271,18 @@ def sizes(
     from dataclasses import replace as with_field
 
     from .bank import TemplateBank
+    from .families import ImageSpec
     from .sizing import Budget, choose, parse_grid, size_table
 
     budget = Budget(max_params, max_macs, max_latency_ms, batch_size, threads)
     loaded = TemplateBank.load(bank)
     grid_depths = parse_grid(depths, "--depths") if depths else None
-    image = with_field(loaded.image, img_size=image_size) if image_size else None
+    if image_size and not isinstance(loaded.image, ImageSpec):
+        raise SizelessError(f"--image-size: a {loaded.family.name} bank takes no images; it counts for its own input")
+    spec = with_field(loaded.image, img_size=image_size) if image_size else None
     table = size_table(loaded, budget, widths=parse_grid(widths, "--widths") if widths else None, depths=grid_depths,
-                       image=image, num_classes=num_classes, latency=latency)
+                       spec=spec, num_classes=num_classes, latency=latency)
+    budget = table.budget  # as the family counts it (MACs per image, per context window)
     if not table.rows:
         refused = "".join(f"; width {w}: {why}" for w, why in list(table.refused.items())[:2])
         raise SizelessError(f"no size this bank can serve fits {budget.describe()}{refused}")
@@ -286,12 +292,15 @@ def sizes(
         return
     measured = table.rows[0].latency_ms is not None
     grid = Table(title=f"{bank}: {loaded.constraint.serves()}; within {budget.describe()}", title_justify="left")
-    for col in ["size", "parameters", "MACs / image"] + [f"latency ms (batch {batch_size}, {threads} thread(s))"] * \
-            measured + ["budget used"] * bool(budget.limits):
+    latency_col = f"latency ms (batch {batch_size}, {threads} thread(s))"
+    for col in ["size", "parameters", f"MACs / {budget.per}"] + [latency_col] * measured + \
+            ["budget used"] * bool(budget.limits):
         grid.add_column(col, justify="right")
     for c in table.rows:
-        grid.add_row(c.key + (" *" if pick and c is pick.cost else ""), f"{c.params:,}", f"{c.macs:,}",
-                     *[f"{c.latency_ms:.2f}"] * measured, *[f"{100 * budget.use(c):.1f}%"] * bool(budget.limits))
+        cells = [c.key + (" *" if pick and c is pick.cost else ""), f"{c.params:,}", f"{c.macs:,}"]
+        cells += [f"{c.latency_ms:.2f}"] if measured else []
+        cells += [f"{100 * budget.use(c):.1f}%"] if budget.limits else []
+        grid.add_row(*cells)
     out = Console()
     out.print(grid)
     if pick:

@@ -12,7 +12,7 @@ from pathlib import Path
 from .bank import TemplateBank
 from .budget import count_params
 from .errors import SizelessError
-from .families import FAMILIES
+from .families import FAMILIES, example_noun
 from .files import read_json
 from .sizing import default_widths
 
@@ -100,8 +100,8 @@ def _from_bank(meta: dict) -> str:
     where = f"bank {bank.get('path')}" if bank.get("path") else "a bank"
     what = f" ({bank.get('constraint')}, pre-trained at {', '.join(bank.get('sizes') or [])} on {bank.get('data')}, " \
            f"{bank.get('objective')})" if bank else ""
-    examples = getattr(FAMILIES.get(meta.get("family", "vit")), "examples", "images")  # what one example is
-    data = f" on {fit.get('images'):,} {examples} of {fit.get('data')}" if fit.get("images") else ""
+    noun = example_noun(FAMILIES.get(meta.get("family", "vit")))
+    data = f" on {fit.get('images'):,} {noun}s of {fit.get('data')}" if fit.get("images") else ""
     scalers = f", {meta['scaler_params']:,} scalers" if meta.get("scaler_params") is not None else ""
     return (f"{meta['method']} from {where}{what}, seeded from {meta.get('seeded_from')}, "
             f"{meta.get('fit_steps', 0)} fit steps{data}{scalers}")

@@ -34,21 +34,26 @@ def eval_mode(model: nn.Module):
         model.train(was_training)
 
 
-def model_macs(model: nn.Module, example: torch.Tensor) -> int:
-    """MACs of one forward pass of a built ``model`` on ``example`` (a batch of one), in eval mode.
+def model_macs(model: nn.Module, example: torch.Tensor | dict[str, torch.Tensor]) -> int:
+    """MACs of one forward pass of a built ``model`` on ``example`` (a batch of one; a dict is passed as keyword
+    inputs), in eval mode.
 
     Runs on meta copies of its parameters and buffers, so the model's own tensors, device and mode
     are left as they were and counting costs no arithmetic, whatever the model's size.
     """
     meta = {name: torch.empty_like(t, device="meta")
             for name, t in [*model.named_parameters(remove_duplicate=False), *model.named_buffers()]}
+    if isinstance(example, dict):
+        args, kwargs = (), {k: v.to("meta") for k, v in example.items()}
+    else:
+        args, kwargs = (example.to("meta"),), {}
     counter = FlopCounterMode(display=False)
     with eval_mode(model), counter, torch.no_grad():
-        functional_call(model, meta, (example.to("meta"),), tie_weights=False)
+        functional_call(model, meta, args, kwargs, tie_weights=False)
     return counter.get_total_flops() // 2
 
 
-def macs_per_example(build: Callable[[], nn.Module], example: Callable[[], torch.Tensor]) -> int:
+def macs_per_example(build: Callable[[], nn.Module], example: Callable[[], torch.Tensor | dict]) -> int:
     """MACs of one forward pass of ``build()`` on ``example()`` (a batch of one), built on the meta device."""
     with torch.device("meta"):
         model = build()

@@ -2,9 +2,9 @@
 
 The sizes listed are a grid of widths x depths shaped like the bank's widest pre-trained size
 (its head dim and MLP ratio for a ViT, its stages and block type for a CNN; the family decides).
-Parameters and MACs per image are those of the exported plain model, counted on the meta device
-(:mod:`sizeless.budget`, :mod:`sizeless.flops`); latency is measured on this machine and only when asked for, since it
-takes real forwards.
+Parameters and MACs per example (an image; a policy's context window) are those of the exported
+plain model, counted on the meta device (:mod:`sizeless.budget`, :mod:`sizeless.flops`); latency
+is measured on this machine and only when asked for, since it takes real forwards.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -20,8 +20,7 @@ import torch
 from .bank import TemplateBank
 from .budget import count_params, latency_ms
 from .errors import SizelessError
-from .families import ImageSpec, get_family
-from .flops import macs_per_image
+from .families import example_input, example_macs, example_noun, get_family
 
 FREE_WIDTH_STEP = 16  # grid step for constraints that serve any width (Tucker); --widths lists any others
 WIDTH_SPAN = 4  # default grid: widths up to 4x the bank's widest pre-trained width
@@ -29,13 +28,14 @@ WIDTH_SPAN = 4  # default grid: widths up to 4x the bank's widest pre-trained wi
 
 @dataclass(frozen=True)
 class Budget:
-    """Upper limits on the exported model: parameters, MACs per image, latency of one batch forward."""
+    """Upper limits on the exported model: parameters, MACs per example, latency of one batch forward."""
 
     max_params: int | None = None
     max_macs: int | None = None
     max_latency_ms: float | None = None
-    batch_size: int = 1  # latency: images per forward
+    batch_size: int = 1  # latency: examples per forward
     threads: int = 1  # latency: intra-op CPU threads
+    per: str = "image"  # what one example is (MACs are per example): the family's example_noun
 
     @property
     def limits(self) -> dict[str, float]:
@@ -57,9 +57,9 @@ class Budget:
         if self.max_params is not None:
             parts.append(f"{self.max_params:,} parameters")
         if self.max_macs is not None:
-            parts.append(f"{self.max_macs:,} MACs per image")
+            parts.append(f"{self.max_macs:,} MACs per {self.per}")
         if self.max_latency_ms is not None:
-            parts.append(f"{self.max_latency_ms:g} ms per forward of {self.batch_size} image(s) on "
+            parts.append(f"{self.max_latency_ms:g} ms per forward of {self.batch_size} {self.per}(s) on "
                          f"{self.threads} CPU thread(s)")
         return " and ".join(parts) or "no budget"
 
@@ -68,8 +68,8 @@ class Budget:
 class SizeCost:
     size: Any  # the family's size object
     params: int
-    macs: int  # per image
-    latency_ms: float | None = None  # one forward of Budget.batch_size images; None when not measured
+    macs: int  # per example (an image; a policy's context window)
+    latency_ms: float | None = None  # one forward of Budget.batch_size examples; None when not measured
 
     @property
     def key(self) -> str:
@@ -95,6 +95,7 @@ class SizeTable:
 class Choice:
     cost: SizeCost
     reason: str
+    budget: Budget  # as the table counted it (its ``per``: what MACs are counted per)
 
 
 def parse_grid(spec: str, flag: str) -> tuple[int, ...]:
@@ -124,20 +125,20 @@ def default_widths(bank: TemplateBank) -> tuple[int, ...]:
 
 
 def size_table(bank: TemplateBank, budget: Budget | None = None, *, widths: Sequence[int] | None = None,
-               depths: Sequence[int] | None = None, image: ImageSpec | None = None, num_classes: int | None = None,
+               depths: Sequence[int] | None = None, spec: Any = None, num_classes: int | None = None,
                latency: bool = False) -> SizeTable:
     """Every size of the grid that ``bank`` can initialize and that fits ``budget``, with its exact parameter
-    and MAC counts (and latency, when ``latency`` or a latency limit asks for it)."""
+    and MAC counts (and latency, when ``latency`` or a latency limit asks for it), built for ``spec`` (an
+    ``ImageSpec``, a policy's ``TaskSpec``; default: the bank's) and ``num_classes`` (default: the bank's)."""
     if not hasattr(bank.family, "grid_size"):
-        raise SizelessError(f"`sizes` lists image models by parameters and MACs per image; the {bank.family.name} "
-                            "family has no size grid yet")
+        raise SizelessError(f"the {bank.family.name} family has no size grid for `sizes` yet")
     if not bank.constraint.scalers_trainable:
         raise SizelessError("this bank is a linear-expansion learngene: it serves its own width "
                             f"{bank.constraint.config.template_width} at any depth (--method linear-expansion)")
-    budget = budget or Budget()
     family, like = bank.family, bank.widest_size
-    image = image or bank.image
-    num_classes = num_classes or bank.config["num_classes"]
+    budget = replace(budget or Budget(), per=example_noun(family))
+    spec = spec or bank.image
+    num_classes = num_classes or bank.config.get("num_classes")
     widths = sorted(widths or default_widths(bank))
     depths = sorted(depths or family.default_depths)
     latency = latency or budget.max_latency_ms is not None
@@ -147,7 +148,7 @@ def size_table(bank: TemplateBank, budget: Budget | None = None, *, widths: Sequ
         for depth in depths:
             try:
                 size = family.grid_size(like, width, depth)
-                bank.check_serves(size, image)
+                bank.check_serves(size, spec)
                 sizes[depth] = size
             except SizelessError as err:
                 why = why or str(err)
@@ -155,7 +156,7 @@ def size_table(bank: TemplateBank, budget: Budget | None = None, *, widths: Sequ
             refused[width] = why
             continue
         try:
-            counts = _counts(family, sizes, image, num_classes, budget)
+            counts = _counts(family, sizes, spec, num_classes, budget)
         except SizelessError as err:  # the family cannot build this width (e.g. a stride too deep for the image)
             refused[width] = str(err)
             continue
@@ -166,7 +167,7 @@ def size_table(bank: TemplateBank, budget: Budget | None = None, *, widths: Sequ
             if not budget.fits(cost):
                 break
             if latency:
-                cost.latency_ms = _latency(family, size, image, num_classes, budget)
+                cost.latency_ms = _latency(family, size, spec, num_classes, budget)
                 if not budget.fits(cost):
                     break
             fitting.append(cost)
@@ -177,7 +178,7 @@ def size_table(bank: TemplateBank, budget: Budget | None = None, *, widths: Sequ
     return SizeTable(rows, budget, refused, widths[-1])
 
 
-def _counts(family, sizes: dict[int, Any], image: ImageSpec, num_classes: int,
+def _counts(family, sizes: dict[int, Any], image: Any, num_classes: int | None,
             budget: Budget) -> dict[int, tuple[int, int]]:
     """Parameters and MACs per depth, shallowest first, up to the first depth over the budget's count limits.
 
@@ -213,24 +214,24 @@ def _counts(family, sizes: dict[int, Any], image: ImageSpec, num_classes: int,
     return out
 
 
-def _count(family, size, image: ImageSpec, num_classes: int) -> tuple[int, int]:
+def _count(family, size, image: Any, num_classes: int | None) -> tuple[int, int]:
     return _cached_count(family.name, json.dumps(getattr(family, "config", {}), sort_keys=True), size.key, image,
                          num_classes)
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_count(family: str, config: str, size: str, image: ImageSpec, num_classes: int) -> tuple[int, int]:
+def _cached_count(family: str, config: str, size: str, image: Any, num_classes: int | None) -> tuple[int, int]:
     """Counts are a function of these alone; `init` after `sizes` (or a second table) reuses them."""
     fam = get_family(family, json.loads(config) or None)
     with torch.device("meta"):
         model = fam.build(fam.parse_size(size), image, num_classes)
-    return count_params(model), macs_per_image(model, image.in_chans, image.img_size)
+    return count_params(model), example_macs(fam, model, image)
 
 
-def _latency(family, size, image: ImageSpec, num_classes: int, budget: Budget) -> float:
+def _latency(family, size, image: Any, num_classes: int | None, budget: Budget) -> float:
     with torch.random.fork_rng(devices=[]):  # timm draws its init from the global RNG: leave the caller's as is
         model = family.build(size, image, num_classes)
-    return latency_ms(model, image, budget.batch_size, budget.threads)
+    return latency_ms(model, example_input(family, image, budget.batch_size), budget.threads)
 
 
 def ratio_depth(bank: TemplateBank, width: int, depths: Iterable[int]) -> int:
@@ -262,4 +263,4 @@ def choose(bank: TemplateBank, table: SizeTable, depths: Sequence[int] | None = 
                   "this one uses the most of it")
     if best.size.width == table.widest:
         reason += f"; {table.widest} is the widest width listed (pass --widths to consider wider ones)"
-    return Choice(best, reason)
+    return Choice(best, reason, table.budget)

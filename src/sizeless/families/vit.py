@@ -24,12 +24,7 @@ class ViTFamily:
         return ViTSize.parse(spec)
 
     def grid_size(self, like: ViTSize, width: int, depth: int) -> ViTSize:
-        """``like``'s MLP ratio, and the head count that divides ``width`` with the head dim nearest ``like``'s."""
-        head_dim = like.width / like.heads
-        heads = min((h for h in range(1, width + 1) if width % h == 0), key=lambda h: (abs(width / h - head_dim), h))
-        size = ViTSize(width, depth, heads, like.mlp_ratio)
-        size.validate()
-        return size
+        return ViTSize.shaped_like(like, width, depth)
 
     def grid_point(self, size: ViTSize) -> tuple[int, int]:
         return size.width, size.depth
