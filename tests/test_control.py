@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -226,6 +227,8 @@ def test_sizes_and_init_within_a_budget_for_a_policy(dt_bank, store, tmp_path, r
     assert (count_params(model), example_macs(family, model, task)) == (int(params.replace(",", "")),
                                                                         int(macs.replace(",", "")))
     assert chosen == "32x2h1" and count_params(model) <= 65_000 and (tmp_path / "p" / "README.md").is_file()
+    code, out, err = run_cli("sizes", "--bank", str(dt_bank), "--widths", "16", "--depths", "1", "--latency", "--json")
+    assert code == 0 and 0 < json.loads(out)["sizes"][0]["latency_ms"] < 10_000, err  # real policy forwards
 
 
 def test_bad_inputs(policy_dir, store, tmp_path, run_cli, monkeypatch):

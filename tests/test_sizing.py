@@ -173,6 +173,8 @@ def test_init_picks_a_cnn_size_within_the_budget(tmp_path, banks, run_cli, name,
     code, out, err = run_cli("sizes", "--bank", str(banks[name]), *grid, "--json")
     assert code == 0, err
     listed = json.loads(out)
+    code, out, err = run_cli("sizes", "--bank", str(banks[name]), *grid)  # the table a person reads
+    assert code == 0 and "MACs / image" in out and "budget used" in out and "latency" not in out, err
     code, _, err = run_cli("init", "--bank", str(banks[name]), *grid, "--data", "digits", "--fit-steps", "0", "--out",
                            str(tmp_path / "model"))
     assert code == 0, err
