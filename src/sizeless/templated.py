@@ -15,6 +15,7 @@ from torch.func import functional_call
 from .constraints.tucker import slice_free
 from .errors import SizelessError
 from .families import Family, ImageSpec, Kind
+from .rng import keep_rng, seeded
 
 
 def module_key(name: str) -> str:
@@ -45,13 +46,13 @@ class TemplateNet(nn.Module):
         self.scaler_names: dict[str, list[str]] = {}
         self._narrow: dict[tuple[str, int], tuple[nn.Module, list[Kind]]] = {}  # built on first use, not saved
         generator = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)  # timm's own init draws from the global generator
         self.models = nn.ModuleDict()
         self.scalers = nn.ModuleDict()
-        for size in sizes:
+        with seeded(seed):  # timm's own init draws from the global generator: one seeded stream for all sizes
+            plain = [family.build(size, image, num_classes) for size in sizes]
+        for size, model in zip(sizes, plain, strict=True):
             kinds = self.kinds_of(size)
             templated = constraint.templated(kinds)
-            model = family.build(size, image, num_classes)
             for kind in templated:
                 for name in kind.params:
                     pop_parameter(model, name)
@@ -129,7 +130,8 @@ class TemplateNet(nn.Module):
                 raise SizelessError(f"size {size} cannot run at width {width}: stochastic width takes leading "
                                     f"slices of a {self.family.name} size, so widths up to {base.width}")
             narrow = base.with_width(width)
-            model = self.family.build(narrow, self.image, self.num_classes)
+            with keep_rng():  # its parameters are dropped below; a caller's random stream stays as it was
+                model = self.family.build(narrow, self.image, self.num_classes)
             for name, _ in list(model.named_parameters()):
                 pop_parameter(model, name)
             self._narrow[(size, width)] = model.to(self.templates[module_key(self.template_names[0])].device), \
