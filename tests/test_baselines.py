@@ -1,3 +1,4 @@
+import copy
 import json
 
 import pytest
@@ -122,3 +123,52 @@ def test_bench_builds_a_tucker_bank_that_serves_widths_kronecker_cannot(tmp_path
     rows = run_init_bench(cfg)
     assert json.loads((tmp_path / "bench" / "bank" / "config.json").read_text())["constraint"] == "tucker"
     assert {r["method"] for r in rows if r["status"] == "ok" and r["size"] == "40x2h1"} == {"templates", "scratch"}
+
+
+def test_qkv_selection_per_group_at_a_width_ratio_that_does_not_divide(tmp_path, small):
+    """128 -> 96 keeps rows round(i * 127/95) of q, of k and of v separately; selecting over the fused
+    384 rows would mix q, k and v (at a ratio of 2 both give the same rows)."""
+    fam = get_family("vit")
+    size = fam.parse_size("128x2h4")
+    teacher = fam.build(size, IMAGE, 10)
+    save_model(teacher, tmp_path / "teacher", *fam.model_args(size, IMAGE, 10), small)
+    student = initialize_full("96x1h3", small, method="weight-selection", teacher=tmp_path / "teacher").model
+    keep = [round(i * 127 / 95) for i in range(96)]  # evenly spaced over 128, ends included
+    weight, bias = teacher.blocks[0].attn.qkv.weight.detach(), teacher.blocks[0].attn.qkv.bias.detach()
+    rows = [group * 128 + i for group in range(3) for i in keep]
+    assert torch.equal(student.blocks[0].attn.qkv.weight, weight[rows][:, keep])
+    assert torch.equal(student.blocks[0].attn.qkv.bias, bias[rows])
+    hidden = [round(i * 511 / 383) for i in range(384)]
+    assert torch.equal(student.blocks[0].mlp.fc1.weight, teacher.blocks[0].mlp.fc1.weight.detach()[hidden][:, keep])
+
+
+def test_weight_selection_reestimates_batchnorm_statistics(tmp_path):
+    """A ResNet's selected channels sum over fewer inputs than the teacher's: its BatchNorm statistics
+    are measured again on the target data, and the model normalizes with them."""
+    data = load_data(DataConfig("digits", train_subset=256, val_subset=64))  # two equal re-estimation batches
+    fam = get_family("resnet")
+    size, image = fam.parse_size("16x1-1-1-1"), ImageSpec(8, 1, 1)
+    teacher = fam.build(size, image, 10)
+    for module in teacher.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):  # statistics no target activation has
+            module.running_mean.fill_(5.0)
+            module.running_var.fill_(9.0)
+    save_model(teacher, tmp_path / "teacher", *fam.model_args(size, image, 10), data,
+               {"family": "resnet", "size": size.key})
+    student = initialize_full("8x1-1-1-1", data, method="weight-selection", teacher=tmp_path / "teacher",
+                              patch_size=1).model.eval()
+    norms = [m for m in student.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(not torch.equal(m.running_mean, torch.full_like(m.running_mean, 5.0)) for m in norms)
+    x = data.normalize(data.train.images)
+    with torch.no_grad():
+        stem = student.conv1(x)
+        torch.testing.assert_close(student.bn1.running_mean, stem.mean((0, 2, 3)), rtol=1e-4, atol=1e-5)
+        normalized = student.bn1(stem)  # eval mode, the model's own statistics: the data comes out standardized
+        torch.testing.assert_close(normalized.mean((0, 2, 3)), student.bn1.bias, rtol=0, atol=1e-4)
+        torch.testing.assert_close(normalized.std((0, 2, 3)), student.bn1.weight.abs(), rtol=0.05, atol=1e-4)
+        stale = copy.deepcopy(student)
+        for module in stale.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.fill_(5.0)
+                module.running_var.fill_(9.0)
+        assert not torch.allclose(student(x[:8]), stale(x[:8]))
