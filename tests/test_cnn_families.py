@@ -117,28 +117,16 @@ def test_local_dir_round_trip(tmp_path, digits, name, spec, patch):
     assert init.architecture == expected_arch[(name, patch)]
 
 
-@pytest.fixture(scope="module")
-def cnn_banks(tmp_path_factory, digits):
-    """A tiny bank per family, pre-trained for 2 epochs on digits at 8x1-2-1-1 (template width 4)."""
-    banks = {}
-    for name in ("resnet", "convnext"):
-        out = tmp_path_factory.mktemp(f"bank-{name}")
-        pretrain(digits, ["8x1-2-1-1"], family=name, constraint_config={"template_width": 4, "num_templates": 2},
-                 config=TrainConfig(epochs=2, batch_size=64, lr=1e-2), out=out)
-        banks[name] = out
-    return banks
-
-
 @pytest.mark.parametrize("name", ["resnet", "convnext"])
 def test_pretrain_init_train_end_to_end(tmp_path, digits, cnn_banks, name):
     bank = TemplateBank.load(cnn_banks[name])
     assert bank.config["family"] == name and bank.config["family_config"] == {"share_stages": False}
-    for spec in ("8x2-3-2-2", "16x1-2-1-1", "12x2-2-2-2"):  # new depth, new width, both
-        init = initialize_full(spec, digits, bank=bank, fit=FIT, out=tmp_path / spec)
-        assert evaluate_model(tmp_path / spec, digits)["acc"] > 0.3, spec  # chance is 0.1
-    model, result = train(tmp_path / "16x1-2-1-1", digits, TrainConfig(epochs=1, batch_size=64, lr=1e-3),
+    # a new width (what the bank knows at new sizes, against an untrained bank: tests/test_knowledge.py)
+    init = initialize_full("16x1-2-1-1", digits, bank=bank, fit=FIT, out=tmp_path / "init")
+    at_init = evaluate_model(tmp_path / "init", digits)["acc"]
+    model, result = train(tmp_path / "init", digits, TrainConfig(epochs=1, batch_size=64, lr=1e-3),
                           out=tmp_path / "trained")
-    assert result.history[-1]["val_acc"] > 0.3
+    assert result.history[-1]["val_acc"] >= at_init - 0.02  # training goes on from the init (random: 13% ResNet)
     assert type(timm.create_model(f"local-dir:{tmp_path / 'trained'}", pretrained=True)) is type(model)
     if name == "convnext":  # the layer scales are carried over, not left at timm's 1e-6
         gammas = torch.cat([b.gamma for s in init.model.stages for b in s.blocks])
