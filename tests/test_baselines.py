@@ -72,6 +72,7 @@ def test_mimetic_heads_each_get_an_identity_like_rank_limited_product(small):
         assert diagonal > 0.25 and diagonal > 5 * abs((qk.sum() - qk.diagonal().sum()).item() / (64 * 63))
 
 
+@pytest.mark.slow
 def test_linear_expansion_layers_are_the_exact_interpolation(tmp_path, small):
     learngene = pretrain(small, ["32x2"], config=TrainConfig(epochs=1, batch_size=64), out=tmp_path / "gene",
                          constraint_config={"template_width": 32, "num_templates": 2, "scalers": "linear"})
@@ -87,6 +88,7 @@ def test_linear_expansion_layers_are_the_exact_interpolation(tmp_path, small):
         initialize_full("32x5", small, bank=tmp_path / "gene", method="templates")
 
 
+@pytest.mark.slow
 def test_direct_pretrains_the_exact_size(tmp_path, small):
     init = initialize_full("32x2", small, method="direct", pretrain_config=TrainConfig(epochs=1, batch_size=50),
                            out=tmp_path / "direct")
@@ -94,6 +96,7 @@ def test_direct_pretrains_the_exact_size(tmp_path, small):
     assert (tmp_path / "direct" / "fit" / "metrics.csv").exists()
 
 
+@pytest.mark.slow
 def test_tiny_bench_writes_every_artifact_and_reuses_its_runs(tmp_path):
     cfg = BenchConfig(data="digits", out=tmp_path / "bench", sizes=["32x3", "48x2"], fit_steps=3, epochs=1,
                       batch_size=50, train_subset=150, fit_subset=100, val_subset=100, pretrain_subset=150,
@@ -116,6 +119,7 @@ def test_tiny_bench_writes_every_artifact_and_reuses_its_runs(tmp_path):
     assert stamps and stamps == [p.stat().st_mtime_ns for p in weights if p.parent.name == "train"]  # reused
 
 
+@pytest.mark.slow
 def test_bench_builds_a_tucker_bank_that_serves_widths_kronecker_cannot(tmp_path):
     cfg = BenchConfig(data="digits", out=tmp_path / "bench", sizes=["40x2h1"], methods=["templates", "scratch"],
                       fit_steps=3, epochs=1, batch_size=50, train_subset=150, fit_subset=100, val_subset=100,

@@ -117,6 +117,7 @@ def test_local_dir_round_trip(tmp_path, digits, name, spec, patch):
     assert init.architecture == expected_arch[(name, patch)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet", "convnext"])
 def test_pretrain_init_train_end_to_end(tmp_path, digits, cnn_banks, name):
     bank = TemplateBank.load(cnn_banks[name])
@@ -133,18 +134,21 @@ def test_pretrain_init_train_end_to_end(tmp_path, digits, cnn_banks, name):
         assert gammas.abs().mean() > 1e-3
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights(digits, cnn_banks):
     a, b = (initialize_full("16x1-1-1-1", digits, bank=cnn_banks["resnet"], fit=FIT, seed=3).model for _ in range(2))
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(p, q), name
 
 
+@pytest.mark.slow
 def test_batchnorm_statistics_are_reestimated_after_composition(digits, cnn_banks):
     init = initialize_full("8x1-1-1-1", digits, bank=cnn_banks["resnet"], fit=TrainConfig(steps=1, batch_size=8))
     stats = init.model.layer1[0].bn1
     assert stats.num_batches_tracked > 1 and not torch.allclose(stats.running_var, torch.ones_like(stats.running_var))
 
 
+@pytest.mark.slow
 def test_baselines_for_cnns(tmp_path, digits, cnn_banks):
     teacher, _ = train(None, digits, TrainConfig(epochs=1, batch_size=64), size="16x2-2-2-2", family="convnext",
                        out=tmp_path / "teacher")
@@ -160,6 +164,7 @@ def test_baselines_for_cnns(tmp_path, digits, cnn_banks):
         initialize_full("8x1-1-1-1", digits, method="linear-expansion", bank=cnn_banks["resnet"])
 
 
+@pytest.mark.slow
 def test_cli_with_family_flags(tmp_path, run_cli):
     run = run_cli
     code, _, err = run("pretrain", "--data", "digits", "--family", "resnet", "--share-stages", "--size",

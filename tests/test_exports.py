@@ -1,6 +1,8 @@
 """Exported model folders describe themselves: no field of a registry checkpoint leaks into them."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 import timm
@@ -94,3 +96,12 @@ def test_load_model_reads_what_save_model_writes(tmp_path, data):
     initialize_full("32x2", images, method="scratch", out=tmp_path / "m")
     model, config = load_model(tmp_path / "m")
     assert config["model_args"]["embed_dim"] == 32 and tuple(model.pretrained_cfg["input_size"]) == (1, 8, 8)
+
+
+def test_sizeless_uses_no_private_timm_module():
+    """Private timm modules (``timm.models._hub`` and the like) change without notice between releases."""
+    src = Path(__file__).resolve().parent.parent / "src" / "sizeless"
+    private = re.compile(r"^\s*(from|import)\s+timm(\.\w+)*\._\w+", re.MULTILINE)
+    found = [f"{path.relative_to(src)}: {hit.group(0).strip()}" for path in src.rglob("*.py")
+             for hit in private.finditer(path.read_text())]
+    assert not found, found

@@ -82,6 +82,7 @@ def test_narrow_width_equals_a_model_built_at_that_width():
     assert wide.templates["G"].grad is not None and wide.model().head.weight.grad[:, 32:].abs().sum() == 0
 
 
+@pytest.mark.slow
 def test_width_sampling_draws_and_errors():
     uniform = WidthSampling.parse("32:96:32")
     assert uniform.widths == (32, 64, 96)
@@ -103,6 +104,7 @@ def test_width_sampling_draws_and_errors():
                  config=config)
 
 
+@pytest.mark.slow
 def test_tucker_bank_serves_any_width_kronecker_refuses(tmp_path):
     data = load_data("digits")
     config = TrainConfig(epochs=2, batch_size=64, seed=0, lr=2e-3)
@@ -132,6 +134,7 @@ def test_tucker_bank_serves_any_width_kronecker_refuses(tmp_path):
         loaded.build_net("64x2m2", 10)
 
 
+@pytest.mark.slow
 def test_tucker_cli_end_to_end(tmp_path, run_cli):
     bank = tmp_path / "bank"
     code, _, err = run_cli("pretrain", "--data", "digits", "--out", str(bank), "--size", "64x2", "--constraint",
@@ -182,6 +185,7 @@ def test_tucker_depth_seeding_interpolates_each_slice_between_layers():
     torch.testing.assert_close(shallower, x[0])  # one layer: the first (l/(L-1) with L = 1 is 0)
 
 
+@pytest.mark.slow
 def test_a_tucker_bank_keeps_its_accuracy_at_a_new_depth(digits, tucker_bank_dir):
     """One layer deeper than the bank, a short fit (new head, scalers) gets most of the bank's own accuracy
     back (measured: 38.7% against the bank's 47.1%; a transposed depth seeding gives 17-21%)."""

@@ -70,3 +70,22 @@ def test_gradients_reach_templates_and_scalers():
     net(torch.randn(2, 1, 8, 8)).sum().backward()
     assert all(p.grad is not None for p in net.templates.parameters())
     assert all(p.grad is not None for p in net.scalers.parameters())
+
+
+def test_template_net_is_seeded_without_touching_the_callers_rng():
+    fam = get_family("vit")
+    con = build_constraint("tucker", {"ranks": [4, 8, 8]})
+    sizes = [fam.parse_size("32x2"), fam.parse_size("64x1")]
+    nets = []
+    for caller_seed in (1, 2):
+        torch.manual_seed(caller_seed)
+        state = torch.random.get_rng_state()
+        nets.append(TemplateNet(fam, con, sizes, IMAGE, 10, seed=4))
+        nets[-1](torch.zeros(1, 1, 8, 8), "64x1h2", width=32)  # a narrow width builds a model on first use
+        assert torch.equal(torch.random.get_rng_state(), state)
+    for (name, a), b in zip(nets[0].state_dict().items(), nets[1].state_dict().values(), strict=True):
+        assert torch.equal(a, b), name  # the seed alone decides, for every size (timm's init included)
+    other = TemplateNet(fam, con, sizes, IMAGE, 10, seed=5)
+    assert not torch.equal(other.model("64x1h2").head.weight, nets[0].model("64x1h2").head.weight)
+    # sizes draw one stream in order: the second size's head is not the first size's draws again
+    assert not torch.equal(nets[0].model("32x2h1").head.weight[:, :32], nets[0].model("64x1h2").head.weight[:, :32])
