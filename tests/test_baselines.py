@@ -176,3 +176,49 @@ def test_weight_selection_reestimates_batchnorm_statistics(tmp_path):
                 module.running_mean.fill_(5.0)
                 module.running_var.fill_(9.0)
         assert not torch.allclose(student(x[:8]), stale(x[:8]))
+
+
+def test_weight_selection_records_what_it_did_and_draws_only_the_head(tmp_path, small):
+    fam = get_family("vit")
+    size = fam.parse_size("64x2")
+    teacher = fam.build(size, IMAGE, 10)
+    save_model(teacher, tmp_path / "teacher", *fam.model_args(size, IMAGE, 10), small)
+    first, again, other = (initialize_full("32x2h1", small, method="weight-selection", teacher=tmp_path / "teacher",
+                                           seed=seed) for seed in (1, 1, 2))
+    assert first.meta == {"method": "weight-selection", "family": "vit", "size": "32x2h1",
+                          "teacher": str(tmp_path / "teacher"), "teacher_size": "64x2",
+                          "recommended": {"lr": 2.5e-4, "warmup": 0.02}}
+    assert (first.architecture, first.model_args["embed_dim"]) == ("vit_tiny_patch16_224", 32)
+    assert torch.equal(first.model.head.weight, again.model.head.weight)  # the head is new, drawn from the seed
+    assert not torch.equal(first.model.head.weight, other.model.head.weight)
+    assert torch.equal(first.model.blocks[0].attn.proj.weight, other.model.blocks[0].attn.proj.weight)
+    assert not torch.equal(first.model.head.weight, teacher.head.weight[:, ::2])  # never selected from the teacher
+
+
+def test_weight_selection_refuses_what_it_cannot_serve(tmp_path, small):
+    with pytest.raises(SizelessError, match="needs a larger pre-trained model: pass --teacher"):
+        initialize_full("32x2", small, method="weight-selection")
+    fam = get_family("vit")
+    size = fam.parse_size("64x2")
+    save_model(fam.build(size, IMAGE, 10), tmp_path / "vit", *fam.model_args(size, IMAGE, 10), small)
+    with pytest.raises(SizelessError, match="is a vit model; weight selection needs the same family"):
+        initialize_full("8x1-1-1-1", small, method="weight-selection", teacher=tmp_path / "vit", family="resnet")
+    for target in ("32x3", "64x2m8"):  # deeper, a wider MLP
+        with pytest.raises(SizelessError, match="teacher is 64x2, MLP 256"):
+            initialize_full(target, small, method="weight-selection", teacher=tmp_path / "vit")
+    tiny = fam.parse_size("192x1")  # timm's default width: a config without embed_dim still loads
+    save_model(fam.build(tiny, IMAGE, 10), tmp_path / "bare", *fam.model_args(tiny, IMAGE, 10), small)
+    config = json.loads((tmp_path / "bare" / "config.json").read_text())
+    del config["model_args"]["embed_dim"]
+    (tmp_path / "bare" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SizelessError, match="is not a ViT model folder"):
+        initialize_full("32x1", small, method="weight-selection", teacher=tmp_path / "bare")
+    cnn, image = get_family("resnet"), ImageSpec(32, 1, 4)
+    big = cnn.parse_size("16x1-1-1-1b")
+    data = load_data(DataConfig("digits", image_size=32, train_subset=64, val_subset=32))
+    save_model(cnn.build(big, image, 10), tmp_path / "resnet", *cnn.model_args(big, image, 10), data,
+               {"family": "resnet", "size": big.key})
+    with pytest.raises(SizelessError, match="is a resnet50 but 8x1-1-1-1 at this input is a resnet18"):
+        initialize_full("8x1-1-1-1", data, method="weight-selection", teacher=tmp_path / "resnet", patch_size=4)
+    with pytest.raises(SizelessError, match=r"teacher is 16x1-1-1-1b; layer1.0.conv1.weight does not fit"):
+        initialize_full("32x1-1-1-1b", data, method="weight-selection", teacher=tmp_path / "resnet", patch_size=4)

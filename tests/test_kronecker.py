@@ -1,9 +1,16 @@
 import pytest
 import torch
 
-from sizeless.constraints import KroneckerConfig, build_constraint, compose_kind, resize_free, resize_stack
-from sizeless.errors import SizelessError
-from sizeless.families import ImageSpec, get_family
+from sizeless.constraints import (
+    KroneckerConfig,
+    KroneckerConstraint,
+    build_constraint,
+    compose_kind,
+    resize_free,
+    resize_stack,
+)
+from sizeless.errors import SizelessError, UnsupportedSize
+from sizeless.families import ImageSpec, Kind, get_family
 
 
 def test_compose_equals_explicit_kron_sum():
@@ -67,3 +74,87 @@ def test_bad_config_and_unknown_constraint():
         KroneckerConfig(vectors="sometimes")
     with pytest.raises(SizelessError, match="unknown constraint 'cp'"):
         build_constraint("cp", {})
+
+
+def _kind(name: str, unit, factors, init, template=None, fill=1.0, layers=2, vector=False) -> Kind:
+    shape = (unit[0] * factors[0], unit[1] * factors[1])
+    params = tuple(f"{name}.{i}" for i in range(layers))
+    return Kind(name, params, shape, shape, unit, init, not vector, vector, template=template, fill=fill)
+
+
+def test_config_bounds_and_round_trip():
+    smallest = KroneckerConfig(template_width=1, num_templates=1)
+    assert smallest.to_dict() == {"template_width": 1, "num_templates": 1, "template_mlp_ratio": 4.0,
+                                  "vectors": "template", "scalers": "learned"}
+    assert KroneckerConfig(**smallest.to_dict()) == smallest
+    for bad, message in (({"template_width": 0}, "must be positive"), ({"num_templates": 0}, "must be positive"),
+                         ({"scalers": "fixed"}, "scalers must be 'learned' or 'linear'"),
+                         ({"scalers": "linear", "num_templates": 3}, "exactly 2 templates"),
+                         ({"vectors": "sometimes"}, "vectors must be 'template' or 'free'")):
+        with pytest.raises(SizelessError, match=message):
+            KroneckerConfig(**bad)
+    KroneckerConfig(scalers="linear", num_templates=2)  # TLEG's learngene is valid
+
+
+def test_initial_templates_and_scalers_compose_timm_like_weights():
+    """Matrices at std 0.02 (scalers of variance 1/N keep the template's), norms exactly 1 (or a layer
+    scale's fill), biases exactly 0."""
+    con = KroneckerConstraint(KroneckerConfig(template_width=32, num_templates=4))
+    kinds = [_kind("w", (32, 32), (4, 4), 0.02), _kind("norm", (32, 1), (4, 1), "ones", vector=True),
+             _kind("gamma", (32, 1), (4, 1), "ones", fill=1e-6, vector=True),
+             _kind("bias", (32, 1), (4, 1), "zeros", vector=True)]
+    g = torch.Generator().manual_seed(0)
+    templates, scalers = con.init_templates(kinds, g), con.init_scalers(kinds, g)
+    assert templates["w"].shape == (4, 32, 32) and scalers["w"].shape == (2, 4, 4, 4)
+    composed = con.compose(templates, scalers, kinds)
+    assert abs(composed["w"].std().item() - 0.02) < 0.004
+    assert torch.equal(composed["norm"], torch.ones(2, 128, 1))
+    torch.testing.assert_close(composed["gamma"], torch.full((2, 128, 1), 1e-6))
+    assert torch.equal(composed["bias"], torch.zeros(2, 128, 1))
+    assert abs(scalers["w"].var().item() - 1 / 4) < 0.05
+    assert con.template_shapes(kinds) == {k.name: (4, *k.unit) for k in kinds}
+    assert con.scaler_shapes(kinds)["w"] == (2, 4, 4, 4)
+
+
+def test_kinds_sharing_a_template_set_must_share_its_shape():
+    con = KroneckerConstraint(KroneckerConfig(template_width=4, num_templates=2))
+    same = [_kind("a", (4, 4), (1, 1), 0.02, template="set"), _kind("b", (4, 4), (2, 2), 0.02, template="set")]
+    assert list(con.template_shapes(same)) == ["set"]  # one set, two factor sizes
+    with pytest.raises(SizelessError, match="share template 'set' but need shapes"):
+        con.template_shapes([same[0], _kind("c", (8, 4), (1, 1), 0.02, template="set")])
+
+
+def test_free_vectors_stay_out_of_the_templates():
+    kinds = [_kind("w", (4, 4), (1, 1), 0.02), _kind("norm", (4, 1), (1, 1), "ones", vector=True)]
+    assert KroneckerConstraint(KroneckerConfig(vectors="free")).templated(kinds) == kinds[:1]
+    assert KroneckerConstraint(KroneckerConfig(vectors="template")).templated(kinds) == kinds
+
+
+def test_linear_scalers_are_tleg_ramps_and_fixed():
+    con = KroneckerConstraint(KroneckerConfig(template_width=4, num_templates=2, scalers="linear"))
+    assert con.scalers_trainable is False
+    assert KroneckerConstraint(KroneckerConfig()).scalers_trainable is True
+    ramp = con.init_scalers([_kind("w", (4, 4), (1, 1), 0.02, layers=5)], torch.Generator())["w"]
+    assert ramp.view(5, 2).tolist() == [[1.0, 0.0], [1.0, 0.25], [1.0, 0.5], [1.0, 0.75], [1.0, 1.0]]
+    single = con.init_scalers([_kind("w", (4, 4), (1, 1), 0.02, layers=1)], torch.Generator())["w"]
+    assert single.view(2).tolist() == [1.0, 0.0]
+    seeded = con.seed_scalers({"w": ramp}, [_kind("w", (4, 4), (1, 1), 0.02, layers=3)], torch.Generator())
+    torch.testing.assert_close(seeded["w"].view(3, 2), torch.tensor([[1.0, 0.0], [1.0, 0.5], [1.0, 1.0]]))
+    for bad in ("init_scalers", "seed_scalers"):
+        with pytest.raises(UnsupportedSize, match="keeps the learngene's width 4"):
+            args = ({"w": ramp},) if bad == "seed_scalers" else ()
+            getattr(con, bad)(*args, [_kind("w", (4, 4), (2, 2), 0.02, layers=3)], torch.Generator())
+
+
+def test_seeding_kronecker_scalers_at_new_sizes():
+    """Kinds the source lacks keep their fresh init; the others are resized (depth, width, fan-in)."""
+    con = KroneckerConstraint(KroneckerConfig(template_width=4, num_templates=2))
+    source = {"w": torch.randn(2, 2, 1, 1, generator=torch.Generator().manual_seed(0))}
+    target = [_kind("w", (4, 4), (2, 2), 0.02, layers=3), _kind("new", (4, 4), (1, 1), 0.02)]
+    seeded = con.seed_scalers(source, target, torch.Generator())
+    assert set(seeded) == {"w"} and seeded["w"].shape == (3, 2, 2, 2)
+    middle = (source["w"][0] + source["w"][1]) / 2
+    torch.testing.assert_close(seeded["w"][1], middle.expand(2, 2, 2) / 2)  # two input replicas: halved
+    torch.testing.assert_close(seeded["w"][0], source["w"][0].expand(2, 2, 2) / 2)
+    with pytest.raises(SizelessError, match="needs --constraint tucker"):
+        con.slice_scalers(source, 2)

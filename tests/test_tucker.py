@@ -7,7 +7,7 @@ import torch
 
 from sizeless.api import evaluate_model, image_spec, initialize_full, pretrain
 from sizeless.bank import TemplateBank
-from sizeless.constraints import build_constraint, tucker_product
+from sizeless.constraints import TuckerConfig, build_constraint, tucker_product
 from sizeless.data import load_data
 from sizeless.errors import SizelessError, UnsupportedSize
 from sizeless.families import ImageSpec, get_family
@@ -193,3 +193,75 @@ def test_a_tucker_bank_keeps_its_accuracy_at_a_new_depth(digits, tucker_bank_dir
     fit = TrainConfig(steps=20, batch_size=64, lr=3e-3, warmup=0.1, weight_decay=0.0)
     deeper = evaluate_model(initialize_full("64x3h2", digits, bank=bank, fit=fit).model, digits)["acc"]
     assert deeper > 0.7 * bank.config["val_acc"]["64x2h2"], (deeper, bank.config["val_acc"])
+
+
+def test_tucker_config_bounds_and_round_trip():
+    config = TuckerConfig(ranks=[1, 1, 1], mlp_ratio=1)
+    assert config.to_dict() == {"ranks": [1, 1, 1], "mlp_ratio": 1}
+    assert (config.template_width, config.template_mlp_ratio) == (1, 1.0)
+    assert TuckerConfig(**config.to_dict()).ranks == (1, 1, 1)
+    for bad, message in (({"ranks": [1, 0, 1]}, "three positive ranks"), ({"ranks": [2, 2]}, "three positive ranks"),
+                         ({"mlp_ratio": 2.5}, "must be a whole number"), ({"mlp_ratio": 0}, "must be a whole number")):
+        with pytest.raises(SizelessError, match=message):
+            TuckerConfig(**bad)
+
+
+def test_tucker_initial_factors_are_semi_orthogonal_with_variance_one_over_rank():
+    con = build_constraint("tucker", {"ranks": [6, 8, 8]})
+    kinds = con.templated(VIT.kinds(VIT.parse_size("64x2h2"), IMAGE, 1, 4.0))
+    g = torch.Generator().manual_seed(0)
+    scalers, core = con.init_scalers(kinds, g), con.init_templates(kinds, g)["G"]
+    assert {k: tuple(v.shape) for k, v in scalers.items()} == {"X": (24, 6), "U": (64, 8), "V": (64, 8)}
+    for factor in scalers.values():
+        rows, rank = factor.shape
+        torch.testing.assert_close(factor.T @ factor, torch.eye(rank) * rows / rank, rtol=0, atol=1e-4)
+    assert core.shape == (6, 8, 8) and abs(core.std().item() - 0.02) < 0.003
+    weights = con.compose({"G": core}, scalers, kinds)["blocks.*.attn.qkv.weight"]
+    assert abs(weights.std().item() - 0.02) < 0.004  # timm's weight std
+    wide = con.init_scalers(con.templated(VIT.kinds(VIT.parse_size("4x1h1"), IMAGE, 1, 4.0)), g)["U"]
+    torch.testing.assert_close(wide @ wide.T, torch.eye(4), rtol=0, atol=1e-5)  # more ranks than rows: gain 1
+
+
+def test_tucker_refuses_what_it_cannot_slice():
+    con = build_constraint("tucker", {"ranks": [4, 4, 4]})
+    cnn = get_family("convnext")
+    with pytest.raises(UnsupportedSize, match="need --constraint kronecker"):
+        con.templated(cnn.kinds(cnn.parse_size("8x1-1-1-1"), IMAGE, 1, 4.0))
+    with pytest.raises(UnsupportedSize, match="at MLP ratio 4"):
+        con.templated(VIT.kinds(VIT.parse_size("32x2m2"), IMAGE, 1, 4.0))
+    with pytest.raises(UnsupportedSize, match="square weight slices"):
+        con.templated([k for k in VIT.kinds(VIT.parse_size("32x2"), IMAGE, 1, 4.0) if k.vector])
+    kinds = con.templated(VIT.kinds(VIT.parse_size("32x2"), IMAGE, 1, 4.0))
+    with pytest.raises(SizelessError, match="another MLP ratio"):
+        con.seed_scalers({"X": torch.zeros(25, 4), "U": torch.zeros(32, 4), "V": torch.zeros(32, 4)}, kinds,
+                         torch.Generator())
+
+
+def test_tucker_width_seeding_keeps_leading_rows_and_extends_with_their_spread():
+    bank = _random_tucker_bank()
+    source = {name: bank.tensors[f"scaler/64x2h2/{name}"] for name in "UV"}
+    narrow, wide = bank.build_net("32x2h1", 10).scaler_tensors(), bank.build_net("96x2h3", 10).scaler_tensors()
+    for name, factor in source.items():
+        assert torch.equal(narrow[name], factor[:32]) and torch.equal(wide[name][:64], factor)
+        ratio = wide[name][64:].std(0) / factor.std(0)
+        assert ratio.min() > 0.4 and ratio.max() < 2.0, ratio  # new rows drawn at each column's spread
+
+
+def test_tucker_free_parameters_follow_depth_and_width():
+    """Free vectors: interpolated over depth, sliced to a narrower width, extended with the family's init."""
+    bank = _random_tucker_bank()
+    norm = torch.stack([bank.tensors[f"free/64x2h2/blocks.{i}.norm1.weight"] for i in range(2)])
+    bias = torch.stack([bank.tensors[f"free/64x2h2/blocks.{i}.attn.qkv.bias"] for i in range(2)])
+    deeper = bank.build_net("64x3h2", 10).model()
+    torch.testing.assert_close(deeper.blocks[1].norm1.weight, norm.mean(0))
+    narrow = bank.build_net("32x2h1", 10).model()
+    assert torch.equal(narrow.blocks[1].norm1.weight, norm[1, :32])
+    assert torch.equal(narrow.blocks[0].attn.qkv.bias, bias[0].view(3, 64)[:, :32].reshape(-1))  # q, k, v each
+    wide = bank.build_net("96x2h3", 10).model()
+    assert torch.equal(wide.blocks[0].norm1.weight[:64], norm[0]) and torch.equal(
+        wide.blocks[0].norm1.weight[64:], torch.ones(32))  # a norm's new features start at 1
+    qkv_bias = wide.blocks[0].attn.qkv.bias.view(3, 96)
+    assert torch.equal(qkv_bias[:, :64], bias[0].view(3, 64)) and torch.equal(qkv_bias[:, 64:], torch.zeros(3, 32))
+    pos = bank.tensors["free/64x2h2/pos_embed"]
+    new_pos = wide.pos_embed[..., 64:]
+    assert torch.equal(wide.pos_embed[..., :64], pos) and 0.01 < new_pos.std().item() < 0.03  # N(0, 0.02^2)

@@ -89,3 +89,27 @@ def test_template_net_is_seeded_without_touching_the_callers_rng():
     assert not torch.equal(other.model("64x1h2").head.weight, nets[0].model("64x1h2").head.weight)
     # sizes draw one stream in order: the second size's head is not the first size's draws again
     assert not torch.equal(nets[0].model("32x2h1").head.weight[:, :32], nets[0].model("64x1h2").head.weight[:, :32])
+
+
+def test_template_net_bookkeeping():
+    """Weight decay flags, default size, frozen templates, other entry points, narrow-width errors."""
+    fam = get_family("vit")
+    con = build_constraint("kronecker", {"template_width": 16, "num_templates": 2})
+    net = TemplateNet(fam, con, [fam.parse_size("32x2"), fam.parse_size("48x1")], IMAGE, 10)
+    decay = {name: net.templates[name.replace(".", "/")].no_weight_decay for name in net.template_names}
+    assert decay["blocks.*.norm1.weight"] and decay["blocks.*.attn.qkv.bias"] and decay["cls_token"]
+    assert not decay["blocks.*.attn.qkv.weight"] and not decay["patch_embed.proj.weight"]  # matrices keep decay
+    assert net.default_size(None) == "32x2h1" and net.model() is net.model("32x2h1")
+    x = torch.randn(2, 1, 8, 8)
+    doubled = net.call(lambda model, images: model(images) * 2, x, size="48x1h1")
+    torch.testing.assert_close(doubled, 2 * net(x, "48x1h1"))
+    net.freeze_templates()
+    assert not any(p.requires_grad for p in net.templates.parameters())
+    assert all(p.requires_grad for p in net.scalers.parameters())
+    with pytest.raises(SizelessError, match="needs --constraint tucker"):
+        net(x, "32x2h1", width=16)
+    tucker = TemplateNet(fam, build_constraint("tucker", {"ranks": [4, 4, 4]}), [fam.parse_size("32x2")], IMAGE, 10)
+    with pytest.raises(SizelessError, match=r"cannot run at width 64: .* widths up to 32"):
+        tucker(x, width=64)
+    assert tucker(x, width=32).shape == (2, 10)  # its own width: no narrow model
+    assert not tucker._narrow
