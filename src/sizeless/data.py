@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -21,6 +23,26 @@ from .errors import SizelessError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 SPLIT_SEED = 0  # subsets and validation splits are fixed, whatever the run seed
+
+
+class TrainData(Protocol):
+    """What the training loop needs from a dataset of any task (images, trajectories, boxes, masks).
+
+    ``batch`` turns rows of a split into model inputs and targets (tensors, or dicts / lists of them)
+    on the CPU, augmented with ``generator`` when one is given, so data order and augmentation stay
+    functions of (seed, step) and a resumed run replays them.
+    """
+
+    name: str
+    train: Sized
+    val: Sized
+    augment: bool
+
+    def batch(self, split: Any, index: Tensor, generator: torch.Generator | None = None) -> tuple[Any, Any]: ...
+
+    def fingerprint(self) -> list:
+        """What a checkpoint must match to be resumed on this data."""
+        ...
 
 
 @dataclass
@@ -56,6 +78,16 @@ class ImageData:
     def img_size(self) -> int:
         return self.train.images.shape[-1]
 
+    def batch(self, split: Split, index: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Normalized float images and labels of ``split[index]``, crop + flip augmented with ``generator``."""
+        images = split.images[index]
+        if generator is not None:
+            images = augment_batch(images, generator)
+        return self.normalize(images), split.labels[index]
+
+    def fingerprint(self) -> list:
+        return [self.name, len(self.train), len(self.val), self.num_classes, int(self.train.labels.sum())]
+
     def normalize(self, images: Tensor) -> Tensor:
         x = images.float() / 255.0
         mean = torch.tensor(self.mean[: self.in_chans], device=x.device).view(1, -1, 1, 1)
@@ -76,10 +108,19 @@ class DataConfig:
     classes: list[int] | None = None  # keep only these labels (re-indexed 0..k-1)
 
 
-def load_data(config: DataConfig | str) -> ImageData:
-    """Load ``config.spec`` and apply resizing, class filtering and subsets."""
+# Data of other tasks registers here: a source takes the DataConfig and returns its dataset (any
+# ``TrainData``), or None when the spec is not its own (e.g. ``minari:ID``, a COCO folder).
+DATA_SOURCES: list[Callable[[DataConfig], TrainData | None]] = []
+
+
+def load_data(config: DataConfig | str) -> TrainData:
+    """Load ``config.spec``: a registered source's dataset, else images with resizing, class filtering and subsets."""
     if isinstance(config, str):
         config = DataConfig(spec=config)
+    for source in DATA_SOURCES:
+        data = source(config)
+        if data is not None:
+            return data
     spec = config.spec
     if spec == "digits":
         data = _digits(config)
@@ -138,6 +179,19 @@ def _keep_classes(data: ImageData, classes: list[int]) -> ImageData:
 
     names = [data.class_names[c] for c in classes] if data.class_names else []
     return replace(data, train=keep(data.train), val=keep(data.val), num_classes=len(classes), class_names=names)
+
+
+def augment_batch(images: Tensor, generator: torch.Generator) -> Tensor:
+    """Random crop (reflect padding of 1/8 of the side) and horizontal flip, per image."""
+    n, _, h, w = images.shape
+    pad = max(1, h // 8)
+    padded = torch.nn.functional.pad(images.float(), (pad, pad, pad, pad), mode="reflect")
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    out = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    out[flip] = out[flip].flip(-1)
+    return out.to(images.dtype)
 
 
 def _digits(config: DataConfig) -> ImageData:

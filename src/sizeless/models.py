@@ -1,9 +1,16 @@
-"""Plain models in timm's hub layout (``config.json`` + ``model.safetensors``)."""
+"""Plain models in their library's own folder format; timm's hub layout (``config.json`` +
+``model.safetensors``) for the image families.
+
+Each format is an entry of ``MODEL_FORMATS``; a family names its format (``family.model_format``,
+default timm), and ``load_model`` asks each format whether it owns a folder, so new model types
+(a diffusers or transformers ``save_pretrained`` folder) plug in without touching the callers.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Protocol
 
 import timm
 from torch import nn
@@ -19,15 +26,45 @@ WEIGHTS_FILE = "model.safetensors"
 STRUCTURAL_CFG = ("first_conv", "classifier", "fixed_input_size")
 
 
-def save_model(model: nn.Module, path: str | Path, architecture: str, model_args: dict,
-               data: ImageData | None = None, sizeless: dict | None = None) -> Path:
-    """Write ``path/config.json`` and ``path/model.safetensors`` so that
-    ``timm.create_model("local-dir:PATH", pretrained=True)`` rebuilds the model exactly."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    save_tensors(path / WEIGHTS_FILE, model.state_dict())
-    write_json(path / "config.json", hub_config(model, architecture, model_args, data, sizeless))
-    return path
+class ModelFormat(Protocol):
+    """How one library stores a plain model; ``config["sizeless"]`` carries sizeless's own record."""
+
+    name: str
+
+    def owns(self, path: Path, config: dict) -> bool:
+        """Whether the folder at ``path`` (whose ``config.json`` is ``config``) is in this format."""
+        ...
+
+    def save(self, model: nn.Module, path: Path, architecture: str, model_args: dict, data: ImageData | None,
+             sizeless: dict) -> None: ...
+
+    def load(self, path: Path, config: dict) -> tuple[nn.Module, dict]: ...
+
+
+class TimmFormat:
+    """timm's hub layout: ``timm.create_model("local-dir:PATH", pretrained=True)`` rebuilds the model."""
+
+    name = "timm"
+
+    def owns(self, path: Path, config: dict) -> bool:
+        return "architecture" in config
+
+    def save(self, model: nn.Module, path: Path, architecture: str, model_args: dict, data: ImageData | None,
+             sizeless: dict) -> None:
+        save_tensors(path / WEIGHTS_FILE, model.state_dict())
+        write_json(path / "config.json", hub_config(model, architecture, model_args, data, sizeless))
+
+    def load(self, path: Path, config: dict) -> tuple[nn.Module, dict]:
+        load_tensors(path / WEIGHTS_FILE, "model weights")  # a clear error for truncated or foreign files
+        logging.getLogger("timm").setLevel(logging.WARNING)
+        try:
+            model = timm.create_model(f"local-dir:{path}", pretrained=True)
+        except (RuntimeError, KeyError, TypeError, ValueError) as err:
+            raise SizelessError(f"timm could not build {path} from its config.json and weights: {err}") from None
+        return model, config
+
+
+MODEL_FORMATS: dict[str, ModelFormat] = {"timm": TimmFormat()}
 
 
 def hub_config(model: nn.Module, architecture: str, model_args: dict, data: ImageData | None = None,
@@ -67,21 +104,37 @@ def hub_config(model: nn.Module, architecture: str, model_args: dict, data: Imag
     return config
 
 
+def model_format(family: str) -> ModelFormat:
+    """The folder format of a family's plain models."""
+    from .families import get_family
+
+    return MODEL_FORMATS[getattr(get_family(family), "model_format", "timm")]
+
+
+def save_model(model: nn.Module, path: str | Path, architecture: str, model_args: dict,
+               data: ImageData | None = None, sizeless: dict | None = None) -> Path:
+    """Write ``model`` to the folder ``path`` in its family's format (``sizeless["family"]``, default vit:
+    timm's layout, which ``timm.create_model("local-dir:PATH", pretrained=True)`` rebuilds exactly)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    sizeless = sizeless or {}
+    model_format(sizeless.get("family", "vit")).save(model, path, architecture, model_args, data, sizeless)
+    return path
+
+
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:
-    """Load a model folder through timm's ``local-dir:`` source; returns the model and its config."""
+    """Load a model folder in whichever registered format owns it; returns the model and its config."""
     path = Path(path)
     if not path.is_dir():
         raise SizelessError(f"model folder {path} does not exist; create one with `sizeless init` or `sizeless train`")
     if (path / "templates.safetensors").exists():
         raise SizelessError(f"{path} is a template bank, not a model; pass it as --bank, or a model as --model")
     config = read_json(path / "config.json", "model config")
-    load_tensors(path / WEIGHTS_FILE, "model weights")  # a clear error for truncated or foreign files
-    logging.getLogger("timm").setLevel(logging.WARNING)
-    try:
-        model = timm.create_model(f"local-dir:{path}", pretrained=True)
-    except (RuntimeError, KeyError, TypeError, ValueError) as err:
-        raise SizelessError(f"timm could not build {path} from its config.json and weights: {err}") from None
-    return model, config
+    fmt = next((f for f in MODEL_FORMATS.values() if f.owns(path, config)), None)
+    if fmt is None:
+        raise SizelessError(f"{path / 'config.json'} is not a model config sizeless can read (formats: "
+                            f"{', '.join(MODEL_FORMATS)})")
+    return fmt.load(path, config)
 
 
 def model_args_of(config: dict) -> tuple[str, dict]:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import distributed as dist
-from .data import ImageData, Split
+from .data import Split, TrainData
 from .errors import SizelessError
 from .files import flatten_state, load_tensors_and_metadata, save_tensors, unflatten_state, write_csv
 from .objectives import Forward, Supervised
@@ -61,7 +61,7 @@ class TrainConfig:
         if bad:
             raise SizelessError(f"bad training settings: {'; '.join(bad)}")
 
-    def augments(self, data: ImageData) -> bool:
+    def augments(self, data: TrainData) -> bool:
         return data.augment if self.augment is None else self.augment
 
     def lr_at(self, step: int, total: int) -> float:
@@ -84,19 +84,6 @@ def param_groups(module: nn.Module, params: Iterable[nn.Parameter], weight_decay
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def augment_batch(images: Tensor, generator: torch.Generator) -> Tensor:
-    """Random crop (reflect padding of 1/8 of the side) and horizontal flip, per image."""
-    n, _, h, w = images.shape
-    pad = max(1, h // 8)
-    padded = torch.nn.functional.pad(images.float(), (pad, pad, pad, pad), mode="reflect")
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    flip = torch.rand(n, generator=generator) < 0.5
-    out = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
-    out[flip] = out[flip].flip(-1)
-    return out.to(images.dtype)
-
-
 def classification_score(forward: Forward, images: Tensor, labels: Tensor) -> dict[str, float]:
     """Validation sums over a batch: cross-entropy and correct predictions."""
     logits = forward(images).float()
@@ -105,7 +92,7 @@ def classification_score(forward: Forward, images: Tensor, labels: Tensor) -> di
 
 
 @torch.no_grad()
-def evaluate(forward: Forward, module: nn.Module, data: ImageData, split: Split | None = None,
+def evaluate(forward: Forward, module: nn.Module, data: TrainData, split: Split | None = None,
              batch_size: int = 512, objective=None) -> dict[str, float]:
     """Mean validation metrics (loss and accuracy, or the objective's own ``score``), sharded over ranks."""
     split = split if split is not None else data.val
@@ -119,7 +106,8 @@ def evaluate(forward: Forward, module: nn.Module, data: ImageData, split: Split 
     for idx in batches:
         # an empty shard (fewer images than ranks) still learns the metric names, weighted by 0
         part = idx if len(idx) else torch.arange(min(1, len(split)))
-        sums = score(forward, data.normalize(split.images[part].to(device)), split.labels[part].to(device))
+        inputs, targets = data.batch(split, part)
+        sums = score(forward, to_device(inputs, device), to_device(targets, device))
         names = list(sums)
         batch = torch.tensor([sums[k] for k in names] + [len(part)], dtype=torch.float64) * (len(idx) > 0)
         totals = batch if totals is None else totals + batch
@@ -136,6 +124,28 @@ def seeded_generator(*keys: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def take(batch, index: Tensor):
+    """Rows ``index`` of a batch: a tensor, or a dict / list / tuple of them (one rank's share)."""
+    if isinstance(batch, Tensor):
+        return batch[index]
+    if isinstance(batch, dict):
+        return {k: take(v, index) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):  # per-sample items (e.g. detection targets)
+        return [batch[i] for i in index.tolist()]
+    raise TypeError(f"cannot index a batch of type {type(batch).__name__}")
+
+
+def to_device(batch, device: torch.device):
+    """A batch (tensors, nested in dicts / lists / tuples) on ``device``."""
+    if isinstance(batch, Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
 @dataclass
 class TrainResult:
     history: list[dict]
@@ -145,7 +155,7 @@ class TrainResult:
 
 def fit(
     module: nn.Module,
-    data: ImageData,
+    data: TrainData,
     config: TrainConfig,
     *,
     objective: Callable | None = None,
@@ -202,12 +212,9 @@ def fit(
         if epoch != perm_epoch:
             perm, perm_epoch = torch.randperm(n, generator=seeded_generator(config.seed, epoch)), epoch
         idx = perm[index * batch:(index + 1) * batch]
-        images, labels = data.train.images[idx], data.train.labels[idx]
-        if augment:
-            images = augment_batch(images, seeded_generator(config.seed, 7919, step))
+        inputs, targets = data.batch(data.train, idx, seeded_generator(config.seed, 7919, step) if augment else None)
         local = torch.arange(dist.rank(), len(idx), dist.world_size())
-        x = data.normalize(images[local].to(device))
-        y = labels[local].to(device)
+        x, y = to_device(take(inputs, local), device), to_device(take(targets, local), device)
 
         lr = config.lr_at(step, total)
         for group in optimizer.param_groups:
@@ -280,12 +287,12 @@ def _write_metrics(out: Path, history: list[dict], title: str) -> None:
     plot_history(history, out / "curve.png", title)
 
 
-def _fingerprint(module: nn.Module, data: ImageData) -> dict:
+def _fingerprint(module: nn.Module, data: TrainData) -> dict:
     """What a checkpoint must match to be resumed: the data, the parameter shapes, frozen weights."""
     shapes = ";".join(f"{k}:{tuple(v.shape)}" for k, v in module.state_dict().items())
     frozen = sum(float(p.detach().double().abs().sum()) for p in module.parameters() if not p.requires_grad)
     return {
-        "data": [data.name, len(data.train), len(data.val), data.num_classes, int(data.train.labels.sum())],
+        "data": data.fingerprint(),
         "model": hashlib.sha1(shapes.encode()).hexdigest()[:16],
         "frozen": f"{frozen:.10g}",
     }
