@@ -7,7 +7,7 @@ import torch
 from sizeless.api import initialize_full, pretrain
 from sizeless.bench import BenchConfig, run_init_bench
 from sizeless.data import DataConfig, load_data
-from sizeless.errors import SizelessError
+from sizeless.errors import SizelessError, UnsupportedSize
 from sizeless.families import ImageSpec, get_family
 from sizeless.initializers import InitOptions
 from sizeless.initializers.mimetic import mimetic
@@ -159,8 +159,14 @@ def test_weight_selection_reestimates_batchnorm_statistics(tmp_path):
             module.running_var.fill_(9.0)
     save_model(teacher, tmp_path / "teacher", *fam.model_args(size, image, 10), data,
                {"family": "resnet", "size": size.key})
-    student = initialize_full("8x1-1-1-1", data, method="weight-selection", teacher=tmp_path / "teacher",
-                              patch_size=1).model.eval()
+    init = initialize_full("8x1-1-1-1", data, method="weight-selection", teacher=tmp_path / "teacher", patch_size=1)
+    assert init.meta["teacher_size"] == "16x1-1-1-1"
+    student = init.model.eval()
+    reseeded = initialize_full("8x1-1-1-1", data, method="weight-selection", teacher=tmp_path / "teacher",
+                               patch_size=1, seed=1).model
+    # the seed picks the re-estimation batches too: the same images, grouped otherwise
+    torch.testing.assert_close(reseeded.bn1.running_mean, student.bn1.running_mean, rtol=1e-4, atol=1e-5)
+    assert not torch.equal(reseeded.bn1.running_var, student.bn1.running_var)
     norms = [m for m in student.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert all(not torch.equal(m.running_mean, torch.full_like(m.running_mean, 5.0)) for m in norms)
     x = data.normalize(data.train.images)
@@ -188,7 +194,9 @@ def test_weight_selection_records_what_it_did_and_draws_only_the_head(tmp_path, 
     assert first.meta == {"method": "weight-selection", "family": "vit", "size": "32x2h1",
                           "teacher": str(tmp_path / "teacher"), "teacher_size": "64x2",
                           "recommended": {"lr": 2.5e-4, "warmup": 0.02}}
-    assert (first.architecture, first.model_args["embed_dim"]) == ("vit_tiny_patch16_224", 32)
+    assert (first.architecture, first.model_args["embed_dim"], first.model_args["num_classes"]) == (
+        "vit_tiny_patch16_224", 32, 10)
+    assert first.model.head.weight.shape == (10, 32)
     assert torch.equal(first.model.head.weight, again.model.head.weight)  # the head is new, drawn from the seed
     assert not torch.equal(first.model.head.weight, other.model.head.weight)
     assert torch.equal(first.model.blocks[0].attn.proj.weight, other.model.blocks[0].attn.proj.weight)
@@ -222,3 +230,11 @@ def test_weight_selection_refuses_what_it_cannot_serve(tmp_path, small):
         initialize_full("8x1-1-1-1", data, method="weight-selection", teacher=tmp_path / "resnet", patch_size=4)
     with pytest.raises(SizelessError, match=r"teacher is 16x1-1-1-1b; layer1.0.conv1.weight does not fit"):
         initialize_full("32x1-1-1-1b", data, method="weight-selection", teacher=tmp_path / "resnet", patch_size=4)
+    with pytest.raises(UnsupportedSize, match=r"teacher is 16x1-1-1-1b; layer1.1.conv1.weight does not fit"):
+        initialize_full("16x2-1-1-1b", data, method="weight-selection", teacher=tmp_path / "resnet", patch_size=4)
+    shallow = cnn.parse_size("8x1-1-1-1b")  # a teacher folder that does not record its size
+    save_model(cnn.build(shallow, image, 10), tmp_path / "bare-resnet", *cnn.model_args(shallow, image, 10), data,
+               {"family": "resnet"})
+    init = initialize_full("8x1-1-1-1b", data, method="weight-selection", teacher=tmp_path / "bare-resnet",
+                           patch_size=4)
+    assert init.meta["teacher_size"] == "unknown" and init.meta["family"] == "resnet"

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from sizeless.bank import TemplateBank
 from sizeless.constraints import (
     KroneckerConfig,
     KroneckerConstraint,
@@ -11,6 +12,7 @@ from sizeless.constraints import (
 )
 from sizeless.errors import SizelessError, UnsupportedSize
 from sizeless.families import ImageSpec, Kind, get_family
+from sizeless.templated import TemplateNet
 
 
 def test_compose_equals_explicit_kron_sum():
@@ -158,3 +160,28 @@ def test_seeding_kronecker_scalers_at_new_sizes():
     torch.testing.assert_close(seeded["w"][0], source["w"][0].expand(2, 2, 2) / 2)
     with pytest.raises(SizelessError, match="needs --constraint tucker"):
         con.slice_scalers(source, 2)
+
+
+def test_resize_free_rescales_input_replicas_of_a_fan_in_kind():
+    source, target = _kind("w", (2, 3), (1, 1), 0.02, layers=1), _kind("w", (2, 3), (1, 2), 0.02, layers=1)
+    stack = torch.arange(6.0).view(1, 2, 3)
+    wider = resize_free(stack, source, target)  # each input feature is now two replicas: half the weight each
+    torch.testing.assert_close(wider, stack.repeat_interleave(2, dim=2) / 2)
+    plain = _kind("w", (2, 3), (1, 2), 0.02, layers=1, vector=True)  # not fan-in: values kept
+    torch.testing.assert_close(resize_free(stack, _kind("w", (2, 3), (1, 1), 0.02, layers=1, vector=True), plain),
+                               stack.repeat_interleave(2, dim=2))
+
+
+def test_a_bank_with_free_vectors_seeds_them_at_new_sizes():
+    fam = get_family("vit")
+    con = build_constraint("kronecker", {"template_width": 16, "num_templates": 2, "vectors": "free"})
+    net = TemplateNet(fam, con, [fam.parse_size("32x2")], ImageSpec(8, 1, 2), 10, seed=0)
+    bank = TemplateBank.from_net(net, {"train": {}})
+    source = {k.name: k for k in fam.kinds(fam.parse_size("32x2"), ImageSpec(8, 1, 2), 16, 4.0)}
+    target = {k.name: k for k in fam.kinds(fam.parse_size("64x3"), ImageSpec(8, 1, 2), 16, 4.0)}
+    name = "blocks.*.norm1.weight"
+    stack = torch.stack([bank.tensors[f"free/32x2h1/blocks.{i}.norm1.weight"] for i in range(2)]).view(2, 32, 1)
+    expected = resize_free(stack, source[name], target[name])
+    seeded = bank.build_net("64x3", 10).model()
+    for layer in range(3):
+        torch.testing.assert_close(seeded.blocks[layer].norm1.weight, expected[layer].view(64))

@@ -265,3 +265,25 @@ def test_tucker_free_parameters_follow_depth_and_width():
     pos = bank.tensors["free/64x2h2/pos_embed"]
     new_pos = wide.pos_embed[..., 64:]
     assert torch.equal(wide.pos_embed[..., :64], pos) and 0.01 < new_pos.std().item() < 0.03  # N(0, 0.02^2)
+
+
+def test_slice_or_extend_draws_new_rows_per_column_spread_from_the_generator():
+    from sizeless.constraints.tucker import slice_or_extend
+
+    factor = torch.randn(64, 4, generator=torch.Generator().manual_seed(0)) * torch.tensor([0.01, 0.1, 1.0, 10.0])
+    assert torch.equal(slice_or_extend(factor, 64, torch.Generator()), factor)
+    wide = slice_or_extend(factor, 576, torch.Generator().manual_seed(1))
+    assert torch.equal(wide[:64], factor) and wide.shape == (576, 4)
+    torch.testing.assert_close(wide[64:].std(0), factor.std(0), rtol=0.15, atol=0)  # each column its own spread
+    state = torch.random.get_rng_state()
+    again = slice_or_extend(factor, 576, torch.Generator().manual_seed(1))
+    assert torch.equal(again, wide) and torch.equal(torch.random.get_rng_state(), state)
+    assert not torch.equal(slice_or_extend(factor, 576, torch.Generator().manual_seed(2)), wide)
+
+
+def test_tucker_free_parameters_interpolate_over_depth_with_the_ends_kept():
+    bank = _random_tucker_bank()
+    norm = torch.stack([bank.tensors[f"free/64x2h2/blocks.{i}.norm1.weight"] for i in range(2)])
+    deeper = bank.build_net("64x5h2", 10).model()
+    for layer, t in enumerate((0.0, 0.25, 0.5, 0.75, 1.0)):
+        torch.testing.assert_close(deeper.blocks[layer].norm1.weight, (1 - t) * norm[0] + t * norm[1])
