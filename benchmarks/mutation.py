@@ -43,8 +43,10 @@ def run_mutmut(fresh: bool) -> dict:
         shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     start = time.perf_counter()
-    subprocess.run([*MUTMUT, "run", "--max-children", "1"], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)  # its progress line redraws thousands of times
+    log = ROOT / "mutation.log"  # mutmut's progress line (git-ignored); `tail -c 200 mutation.log` to follow it
+    with log.open("w") as out:
+        subprocess.run([*MUTMUT, "run", "--max-children", "1"], cwd=ROOT, env=env, check=True, stdout=out,
+                       stderr=subprocess.STDOUT)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"wall_s": round(time.perf_counter() - start), "cpu_s": round(usage.ru_utime + usage.ru_stime)}
 
