@@ -106,10 +106,10 @@ def test_template_net_bookkeeping():
     net.freeze_templates()
     assert not any(p.requires_grad for p in net.templates.parameters())
     assert all(p.requires_grad for p in net.scalers.parameters())
-    with pytest.raises(SizelessError, match="needs --constraint tucker"):
+    with pytest.raises(SizelessError, match="heads keep its head dim 32"):
         net(x, "32x2h1", width=16)
     tucker = TemplateNet(fam, build_constraint("tucker", {"ranks": [4, 4, 4]}), [fam.parse_size("32x2")], IMAGE, 10)
-    with pytest.raises(SizelessError, match=r"cannot run at width 64: .* widths up to 32"):
+    with pytest.raises(SizelessError, match=r"cannot run at width 64: tucker size sampling .* widths up to 32"):
         tucker(x, width=64)
     assert tucker(x, width=32).shape == (2, 10)  # its own width: no narrow model
     assert not tucker._narrow
