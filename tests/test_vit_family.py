@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from sizeless.bank import TemplateBank
 from sizeless.constraints import build_constraint
 from sizeless.errors import SizelessError
 from sizeless.families import ImageSpec, get_family
@@ -113,3 +114,40 @@ def test_template_net_bookkeeping():
         tucker(x, width=64)
     assert tucker(x, width=32).shape == (2, 10)  # its own width: no narrow model
     assert not tucker._narrow
+
+
+@pytest.mark.parametrize(("constraint", "config", "sizes"), [
+    ("kronecker", {"template_width": 16, "num_templates": 2}, ["32x3h1", "96x1h3", "32x1h1", "64x4h2"]),
+    ("kronecker", {"template_width": 16, "num_templates": 2, "vectors": "free"}, ["32x3h1", "96x1h3"]),
+    ("tucker", {"ranks": [6, 8, 8]}, ["32x3h1", "32x1h1", "64x3h2"]),
+])
+def test_a_sub_size_run_composes_what_initializing_that_size_seeds(constraint, config, sizes):
+    """Size sampling runs the bank's size at another width/depth through the seeding rule: the same
+    weights and free vectors that initializing that size from the bank starts from."""
+    fam = get_family("vit")
+    net = TemplateNet(fam, build_constraint(constraint, config), [fam.parse_size("64x2")], IMAGE, 10, seed=0)
+    bank = TemplateBank.from_net(net, {"train": {}})
+    for spec in sizes:
+        target = bank.build_net(spec, 10, seed=0)
+        own = target.sizes[spec]
+        _, sampled = net.weights(None, own.width, own.depth)
+        expected = {**target.composed(), **dict(target.model().named_parameters())}
+        head = {"head.weight", "head.bias"}
+        assert set(sampled) == set(expected)
+        for name in set(expected) - head:
+            torch.testing.assert_close(sampled[name], expected[name], rtol=1e-5, atol=1e-6, msg=f"{spec} {name}")
+        assert sampled["head.weight"].shape == (10, own.width)
+        torch.testing.assert_close(sampled["head.weight"], net.constraint.resize_features(net.model().head.weight,
+                                                                                          own.width))
+
+
+def test_classifier_columns_follow_the_width_rule():
+    kron = build_constraint("kronecker", {"template_width": 16, "num_templates": 2})
+    weight = torch.arange(2 * 32, dtype=torch.float32).view(2, 32)  # 2 classes, width 32 = 2 replicas of 16
+    wider = kron.resize_features(weight, 64)  # 4 replicas: interpolated, halved (twice as many inputs)
+    torch.testing.assert_close(wider[:, 0::4] * 2, weight[:, 0::2])
+    torch.testing.assert_close(wider[:, 3::4] * 2, weight[:, 1::2])
+    torch.testing.assert_close(kron.resize_features(weight, 16), weight[:, 0::2] * 2)  # leading replica, doubled
+    tucker = build_constraint("tucker", {"ranks": [2, 2, 2]})
+    assert torch.equal(tucker.resize_features(weight, 20), weight[:, :20])
+    assert kron.grows_deterministically and not tucker.grows_deterministically

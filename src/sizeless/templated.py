@@ -122,8 +122,9 @@ class TemplateNet(nn.Module):
             src = source[kind.name]
             stack = torch.stack([base.get_parameter(p) for p in src.params]).reshape(src.layers, *src.shape)
             params.update(unstack([kind], {kind.name: self.constraint.seed_free(stack, src, kind, None)}))
+        head = {id(p) for p in base.get_classifier().parameters()}
         for name, p in base.named_parameters():  # the classifier: its input features follow the width
-            if name not in params:
+            if id(p) in head:  # (not the size's own deeper free parameters: a shallower sub-size has no place for them)
                 params[name] = self.constraint.resize_features(p, width) if p.ndim == 2 else p
         return model, params
 
