@@ -160,7 +160,12 @@ def _random_tucker_bank(size: str = "64x2h2") -> TemplateBank:
     """A Tucker bank straight from a seeded TemplateNet: exact seeding needs no training."""
     con = build_constraint("tucker", {"ranks": [6, 8, 8]})
     net = TemplateNet(VIT, con, [VIT.parse_size(size)], IMAGE, 10, seed=3)
-    return TemplateBank.from_net(net, {"train": {}})
+    bank = TemplateBank.from_net(net, {"train": {}})
+    noise = torch.Generator().manual_seed(4)  # free vectors as a trained bank has them, not timm's constant init
+    for name, tensor in bank.tensors.items():
+        if name.startswith("free/"):
+            tensor += torch.randn(tensor.shape, generator=noise) * 0.1
+    return bank
 
 
 def test_tucker_seeding_reproduces_the_bank_at_its_size():
@@ -287,3 +292,34 @@ def test_tucker_free_parameters_interpolate_over_depth_with_the_ends_kept():
     deeper = bank.build_net("64x5h2", 10).model()
     for layer, t in enumerate((0.0, 0.25, 0.5, 0.75, 1.0)):
         torch.testing.assert_close(deeper.blocks[layer].norm1.weight, (1 - t) * norm[0] + t * norm[1])
+
+
+def test_tucker_seeding_is_a_function_of_the_seed_alone():
+    """New width rows and new free features come from the seed's generator, never the global one."""
+    bank = _random_tucker_bank()
+    built = []
+    for caller_seed in (1, 2):
+        torch.manual_seed(caller_seed)
+        state = torch.random.get_rng_state()
+        built.append(bank.build_net("96x2h3", 10, seed=5))
+        assert torch.equal(torch.random.get_rng_state(), state)
+    for (name, a), b in zip(built[0].state_dict().items(), built[1].state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    other = bank.build_net("96x2h3", 10, seed=6)
+    assert not torch.equal(other.scaler_tensors()["U"][64:], built[0].scaler_tensors()["U"][64:])
+    assert not torch.equal(other.model().pos_embed[..., 64:], built[0].model().pos_embed[..., 64:])
+
+
+def test_tucker_free_seeding_keeps_the_banks_dtype():
+    con = build_constraint("tucker", {"ranks": [4, 4, 4]})
+    source = {k.name: k for k in VIT.kinds(VIT.parse_size("32x2h1"), IMAGE, 1, 4.0)}
+    target = {k.name: k for k in VIT.kinds(VIT.parse_size("48x3h1"), IMAGE, 1, 4.0)}
+    for name, init in (("blocks.*.norm1.weight", 1.0), ("blocks.*.norm1.bias", 0.0), ("blocks.*.attn.qkv.bias", 0.0),
+                       ("pos_embed", None)):
+        src, dst = source[name], target[name]
+        stack = torch.randn(src.layers, *src.shape, dtype=torch.float64)
+        out = con.seed_free(stack, src, dst, torch.Generator().manual_seed(0))
+        assert out.dtype == torch.float64 and out.shape == (dst.layers, *dst.shape), name
+        if init is not None:  # the new features of a norm or bias start at its init, exactly
+            blocks = out.view(dst.layers, -1, 48)[..., 32:]
+            assert torch.equal(blocks, torch.full_like(blocks, init)), name

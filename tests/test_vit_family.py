@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -151,3 +153,19 @@ def test_classifier_columns_follow_the_width_rule():
     tucker = build_constraint("tucker", {"ranks": [2, 2, 2]})
     assert torch.equal(tucker.resize_features(weight, 20), weight[:, :20])
     assert kron.grows_deterministically and not tucker.grows_deterministically
+
+
+def test_sub_sizes_of_each_size_and_what_cannot_be_resized():
+    fam = get_family("vit")
+    con = build_constraint("kronecker", {"template_width": 16, "num_templates": 2})
+    net = TemplateNet(fam, con, [fam.parse_size("32x2"), fam.parse_size("48x1")], IMAGE, 10)
+    assert net.size_at("48x1h1", depth=3).key == "48x3h1" and net.size_at(None, width=64).key == "64x2h2"
+    assert net.size_at("48x1h1") is net.sizes["48x1h1"]
+    model, params = net.weights("48x1h1", None, 2)
+    assert len(model.blocks) == 2 and params["blocks.1.attn.qkv.weight"].shape == (144, 48)
+    cnn = get_family("resnet")
+    resnet = TemplateNet(cnn, build_constraint("kronecker", {"template_width": 4, "num_templates": 2}),
+                         [cnn.parse_size("8x1-1-1-1")], ImageSpec(8, 1, 1), 10)
+    message = "a resnet size cannot run at another width or depth: size sampling resizes Transformer sizes"
+    with pytest.raises(SizelessError, match=f"^{re.escape(message)}$"):
+        resnet(torch.zeros(1, 1, 8, 8), width=16)
