@@ -44,6 +44,9 @@ def test_resize_stack_identity_and_depth_interpolation():
     torch.testing.assert_close(deeper[0], stack[0])
     torch.testing.assert_close(deeper[-1], stack[-1])
     torch.testing.assert_close(deeper[1], (stack[0] + stack[1]) / 2)
+    quarters = resize_stack(stack[:2], 5, 2, 2, fan_in=False)  # interpolated in float64, rounded once
+    for layer, t in enumerate((0.0, 0.25, 0.5, 0.75, 1.0)):
+        assert torch.equal(quarters[layer], ((1 - t) * stack[0].double() + t * stack[1].double()).float())
 
 
 def test_width_resize_preserves_function_on_replicated_inputs():
