@@ -304,7 +304,8 @@ def test_tucker_free_parameters_interpolate_over_depth_with_the_ends_kept():
     norm = torch.stack([bank.tensors[f"free/64x2h2/blocks.{i}.norm1.weight"] for i in range(2)])
     deeper = bank.build_net("64x5h2", 10).model()
     for layer, t in enumerate((0.0, 0.25, 0.5, 0.75, 1.0)):  # in float64, rounded once
-        assert torch.equal(deeper.blocks[layer].norm1.weight, ((1 - t) * norm[0].double() + t * norm[1].double()).float())
+        expected = ((1 - t) * norm[0].double() + t * norm[1].double()).float()
+        assert torch.equal(deeper.blocks[layer].norm1.weight, expected)
 
 
 def test_tucker_seeding_is_a_function_of_the_seed_alone():
