@@ -24,6 +24,7 @@ from .initializers.templates import target_spec
 from .mae import MAEConfig, MAELoss, MaskedAutoencoder, mask_generator, save_reconstructions
 from .models import check_input, load_model, model_args_of, save_model, teacher_family
 from .objectives import OBJECTIVES, Distill, DistillConfig, Supervised, objective_name
+from .rng import keep_rng, reseed
 from .sampling import Draw, SizeSampling, size_draws, sub_size
 from .sizing import Budget, Choice, choose, size_table
 from .teachers import load_teacher
@@ -44,6 +45,7 @@ def image_spec(data: ImageData, patch_size: int | None = None, family: str = "vi
     return ImageSpec(data.img_size, data.in_chans, patch_size or get_family(family).default_patch_size(data.img_size))
 
 
+@keep_rng()
 def pretrain(
     data: ImageData | DataConfig | str,
     sizes: Sequence[str],
@@ -222,6 +224,7 @@ def initialize(
                            out=out, family=family, **baseline_inputs).model
 
 
+@keep_rng()
 def initialize_full(size, data, *, bank=None, method="templates", fit=None, patch_size=None, seed=0,
                     out=None, teacher=None, source=None, pretrain_config=None, family=None,
                     log_dir=None) -> Initialized:
@@ -265,6 +268,7 @@ def pick_size(bank: TemplateBank | str | Path, budget: Budget, data: ImageData |
     return choose(bank, table, depths)
 
 
+@keep_rng()
 def train(
     model: nn.Module | str | Path | None,
     data: ImageData | DataConfig | str,
@@ -288,7 +292,7 @@ def train(
     trained model in timm's layout (``timm.create_model("local-dir:OUT", pretrained=True)``).
     """
     data, config = as_data(data), config or TrainConfig()
-    torch.manual_seed(config.seed)  # a new head drawn below follows --seed
+    reseed(config.seed)  # a new head drawn below follows --seed (on this call's fork of the global RNG)
     if model is None:
         if size is None:
             raise SizelessError("give a model folder (--model) or a size for random init (--size)")
@@ -364,6 +368,7 @@ def rollout_model(model: nn.Module | str | Path, env: str, *, episodes: int = 10
     return rollout(model, task, env, episodes=episodes, target_return=target_return, seed=seed, progress=progress)
 
 
+@keep_rng()  # timm draws a random init before loading the weights
 def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig | str, batch_size: int = 512) -> dict:
     """Validation loss and accuracy of a plain model (or model folder)."""
     data = as_data(data)
