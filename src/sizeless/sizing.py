@@ -21,6 +21,7 @@ from .bank import TemplateBank
 from .budget import count_params, latency_ms
 from .errors import SizelessError
 from .families import example_input, example_macs, example_noun, get_family
+from .rng import keep_rng
 
 FREE_WIDTH_STEP = 16  # grid step for constraints that serve any width (Tucker); --widths lists any others
 WIDTH_SPAN = 4  # default grid: widths up to 4x the bank's widest pre-trained width
@@ -229,7 +230,7 @@ def _cached_count(family: str, config: str, size: str, image: Any, num_classes: 
 
 
 def _latency(family, size, image: Any, num_classes: int | None, budget: Budget) -> float:
-    with torch.random.fork_rng(devices=[]):  # timm draws its init from the global RNG: leave the caller's as is
+    with keep_rng():  # timm draws its init from the global RNG: leave the caller's as is
         model = family.build(size, image, num_classes)
     return latency_ms(model, example_input(family, image, budget.batch_size), budget.threads)
 
