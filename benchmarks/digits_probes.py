@@ -64,7 +64,8 @@ def main() -> None:
         for rule in rules:
             kronecker.resize_stack = pooled_resize if rule == "pool" else SHIPPED_RESIZE
             for size in SIZES:
-                row = {"bank": bank_name, "narrowing": rule, "size": size, "bank_val_acc": round(100 * bank.config["val_acc"]["64x4h2"], 2)}
+                row = {"bank": bank_name, "narrowing": rule, "size": size,
+                       "bank_val_acc": round(100 * bank.config["val_acc"]["64x4h2"], 2)}
                 for steps in (0, 20):
                     init = initialize_full(size, data, bank=bank, fit=replace(default_fit_config(), steps=steps))
                     row[f"val_acc_fit{steps}"] = round(100 * evaluate_model(init.model, data)["acc"], 2)
