@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import SizelessError
-from .base import Family, ImageSpec, Kind, input_key, task_parameters
+from .base import Family, ImageSpec, Kind, example_input, example_macs, example_noun, input_key, task_parameters
 from .convnext import ConvNeXtFamily
 from .decision_transformer import DecisionTransformerFamily
 from .resnet import ResNetFamily
@@ -33,4 +33,10 @@ def get_family(name: str, config: dict | None = None) -> Family:
         raise SizelessError(f"bad {name} family options {config}: {err}") from None
 
 
-__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "get_family", "input_key", "task_parameters"]
+def needs_sizeless(architecture: str) -> bool:
+    """Whether timm knows ``architecture`` only after ``import sizeless`` (a family registered it)."""
+    return any(architecture in getattr(family, "custom_architectures", ()) for family in FAMILIES.values())
+
+
+__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "example_input", "example_macs", "example_noun",
+           "get_family", "input_key", "needs_sizeless", "task_parameters"]
