@@ -115,6 +115,10 @@ def write_report(statuses: dict[str, str], timing: dict | None) -> list[str]:
         lines.append(f"| `{module}` | " + " | ".join(map(str, counts)) + f" | {sum(counts)} |")
     total = Counter(statuses.values())
     lines += ["| all | " + " | ".join(str(total[k]) for k in kinds) + f" | {len(statuses)} |", ""]
+    unchecked = total["not checked"]
+    if unchecked:
+        lines += [f"**{unchecked} of {len(statuses)} mutants are not checked yet**: the run was stopped before "
+                  "them; `python benchmarks/mutation.py --resume` goes on from here.", ""]
     lines += [f"**{len(missed)} mutants no test fails on, {len(unexplained)} of them unexplained.** Each is "
               "listed with its change and why no test can or should catch it (explanations live in "
               "`benchmarks/mutation/explained.json`, keyed by mutant name; every mutant is in `results.json`).", ""]

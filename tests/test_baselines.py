@@ -391,3 +391,23 @@ def test_weight_selection_serves_the_teachers_own_width_and_reads_a_missing_mlp_
     with pytest.raises(UnsupportedSize) as error:
         initialize_full("64x1m5", small, method="weight-selection", teacher=tmp_path / "m4")
     assert str(error.value) == message.format("64x1h2m5", 256)
+
+
+def test_weight_selection_refuses_a_vit_folder_without_model_args_in_one_line(tmp_path, small):
+    """A timm folder written elsewhere (no model_args: timm's vit_tiny_patch16_224 defaults) is refused, not a crash."""
+    import dataclasses
+
+    import timm
+
+    rgb = dataclasses.replace(small, name="digits-rgb", **{split: dataclasses.replace(
+        getattr(small, split), images=getattr(small, split).images.expand(-1, 3, -1, -1).contiguous())
+        for split in ("train", "val")})
+    save_model(timm.create_model("vit_tiny_patch16_224", num_classes=10), tmp_path / "hub", "vit_tiny_patch16_224",
+               {"num_classes": 10}, rgb)
+    config = json.loads((tmp_path / "hub" / "config.json").read_text())
+    del config["model_args"]
+    config["pretrained_cfg"]["input_size"] = [3, 224, 224]  # as on the Hub
+    (tmp_path / "hub" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SizelessError) as error:
+        initialize_full("32x1", rgb, method="weight-selection", teacher=tmp_path / "hub")
+    assert str(error.value) == f"{tmp_path / 'hub'} is not a ViT model folder; weight selection needs the same family"

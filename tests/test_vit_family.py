@@ -153,6 +153,7 @@ def test_classifier_columns_follow_the_width_rule():
     torch.testing.assert_close(kron.resize_features(weight, 16), weight[:, 0::2] * 2)  # leading replica, doubled
     tucker = build_constraint("tucker", {"ranks": [2, 2, 2]})
     assert torch.equal(tucker.resize_features(weight, 20), weight[:, :20])
+    assert torch.equal(tucker.resize_features(weight, 40), torch.cat([weight, torch.zeros(2, 8)], 1))  # unread features
     assert kron.grows_deterministically and not tucker.grows_deterministically
 
 
