@@ -355,12 +355,18 @@ def test_weight_selection_for_a_policy_reads_the_teachers_size_from_its_config(t
     fam, data = get_family("decision-transformer"), _trajectories()
     big = fam.parse_size("64x2h2m2")
     teacher = fam.build(big, fam.input_spec(data))
+    with torch.no_grad():  # a trained embedding LayerNorm (it sits between task parts in the state dict)
+        teacher.embed_ln.weight.normal_(generator=torch.Generator().manual_seed(1))
     save(teacher, tmp_path / "dt", *fam.model_args(big, fam.input_spec(data)), None, {"family": fam.name})
     options = InitOptions(teacher=tmp_path / "dt")
     init = weight_selection("32x1h1m4", data, options)  # narrower and shallower, the teacher's MLP width (128)
     assert init.meta["teacher_size"] == "64x2h2m2" and init.meta["size"] == "32x1h1"
     ref, got = teacher.state_dict(), init.model.state_dict()
     assert torch.equal(got["encoder.h.0.mlp.c_fc.weight"], ref["encoder.h.0.mlp.c_fc.weight"][::2])  # in-by-out
+    assert torch.equal(got["embed_ln.weight"], ref["embed_ln.weight"][::2])  # selected, not left at its init
+    odd = weight_selection("48x1h1m2", data, options).model.state_dict()["encoder.h.0.attn.c_attn.weight"]
+    qkv = ref["encoder.h.0.attn.c_attn.weight"]  # in-by-out: q | k | v column groups, 64 -> 48 each (not every 2nd)
+    assert torch.equal(odd, select(qkv, (48, 144), 3, 1)) and not torch.equal(odd, select(qkv, (48, 144)))
     for same in ("64x2h2m2", "64x1h2m2", "32x2h1m4"):  # as wide, as deep, as wide an MLP as the teacher: served
         assert weight_selection(same, data, options).meta["size"] == fam.parse_size(same).key
     message = "weight selection cannot serve {}: it needs a teacher at least as wide and deep (teacher is 64x2h2m2)"
