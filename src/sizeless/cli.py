@@ -34,13 +34,22 @@ PatchOpt = Annotated[int | None, typer.Option(
     help="input reduction of the stem. ViT: patch size (default image/8, 2 below 16 px); ConvNeXt: patch size "
          "(default 4, 1 below 32 px); ResNet: 1 = small-image stem (3x3 stride 1, the default up to 64 px), "
          "4 = ImageNet stem (7x7 stride 2 + max-pool)")]
-FamilyOpt = Annotated[str, typer.Option(help="architecture family: vit | resnet | convnext")]
+FamilyOpt = Annotated[str, typer.Option(help="architecture family: vit | resnet | convnext | dit (generator)")]
 SIZE_HELP = ("ViT: WIDTHxDEPTH[hHEADS][mMLP], e.g. 128x6; ResNet/ConvNeXt: BASE_WIDTHxBLOCKS-PER-STAGE (4 stages, "
              "widths double), e.g. 32x2-2-2-2, with a trailing b for ResNet Bottleneck blocks (32x3-4-6-3b)")
 ShareOpt = Annotated[bool, typer.Option(help="CNNs: stages of doubling width share one template set (larger "
                                              "scalers) instead of one set per stage (the default, better on "
                                              "CIFAR-10)")]
 ResumeOpt = Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")]
+EmbeddingsOpt = Annotated[str, typer.Option(help="dit: per-block timestep embedders in a templated model: shared "
+                                                  "(one for all blocks, as in DiT; the default) | templated | free")]
+LabelDropoutOpt = Annotated[float, typer.Option(help="diffusion: fraction of labels dropped to the null label "
+                                                     "(classifier-free guidance)")]
+StepsOpt = Annotated[int, typer.Option(help="sampling steps")]
+GuidanceOpt = Annotated[float, typer.Option(help="classifier-free guidance scale (1: none, 0: unconditional)")]
+SchedulerOpt = Annotated[str, typer.Option(help="sampling scheduler: ddim | dpm (DPM-Solver++ multistep)")]
+ObjectiveOpt = Annotated[str | None, typer.Option(
+    help="supervised | distill (needs --teacher) | mae (ViT, no labels) | diffusion (dit); default: the family's")]
 
 
 def _labels(classes: str | None) -> list[int] | None:
@@ -71,8 +80,9 @@ def pretrain(
     family: FamilyOpt = "vit",
     share_stages: ShareOpt = False,
     constraint: Annotated[str, typer.Option(help="kronecker (WAVE/WeiT) | tucker (SWEET: any width)")] = "kronecker",
-    objective: Annotated[str, typer.Option(help="supervised | distill (needs --teacher) | mae (no labels)")] =
-        "supervised",
+    objective: ObjectiveOpt = None,
+    embeddings: EmbeddingsOpt = "shared",
+    label_dropout: LabelDropoutOpt = 0.1,
     template_width: Annotated[int, typer.Option(help="kronecker: template width w; targets need multiples")] = 32,
     num_templates: Annotated[int, typer.Option(help="kronecker: templates per kind (N)")] = 4,
     vectors: Annotated[str, typer.Option(help="kronecker: biases/norms/embeddings 'template' or 'free'")] = "template",
@@ -109,6 +119,8 @@ def pretrain(
 ):
     """Constraint-based pre-training of a template bank (config.json + templates.safetensors)."""
     from .api import pretrain as run
+    from .diffusion import DiffusionConfig
+    from .families import family_options
     from .mae import MAEConfig
     from .objectives import DistillConfig
     from .training import TrainConfig
@@ -125,16 +137,17 @@ def pretrain(
     else:
         constraint_config = {"template_width": template_width, "num_templates": num_templates, "vectors": vectors,
                              "scalers": "linear" if linear_scalers else "learned"}
-    family_config = {"share_stages": share_stages} if family != "vit" else None
+    family_config = family_options(family, share_stages=share_stages, embeddings=embeddings)
     sampling = WidthSampling.parse(width_sampling, width_distribution) if width_sampling else None
     mae = MAEConfig(mask_ratio, decoder_width, decoder_depth) if objective == "mae" else None
     bank = run(_data(data, data_dir, image_size, train_subset, val_subset, classes), size, family=family,
                family_config=family_config, constraint=constraint, constraint_config=constraint_config,
-               objective=objective, distill=distill, mae=mae, width_sampling=sampling, config=config,
-               patch_size=patch_size, out=out, resume=resume)
-    if objective == "mae":
+               objective=objective, distill=distill, mae=mae, diffusion=DiffusionConfig(label_dropout=label_dropout),
+               width_sampling=sampling, config=config, patch_size=patch_size, out=out, resume=resume)
+    if "val_loss" in bank.config:
         scores = ", ".join(f"{k} loss {v:.4f}" for k, v in bank.config["val_loss"].items() if v is not None)
-        scores += f"; reconstructions in {out / 'reconstructions.png'}"
+        if objective == "mae":
+            scores += f"; reconstructions in {out / 'reconstructions.png'}"
     else:
         scores = ", ".join(f"{k} {100 * v:.2f}%" for k, v in bank.config["val_acc"].items() if v is not None)
     console.print(f"[green]bank written to {out}[/] ({bank.config['template_params']:,} template parameters; {scores})")
@@ -146,8 +159,8 @@ def init(
     out: Annotated[Path, typer.Option(help="output model folder (timm hub layout)")],
     size: Annotated[str, typer.Option(help="target size. " + SIZE_HELP)],
     bank: Annotated[Path | None, typer.Option(help="template bank folder")] = None,
-    family: Annotated[str | None, typer.Option(help="vit | resnet | convnext (default: the bank's or teacher's, "
-                                                    "else vit)")] = None,
+    family: Annotated[str | None, typer.Option(help="vit | resnet | convnext | dit (default: the bank's or "
+                                                    "teacher's, else vit)")] = None,
     method: Annotated[str, typer.Option(help="templates | scratch | weight-selection | mimetic | "
                                               "linear-expansion | direct")] = "templates",
     teacher: Annotated[Path | None, typer.Option(help="weight-selection: a larger pre-trained model")] = None,
@@ -175,8 +188,9 @@ def init(
     result = initialize_full(size, dataset, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed,
                              out=out, teacher=teacher, family=family)
     params = sum(p.numel() for p in result.model.parameters())
-    fitted = result.meta.get("fit_val_acc")
-    note = f", val acc after fit {100 * fitted:.2f}%" if fitted is not None else ""
+    fitted, fitted_loss = result.meta.get("fit_val_acc"), result.meta.get("fit_val_loss")
+    note = f", val acc after fit {100 * fitted:.2f}%" if fitted is not None else \
+        f", val loss after fit {fitted_loss:.4f}" if fitted_loss is not None else ""
     console.print(f"[green]model written to {out}[/] ({result.meta['size']}, {params:,} parameters{note}, "
                   f"{time.perf_counter() - start:.1f}s)")
 
@@ -187,7 +201,8 @@ def train(
     out: Annotated[Path, typer.Option(help="run folder: metrics.csv, curve.png, checkpoint, final model")],
     model: Annotated[Path | None, typer.Option(help="model folder to train (from `init` or `train`)")] = None,
     size: Annotated[str | None, typer.Option(help="random init of this size instead of --model. " + SIZE_HELP)] = None,
-    family: FamilyOpt = "vit",
+    family: Annotated[str | None, typer.Option(help="family of a random-init --size: vit (default) | resnet | "
+                                                    "convnext | dit; checked against a --model's")] = None,
     epochs: EpochsOpt = 10,
     batch_size: BatchOpt = 128,
     lr: Annotated[float | None, typer.Option(help="peak LR (default: the model's recommendation, else 1e-3)")] = None,
@@ -201,29 +216,30 @@ def train(
     val_subset: ValSubsetOpt = None,
     classes: ClassesOpt = None,
     resume: ResumeOpt = False,
-    objective: Annotated[str, typer.Option(help="supervised | mae (self-supervised pre-training, no labels)")] =
-        "supervised",
+    objective: ObjectiveOpt = None,
+    label_dropout: LabelDropoutOpt = 0.1,
     mask_ratio: Annotated[float, typer.Option(help="mae: fraction of patches masked")] = 0.75,
     decoder_width: Annotated[int, typer.Option(help="mae: decoder width")] = 128,
     decoder_depth: Annotated[int, typer.Option(help="mae: decoder blocks")] = 2,
 ):
     """Train a plain model (a model folder, or random init of --size: the baseline)."""
     from .api import train as run
-    from .files import read_json
+    from .diffusion import DiffusionConfig
     from .mae import MAEConfig
+    from .models import model_record
     from .training import TrainConfig
 
     if (model is None) == (size is None):
         raise SizelessError("give exactly one of --model (a model folder) or --size (random init)")
     config = TrainConfig(epochs=epochs, batch_size=batch_size, weight_decay=weight_decay, seed=seed)
-    recommended = read_json(model / "config.json", "model config").get("sizeless", {}).get("recommended", {}) \
-        if model and (model / "config.json").is_file() else {}
+    recommended = model_record(model).get("recommended", {}) if model else {}
     config.lr = lr if lr is not None else recommended.get("lr", config.lr)
     config.warmup = warmup if warmup is not None else recommended.get("warmup", config.warmup)
     dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes)
     mae = MAEConfig(mask_ratio, decoder_width, decoder_depth) if objective == "mae" else None
+    diffusion = DiffusionConfig(label_dropout=label_dropout) if size else None  # a model folder keeps its own
     _, result = run(model, dataset, config, size=size, patch_size=patch_size, out=out, resume=resume,
-                    objective=objective, mae=mae, family=family)
+                    objective=objective, mae=mae, diffusion=diffusion, family=family)
     final = result.history[-1]
     score = f"val acc {100 * final['val_acc']:.2f}%" if "val_acc" in final else f"val loss {final['val_loss']:.4f}"
     console.print(f"[green]trained model written to {out}[/] ({score})")
@@ -239,15 +255,71 @@ def evaluate(
     val_subset: ValSubsetOpt = None,
     classes: ClassesOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
+    feature_model: Annotated[Path | None, typer.Option(
+        help="dit: a classifier folder trained on the same data; adds Frechet and kernel distances in its features "
+             "(with the real-vs-real floor) and class consistency of sampled images")] = None,
+    inception_weights: Annotated[Path | None, typer.Option(
+        help="dit: InceptionV3 weights (torch-fidelity layout, .safetensors or tensors-only .pth): real FID")] = None,
+    num_images: Annotated[int, typer.Option(help="dit: images to sample and compare with as many real ones")] = 1000,
+    steps: StepsOpt = 50,
+    guidance: GuidanceOpt = 1.5,
+    scheduler: SchedulerOpt = "ddim",
+    seed: SeedOpt = 0,
 ):
-    """Validation accuracy and loss of a model folder."""
-    from .api import evaluate_model
+    """Validation metrics of a model folder: accuracy and loss (classifiers), held-out denoising loss at fixed
+    timesteps and noise (dit), plus sample metrics with --feature-model / --inception-weights."""
+    from .api import evaluate_generator, evaluate_model
+    from .sampling import SampleConfig
 
-    metrics = evaluate_model(model, _data(data, data_dir, image_size, None, val_subset, classes), batch_size)
+    dataset = _data(data, data_dir, image_size, None, val_subset, classes)
+    if feature_model is not None:
+        config = SampleConfig(num_images, steps=steps, guidance=guidance, seed=seed, scheduler=scheduler)
+        metrics = evaluate_generator(model, dataset, feature_model, config, inception_weights)
+    elif inception_weights is not None:
+        raise SizelessError("--inception-weights comes with --feature-model (the classifier of the other metrics)")
+    else:
+        metrics = evaluate_model(model, dataset, batch_size)
     if as_json:
         print(json.dumps(metrics))
-    else:
+    elif "acc" in metrics:
         print(f"{model}: accuracy {100 * metrics['acc']:.2f}%  loss {metrics['loss']:.4f}")
+    elif "fd" not in metrics:
+        print(f"{model}: held-out denoising loss {metrics['loss']:.4f}")
+    else:
+        floor, clf = metrics["floor"], metrics["classifier"]
+        fid = f"  FID (Inception) {metrics['fid_inception']:.2f} (real floor {metrics['fid_inception_floor']:.2f})" \
+            if "fid_inception" in metrics else ""
+        print(f"{model}: {metrics['num_images']} images; in the features of {clf['path']} (accuracy on these real "
+              f"images {100 * clf['acc_on_real']:.2f}%, sha256 {clf['sha256'][:12]}): Frechet distance "
+              f"{metrics['fd']:.3f} (real floor {floor['fd']:.3f}), kernel distance {metrics['kd']:.5f} (floor "
+              f"{floor['kd']:.5f}); class consistency {100 * metrics['class_consistency']:.2f}%; held-out denoising "
+              f"loss {metrics['denoising_loss']:.4f}{fid}")
+
+
+@app.command()
+def sample(
+    model: Annotated[Path, typer.Option(help="a DiT model folder (diffusers layout, from --family dit)")],
+    out: Annotated[Path, typer.Option(help="new output folder: grid.png, images, samples.json")],
+    num_images: Annotated[int, typer.Option(help="images to generate (classes in turn)")] = 16,
+    classes: Annotated[str | None, typer.Option(help="class indices to generate, e.g. 3,5 (default: all)")] = None,
+    steps: StepsOpt = 50,
+    guidance: GuidanceOpt = 1.5,
+    scheduler: SchedulerOpt = "ddim",
+    seed: SeedOpt = 0,
+    fmt: Annotated[str, typer.Option("--format", help="png (images/CLASS/NNNN.png) | parquet (train.parquet in "
+                                                       "the Hugging Face image layout)")] = "png",
+    batch_size: Annotated[int, typer.Option(help="images denoised at once")] = 250,
+):
+    """Generate labelled images from a DiT model folder (a diffusers scheduler, classifier-free guidance)."""
+    from .api import generate
+    from .files import read_json
+    from .sampling import SampleConfig
+
+    config = SampleConfig(num_images, _labels(classes), steps, guidance, seed, scheduler, batch_size)
+    generate(model, config, out=out, fmt=fmt)
+    meta = read_json(out / "samples.json", "sample record")
+    console.print(f"[green]{num_images} images written to {out}[/] ({meta['seconds']:.1f}s, "
+                  f"{meta['images_per_second']:.2f} images/s; grid in {out / 'grid.png'})")
 
 
 @app.command()

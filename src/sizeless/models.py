@@ -19,6 +19,7 @@ from torch import nn
 
 from .data import ImageData
 from .errors import SizelessError
+from .families.dit import DiTFormat
 from .files import atomic_path, load_tensors, read_json, save_tensors, write_json
 
 WEIGHTS_FILE = "model.safetensors"
@@ -37,6 +38,10 @@ class ModelFormat(Protocol):
              sizeless: dict) -> None: ...
 
     def load(self, path: Path, config: dict) -> tuple[nn.Module, dict]: ...
+
+    def record(self, config: dict) -> dict:
+        """sizeless's record (family, size, provenance, recommended fine-tuning) in this format's config."""
+        ...
 
 
 class TimmFormat:
@@ -74,8 +79,11 @@ class TimmFormat:
             raise SizelessError(f"timm could not build {path} from its config.json and weights: {err}") from None
         return model, config
 
+    def record(self, config: dict) -> dict:
+        return config.get("sizeless", {})
 
-MODEL_FORMATS: dict[str, ModelFormat] = {"timm": TimmFormat()}
+
+MODEL_FORMATS: dict[str, ModelFormat] = {"timm": TimmFormat(), "diffusers": DiTFormat()}
 
 
 def model_format(family: str) -> ModelFormat:
@@ -96,9 +104,7 @@ def save_model(model: nn.Module, path: str | Path, architecture: str, model_args
     return path
 
 
-def load_model(path: str | Path) -> tuple[nn.Module, dict]:
-    """Load a model folder in whichever registered format owns it; returns the model and its config."""
-    path = Path(path)
+def _owner(path: Path) -> tuple[ModelFormat, dict]:
     if not path.is_dir():
         raise SizelessError(f"model folder {path} does not exist; create one with `sizeless init` or `sizeless train`")
     if (path / "templates.safetensors").exists():
@@ -108,7 +114,20 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict]:
     if fmt is None:
         raise SizelessError(f"{path / 'config.json'} is not a model config sizeless can read (formats: "
                             f"{', '.join(MODEL_FORMATS)})")
-    return fmt.load(path, config)
+    return fmt, config
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict]:
+    """Load a model folder in whichever registered format owns it; returns the model and its config
+    (with sizeless's record as ``config["sizeless"]``, whatever the format)."""
+    fmt, config = _owner(Path(path))
+    return fmt.load(Path(path), config)
+
+
+def model_record(path: str | Path) -> dict:
+    """sizeless's record of a model folder (family, size, recommended fine-tuning), without building the model."""
+    fmt, config = _owner(Path(path))
+    return fmt.record(config)
 
 
 def model_args_of(config: dict) -> tuple[str, dict]:
@@ -118,8 +137,8 @@ def model_args_of(config: dict) -> tuple[str, dict]:
 def input_geometry(config: dict) -> tuple[int | None, int]:
     """(image side, channels) a saved model takes; timm records img_size as an int or a pair."""
     args = config.get("model_args", {})
-    img = args.get("img_size")
-    return (img[0] if isinstance(img, (list, tuple)) else img), args.get("in_chans", 3)
+    img = args.get("img_size", args.get("sample_size"))  # timm's names, or diffusers'
+    return (img[0] if isinstance(img, (list, tuple)) else img), args.get("in_chans", args.get("in_channels", 3))
 
 
 def check_input(config: dict, data: ImageData, path: str | Path) -> None:
@@ -133,5 +152,4 @@ def check_input(config: dict, data: ImageData, path: str | Path) -> None:
 
 def teacher_family(path: str | Path) -> str:
     """The family of a model folder: recorded by sizeless, else ViT (the only family without a record)."""
-    config = read_json(Path(path) / "config.json", "model config")
-    return config.get("sizeless", {}).get("family", "vit")
+    return model_record(path).get("family", "vit")

@@ -103,3 +103,44 @@ class Distill:
         logits = forward(images)
         loss, _, _ = distillation_loss(logits, teacher, labels, self.temperature, self.kd_weight, self.ce_weight)
         return loss, {"correct": float((logits.argmax(-1) == labels).sum().item())}
+
+
+def _supervised(data, config, **_) -> Supervised:
+    return Supervised(config.label_smoothing)
+
+
+def _distill(data, config, distill: DistillConfig | None = None, **_) -> Distill:
+    from .errors import SizelessError
+    from .teachers import load_teacher
+
+    if distill is None:
+        raise SizelessError("--objective distill needs a teacher: --teacher NAME|FOLDER|FILE")
+    teacher = load_teacher(distill.teacher, distill.teacher_arch, distill.allow_pickle)
+    if teacher.num_classes != data.num_classes:
+        raise SizelessError(f"the teacher predicts {teacher.num_classes} classes but {data.name} has "
+                            f"{data.num_classes}; distill on the teacher's label space")
+    if distill.cache_logits and config.augments(data):
+        raise SizelessError("teacher logits can be cached only without augmentation: add --no-augment")
+    return Distill(teacher, data.mean, data.std, distill.temperature, distill.kd_weight, distill.ce_weight,
+                   cache_size=len(data.train) if distill.cache_logits else None)
+
+
+def _diffusion(data, config, diffusion=None, **_):
+    from .diffusion import Diffusion, DiffusionConfig
+
+    return Diffusion(diffusion or DiffusionConfig(), data.num_classes)
+
+
+# Objectives the trainer runs as ``loss(forward, inputs, targets)`` on the model itself, by name:
+# ``factory(data, train_config, **settings)`` (settings: ``distill=DistillConfig``, ``diffusion=DiffusionConfig``).
+# MAE, which trains a decoder beside the model, has its own path in the API.
+OBJECTIVES: dict[str, Callable] = {"supervised": _supervised, "distill": _distill, "diffusion": _diffusion}
+
+
+def default_objective(family, data, config, record: dict | None = None):
+    """The loss a family's models train with by default (its first objective: what a template fit, direct
+    pre-training and evaluation use), with the settings a bank or model folder ``record``-ed (a noise schedule)."""
+    from .diffusion import DiffusionConfig
+
+    settings = (record or {}).get("diffusion") or {}
+    return OBJECTIVES[family.objectives[0]](data, config, diffusion=DiffusionConfig(**settings))

@@ -52,6 +52,7 @@ class TemplateNet(nn.Module):
             kinds = self.kinds_of(size)
             templated = constraint.templated(kinds)
             model = family.build(size, image, num_classes)
+            family.tie_weights(model)
             for kind in templated:
                 for name in kind.params:
                     pop_parameter(model, name)
@@ -130,15 +131,18 @@ class TemplateNet(nn.Module):
                                     f"slices of a {self.family.name} size, so widths up to {base.width}")
             narrow = base.with_width(width)
             model = self.family.build(narrow, self.image, self.num_classes)
+            self.family.tie_weights(model)
             for name, _ in list(model.named_parameters()):
                 pop_parameter(model, name)
             self._narrow[(size, width)] = model.to(self.templates[module_key(self.template_names[0])].device), \
                 self.kinds_of(narrow)
         return self._narrow[(size, width)]
 
-    def forward(self, x: Tensor, size: str | None = None, width: int | None = None) -> Tensor:
+    def forward(self, x: Tensor, size: str | None = None, width: int | None = None, **inputs):
+        """The plain model's forward at ``size``/``width``; keyword ``inputs`` go to it as they are (a DiT's
+        ``timestep`` and ``class_labels``)."""
         model, params = self.weights(size, width)
-        return functional_call(model, params, (x,))
+        return functional_call(model, params, (x,), inputs)
 
     def call(self, fn: Callable, *args, size: str | None = None, width: int | None = None):
         """``fn(plain_model, *args)`` with the composed weights, for entry points other than ``forward``
@@ -159,9 +163,14 @@ class TemplateNet(nn.Module):
         size = self.default_size(size)
         with torch.device("meta"):
             plain = self.family.build(self.sizes[size], self.image, self.num_classes)
-        state = {k: v.detach().clone() for k, v in self.model(size).state_dict().items()}
+        model = self.model(size)
+        state = {k: v.detach().clone() for k, v in model.state_dict().items()}  # tied modules: a copy per block
         state.update({k: v.detach().clone() for k, v in self.composed(size).items()})
         plain.load_state_dict(state, strict=True, assign=True)
+        for name, buffer in model.named_buffers():  # non-persistent buffers (a sin-cos table) are not in the state
+            if plain.get_buffer(name).is_meta:
+                module_path, _, leaf = name.rpartition(".")
+                (plain.get_submodule(module_path) if module_path else plain)._buffers[leaf] = buffer.clone()
         return plain
 
 

@@ -189,7 +189,8 @@ def fit(
         raise SizelessError(f"the training split of {data.name} is empty")
     steps_per_epoch = max(1, n // batch)
     total = config.steps or config.epochs * steps_per_epoch
-    augment = config.augments(data)
+    # an objective may override the dataset's default augmentation (diffusion: none)
+    augment = config.augment if config.augment is not None else getattr(objective, "default_augment", data.augment)
     out = Path(out_dir) if out_dir else None
     fingerprint = _fingerprint(module, data)
 

@@ -78,7 +78,7 @@ class KroneckerConstraint:
 
     def templated(self, kinds: list[Kind]) -> list[Kind]:
         """The kinds this constraint composes; the others stay free parameters of the plain model."""
-        return [k for k in kinds if not k.vector or self.config.vectors == "template"]
+        return [k for k in kinds if k.constrained and (not k.vector or self.config.vectors == "template")]
 
     def template_shapes(self, kinds: list[Kind]) -> dict[str, tuple[int, ...]]:
         """One stack of ``N`` templates per template key (a kind's own name unless the family shares a set

@@ -5,11 +5,13 @@ from __future__ import annotations
 from ..errors import SizelessError
 from .base import Family, ImageSpec, Kind
 from .convnext import ConvNeXtFamily
+from .dit import DiTFamily
 from .resnet import ResNetFamily
 from .vit import ViTFamily
 
-FAMILIES: dict[str, Family] = {"vit": ViTFamily(), "resnet": ResNetFamily(), "convnext": ConvNeXtFamily()}
-TRANSFORMERS = ("vit",)  # families with attention (mimetic init, TLEG's linear expansion apply to these)
+FAMILIES: dict[str, Family] = {"vit": ViTFamily(), "resnet": ResNetFamily(), "convnext": ConvNeXtFamily(),
+                               "dit": DiTFamily()}
+TRANSFORMERS = ("vit", "dit")  # families with attention (mimetic init, TLEG's linear expansion apply to these)
 
 
 def get_family(name: str, config: dict | None = None) -> Family:
@@ -30,4 +32,10 @@ def get_family(name: str, config: dict | None = None) -> Family:
         raise SizelessError(f"bad {name} family options {config}: {err}") from None
 
 
-__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "get_family"]
+def family_options(name: str, **options) -> dict | None:
+    """The options among ``options`` (every family's command-line flags) that family ``name`` takes, or None."""
+    known = getattr(get_family(name), "config", None)
+    return {k: v for k, v in options.items() if k in known} if known else None
+
+
+__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "family_options", "get_family"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from torch import nn
 
@@ -39,6 +39,9 @@ class Kind:
     spatial: tuple[int, ...] = ()  # trailing kernel dims carried inside the template (convolutions)
     template: str | None = None  # name of the template set this kind uses (default: its own name)
     fill: float = 1.0  # the value of an init == "ones" kind (e.g. ConvNeXt's layer scale, 1e-6)
+    # False: never composed from templates, under any constraint; a plain parameter that new sizes seed by
+    # resizing (e.g. a DiT's timestep embedding when the family is configured to keep it free)
+    constrained: bool = True
 
     @property
     def template_key(self) -> str:
@@ -54,9 +57,15 @@ class Kind:
 
 
 class Family(Protocol):
-    """An architecture family: builds plain models and declares their templated parameters."""
+    """An architecture family: builds plain models and declares their templated parameters.
+
+    ``objectives`` lists the training objectives its models take (the first is the default, and
+    the one a template fit uses); ``model_format`` names its folder format in ``models.MODEL_FORMATS``.
+    """
 
     name: str
+    objectives: tuple[str, ...]
+    model_format: str
 
     def parse_size(self, spec: Any) -> Any: ...
 
@@ -77,3 +86,40 @@ class Family(Protocol):
     def default_patch_size(self, img_size: int) -> int:
         """The input reduction of the stem when the user gives none (ViT/ConvNeXt patch, ResNet stem)."""
         ...
+
+    def num_classes(self, model: nn.Module) -> int:
+        """How many classes the model's task-specific part serves (a classifier's outputs, a generator's labels)."""
+        ...
+
+    def reset_classes(self, model: nn.Module, num_classes: int) -> None:
+        """A fresh task-specific part for ``num_classes`` classes (transfer to other classes)."""
+        ...
+
+    def task_parameters(self, model: nn.Module) -> list[nn.Parameter]:
+        """The task-specific parameters: always new at a new size, never stored in a bank."""
+        ...
+
+    def tie_weights(self, model: nn.Module) -> None:
+        """Share modules across blocks in a templated model (e.g. DiT's one embedder); plain models stay untied."""
+        ...
+
+
+class TimmClassifier:
+    """What the timm classifier families share: the classification head is the task-specific part."""
+
+    model_format = "timm"
+    objectives: tuple[str, ...] = ("supervised", "distill")
+    # weight selection: parameters whose rows stack several groups (a fused qkv), selected group by group
+    row_groups: ClassVar[dict[str, int]] = {}
+
+    def num_classes(self, model: nn.Module) -> int:
+        return model.num_classes
+
+    def reset_classes(self, model: nn.Module, num_classes: int) -> None:
+        model.reset_classifier(num_classes)
+
+    def task_parameters(self, model: nn.Module) -> list[nn.Parameter]:
+        return list(model.get_classifier().parameters())
+
+    def tie_weights(self, model: nn.Module) -> None:
+        """Nothing is shared across blocks."""

@@ -11,7 +11,7 @@ import torch
 
 from ..data import ImageData
 from ..errors import UnsupportedSize
-from ..families import TRANSFORMERS
+from ..families import TRANSFORMERS, get_family
 from .base import Initialized, InitOptions
 from .scratch import scratch
 
@@ -28,20 +28,19 @@ def identity_like(dim: int, alpha: float, beta: float, sign: float, generator: t
 
 
 @torch.no_grad()
-def apply_mimetic(model: torch.nn.Module, generator: torch.Generator) -> None:
-    for block in model.blocks:
-        attn = block.attn
-        dim = attn.qkv.in_features
-        heads, head_dim = attn.num_heads, dim // attn.num_heads
-        qkv = attn.qkv.weight.view(3, dim, dim)
+def apply_mimetic(model: torch.nn.Module, family, generator: torch.Generator) -> None:
+    """Mimetic attention weights for every block the family lists (``family.attention``: views to write)."""
+    for q, k, v, proj, heads in family.attention(model):
+        dim = q.shape[1]
+        head_dim = dim // heads
         for h in range(heads):
             left, right = identity_like(dim, ALPHA_QK, BETA_QK, 1.0, generator)
             rows = slice(h * head_dim, (h + 1) * head_dim)
-            qkv[0, rows] = left[:, :head_dim].T  # W_q^h, so that W_q^h^T W_k^h ~ L R
-            qkv[1, rows] = right[:head_dim]
+            q[rows] = left[:, :head_dim].T  # W_q^h, so that W_q^h^T W_k^h ~ L R
+            k[rows] = right[:head_dim]
         left, right = identity_like(dim, ALPHA_VO, BETA_VO, -1.0, generator)
-        qkv[2] = left.T  # W_v^T W_proj^T = L R
-        attn.proj.weight.copy_(right.T)
+        v.copy_(left.T)  # W_v^T W_proj^T = L R
+        proj.copy_(right.T)
 
 
 def mimetic(size, data: ImageData, options: InitOptions) -> Initialized:
@@ -49,6 +48,6 @@ def mimetic(size, data: ImageData, options: InitOptions) -> Initialized:
     if family not in TRANSFORMERS:
         raise UnsupportedSize(f"mimetic init shapes self-attention weights; {family} has no attention (n/a for CNNs)")
     init = scratch(size, data, options)
-    apply_mimetic(init.model, torch.Generator().manual_seed(options.seed))
+    apply_mimetic(init.model, get_family(family), torch.Generator().manual_seed(options.seed))
     init.meta["method"] = "mimetic"
     return init

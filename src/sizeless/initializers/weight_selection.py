@@ -18,8 +18,6 @@ from ..models import check_input, input_geometry, load_model, teacher_family
 from ..norm_stats import has_batchnorm, reestimate_batchnorm
 from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
 
-_GROUPED_ROWS = {"attn.qkv.weight": 3, "attn.qkv.bias": 3}
-
 
 def even_indices(source: int, target: int) -> torch.Tensor:
     """``target`` evenly spaced indices into ``source`` (every k-th when k divides)."""
@@ -67,6 +65,8 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
             )
     else:
         image = options.image
+        if "patch_size" in args:  # a patch-based teacher (DiT) fixes the patch size
+            image = ImageSpec(image.img_size, image.in_chans, args["patch_size"])
         teacher_size = config.get("sizeless", {}).get("size", "unknown")
         arch, _ = family.model_args(size, image, data.num_classes)
         if arch != config["architecture"]:
@@ -76,7 +76,7 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
     student = family.build(size, image, data.num_classes)
     source = teacher.state_dict()
     state = student.state_dict()
-    head = {id(p) for p in student.get_classifier().parameters()}
+    head = {id(p) for p in family.task_parameters(student)}
     classifier = {n for n, p in student.named_parameters() if id(p) in head}  # task-specific: always new
     for name, value in state.items():
         if name in classifier:
@@ -85,7 +85,7 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
         if have is None or have.ndim != value.ndim or any(t < s for t, s in zip(have.shape, value.shape, strict=True)):
             raise UnsupportedSize(f"weight selection cannot serve {size.key}: it needs a teacher at least as wide and "
                                   f"deep in every stage (teacher is {teacher_size}; {name} does not fit)")
-        groups = next((g for suffix, g in _GROUPED_ROWS.items() if name.endswith(suffix)), 1)
+        groups = next((g for suffix, g in family.row_groups.items() if name.endswith(suffix)), 1)
         state[name] = select(have, tuple(value.shape), groups)
     student.load_state_dict(state)
     if has_batchnorm(student):  # the teacher's statistics describe wider sums than the selected channels give
