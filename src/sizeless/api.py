@@ -157,10 +157,12 @@ def check_objective(family, objective: str | None) -> str:
     if objective is None:
         return family.objectives[0]
     if objective not in family.objectives:
-        known = set(OBJECTIVES) | {"mae"}
-        what = "is not available for" if objective in known else "is unknown to sizeless; it has no objective for"
-        raise SizelessError(f"--objective {objective} {what} the {family.name} family; choose "
-                            f"{' or '.join(family.objectives)}")
+        *first, last = family.objectives
+        choices = f"{', '.join(first)} or {last}" if first else last
+        if objective in set(OBJECTIVES) | {"mae"}:
+            raise SizelessError(f"--objective {objective} is not available for the {family.name} family; it trains "
+                                f"with {choices}")
+        raise SizelessError(f"unknown objective {objective!r}; the {family.name} family trains with {choices}")
     return objective
 
 

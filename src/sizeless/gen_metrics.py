@@ -144,9 +144,10 @@ def load_inception_state(path: Path) -> dict[str, Tensor]:
 
 class InceptionFID:
     """Real FID (torchmetrics, InceptionV3 pool features) from user-given weights in torch-fidelity's InceptionV3
-    layout (``pt_inception-2015-12-05``). Built up front, so a wrong file fails before any sampling."""
+    layout (``pt_inception-2015-12-05``). Built up front, so a wrong file fails before any sampling.
+    ``feature``: 2048 (FID) or one of torchmetrics' earlier taps (64, 192, 768), cheaper for tests."""
 
-    def __init__(self, weights: str | Path):
+    def __init__(self, weights: str | Path, feature: int = 2048):
         from torchmetrics.image.fid import FrechetInceptionDistance
 
         state = load_inception_state(Path(weights))
@@ -154,7 +155,7 @@ class InceptionFID:
             clean = Path(tmp) / "inception.pth"  # our own file of plain tensors, for torch-fidelity's loader
             torch.save(state, clean)
             try:
-                self.metric = FrechetInceptionDistance(feature=2048, feature_extractor_weights_path=str(clean))
+                self.metric = FrechetInceptionDistance(feature=feature, feature_extractor_weights_path=str(clean))
             except (RuntimeError, KeyError, ValueError) as err:
                 raise SizelessError(f"{weights} is not InceptionV3 weights of the expected structure: "
                                     f"{' '.join(str(err).split())[:200]}") from None

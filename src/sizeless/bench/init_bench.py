@@ -24,7 +24,7 @@ from ..api import evaluate_model, initialize_full, pretrain, train
 from ..bank import TemplateBank
 from ..data import DataConfig, ImageData, load_data, with_train_subset
 from ..errors import SizelessError, UnsupportedSize
-from ..families import TRANSFORMERS, get_family
+from ..families import TRANSFORMERS, family_options, get_family
 from ..files import write_json
 from ..initializers import INITIALIZERS
 from ..initializers.base import default_fit_config
@@ -73,7 +73,9 @@ class BenchConfig:
     teacher_size: str | None = None  # default: DEFAULT_SIZES[family][1]
 
     def __post_init__(self) -> None:
-        get_family(self.family)  # an unknown family fails here, before anything runs
+        if "supervised" not in get_family(self.family).objectives:  # an unknown family fails here too
+            raise SizelessError(f"bench init judges classifiers by accuracy; for {self.family} (a generator) run "
+                                "benchmarks/dit_bench.py, which measures samples")
         kind = "vit" if self.family in TRANSFORMERS else "cnn"
         bank_size, teacher_size = DEFAULT_SIZES[kind]
         self.template_width = self.template_width or DEFAULT_TEMPLATE_WIDTH[kind]
@@ -105,7 +107,7 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
     budget = TrainConfig(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size, lr=cfg.pretrain_lr)
     inputs: dict[str, dict] = {}
 
-    family_config = {"share_stages": cfg.share_stages} if cfg.family not in TRANSFORMERS else None
+    family_config = family_options(cfg.family, share_stages=cfg.share_stages)
     constraint_config = {"ranks": list(cfg.ranks)} if cfg.constraint == "tucker" else {
         "template_width": cfg.template_width, "num_templates": cfg.num_templates}
     bank = TemplateBank.load(cfg.bank) if cfg.bank else pretrain(
