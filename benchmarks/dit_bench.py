@@ -65,7 +65,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--bank-size", default="64x4")
     p.add_argument("--template-width", type=int, default=32)
     p.add_argument("--num-templates", type=int, default=4)
-    p.add_argument("--embeddings", default="shared")
+    p.add_argument("--embeddings", default="free")
     p.add_argument("--teacher-size", default="128x6")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--pretrain-steps", type=int, default=1200, help="bank steps; the others get its FLOPs")

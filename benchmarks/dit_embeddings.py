@@ -11,7 +11,9 @@ same short fit. Lower is better. The label table is task-specific in all three (
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
+from statistics import mean, stdev
 
 from common import provenance, provenance_md, write_results
 from dit_common import Ledger, carve_validation
@@ -32,6 +34,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--fit-steps", type=int, default=40)
     parser.add_argument("--val-images", type=int, default=1000)
+    parser.add_argument("--seeds", type=int, default=2)
     args = parser.parse_args()
     meta = provenance()
     work = args.work or args.out / "work"
@@ -40,20 +43,24 @@ def main() -> None:
     budget = TrainConfig(steps=args.steps, batch_size=64, lr=1e-3, warmup=0.05, weight_decay=0.0)
     fit = TrainConfig(steps=args.fit_steps, batch_size=64, lr=3e-3, warmup=0.1, weight_decay=0.0, min_lr=1e-4)
     rows = []
-    for mode in EMBEDDINGS:
-        with ledger.stage(f"bank-{mode}"):
-            bank = pretrain(data, [args.bank_size], family="dit", family_config={"embeddings": mode},
-                            constraint_config={"template_width": 32, "num_templates": 4}, config=budget,
-                            out=work / f"bank-{mode}", resume=True)
-        with ledger.stage(f"init-{mode}"):
-            init = initialize_full(args.target_size, data, bank=bank, fit=fit, out=work / f"init-{mode}")
-        free = sum(v.numel() for k, v in bank.tensors.items() if k.startswith("free/"))
-        rows.append({"embeddings": mode, "bank_val_loss": next(iter(bank.config["val_loss"].values())),
-                     "target_val_loss_after_fit": evaluate_model(init.model, data, family="dit")["loss"],
-                     "template_params": bank.config["template_params"], "free_params": free,
-                     "scaler_params": init.meta["scaler_params"], "target_params":
-                         sum(p.numel() for p in init.model.parameters())})
-        print(rows[-1])
+    for seed in range(args.seeds):
+        for mode in EMBEDDINGS:
+            tag = f"{mode}-seed{seed}" if seed else mode  # seed 0 keeps the first run's folders
+            with ledger.stage(f"bank-{tag}"):
+                bank = pretrain(data, [args.bank_size], family="dit", family_config={"embeddings": mode},
+                                constraint_config={"template_width": 32, "num_templates": 4},
+                                config=replace(budget, seed=seed), out=work / f"bank-{tag}", resume=True)
+            with ledger.stage(f"init-{tag}"):
+                init = initialize_full(args.target_size, data, bank=bank, fit=fit, seed=seed,
+                                       out=work / f"init-{tag}")
+            free = sum(v.numel() for k, v in bank.tensors.items() if k.startswith("free/"))
+            rows.append({"embeddings": mode, "seed": seed,
+                         "bank_val_loss": next(iter(bank.config["val_loss"].values())),
+                         "target_val_loss_after_fit": evaluate_model(init.model, data, family="dit")["loss"],
+                         "template_params": bank.config["template_params"], "free_params": free,
+                         "scaler_params": init.meta["scaler_params"],
+                         "target_params": sum(p.numel() for p in init.model.parameters())})
+            print(rows[-1])
     meta.update(budget=vars(budget), fit=vars(fit), bank_size=args.bank_size, target_size=args.target_size,
                 cost=ledger.total())
     write_results(args.out, rows, meta)
@@ -62,10 +69,18 @@ def main() -> None:
              f"CIFAR-10-jpeg training images (LR 1e-3, no weight decay); target {args.target_size} (new width and "
              f"depth), {args.fit_steps} fit steps. Held-out denoising loss (MSE of the predicted noise at fixed "
              f"timesteps and noise) on {args.val_images} images carved from the training split; lower is better.",
+             f" Mean ± std over {args.seeds} seeds (bank, scalers and fit data order all follow the seed).",
              "", "| embeddings | bank val loss | target val loss after fit | template params | free params |",
              "|---|---:|---:|---:|---:|"]
-    lines += [f"| {r['embeddings']} | {r['bank_val_loss']:.4f} | {r['target_val_loss_after_fit']:.4f} | "
-              f"{r['template_params']:,} | {r['free_params']:,} |" for r in rows]
+    for mode in EMBEDDINGS:
+        mine = [r for r in rows if r["embeddings"] == mode]
+
+        def stat(key, mine=mine):
+            values = [r[key] for r in mine]
+            return f"{mean(values):.4f}" + (f" ± {stdev(values):.4f}" if len(values) > 1 else "")
+
+        lines.append(f"| {mode} | {stat('bank_val_loss')} | {stat('target_val_loss_after_fit')} | "
+                     f"{mine[0]['template_params']:,} | {mine[0]['free_params']:,} |")
     lines += ["", f"Cost: {meta['cost']['cpu_s'] / 60:.1f} CPU-minutes (process time, 1 thread), "
               f"{meta['cost']['wall_s'] / 60:.1f} minutes wall on the shared CPU.", "", provenance_md(meta)]
     (args.out / "report.md").write_text("\n".join(lines) + "\n")

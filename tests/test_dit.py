@@ -62,7 +62,7 @@ def test_which_parameters_each_constraint_templates():
     matrices = {f"transformer_blocks.*.{leaf}.weight" for leaf in leaves}
     assert tucker == matrices  # attention, MLP and the 6D x D adaLN modulation of every block
     assert matrices < kron and "proj_out_1.weight" in kron  # Kronecker also composes vectors and the output layers
-    assert not any("norm1.emb" in name for name in kron | tucker)  # shared embedder: a free parameter
+    assert not any("norm1.emb" in name for name in kron | tucker)  # free embedders (the default)
     templated = get_family("dit", {"embeddings": "templated"})
     kinds = templated.kinds(templated.parse_size("64x2"), DIGITS, 32, 4.0)
     assert "transformer_blocks.*.norm1.emb.timestep_embedder.linear_2.weight" in {

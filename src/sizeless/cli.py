@@ -41,8 +41,9 @@ ShareOpt = Annotated[bool, typer.Option(help="CNNs: stages of doubling width sha
                                              "scalers) instead of one set per stage (the default, better on "
                                              "CIFAR-10)")]
 ResumeOpt = Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")]
-EmbeddingsOpt = Annotated[str, typer.Option(help="dit: per-block timestep embedders in a templated model: shared "
-                                                  "(one for all blocks, as in DiT; the default) | templated | free")]
+EmbeddingsOpt = Annotated[str, typer.Option(help="dit: per-block timestep embedders in a templated model: free "
+                                                  "(plain parameters; the default, best measured) | templated | "
+                                                  "shared (one for all blocks, as in the original DiT)")]
 LabelDropoutOpt = Annotated[float, typer.Option(help="diffusion: fraction of labels dropped to the null label "
                                                      "(classifier-free guidance)")]
 StepsOpt = Annotated[int, typer.Option(help="sampling steps")]
@@ -81,7 +82,7 @@ def pretrain(
     share_stages: ShareOpt = False,
     constraint: Annotated[str, typer.Option(help="kronecker (WAVE/WeiT) | tucker (SWEET: any width)")] = "kronecker",
     objective: ObjectiveOpt = None,
-    embeddings: EmbeddingsOpt = "shared",
+    embeddings: EmbeddingsOpt = "free",
     label_dropout: LabelDropoutOpt = 0.1,
     template_width: Annotated[int, typer.Option(help="kronecker: template width w; targets need multiples")] = 32,
     num_templates: Annotated[int, typer.Option(help="kronecker: templates per kind (N)")] = 4,

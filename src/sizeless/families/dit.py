@@ -4,10 +4,11 @@ The plain model is diffusers' own class, so an exported model is a ``save_pretra
 ``DiTTransformer2DModel.from_pretrained(DIR)`` loads. What is templated per block: the attention
 projections (q, k, v, out), the MLP and the adaLN modulation matrix (``6D x D``). diffusers gives
 every block its own timestep/label embedding (the original DiT has one); ``embeddings`` decides what
-a templated model does with them: ``shared`` (one embedder for all blocks, a free parameter, as in
-the original DiT), ``templated`` (per block, composed like the rest) or ``free`` (per block, plain
-parameters). The label table is the task-specific part (like a classifier's head): new for new
-classes, never stored in a bank. diffusers is imported on first use (it takes seconds).
+a templated model does with them: ``free`` (per block, plain parameters that new sizes seed by
+resizing; the default, best at new sizes in benchmarks/dit-embeddings), ``templated`` (per block,
+composed like the rest) or ``shared`` (one embedder for all blocks, as in the original DiT). The
+label table is the task-specific part (like a classifier's head): new at every init, never stored in
+a bank. diffusers is imported on first use (it takes seconds).
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ class DiTFamily:
     row_groups: ClassVar[dict[str, int]] = {"norm1.linear.weight": 6, "norm1.linear.bias": 6,
                                             "proj_out_1.weight": 2, "proj_out_1.bias": 2}
 
-    # one embedder for every block, as in the original DiT: measured best of the three (README, design choices)
-    def __init__(self, embeddings: str = "shared"):
+    # per-block embedders as free parameters: the best of the three at a new size (benchmarks/dit-embeddings)
+    def __init__(self, embeddings: str = "free"):
         if embeddings not in EMBEDDINGS:
             raise SizelessError(f"DiT embeddings must be one of {', '.join(EMBEDDINGS)}, not {embeddings!r}")
         self.embeddings = embeddings
@@ -58,7 +59,7 @@ class DiTFamily:
         """Family options stored in a bank: they decide which parameters the constraint composes."""
         return {"embeddings": self.embeddings}
 
-    def configured(self, embeddings: str = "shared") -> DiTFamily:
+    def configured(self, embeddings: str = "free") -> DiTFamily:
         return DiTFamily(embeddings)
 
     # -- sizes and plain models -------------------------------------------------------------------
