@@ -13,9 +13,8 @@ Protocol (every number is a flag; the defaults are the committed run):
 - the bank, TLEG's learngene, the weight-selection teacher (a larger DiT) and each size's direct pre-training
   get the same training FLOPs (the bank's steps scaled by forward multiply-adds per image);
 - every method then gets the same target budget in steps of the same batch: the template fit counts inside it;
-- each method trains at the learning rate that gave it the lowest validation denoising loss in a sweep at one
-  size (the sweep's seed-0 run at that size is reused), mimetic and direct with one seed (context), the rest
-  with every seed;
+- each method trains at the learning rate that gave it the lowest validation denoising loss in a shorter sweep
+  at one size; mimetic and direct run with one seed (context), the rest with every seed;
 - images are sampled with DDIM and classifier-free guidance from the same noise for every model.
 Every finished stage and run is cached under --work; run the same command again to resume.
 """
@@ -74,16 +73,17 @@ def parse() -> argparse.Namespace:
     p.add_argument("--fit-steps", type=int, default=60)
     p.add_argument("--lrs", default="3e-4,1e-3,3e-3", help="learning-rate sweep after init")
     p.add_argument("--sweep-size", default="64x6")
+    p.add_argument("--sweep-steps", type=int, default=150, help="target steps of a sweep run (fit scaled alike)")
     p.add_argument("--val-images", type=int, default=2000, help="carved from the training images")
     p.add_argument("--test-images", type=int, default=1000, help="test images for the held-out denoising loss")
-    p.add_argument("--num-images", type=int, default=250, help="images per FD/KD evaluation (and real ones)")
+    p.add_argument("--num-images", type=int, default=500, help="images per FD/KD evaluation (and real ones)")
     p.add_argument("--sample-steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=1.5)
     p.add_argument("--curve-points", type=int, default=4, help="denoising-loss evaluations during training")
-    p.add_argument("--fd-points", default="0,0.5,1", help="fractions of the budget where FD/KD are measured")
+    p.add_argument("--fd-points", default="0,1", help="fractions of the budget where FD/KD are measured")
     p.add_argument("--classifier-size", default="32x2-2-2-2")
     p.add_argument("--classifier-family", default="convnext")
-    p.add_argument("--classifier-epochs", type=int, default=6)
+    p.add_argument("--classifier-epochs", type=int, default=5)
     p.add_argument("--classifier-lr", type=float, default=2e-3)
     return p.parse_args()
 
@@ -156,6 +156,15 @@ class Bench:
             out["teacher"] = self.work / "teacher"
         return out
 
+    def direct_model(self, size: str, inputs: dict) -> Path:
+        """Direct pre-training of ``size`` with the bank's training FLOPs (seed 0), built once."""
+        out = self.work / f"direct-{size}"
+        if not (out / "config.json").exists():
+            with self.ledger.stage(f"direct-{size}"):
+                initialize_full(size, self.data, bank=inputs["bank"], method="direct", seed=0, out=out, family="dit",
+                                pretrain_config=replace(self.train_config, steps=self.steps_for(size)))
+        return out
+
     # -- one method at one size, trained in segments with evaluations between ---------------------------
     def measure(self, model, features: FeatureModel, with_fd: bool) -> dict:
         row = {"denoising_loss": evaluate_model(model, self.test_data, family="dit")["loss"]}
@@ -167,33 +176,39 @@ class Bench:
             row.update(compare(features(images), self.labels, self.real))
         return row
 
-    def run(self, method: str, size: str, seed: int, lr: float, inputs: dict, features: FeatureModel) -> list[dict]:
+    def run(self, method: str, size: str, seed: int, lr: float, inputs: dict, features: FeatureModel,
+            sweep: bool = False) -> list[dict]:
+        """Init, then train in segments; a sweep run is shorter and is judged on the carved validation split only."""
         a = self.args
-        key = f"{method}-{size}-seed{seed}-lr{lr:g}"
+        total = a.sweep_steps if sweep else a.steps
+        key = f"{'sweep-' if sweep else ''}{method}-{size}-seed{seed}-lr{lr:g}"
         run_dir = self.work / "runs" / key
         record = run_dir / "metrics.json"
         state = json.loads(record.read_text()) if record.exists() else {"rows": [], "done": False}
         if state["done"]:
             return state["rows"]
-        fit_steps = a.fit_steps if method in FITTED else 0
-        train_steps = a.steps - fit_steps
+        fit_steps = round(a.fit_steps * total / a.steps) if method in FITTED else 0
+        train_steps = total - fit_steps
         base = {"method": method, "size": size, "seed": seed, "lr": lr}
         fit = TrainConfig(steps=max(1, fit_steps), batch_size=a.batch_size, lr=3e-3, warmup=0.1, weight_decay=0.0,
                           min_lr=1e-4)
         bank = inputs["learngene"] if method == "linear-expansion" else inputs["bank"]
+        init_dir = run_dir / "init"
         with self.ledger.stage(f"{key}/init"):
             try:
-                init = initialize_full(size, self.data, bank=bank if method in ("templates", "linear-expansion",
-                                                                               "direct") else None,
-                                       method=method, fit=fit, seed=seed, out=run_dir / "init",
-                                       teacher=inputs.get("teacher"), family="dit",
-                                       pretrain_config=replace(self.train_config, steps=self.steps_for(size)))
+                if method == "direct":  # pre-trained once per size (the bank's FLOPs), shared by its runs
+                    init_dir = self.direct_model(size, inputs)
+                    initial = load_model(init_dir)[0]
+                else:
+                    initial = initialize_full(size, self.data, bank=bank if method in FITTED else None,
+                                              method=method, fit=fit, seed=seed, out=init_dir,
+                                              teacher=inputs.get("teacher"), family="dit").model
             except UnsupportedSize as err:
                 state = {"rows": [{**base, "status": f"n/a: {err}"}], "done": True}
                 record.parent.mkdir(parents=True, exist_ok=True)
                 record.write_text(json.dumps(state, indent=1) + "\n")
                 return state["rows"]
-        params = sum(p.numel() for p in init.model.parameters())
+        params = sum(p.numel() for p in initial.parameters())
         pre_images = {"templates": inputs["bank"].config.get("steps", 0),
                       "linear-expansion": inputs.get("learngene").config.get("steps", 0)
                       if inputs.get("learngene") else 0,
@@ -202,21 +217,24 @@ class Bench:
                     pretrain_shared=method in ("templates", "linear-expansion", "weight-selection"))
         fd_at = {round(float(f) * train_steps) for f in a.fd_points.split(",")}
         points = sorted({round(train_steps * k / a.curve_points) for k in range(1, a.curve_points + 1)} | fd_at)
+        if sweep:
+            fd_at, points = set(), [train_steps]
         done = {r["train_step"] for r in state["rows"]}
         config = TrainConfig(steps=train_steps, batch_size=a.batch_size, lr=lr, warmup=0.05, weight_decay=0.0,
                              seed=seed)
-        if 0 not in done:
+        if 0 not in done and not sweep:
             with self.ledger.stage(f"{key}/eval0"):
-                row = self.measure(init.model, features, 0 in fd_at)
+                row = self.measure(initial, features, 0 in fd_at)
             state["rows"].append({**base, "train_step": 0, "target_steps": fit_steps, **row})
         for point in points:
             if point in done or point == 0:
                 continue
             with self.ledger.stage(f"{key}/train{point}"):
-                model, _ = train(run_dir / "init", self.data, config, out=run_dir / "train", resume=True,
+                model, _ = train(init_dir, self.data, config, out=run_dir / "train", resume=True,
                                  stop_at_step=point if point < train_steps else None)
             with self.ledger.stage(f"{key}/eval{point}"):
-                row = self.measure(model, features, point in fd_at)
+                row = {"val_denoising_loss": evaluate_model(model, self.data, family="dit")["loss"]} if sweep else \
+                    self.measure(model, features, point in fd_at)
             state["rows"].append({**base, "train_step": point, "target_steps": fit_steps + point, **row})
             record.write_text(json.dumps(state, indent=1) + "\n")
         state["done"] = True
@@ -231,17 +249,13 @@ class Bench:
         for method in a.methods:
             scores = {}
             for lr in a.lrs:
-                final = self.run(method, a.sweep_size, 0, lr, inputs, features)[-1]
+                final = self.run(method, a.sweep_size, 0, lr, inputs, features, sweep=True)[-1]
                 if final["status"] != "ok":
                     break
-                model = self.final_model(method, a.sweep_size, 0, lr)
-                scores[lr] = evaluate_model(model, self.data, family="dit")["loss"]  # carved validation split
+                scores[lr] = final["val_denoising_loss"]  # on the validation split carved from the training images
                 rows.append({"method": method, "lr": lr, "val_denoising_loss": scores[lr]})
             best[method] = min(scores, key=scores.get) if scores else a.lrs[0]
         return best, rows
-
-    def final_model(self, method: str, size: str, seed: int, lr: float):
-        return load_model(self.work / "runs" / f"{method}-{size}-seed{seed}-lr{lr:g}" / "train")[0]
 
     # -- figures ---------------------------------------------------------------------------------------
     def sample_grid(self, size: str, best: dict, path: Path) -> None:
@@ -368,7 +382,7 @@ def report(args, meta, table, sweep_rows, best, features, floor, ledger_total, i
               "| size | FD: templates vs best rival | templates better | class consistency: templates vs best | "
               "templates better |", "|---|---|---|---|---|", *wins, ""]
     lines += ["## Learning rates (validation split carved from the training images)", "",
-              f"Sweep at {args.sweep_size}, seed 0, {args.steps} target steps; chosen: " +
+              f"Sweep at {args.sweep_size}, seed 0, {args.sweep_steps} target steps (fit scaled alike); chosen: " +
               ", ".join(f"{m} {lr:g}" for m, lr in best.items()), "",
               "| method | LR | validation denoising loss |", "|---|---:|---:|"]
     lines += [f"| {r['method']} | {r['lr']:g} | {r['val_denoising_loss']:.4f} |" for r in sweep_rows]
