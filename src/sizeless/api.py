@@ -348,8 +348,7 @@ def generate(model: str | Path, config: SampleConfig | None = None, *, out: str 
     (PNG files or ``train.parquet``) and ``samples.json`` there (all or nothing)."""
     config = config or SampleConfig()
     net, record = load_generator(model)
-    family = get_family("dit")
-    labels = config.labels(family.num_classes(net))
+    labels = config.labels(get_family(record["family"]).num_classes(net))
     if out is not None:
         check_out(Path(out))  # before minutes of sampling, not after
     net.to(dist.setup())
@@ -378,11 +377,11 @@ def evaluate_generator(model: str | Path, data: ImageData | DataConfig | str, fe
     vs held-out images, same count), class consistency, the held-out denoising loss, and real FID with
     ``inception_weights``."""
     data, config = as_data(data), config or SampleConfig(num_images=1000)
-    net, _ = load_generator(model)
+    net, record = load_generator(model)
     check_input({"model_args": dict(net.config)}, data, model)
-    if get_family("dit").num_classes(net) != data.num_classes:
-        raise SizelessError(f"{model} generates {get_family('dit').num_classes(net)} classes but {data.name} has "
-                            f"{data.num_classes}")
+    classes = get_family(record["family"]).num_classes(net)
+    if classes != data.num_classes:
+        raise SizelessError(f"{model} generates {classes} classes but {data.name} has {data.num_classes}")
     n = config.num_images
     if n > min(len(data.train), len(data.val)):
         raise SizelessError(f"--num-images {n} is more than the real images to compare with ({len(data.val)} held "
@@ -390,15 +389,15 @@ def evaluate_generator(model: str | Path, data: ImageData | DataConfig | str, fe
     inception = InceptionFID(inception_weights) if inception_weights is not None else None  # fails before sampling
     features = FeatureModel.load(feature_model)
     order = seeded_generator(config.seed, 31)
-    real_test = data.val.images[torch.randperm(len(data.val), generator=order)[:n]]
-    real_train = data.train.images[torch.randperm(len(data.train), generator=order)[:n]]
+    test_index = torch.randperm(len(data.val), generator=order)[:n]
+    real_test, real_train = data.val.images[test_index], data.train.images[torch.randperm(len(data.train),
+                                                                                          generator=order)[:n]]
     test_feats = features(real_test)
-    test_labels = data.val.labels[torch.randperm(len(data.val), generator=seeded_generator(config.seed, 31))[:n]]
+    accuracy = float((test_feats[1].argmax(1) == data.val.labels[test_index]).float().mean())
     fake, labels = generate(model, config, progress=progress)
     out = {"denoising_loss": evaluate_model(model, data)["loss"], **compare(features(fake), labels, test_feats),
            "floor": real_floor(features(real_train), test_feats), "num_images": n,
-           "classifier": {**features.info, "acc_on_real": float((test_feats[1].argmax(1) == test_labels).float()
-                                                                 .mean())}}
+           "classifier": {**features.info, "acc_on_real": accuracy}}
     if inception is not None:
         out["fid_inception"] = inception(fake, real_test)
         out["fid_inception_floor"] = inception(real_train, real_test)
