@@ -266,3 +266,14 @@ def test_sample_refuses_a_folder_that_is_not_empty(tmp_path, digits):
     with pytest.raises(SizelessError, match="not empty"):
         generate(path, SampleConfig(num_images=2, steps=1), out=tmp_path / "s", progress=False)
     assert [p.name for p in (tmp_path / "s").iterdir()] == ["keep.txt"]
+
+
+def test_tucker_dit_runs_at_narrower_widths_for_stochastic_width():
+    family = get_family("dit")
+    net = TemplateNet(family, build_constraint("tucker", CONSTRAINTS["tucker"]), [family.parse_size("64x2")], DIGITS,
+                      10, seed=0)
+    x, t, y = _inputs(2)
+    out = net(x, None, 32, timestep=t, class_labels=y, return_dict=False)[0]  # leading slices of the 64-wide size
+    assert out.shape == x.shape
+    out.sum().backward()
+    assert net.templates["G"].grad is not None
