@@ -42,9 +42,9 @@ from sizeless.errors import UnsupportedSize
 from sizeless.families import get_family
 from sizeless.files import load_tensors, save_tensors
 from sizeless.gen_metrics import FeatureModel, compare, real_floor
+from sizeless.generation import SampleConfig, sample, to_uint8
 from sizeless.models import load_model
 from sizeless.plotting import save_figure
-from sizeless.sampling import SampleConfig, sample, to_uint8
 from sizeless.training import TrainConfig
 
 FITTED = ("templates", "linear-expansion")  # methods whose init fits scalers: the fit counts in the target budget

@@ -21,7 +21,7 @@ from common import provenance, provenance_md, write_results
 from sizeless.constraints import build_constraint
 from sizeless.diffusion import Diffusion, DiffusionConfig
 from sizeless.families import ImageSpec, get_family
-from sizeless.sampling import SampleConfig, sample
+from sizeless.generation import SampleConfig, sample
 from sizeless.templated import TemplateNet
 
 

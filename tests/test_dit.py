@@ -12,8 +12,8 @@ from sizeless.data import ImageData, Split
 from sizeless.diffusion import Diffusion, DiffusionConfig
 from sizeless.errors import SizelessError
 from sizeless.families import ImageSpec, get_family
+from sizeless.generation import SampleConfig
 from sizeless.models import load_model
-from sizeless.sampling import SampleConfig
 from sizeless.templated import TemplateNet
 from sizeless.training import TrainConfig, evaluate
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from functools import partial
+from itertools import islice
 from pathlib import Path
 
 import torch
@@ -14,28 +15,33 @@ from torch import Tensor, nn
 from . import distributed as dist
 from .bank import TemplateBank
 from .constraints import build_constraint
-from .data import DataConfig, ImageData, load_data
+from .data import DataConfig, ImageData, TrainData, load_data
 from .diffusion import DiffusionConfig
 from .errors import SizelessError
-from .families import ImageSpec, get_family
+from .families import ImageSpec, get_family, model_classes
+from .flops import cumulative_macs, macs_per_image, training_flops
 from .gen_metrics import FeatureModel, InceptionFID, compare, real_floor
+from .generation import SampleConfig, check_out, sample, to_uint8, write_samples
 from .initializers import INITIALIZERS, Initialized, InitOptions
 from .initializers.base import default_fit_config
 from .mae import MAEConfig, MAELoss, MaskedAutoencoder, mask_generator, save_reconstructions
 from .models import check_input, load_model, model_args_of, save_model, teacher_family
 from .objectives import OBJECTIVES, DistillConfig, default_objective
-from .sampling import SampleConfig, check_out, sample, to_uint8, write_samples
+from .sampling import Draw, SizeSampling, size_draws, sub_size
 from .templated import TemplateNet
 from .training import TrainConfig, TrainResult, evaluate, fit, seeded_generator
-from .widths import WidthSampling
 
 
 def as_data(data: ImageData | DataConfig | str) -> ImageData:
-    return data if isinstance(data, ImageData) else load_data(data)
+    return load_data(data) if isinstance(data, (str, DataConfig)) else data  # any TrainData passes through
 
 
 def image_spec(data: ImageData, patch_size: int | None = None, family: str = "vit") -> ImageSpec:
-    """The data's geometry; the patch size (a CNN's stem reduction) defaults to the family's choice."""
+    """The data's geometry; the patch size (a CNN's stem reduction) defaults to the family's choice. A family
+    with its own input spec (``input_spec``, e.g. a policy's state and action sizes) reads it from the data."""
+    custom = getattr(get_family(family), "input_spec", None)
+    if custom is not None:
+        return custom(data, patch_size)
     return ImageSpec(data.img_size, data.in_chans, patch_size or get_family(family).default_patch_size(data.img_size))
 
 
@@ -51,7 +57,7 @@ def pretrain(
     distill: DistillConfig | None = None,
     mae: MAEConfig | None = None,
     diffusion: DiffusionConfig | None = None,
-    width_sampling: WidthSampling | None = None,
+    size_sampling: SizeSampling | None = None,
     config: TrainConfig | None = None,
     patch_size: int | None = None,
     out: str | Path | None = None,
@@ -61,9 +67,10 @@ def pretrain(
     """Constraint-based pre-training of a template bank; several sizes share templates (one drawn per step).
 
     ``objective``: "supervised" (WeiT), "distill" (WAVE: a teacher given by ``distill``), "mae"
-    (SWEET: masked autoencoding, no labels read; settings in ``mae``) or, for generators (``family="dit"``),
-    "diffusion" (settings in ``diffusion``); default: the family's first. ``width_sampling`` runs
-    each step at a drawn width (SWEET's width-wise stochastic scaling; Tucker constraint).
+    (SWEET: masked autoencoding, no labels read; settings in ``mae``), "diffusion" for generators
+    (``family="dit"``; settings in ``diffusion``) or another registered objective of the family
+    (``objectives.OBJECTIVES``); default: the family's first. ``size_sampling`` runs each step at a drawn
+    width and/or depth (SWEET's width-wise stochastic scaling, extended to depth).
     ``family_config``: family options stored in the bank, e.g. ``{"share_stages": True}`` for a CNN.
     """
     if not sizes:
@@ -78,11 +85,11 @@ def pretrain(
     image = image_spec(data, patch_size, family)
     net = TemplateNet(fam, con, parsed, image, data.num_classes, seed=config.seed)
     keys = list(net.sizes)
-    widths = width_sampling.validation_widths() if width_sampling else (None,)
-    with torch.no_grad():  # a width no size can run at fails here, not at some later step
+    subs = size_sampling.validation_sizes() if size_sampling else [(None, None)]
+    with torch.no_grad():  # a width or depth no size can run at fails here, not at some later step
         for key in keys:
-            for width in widths:
-                net.weights(key, width)
+            for width, depth in subs:
+                net.weights(key, width, depth)
 
     module, mae_model = net, None
     if objective == "mae":
@@ -91,24 +98,27 @@ def pretrain(
         module, loss = nn.ModuleDict({"net": net, "mae": mae_model}), MAELoss()
         encode = masked_encoder(fam, net.call)
 
-        def run_at(key: str, width: int | None, generator: Callable[[], torch.Generator]):
-            return lambda x: mae_model.reconstruct(partial(encode, size=key, width=width), x, generator())
+        def run_at(key: str, width: int | None, depth: int | None, generator: Callable[[], torch.Generator]):
+            return lambda x: mae_model.reconstruct(partial(encode, size=key, width=width, depth=depth), x,
+                                                   generator())
     else:
         loss = make_objective(objective, data, config, distill=distill, diffusion=diffusion)
 
-        def run_at(key: str, width: int | None, generator: Callable[[], torch.Generator]):
-            return lambda x, **inputs: net(x, key, width, **inputs)
+        def run_at(key: str, width: int | None, depth: int | None, generator: Callable[[], torch.Generator]):
+            return lambda x, **inputs: net(x, key, width, depth, **inputs)
+
+    draw = size_draws(keys, size_sampling, config.seed)
 
     def forward_at(step: int):
-        key = keys[int(torch.randint(len(keys), (1,), generator=seeded_generator(config.seed, 104729, step)))]
-        width = width_sampling.draw(step, seeded_generator(config.seed, 15485863, step)) if width_sampling else None
-        return run_at(key, width, lambda: mask_generator(config.seed, step))
+        return run_at(*draw(step), lambda: mask_generator(config.seed, step))
 
     evaluators = {}
     for key in keys:
-        for width in widths:
-            name = key if width in (None, net.sizes[key].width) else f"{key}@{width}"
-            evaluators[name] = run_at(key, width, lambda: mask_generator(config.seed))
+        own = net.sizes[key]
+        for width, depth in subs:
+            name = key + (f"@{width}" if width not in (None, own.width) else "") + \
+                (f"@d{depth}" if depth not in (None, own.depth) else "")
+            evaluators[name] = run_at(key, width, depth, lambda: mask_generator(config.seed))
     result = fit(module, data, config, objective=loss, forward_at=forward_at, evaluators=evaluators, out_dir=out,
                  resume=resume, desc=f"pretrain ({objective})", stop_at_step=stop_at_step)
     if mae_model is not None and out and dist.is_main():
@@ -121,12 +131,16 @@ def pretrain(
         "distill": asdict(distill) if distill else None,
         "mae": asdict(mae) if objective == "mae" else None,
         "diffusion": loss.config.to_dict() if objective == "diffusion" else None,
-        "width_sampling": width_sampling.to_dict() if width_sampling else None,
+        "size_sampling": size_sampling.to_dict() if size_sampling else None,
         "data": data.name,
         "class_names": data.class_names,
         "train": asdict(config),
         "steps": final.get("step", 0),
+        # supervised steps cost 6 MACs per image of the drawn size; other objectives add a teacher or a decoder
+        "train_flops": pretraining_flops(net, draw, final.get("step", 0), config.batch_size)
+        if objective == "supervised" else None,
         "seconds": final.get("seconds"),
+        "cpu_seconds": final.get("cpu_seconds"),
         "completed": result.completed,
         metric: {name: final.get(f"{metric}[{name}]") for name in evaluators},
         "template_params": sum(p.numel() for p in net.templates.parameters()),
@@ -135,6 +149,24 @@ def pretrain(
         bank.save(out)
     dist.barrier()  # other ranks may read what rank 0 just wrote
     return bank
+
+
+def pretraining_flops(net: TemplateNet, draw: Callable[[int], Draw], steps: int, batch_size: int) -> int:
+    """Training FLOPs of ``steps`` pre-training steps: each at the size, width and depth it drew."""
+    if steps < 1:
+        return 0
+    return training_flops(next(islice(cumulative_macs(draw, draw_macs(net.family, net.sizes, net.image,
+                                                                        net.num_classes)), steps - 1, None)),
+                          batch_size)
+
+
+def draw_macs(family, sizes: dict, image: ImageSpec, num_classes: int) -> Callable[[Draw], int]:
+    """MACs per image of what a pre-training step drew."""
+    def macs(where: Draw) -> int:
+        size = sub_size(sizes[where[0]], *where[1:])
+        return macs_per_image(lambda: family.build(size, image, num_classes), image.in_chans, image.img_size)
+
+    return macs
 
 
 def masked_encoder(family, call: Callable) -> Callable:
@@ -197,10 +229,12 @@ def initialize(
 
 
 def initialize_full(size, data, *, bank=None, method="templates", fit=None, patch_size=None, seed=0,
-                    out=None, teacher=None, source=None, pretrain_config=None, family=None) -> Initialized:
+                    out=None, teacher=None, source=None, pretrain_config=None, family=None,
+                    log_dir=None) -> Initialized:
     """:func:`initialize`, also returning the architecture, model args and provenance.
 
-    ``teacher`` (weight-selection), ``source`` and ``pretrain_config`` (direct) feed the baselines.
+    ``teacher`` (weight-selection), ``source`` and ``pretrain_config`` (direct) feed the baselines;
+    ``log_dir`` is where a fit or direct pre-training logs and checkpoints (default ``out/fit``).
     """
     if method not in INITIALIZERS:
         raise SizelessError(f"unknown init method {method!r}; choose from {', '.join(INITIALIZERS)}")
@@ -211,9 +245,10 @@ def initialize_full(size, data, *, bank=None, method="templates", fit=None, patc
         raise SizelessError(f"--family {family} but the bank holds {bank.config['family']} templates")
     family = family or (bank.config["family"] if bank else teacher_family(teacher) if teacher else "vit")
     # the data's resolution; a bank fixes the patch size (template methods adapt the rest themselves)
-    image = image_spec(data, bank.image.patch_size if bank else patch_size, family)
+    image = image_spec(data, getattr(bank.image, "patch_size", None) if bank else patch_size, family)
     fit = replace(fit or default_fit_config(), seed=seed)
-    options = InitOptions(bank=bank, image=image, seed=seed, fit=fit, log_dir=Path(out) / "fit" if out else None,
+    log_dir = Path(log_dir) if log_dir else Path(out) / "fit" if out else None
+    options = InitOptions(bank=bank, image=image, seed=seed, fit=fit, log_dir=log_dir,
                           family=family,
                           teacher=Path(teacher) if teacher else None,
                           source=as_data(source) if source is not None else None, pretrain=pretrain_config)
@@ -266,7 +301,8 @@ def train(
         if family is not None and family != meta.get("family", "vit"):
             raise SizelessError(f"--family {family} but {path} is a {meta.get('family', 'vit')} model")
         fam = get_family(meta.get("family", "vit"))
-        if fam.num_classes(model) != data.num_classes:
+        classes = model_classes(fam, model)
+        if classes is not None and classes != data.num_classes:
             fam.reset_classes(model, data.num_classes)
             if "num_classes" in args:
                 args["num_classes"] = data.num_classes
@@ -282,6 +318,7 @@ def train(
             meta = {**meta, "diffusion": diffusion.to_dict()}
         loss = make_objective(objective, data, config, diffusion=diffusion)
         result = fit(model, data, config, objective=loss, out_dir=out, resume=resume, stop_at_step=stop_at_step)
+        meta = {**meta, "objective": objective}
     model = model.cpu()
     saved = out is not None and (Path(out) / "config.json").exists()
     if out and dist.is_main() and result.completed and (result.steps_run or not saved):  # a reused run stays as is
@@ -309,6 +346,27 @@ def _train_mae(model: nn.Module, args: dict, meta: dict, data: ImageData, config
     return result
 
 
+def rollout_model(model: nn.Module | str | Path, env: str, *, episodes: int = 10, target_return: float | None = None,
+                  seed: int = 0, data: TrainData | DataConfig | str | None = None, task: dict | None = None,
+                  progress: bool = True) -> dict:
+    """Roll a policy (a model folder, or a plain model with ``task``) out in ``env``: mean/std return and the
+    normalized score. The task record (state statistics, reference scores) is the model's own, or ``data``'s."""
+    from .rollouts import rollout
+
+    if isinstance(model, (str, Path)):
+        model, saved = load_model(model)
+        task = task or saved.get("sizeless", {}).get("task")
+    if data is not None:
+        data = as_data(data)
+        if not hasattr(data, "task"):
+            raise SizelessError(f"--data {data.name} holds no trajectories; pass the policy's Minari dataset")
+        task = {**data.task(env), **{k: v for k, v in (task or {}).items() if k in ("state_mean", "state_std")}}
+    if task is None:
+        raise SizelessError("this policy records no task (state statistics, reference scores); pass --data "
+                            "minari:DATASET_ID of the data it was trained on")
+    return rollout(model, task, env, episodes=episodes, target_return=target_return, seed=seed, progress=progress)
+
+
 def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig | str, batch_size: int = 512,
                    family: str | None = None) -> dict:
     """Validation metrics of a plain model (or model folder) under its family's objective: loss and accuracy
@@ -322,8 +380,8 @@ def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig |
         check_input(saved, data, path)
         record = saved.get("sizeless", {})
         family = record.get("family", "vit")
-        classes = get_family(family).num_classes(model)
-        if classes != data.num_classes:
+        classes = model_classes(get_family(family), model)
+        if classes is not None and classes != data.num_classes:
             raise SizelessError(f"{path} serves {classes} classes but {data.name} has {data.num_classes}")
     objective = default_objective(get_family(family or "vit"), data, TrainConfig(), record)
     model.to(dist.setup())

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import SizelessError
@@ -19,8 +20,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Pre-train weight templates once; initialize timm models of any depth and width.")
 console = Console(stderr=True)
 
-DataOpt = Annotated[str, typer.Option("--data", help="digits | cifar10 | path to a parquet folder or ImageFolder tree")]
-DataDirOpt = Annotated[str | None, typer.Option(help="local copy for --data cifar10 (no download)")]
+DataOpt = Annotated[str, typer.Option("--data", help="digits | cifar10 | path to a parquet folder or ImageFolder tree "
+                                                     "| minari:DATASET_ID[,DATASET_ID...] (trajectories)")]
+DataDirOpt = Annotated[str | None, typer.Option(help="local copy for --data cifar10 (no download); the Minari store "
+                                                     "for --data minari:ID")]
 ImageSizeOpt = Annotated[int | None, typer.Option(help="resize images to this side")]
 SubsetOpt = Annotated[int | None, typer.Option(help="use this many training images (fixed subset)")]
 ValSubsetOpt = Annotated[int | None, typer.Option(help="use this many validation images (fixed subset)")]
@@ -34,7 +37,8 @@ PatchOpt = Annotated[int | None, typer.Option(
     help="input reduction of the stem. ViT: patch size (default image/8, 2 below 16 px); ConvNeXt: patch size "
          "(default 4, 1 below 32 px); ResNet: 1 = small-image stem (3x3 stride 1, the default up to 64 px), "
          "4 = ImageNet stem (7x7 stride 2 + max-pool)")]
-FamilyOpt = Annotated[str, typer.Option(help="architecture family: vit | resnet | convnext | dit (generator)")]
+FamilyOpt = Annotated[str, typer.Option(help="architecture family: vit | resnet | convnext | decision-transformer | "
+                                            "dit (generator)")]
 SIZE_HELP = ("ViT: WIDTHxDEPTH[hHEADS][mMLP], e.g. 128x6; ResNet/ConvNeXt: BASE_WIDTHxBLOCKS-PER-STAGE (4 stages, "
              "widths double), e.g. 32x2-2-2-2, with a trailing b for ResNet Bottleneck blocks (32x3-4-6-3b)")
 ShareOpt = Annotated[bool, typer.Option(help="CNNs: stages of doubling width share one template set (larger "
@@ -46,11 +50,14 @@ EmbeddingsOpt = Annotated[str, typer.Option(help="dit: per-block timestep embedd
                                                   "shared (one for all blocks, as in the original DiT)")]
 LabelDropoutOpt = Annotated[float, typer.Option(help="diffusion: fraction of labels dropped to the null label "
                                                      "(classifier-free guidance)")]
-StepsOpt = Annotated[int, typer.Option(help="sampling steps")]
+SampleStepsOpt = Annotated[int, typer.Option(help="sampling steps")]
 GuidanceOpt = Annotated[float, typer.Option(help="classifier-free guidance scale (1: none, 0: unconditional)")]
 SchedulerOpt = Annotated[str, typer.Option(help="sampling scheduler: ddim | dpm (DPM-Solver++ multistep)")]
 ObjectiveOpt = Annotated[str | None, typer.Option(
-    help="supervised | distill (needs --teacher) | mae (ViT, no labels) | diffusion (dit); default: the family's")]
+    help="supervised | distill (needs --teacher) | mae (ViT, no labels) | diffusion (dit) | behavior-cloning "
+         "(decision-transformer); default: the family's")]
+StepsOpt = Annotated[int | None, typer.Option(help="train for this many steps instead of --epochs")]
+ContextOpt = Annotated[int | None, typer.Option(help="trajectories: context length K of the policy (default 20)")]
 
 
 def _labels(classes: str | None) -> list[int] | None:
@@ -67,10 +74,11 @@ def _ints(values: str, flag: str) -> list[int]:
         raise SizelessError(f"bad {flag} {values!r}: expected comma-separated whole numbers, e.g. 48,32,32") from None
 
 
-def _data(data, data_dir, image_size, train_subset, val_subset, classes):
+def _data(data, data_dir, image_size, train_subset, val_subset, classes, context=None):
     from .data import DataConfig, load_data
 
-    return load_data(DataConfig(data, data_dir, image_size, train_subset, val_subset, classes=_labels(classes)))
+    return load_data(DataConfig(data, data_dir, image_size, train_subset, val_subset, classes=_labels(classes),
+                                context=context))
 
 
 @app.command()
@@ -90,9 +98,13 @@ def pretrain(
     linear_scalers: Annotated[bool, typer.Option(help="TLEG learngene: fixed scalers 1, l/(L-1); needs N=2")] = False,
     ranks: Annotated[str, typer.Option(help="tucker: core ranks R1,R2,R3 (slices, output, input features)")] =
         "16,64,64",
-    width_sampling: Annotated[str | None, typer.Option(help="tucker: a width per step from a list 64,96,128 or a "
-                                                            "range 64:128:32 (leading slices of each --size)")] = None,
-    width_distribution: Annotated[str, typer.Option(help="width sampling: uniform | sandwich")] = "uniform",
+    width_sampling: Annotated[str | None, typer.Option(help="a width per step from a list 64,96,128 or a range "
+                                                            "64:128:32 (tucker: up to each --size's width; kronecker: "
+                                                            "multiples of the template width)")] = None,
+    depth_sampling: Annotated[str | None, typer.Option(help="a depth per step from a list 3,6,9 or a range 3:10:1 "
+                                                            "(scalers interpolated over depth, as for a new size)")] =
+        None,
+    width_distribution: Annotated[str, typer.Option(help="size sampling: uniform | sandwich")] = "uniform",
     mask_ratio: Annotated[float, typer.Option(help="mae: fraction of patches masked")] = 0.75,
     decoder_width: Annotated[int, typer.Option(help="mae: decoder width")] = 128,
     decoder_depth: Annotated[int, typer.Option(help="mae: decoder blocks")] = 2,
@@ -117,6 +129,8 @@ def pretrain(
     val_subset: ValSubsetOpt = None,
     classes: ClassesOpt = None,
     resume: ResumeOpt = False,
+    steps: StepsOpt = None,
+    context: ContextOpt = None,
 ):
     """Constraint-based pre-training of a template bank (config.json + templates.safetensors)."""
     from .api import pretrain as run
@@ -124,11 +138,11 @@ def pretrain(
     from .families import family_options
     from .mae import MAEConfig
     from .objectives import DistillConfig
+    from .sampling import SizeSampling
     from .training import TrainConfig
-    from .widths import WidthSampling
 
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
-                         augment=augment)
+    config = TrainConfig(epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         seed=seed, augment=augment)
     if warmup is not None:
         config.warmup = warmup
     distill = DistillConfig(teacher, teacher_arch, temperature, kd_weight, ce_weight, cache_teacher_logits,
@@ -139,16 +153,16 @@ def pretrain(
         constraint_config = {"template_width": template_width, "num_templates": num_templates, "vectors": vectors,
                              "scalers": "linear" if linear_scalers else "learned"}
     family_config = family_options(family, share_stages=share_stages, embeddings=embeddings)
-    sampling = WidthSampling.parse(width_sampling, width_distribution) if width_sampling else None
+    sampling = SizeSampling.parse(width_sampling, width_distribution, depth_sampling) \
+        if width_sampling or depth_sampling else None
     mae = MAEConfig(mask_ratio, decoder_width, decoder_depth) if objective == "mae" else None
-    bank = run(_data(data, data_dir, image_size, train_subset, val_subset, classes), size, family=family,
+    bank = run(_data(data, data_dir, image_size, train_subset, val_subset, classes, context), size, family=family,
                family_config=family_config, constraint=constraint, constraint_config=constraint_config,
                objective=objective, distill=distill, mae=mae, diffusion=DiffusionConfig(label_dropout=label_dropout),
-               width_sampling=sampling, config=config, patch_size=patch_size, out=out, resume=resume)
+               size_sampling=sampling, config=config, patch_size=patch_size, out=out, resume=resume)
     if "val_loss" in bank.config:
         scores = ", ".join(f"{k} loss {v:.4f}" for k, v in bank.config["val_loss"].items() if v is not None)
-        if objective == "mae":
-            scores += f"; reconstructions in {out / 'reconstructions.png'}"
+        scores += f"; reconstructions in {out / 'reconstructions.png'}" if objective == "mae" else ""
     else:
         scores = ", ".join(f"{k} {100 * v:.2f}%" for k, v in bank.config["val_acc"].items() if v is not None)
     console.print(f"[green]bank written to {out}[/] ({bank.config['template_params']:,} template parameters; {scores})")
@@ -176,12 +190,13 @@ def init(
     train_subset: SubsetOpt = None,
     val_subset: ValSubsetOpt = None,
     classes: ClassesOpt = None,
+    context: ContextOpt = None,
 ):
     """Initialize a plain timm model of a new size (templates frozen, scalers fitted)."""
     from .api import initialize_full
     from .initializers.base import default_fit_config
 
-    dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes)
+    dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes, context)
     if num_classes is not None and num_classes != dataset.num_classes:
         raise SizelessError(f"--num-classes {num_classes} but {dataset.name} has {dataset.num_classes} classes")
     fit = replace(default_fit_config(), steps=fit_steps, lr=fit_lr, batch_size=batch_size)
@@ -222,6 +237,8 @@ def train(
     mask_ratio: Annotated[float, typer.Option(help="mae: fraction of patches masked")] = 0.75,
     decoder_width: Annotated[int, typer.Option(help="mae: decoder width")] = 128,
     decoder_depth: Annotated[int, typer.Option(help="mae: decoder blocks")] = 2,
+    steps: StepsOpt = None,
+    context: ContextOpt = None,
 ):
     """Train a plain model (a model folder, or random init of --size: the baseline)."""
     from .api import train as run
@@ -232,11 +249,11 @@ def train(
 
     if (model is None) == (size is None):
         raise SizelessError("give exactly one of --model (a model folder) or --size (random init)")
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, weight_decay=weight_decay, seed=seed)
+    config = TrainConfig(epochs=epochs, steps=steps, batch_size=batch_size, weight_decay=weight_decay, seed=seed)
     recommended = model_record(model).get("recommended", {}) if model else {}
     config.lr = lr if lr is not None else recommended.get("lr", config.lr)
     config.warmup = warmup if warmup is not None else recommended.get("warmup", config.warmup)
-    dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes)
+    dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes, context)
     mae = MAEConfig(mask_ratio, decoder_width, decoder_depth) if objective == "mae" else None
     diffusion = DiffusionConfig(label_dropout=label_dropout) if size else None  # a model folder keeps its own
     _, result = run(model, dataset, config, size=size, patch_size=patch_size, out=out, resume=resume,
@@ -249,7 +266,15 @@ def train(
 @app.command(name="eval")
 def evaluate(
     model: Annotated[Path, typer.Option(help="model folder")],
-    data: DataOpt,
+    data: Annotated[str | None, typer.Option("--data", help="validation data (images), or with --env the Minari "
+                                                            "dataset whose reference scores normalize returns")] = None,
+    env: Annotated[str | None, typer.Option(help="a policy: roll it out in this gymnasium environment, e.g. "
+                                                 "Hopper-v5")] = None,
+    episodes: Annotated[int, typer.Option(help="--env: episodes (run in lockstep)")] = 10,
+    target_return: Annotated[float | None, typer.Option(help="--env: return-to-go the policy is conditioned on "
+                                                             "(default: the expert's return)")] = None,
+    seed: Annotated[int, typer.Option(help="random seed of the sampled noise (dit); --env: episode i is seeded "
+                                           "seed + i")] = 0,
     batch_size: BatchOpt = 512,
     data_dir: DataDirOpt = None,
     image_size: ImageSizeOpt = None,
@@ -262,16 +287,30 @@ def evaluate(
     inception_weights: Annotated[Path | None, typer.Option(
         help="dit: InceptionV3 weights (torch-fidelity layout, .safetensors or tensors-only .pth): real FID")] = None,
     num_images: Annotated[int, typer.Option(help="dit: images to sample and compare with as many real ones")] = 1000,
-    steps: StepsOpt = 50,
+    steps: SampleStepsOpt = 50,
     guidance: GuidanceOpt = 1.5,
     scheduler: SchedulerOpt = "ddim",
-    seed: SeedOpt = 0,
 ):
     """Validation metrics of a model folder: accuracy and loss (classifiers), held-out denoising loss at fixed
-    timesteps and noise (dit), plus sample metrics with --feature-model / --inception-weights."""
-    from .api import evaluate_generator, evaluate_model
-    from .sampling import SampleConfig
+    timesteps and noise (dit, plus sample metrics with --feature-model / --inception-weights); for a policy
+    (--env), its return in the simulator."""
+    from .api import evaluate_generator, evaluate_model, rollout_model
+    from .generation import SampleConfig
 
+    if env is not None:
+        from .data import DataConfig
+
+        source = DataConfig(data, data_dir) if data else None
+        metrics = rollout_model(model, env, episodes=episodes, target_return=target_return, seed=seed, data=source)
+        score = metrics["normalized_score"]
+        normalized = f"  normalized score {score:.1f} ± {metrics['normalized_std']:.1f}" if score is not None else \
+            "  (no reference scores: pass --data minari:ID to normalize)"
+        print(json.dumps(metrics) if as_json else
+              f"{model} on {env}: return {metrics['return_mean']:.1f} ± {metrics['return_std']:.1f} over "
+              f"{episodes} episodes (target {metrics['target_return']:g}){normalized}")
+        return
+    if data is None:
+        raise SizelessError("give --data (validation data) or --env (roll a policy out in a simulator)")
     dataset = _data(data, data_dir, image_size, None, val_subset, classes)
     if feature_model is not None:
         config = SampleConfig(num_images, steps=steps, guidance=guidance, seed=seed, scheduler=scheduler)
@@ -285,7 +324,7 @@ def evaluate(
     elif "acc" in metrics:
         print(f"{model}: accuracy {100 * metrics['acc']:.2f}%  loss {metrics['loss']:.4f}")
     elif "fd" not in metrics:
-        print(f"{model}: held-out denoising loss {metrics['loss']:.4f}")
+        print(f"{model}: loss {metrics['loss']:.4f}" + (" (held-out denoising)" if "denoising" in metrics else ""))
     else:
         floor, clf = metrics["floor"], metrics["classifier"]
         fid = f"  FID (Inception) {metrics['fid_inception']:.2f} (real floor {metrics['fid_inception_floor']:.2f})" \
@@ -303,7 +342,7 @@ def sample(
     out: Annotated[Path, typer.Option(help="new output folder: grid.png, images, samples.json")],
     num_images: Annotated[int, typer.Option(help="images to generate (classes in turn)")] = 16,
     classes: Annotated[str | None, typer.Option(help="class indices to generate, e.g. 3,5 (default: all)")] = None,
-    steps: StepsOpt = 50,
+    steps: SampleStepsOpt = 50,
     guidance: GuidanceOpt = 1.5,
     scheduler: SchedulerOpt = "ddim",
     seed: SeedOpt = 0,
@@ -314,7 +353,7 @@ def sample(
     """Generate labelled images from a DiT model folder (a diffusers scheduler, classifier-free guidance)."""
     from .api import generate
     from .files import read_json
-    from .sampling import SampleConfig
+    from .generation import SampleConfig
 
     config = SampleConfig(num_images, _labels(classes), steps, guidance, seed, scheduler, batch_size)
     generate(model, config, out=out, fmt=fmt)
@@ -349,16 +388,26 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: every initialize
 app.add_typer(bench_app, name="bench")
 
 
+def _floats(values: str, flag: str) -> list[float]:
+    try:
+        return [float(v) for v in values.split(",")]
+    except ValueError:
+        raise SizelessError(f"bad {flag} {values!r}: expected comma-separated numbers, e.g. 2.5e-4,1e-3") from None
+
+
 @bench_app.command(name="init")
 def bench_init(
     data: DataOpt,
     out: Annotated[Path, typer.Option(help="output folder: results.csv/json, report.md, plots, cached runs")],
-    sizes: Annotated[str, typer.Option(help="comma-separated target sizes, e.g. 64x6,96x4,128x6 (ViT) or "
-                                            "16x3-3-3-3,32x2-2-2-2 (CNNs)")],
+    profile: Annotated[str | None, typer.Option(help="a named protocol: quick (the fast check) | standard (the fair, "
+                                                     "realistic comparison); every flag below overrides it")] = None,
+    sizes: Annotated[str | None, typer.Option(help="comma-separated target sizes, e.g. 64x6,96x4,128x6 (ViT) or "
+                                                   "16x3-3-3-3,32x2-2-2-2 (CNNs)")] = None,
     family: FamilyOpt = "vit",
     share_stages: ShareOpt = False,
-    methods: Annotated[str, typer.Option(help="comma-separated methods")] =
-        "templates,scratch,weight-selection,mimetic,linear-expansion,direct",
+    methods: Annotated[str | None, typer.Option(help="comma-separated methods (default: all: templates, scratch, "
+                                                     "weight-selection, mimetic, linear-expansion, direct, "
+                                                     "direct-amortized)")] = None,
     source_data: Annotated[str | None, typer.Option(help="transfer: data for bank/teacher/direct")] = None,
     target_data: Annotated[str | None, typer.Option(help="transfer: data the methods are judged on")] = None,
     source_classes: Annotated[str | None, typer.Option(help="transfer: source labels, e.g. 0,1,2,3,4")] = None,
@@ -366,41 +415,74 @@ def bench_init(
     bank: Annotated[Path | None, typer.Option(help="template bank (default: built into OUT/bank)")] = None,
     teacher: Annotated[Path | None, typer.Option(help="weight-selection teacher (default: OUT/teacher)")] = None,
     learngene: Annotated[Path | None, typer.Option(help="TLEG learngene bank (default: OUT/learngene)")] = None,
-    fit_steps: Annotated[int, typer.Option(help="scaler-fitting steps for template-based methods")] = 200,
-    epochs: EpochsOpt = 2,
-    seeds: Annotated[int, typer.Option(help="seeds per (method, size)")] = 1,
-    batch_size: BatchOpt = 128,
+    fit_steps: Annotated[int | None, typer.Option(help="fit steps of template-based methods, counted inside the "
+                                                       "target budget")] = None,
+    epochs: Annotated[int | None, typer.Option(help="target budget: epochs of --train-subset images")] = None,
+    seeds: Annotated[int | None, typer.Option(help="target seeds per (method, size)")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="batch size of every stage")] = None,
     train_subset: SubsetOpt = None,
-    fit_subset: Annotated[int | None, typer.Option(help="images for scaler fitting")] = None,
-    pretrain_subset: Annotated[int | None, typer.Option(help="images for building bank/teacher")] = None,
+    holdout: Annotated[int | None, typer.Option(help="validation images carved from train (choices are made on "
+                                                     "them); the data's own test split is reported")] = None,
+    test_subset: Annotated[int | None, typer.Option(help="report on this many test images (fixed subset)")] = None,
     val_subset: ValSubsetOpt = None,
+    lrs: Annotated[str | None, typer.Option(help="LR sweep every method gets, chosen on the holdout, e.g. "
+                                                 "2.5e-4,1e-3 (default: each method's recommended recipe)")] = None,
+    warmup: Annotated[float | None, typer.Option(help="warm-up fraction of every run of the LR sweep")] = None,
+    pretrain_subset: Annotated[int | None, typer.Option(help="images for building bank/teacher/direct")] = None,
     data_dir: DataDirOpt = None,
     bank_size: Annotated[str | None, typer.Option(help="size of a bank built here (default 64x4 for ViT, "
                                                        "16x2-2-2-2 for CNNs)")] = None,
     template_width: Annotated[int | None, typer.Option(help="template width of a bank built here (default 32 for "
                                                             "ViT, 8 for CNNs)")] = None,
-    num_templates: Annotated[int, typer.Option(help="templates per kind of a bank built here")] = 4,
-    constraint: Annotated[str, typer.Option(help="constraint of a bank built here: kronecker | tucker")] =
-        "kronecker",
-    ranks: Annotated[str, typer.Option(help="tucker: core ranks R1,R2,R3 of a bank built here")] = "16,64,64",
-    pretrain_epochs: Annotated[int, typer.Option(help="epochs of bank/teacher/direct pre-training")] = 4,
-    pretrain_lr: Annotated[float, typer.Option(help="peak LR of bank/teacher/direct pre-training")] = 1e-3,
-    teacher_size: Annotated[str | None, typer.Option(help="size of a teacher trained here (default 128x6 for "
-                                                          "ViT, 32x3-3-3-3 for CNNs)")] = None,
+    num_templates: Annotated[int | None, typer.Option(help="templates per kind of a bank built here")] = None,
+    constraint: Annotated[str | None, typer.Option(help="constraint of a bank built here: kronecker | tucker")] =
+        None,
+    ranks: Annotated[str | None, typer.Option(help="tucker: core ranks R1,R2,R3 of a bank built here")] = None,
+    bank_widths: Annotated[str | None, typer.Option(help="size sampling of a bank built here: widths per step, "
+                                                         "e.g. 32,64,96 (it gets the FLOPs of --pretrain-epochs at "
+                                                         "--bank-size)")] = None,
+    bank_depths: Annotated[str | None, typer.Option(help="size sampling of a bank built here: depths, e.g. 3,6,10")] =
+        None,
+    bank_distribution: Annotated[str | None, typer.Option(help="size sampling: uniform | sandwich")] = None,
+    pretrain_epochs: Annotated[int | None, typer.Option(help="epochs of bank pre-training; the teacher, learngene "
+                                                             "and direct get its FLOPs")] = None,
+    pretrain_lr: Annotated[float | None, typer.Option(help="peak LR of bank/teacher/direct pre-training")] = None,
+    teacher_size: Annotated[str | None, typer.Option(help="size of a teacher trained here (default: the bank's)")] =
+        None,
+    direct_sizes: Annotated[str | None, typer.Option(help="sizes that get full-budget direct pre-training "
+                                                          "(default: every size)")] = None,
     patch_size: PatchOpt = None,
+    train_steps: Annotated[int, typer.Option(help="decision-transformer: behavior-cloning steps after init")] = 300,
+    pretrain_steps: Annotated[int | None, typer.Option(help="steps of bank/teacher/direct pre-training (instead of "
+                                                            "--pretrain-epochs)")] = None,
+    eval_steps: Annotated[str | None, typer.Option(help="decision-transformer: also roll out at these steps, e.g. "
+                                                        "100,200")] = None,
+    episodes: Annotated[int, typer.Option(help="decision-transformer: episodes per evaluation")] = 10,
+    target_return: Annotated[float | None, typer.Option(help="decision-transformer: return-to-go (default: the "
+                                                             "expert's)")] = None,
+    context: ContextOpt = None,
 ):
     """Compare initializers on the same data, sizes and budgets; writes a report with plots."""
     from .bench import BenchConfig, run_init_bench
 
-    config = BenchConfig(
-        data=data, out=out, sizes=sizes.split(","), methods=methods.split(","), fit_steps=fit_steps, epochs=epochs,
-        seeds=seeds, batch_size=batch_size, train_subset=train_subset, fit_subset=fit_subset, val_subset=val_subset,
-        data_dir=data_dir, source_data=source_data, target_data=target_data,
-        source_classes=_labels(source_classes), target_classes=_labels(target_classes), bank=bank, teacher=teacher,
-        learngene=learngene, bank_size=bank_size, template_width=template_width, num_templates=num_templates,
-        pretrain_epochs=pretrain_epochs, pretrain_lr=pretrain_lr, pretrain_subset=pretrain_subset,
-        teacher_size=teacher_size, family=family, share_stages=share_stages, patch_size=patch_size,
-        constraint=constraint, ranks=tuple(_ints(ranks, "--ranks")))
+    def split(values: str | None) -> list[str] | None:
+        return values.split(",") if values else None
+
+    config = BenchConfig.from_profile(
+        profile, data=data, out=out, sizes=split(sizes), methods=split(methods), fit_steps=fit_steps, epochs=epochs,
+        seeds=seeds, batch_size=batch_size, train_subset=train_subset, holdout=holdout, test_subset=test_subset,
+        val_subset=val_subset, lrs=_floats(lrs, "--lrs") if lrs else None, warmup=warmup, data_dir=data_dir,
+        source_data=source_data, target_data=target_data, source_classes=_labels(source_classes),
+        target_classes=_labels(target_classes), bank=bank, teacher=teacher, learngene=learngene, bank_size=bank_size,
+        template_width=template_width, num_templates=num_templates, pretrain_epochs=pretrain_epochs,
+        pretrain_lr=pretrain_lr, pretrain_subset=pretrain_subset, teacher_size=teacher_size, family=family,
+        share_stages=share_stages, patch_size=patch_size, constraint=constraint,
+        ranks=tuple(_ints(ranks, "--ranks")) if ranks else None, direct_sizes=split(direct_sizes),
+        bank_widths=_ints(bank_widths, "--bank-widths") if bank_widths else None,
+        bank_depths=_ints(bank_depths, "--bank-depths") if bank_depths else None,
+        bank_distribution=bank_distribution, train_steps=train_steps, pretrain_steps=pretrain_steps,
+        eval_steps=_ints(eval_steps, "--eval-steps") if eval_steps else [], episodes=episodes,
+        target_return=target_return, context=context)
     run_init_bench(config)
     console.print(f"[green]report written to {out / 'report.md'}[/]")
     Console().print((out / "report.md").read_text())
@@ -410,7 +492,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="sizeless")
     except SizelessError as err:
-        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: pretrain and train continue from their last checkpoint with "

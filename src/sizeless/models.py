@@ -39,9 +39,8 @@ class ModelFormat(Protocol):
 
     def load(self, path: Path, config: dict) -> tuple[nn.Module, dict]: ...
 
-    def record(self, config: dict) -> dict:
-        """sizeless's record (family, size, provenance, recommended fine-tuning) in this format's config."""
-        ...
+    # optional: ``record(config) -> dict``, sizeless's record (family, size, provenance, recommended fine-tuning)
+    # in this format's config.json when it is kept elsewhere than under "sizeless" (diffusers: "_sizeless")
 
 
 class TimmFormat:
@@ -78,9 +77,6 @@ class TimmFormat:
         except (RuntimeError, KeyError, TypeError, ValueError) as err:
             raise SizelessError(f"timm could not build {path} from its config.json and weights: {err}") from None
         return model, config
-
-    def record(self, config: dict) -> dict:
-        return config.get("sizeless", {})
 
 
 MODEL_FORMATS: dict[str, ModelFormat] = {"timm": TimmFormat(), "diffusers": DiTFormat()}
@@ -127,11 +123,12 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict]:
 def model_record(path: str | Path) -> dict:
     """sizeless's record of a model folder (family, size, recommended fine-tuning), without building the model."""
     fmt, config = _owner(Path(path))
-    return fmt.record(config)
+    record = getattr(fmt, "record", None)
+    return record(config) if record else config.get("sizeless", {})
 
 
 def model_args_of(config: dict) -> tuple[str, dict]:
-    return config["architecture"], dict(config.get("model_args", {}))
+    return config.get("architecture", config.get("model_type", "")), dict(config.get("model_args", {}))
 
 
 def input_geometry(config: dict) -> tuple[int | None, int]:
@@ -142,6 +139,12 @@ def input_geometry(config: dict) -> tuple[int | None, int]:
 
 
 def check_input(config: dict, data: ImageData, path: str | Path) -> None:
+    """The data fits the saved model's input (the format's own check where it has one, e.g. state/action sizes)."""
+    fmt = next((f for f in MODEL_FORMATS.values() if f.owns(Path(path), config)), None)
+    custom = getattr(fmt, "check_input", None)
+    if custom is not None:
+        custom(config, data, path)
+        return
     img, chans = input_geometry(config)
     if chans != data.in_chans:
         raise SizelessError(f"{path} takes {chans}-channel images but {data.name} has {data.in_chans}")

@@ -133,7 +133,9 @@ def _diffusion(data, config, diffusion=None, **_):
 
 # Objectives the trainer runs as ``loss(forward, inputs, targets)`` on the model itself, by name:
 # ``factory(data, train_config, **settings)`` (settings: ``distill=DistillConfig``, ``diffusion=DiffusionConfig``).
-# MAE, which trains a decoder beside the model, has its own path in the API.
+# Other tasks register theirs here (e.g. "behavior-cloning", from the module that defines it); a family lists
+# the names it trains with in ``family.objectives``. MAE, which trains a decoder beside the model, has its own
+# path in the API.
 OBJECTIVES: dict[str, Callable] = {"supervised": _supervised, "distill": _distill, "diffusion": _diffusion}
 
 

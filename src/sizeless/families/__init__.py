@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from ..errors import SizelessError
-from .base import Family, ImageSpec, Kind
+from .base import Family, ImageSpec, Kind, input_key, model_classes, task_parameters, tie_weights
 from .convnext import ConvNeXtFamily
+from .decision_transformer import DecisionTransformerFamily
 from .dit import DiTFamily
 from .resnet import ResNetFamily
 from .vit import ViTFamily
 
 FAMILIES: dict[str, Family] = {"vit": ViTFamily(), "resnet": ResNetFamily(), "convnext": ConvNeXtFamily(),
-                               "dit": DiTFamily()}
-TRANSFORMERS = ("vit", "dit")  # families with attention (mimetic init, TLEG's linear expansion apply to these)
+                               "decision-transformer": DecisionTransformerFamily(), "dit": DiTFamily()}
+# families with attention (mimetic init and TLEG's linear expansion apply to these)
+TRANSFORMERS = ("vit", "decision-transformer", "dit")
 
 
 def get_family(name: str, config: dict | None = None) -> Family:
@@ -38,4 +40,5 @@ def family_options(name: str, **options) -> dict | None:
     return {k: v for k, v in options.items() if k in known} if known else None
 
 
-__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "family_options", "get_family"]
+__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "family_options", "get_family", "input_key",
+           "model_classes", "task_parameters", "tie_weights"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from torch import nn
 
@@ -39,6 +39,7 @@ class Kind:
     spatial: tuple[int, ...] = ()  # trailing kernel dims carried inside the template (convolutions)
     template: str | None = None  # name of the template set this kind uses (default: its own name)
     fill: float = 1.0  # the value of an init == "ones" kind (e.g. ConvNeXt's layer scale, 1e-6)
+    transpose: bool = False  # the parameter stores the (rows, cols) matrix transposed (GPT-2's in-by-out Conv1D)
     # False: never composed from templates, under any constraint; a plain parameter that new sizes seed by
     # resizing (e.g. a DiT's timestep embedding when the family is configured to keep it free)
     constrained: bool = True
@@ -46,6 +47,16 @@ class Kind:
     @property
     def template_key(self) -> str:
         return self.template or self.name
+
+    def to_param(self, matrix: Any) -> Any:
+        """One layer's ``(rows, cols)`` matrix in the parameter's own layout and shape."""
+        return (matrix.T if self.transpose else matrix).reshape(self.param_shape)
+
+    def to_matrix(self, param: Any) -> Any:
+        """A parameter (or a stack of them, one per layer) as ``(..., rows, cols)`` matrices."""
+        if not self.transpose:
+            return param.reshape(*param.shape[:-len(self.param_shape)], *self.shape)
+        return param.reshape(*param.shape[:-len(self.param_shape)], self.shape[1], self.shape[0]).transpose(-1, -2)
 
     @property
     def layers(self) -> int:
@@ -87,30 +98,13 @@ class Family(Protocol):
         """The input reduction of the stem when the user gives none (ViT/ConvNeXt patch, ResNet stem)."""
         ...
 
-    def num_classes(self, model: nn.Module) -> int:
-        """How many classes the model's task-specific part serves (a classifier's outputs, a generator's labels)."""
-        ...
-
-    def reset_classes(self, model: nn.Module, num_classes: int) -> None:
-        """A fresh task-specific part for ``num_classes`` classes (transfer to other classes)."""
-        ...
-
-    def task_parameters(self, model: nn.Module) -> list[nn.Parameter]:
-        """The task-specific parameters: always new at a new size, never stored in a bank."""
-        ...
-
-    def tie_weights(self, model: nn.Module) -> None:
-        """Share modules across blocks in a templated model (e.g. DiT's one embedder); plain models stay untied."""
-        ...
-
 
 class TimmClassifier:
-    """What the timm classifier families share: the classification head is the task-specific part."""
+    """What the timm classifier families share: the classification head is the task-specific part (the
+    default of ``task_parameters`` below: stored in a bank, reused for the same classes)."""
 
     model_format = "timm"
     objectives: tuple[str, ...] = ("supervised", "distill")
-    # weight selection: parameters whose rows stack several groups (a fused qkv), selected group by group
-    row_groups: ClassVar[dict[str, int]] = {}
 
     def num_classes(self, model: nn.Module) -> int:
         return model.num_classes
@@ -118,8 +112,35 @@ class TimmClassifier:
     def reset_classes(self, model: nn.Module, num_classes: int) -> None:
         model.reset_classifier(num_classes)
 
-    def task_parameters(self, model: nn.Module) -> list[nn.Parameter]:
-        return list(model.get_classifier().parameters())
 
-    def tie_weights(self, model: nn.Module) -> None:
-        """Nothing is shared across blocks."""
+# Optional family hooks, with the defaults of a timm classifier:
+# - ``task_parameters(model)``: task-specific parameters that a bank never stores and a new task always
+#   replaces (a policy's state/action embeddings and head; a DiT's class embedding). Without it the head
+#   is ``model.get_classifier()``, stored in a bank and reused for the same classes.
+# - ``num_classes(model)``: how many classes the task-specific part serves (None: no classes, e.g. a policy).
+# - ``tie_weights(model)``: share modules across blocks in a templated model (DiT's one embedder).
+
+
+def task_parameters(family: Any, model: nn.Module) -> list[nn.Parameter]:
+    """The task-specific parameters of a plain model (a classifier; a policy's state/action embeddings and
+    action head): never stored in a bank, always new for a new task."""
+    hook = getattr(family, "task_parameters", None)
+    return list(hook(model) if hook else model.get_classifier().parameters())
+
+
+def model_classes(family: Any, model: nn.Module) -> int | None:
+    """How many classes a plain model's task-specific part serves; None for a model without classes."""
+    hook = getattr(family, "num_classes", None)
+    return hook(model) if hook else getattr(model, "num_classes", None)
+
+
+def tie_weights(family: Any, model: nn.Module) -> None:
+    """Share what the family shares across blocks in a templated model; plain models stay untied."""
+    hook = getattr(family, "tie_weights", None)
+    if hook:
+        hook(model)
+
+
+def input_key(family: Any) -> str:
+    """Where a bank config stores the input geometry: ``image`` (image families) or the family's own key."""
+    return getattr(family, "input_key", "image")

@@ -45,8 +45,8 @@ class DiTFamily:
     model_format = "diffusers"
     objectives = ("diffusion",)
     # weight selection keeps the same channels in each of the adaLN chunks (shift, scale, gate x 2; final shift/scale)
-    row_groups: ClassVar[dict[str, int]] = {"norm1.linear.weight": 6, "norm1.linear.bias": 6,
-                                            "proj_out_1.weight": 2, "proj_out_1.bias": 2}
+    selection_groups: ClassVar[dict] = {"norm1.linear.weight": (0, 6), "norm1.linear.bias": (0, 6),
+                                        "proj_out_1.weight": (0, 2), "proj_out_1.bias": (0, 2)}
 
     # per-block embedders as free parameters: the best of the three at a new size (benchmarks/dit-embeddings)
     def __init__(self, embeddings: str = "free"):

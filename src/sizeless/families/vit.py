@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import timm
 import torch
 from timm.layers import resample_abs_pos_embed
@@ -20,8 +18,6 @@ ARCHITECTURE = "vit_tiny_patch16_224"
 class ViTFamily(TimmClassifier):
     name = "vit"
     objectives = ("supervised", "distill", "mae")
-    # weight selection keeps the same channels in q, k and v
-    row_groups: ClassVar[dict[str, int]] = {"attn.qkv.weight": 3, "attn.qkv.bias": 3}
 
     def parse_size(self, spec: str | ViTSize) -> ViTSize:
         return ViTSize.parse(spec)
@@ -62,15 +58,6 @@ class ViTFamily(TimmClassifier):
         x = torch.gather(x, 1, keep.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
         cls = (model.cls_token + model.pos_embed[:, :1]).expand(len(x), -1, -1)
         return model.norm(model.blocks(model.norm_pre(torch.cat([cls, x], 1))))
-
-    def attention(self, model: nn.Module) -> list[tuple[Tensor, Tensor, Tensor, Tensor, int]]:
-        """Every block's ``(W_q, W_k, W_v, W_proj, heads)`` as views into the model (mimetic init writes them)."""
-        out = []
-        for block in model.blocks:
-            dim = block.attn.qkv.in_features
-            q, k, v = block.attn.qkv.weight.view(3, dim, dim)
-            out.append((q, k, v, block.attn.proj.weight, block.attn.num_heads))
-        return out
 
     def adapt_to_image(self, kind_name: str, tensor: Tensor, old: ImageSpec, new: ImageSpec) -> Tensor:
         """Carry a kind's ``(B, rows, cols)`` stack (templates, or free parameters as 2-D views) to

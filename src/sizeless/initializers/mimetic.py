@@ -27,10 +27,21 @@ def identity_like(dim: int, alpha: float, beta: float, sign: float, generator: t
     return u * root, root[:, None] * vh
 
 
+def timm_attention(model: torch.nn.Module):
+    """Per block of a timm ViT: ``(W_q, W_k, W_v, W_proj, heads)`` as views into the fused qkv weight."""
+    out = []
+    for block in model.blocks:
+        dim = block.attn.qkv.in_features
+        q, k, v = block.attn.qkv.weight.view(3, dim, dim)
+        out.append((q, k, v, block.attn.proj.weight, block.attn.num_heads))
+    return out
+
+
 @torch.no_grad()
-def apply_mimetic(model: torch.nn.Module, family, generator: torch.Generator) -> None:
-    """Mimetic attention weights for every block the family lists (``family.attention``: views to write)."""
-    for q, k, v, proj, heads in family.attention(model):
+def apply_mimetic(model: torch.nn.Module, generator: torch.Generator, attention=timm_attention) -> None:
+    """``attention(model)`` lists each block's ``(W_q, W_k, W_v, W_proj, heads)`` as writable ``(out, in)`` views
+    (a family hook: fused or separate projections, GPT-2's in-by-out storage seen transposed)."""
+    for q, k, v, proj, heads in attention(model):
         dim = q.shape[1]
         head_dim = dim // heads
         for h in range(heads):
@@ -48,6 +59,7 @@ def mimetic(size, data: ImageData, options: InitOptions) -> Initialized:
     if family not in TRANSFORMERS:
         raise UnsupportedSize(f"mimetic init shapes self-attention weights; {family} has no attention (n/a for CNNs)")
     init = scratch(size, data, options)
-    apply_mimetic(init.model, get_family(family), torch.Generator().manual_seed(options.seed))
+    hook = getattr(get_family(family), "attention", timm_attention)
+    apply_mimetic(init.model, torch.Generator().manual_seed(options.seed), hook)
     init.meta["method"] = "mimetic"
     return init
