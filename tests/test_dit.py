@@ -156,6 +156,12 @@ def test_init_transfers_to_new_classes_and_trains(dit_bank, digits, tmp_path):
     assert json.loads((tmp_path / "t" / "config.json").read_text())["num_embeds_ada_norm"] == 10
 
 
+def test_the_label_table_is_new_even_for_the_bank_classes(dit_bank, digits):
+    bank, _ = dit_bank  # a bank stores no label table, so none is reused (a classifier's head would be)
+    init = initialize_full("32x2", digits, bank=bank, fit=TrainConfig(steps=0, batch_size=32))
+    assert init.meta["head"] == "new" and not any(k.startswith("head/") for k in bank.tensors)
+
+
 @pytest.mark.parametrize("method", ["scratch", "mimetic", "weight-selection", "linear-expansion", "direct"])
 def test_every_baseline_builds_a_dit(method, dit_bank, digits, tmp_path):
     bank, _ = dit_bank

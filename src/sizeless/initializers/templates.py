@@ -77,7 +77,8 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
         "size": size.key,
         "bank_sizes": bank.config["sizes"],
         "seeded_from": bank.nearest_size(size),
-        "head": "the bank's" if data.labels == bank.labels else "new",
+        # a family's own task parts (a DiT's label table, a policy's embeddings) are never stored: always new
+        "head": "the bank's" if data.labels == bank.labels and not hasattr(family, "task_parameters") else "new",
         "fit_steps": options.fit.steps or 0,
         "fit_val_acc": history[-1].get("val_acc") if history else None,
         "fit_val_loss": history[-1].get("val_loss") if history else None,
