@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 
@@ -215,3 +216,21 @@ def test_weight_selection_keeps_q_k_v_column_groups_and_mimetic_shapes_gpt2_atte
     q, k = attn.c_attn.weight[:, :64].T, attn.c_attn.weight[:, 64:128].T  # out-by-in
     head = (q[:32].T @ k[:32]).detach()
     assert torch.trace(head) / 64 > 0.3  # W_q^T W_k of a head is near alpha Z + beta I (positive diagonal)
+
+
+def test_bench_runs_every_default_method_and_amortizes_direct(store, dt_bank, tmp_path):
+    """The policy bench accepts the image bench's default methods; direct-amortized pre-trains each size for the
+    bank's steps divided by the number of sizes, and the report names every method."""
+    from sizeless.bench import BenchConfig, run_init_bench
+
+    cfg = BenchConfig(data=f"minari:{PENDULUM}", data_dir=str(store), out=tmp_path / "b", sizes=["32x3", "48x2"],
+                      methods=["templates", "direct", "direct-amortized"], family="decision-transformer",
+                      bank=str(dt_bank), fit_steps=2, train_steps=2, eval_steps=[1], batch_size=8, context=5,
+                      episodes=1, seeds=1)
+    rows = run_init_bench(cfg)
+    assert {r["method"] for r in rows if r["status"] == "ok"} == {"templates", "direct", "direct-amortized"}
+    direct = json.loads((tmp_path / "b" / "runs" / "direct-32x3h1-seed0" / "init" / "config.json").read_text())
+    amortized = json.loads((tmp_path / "b" / "runs" / "direct-amortized-32x3h1-seed0" / "init" / "config.json")
+                           .read_text())
+    assert direct["sizeless"]["pretrain_steps"] == 30 and amortized["sizeless"]["pretrain_steps"] == 15
+    assert "direct-amortized" in (tmp_path / "b" / "report.md").read_text()

@@ -283,3 +283,5 @@ def test_tucker_dit_runs_at_narrower_widths_for_stochastic_width():
     assert out.shape == x.shape
     out.sum().backward()
     assert net.templates["G"].grad is not None
+    # and at a smaller depth: the deeper block's label table stays out of the shallower model
+    assert net(x, None, 32, 1, timestep=t, class_labels=y, return_dict=False)[0].shape == x.shape

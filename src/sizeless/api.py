@@ -27,6 +27,7 @@ from .initializers.base import default_fit_config
 from .mae import MAEConfig, MAELoss, MaskedAutoencoder, mask_generator, save_reconstructions
 from .models import check_input, load_model, model_args_of, save_model, teacher_family
 from .objectives import OBJECTIVES, DistillConfig, default_objective
+from .rng import keep_rng, reseed
 from .sampling import Draw, SizeSampling, size_draws, sub_size
 from .templated import TemplateNet
 from .training import TrainConfig, TrainResult, evaluate, fit, seeded_generator
@@ -45,6 +46,7 @@ def image_spec(data: ImageData, patch_size: int | None = None, family: str = "vi
     return ImageSpec(data.img_size, data.in_chans, patch_size or get_family(family).default_patch_size(data.img_size))
 
 
+@keep_rng()
 def pretrain(
     data: ImageData | DataConfig | str,
     sizes: Sequence[str],
@@ -228,6 +230,7 @@ def initialize(
                            out=out, family=family, **baseline_inputs).model
 
 
+@keep_rng()
 def initialize_full(size, data, *, bank=None, method="templates", fit=None, patch_size=None, seed=0,
                     out=None, teacher=None, source=None, pretrain_config=None, family=None,
                     log_dir=None) -> Initialized:
@@ -259,6 +262,7 @@ def initialize_full(size, data, *, bank=None, method="templates", fit=None, patc
     return result
 
 
+@keep_rng()
 def train(
     model: nn.Module | str | Path | None,
     data: ImageData | DataConfig | str,
@@ -285,7 +289,7 @@ def train(
     trained model in timm's layout (``timm.create_model("local-dir:OUT", pretrained=True)``).
     """
     data, config = as_data(data), config or TrainConfig()
-    torch.manual_seed(config.seed)  # a new head drawn below follows --seed
+    reseed(config.seed)  # a new head drawn below follows --seed (on this call's fork of the global RNG)
     if model is None:
         if size is None:
             raise SizelessError("give a model folder (--model) or a size for random init (--size)")
@@ -367,6 +371,7 @@ def rollout_model(model: nn.Module | str | Path, env: str, *, episodes: int = 10
     return rollout(model, task, env, episodes=episodes, target_return=target_return, seed=seed, progress=progress)
 
 
+@keep_rng()  # timm draws a random init before loading the weights
 def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig | str, batch_size: int = 512,
                    family: str | None = None) -> dict:
     """Validation metrics of a plain model (or model folder) under its family's objective: loss and accuracy
@@ -400,6 +405,7 @@ def load_generator(path: str | Path) -> tuple[nn.Module, dict]:
     return model, record
 
 
+@keep_rng()  # loading a model folder may draw an init before the weights arrive
 def generate(model: str | Path, config: SampleConfig | None = None, *, out: str | Path | None = None,
              fmt: str = "png", progress: bool = True) -> tuple[Tensor, Tensor]:
     """Sample uint8 images and their labels from a DiT model folder; with ``out``, write ``grid.png``, the images
@@ -427,6 +433,7 @@ def noise_schedule(record: dict) -> dict:
     return dict(DiffusionConfig(**record.get("diffusion", {})).scheduler().config)
 
 
+@keep_rng()
 def evaluate_generator(model: str | Path, data: ImageData | DataConfig | str, feature_model: str | Path,
                        config: SampleConfig | None = None, inception_weights: str | Path | None = None,
                        progress: bool = True) -> dict:

@@ -13,7 +13,8 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from .errors import SizelessError
-from .families import Family, ImageSpec, Kind, tie_weights
+from .families import Family, ImageSpec, Kind, task_parameters, tie_weights
+from .rng import keep_rng, seeded
 from .sampling import sub_size
 
 
@@ -26,6 +27,15 @@ def pop_parameter(model: nn.Module, name: str) -> Tensor:
     module_path, _, leaf = name.rpartition(".")
     module = model.get_submodule(module_path) if module_path else model
     return module._parameters.pop(leaf)
+
+
+def has_module(model: nn.Module, path: str) -> bool:
+    """Whether ``model`` holds a submodule at ``path`` (a sub-size shallower than its size lacks the deeper blocks)."""
+    try:
+        model.get_submodule(path)
+    except AttributeError:
+        return False
+    return True
 
 
 class TemplateNet(nn.Module):
@@ -44,13 +54,13 @@ class TemplateNet(nn.Module):
         self.scaler_names: dict[str, list[str]] = {}
         self._narrow: dict[tuple[str, int, int], tuple[nn.Module, list[Kind]]] = {}  # built on first use
         generator = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)  # timm's own init draws from the global generator
         self.models = nn.ModuleDict()
         self.scalers = nn.ModuleDict()
-        for size in sizes:
+        with seeded(seed):  # timm's own init draws from the global generator: one seeded stream for all sizes
+            plain = [family.build(size, image, num_classes) for size in sizes]
+        for size, model in zip(sizes, plain, strict=True):
             kinds = self.kinds_of(size)
             templated = constraint.templated(kinds)
-            model = family.build(size, image, num_classes)
             tie_weights(family, model)
             for kind in templated:
                 for name in kind.params:
@@ -122,8 +132,11 @@ class TemplateNet(nn.Module):
             src = source[kind.name]
             stack = src.to_matrix(torch.stack([base.get_parameter(p) for p in src.params]))
             params.update(unstack([kind], {kind.name: self.constraint.seed_free(stack, src, kind, None)}))
+        head = {id(p) for p in task_parameters(self.family, base)}
         for name, p in base.named_parameters():  # the classifier: its input features follow the width
-            if name not in params:
+            # (not the size's own deeper free parameters, nor a deeper block's label table (DiT): a shallower
+            # sub-size has no place for them)
+            if id(p) in head and has_module(model, name.rpartition(".")[0]):
                 params[name] = self.constraint.resize_features(p, width) if p.ndim == 2 else p
         return model, params
 
@@ -143,7 +156,8 @@ class TemplateNet(nn.Module):
     def _sub_model(self, size: str, width: int, depth: int) -> tuple[nn.Module, list[Kind]]:
         if (size, width, depth) not in self._narrow:
             sub = self.size_at(size, width, depth)
-            model = self.family.build(sub, self.image, self.num_classes)
+            with keep_rng():  # its parameters are dropped below; a caller's random stream stays as it was
+                model = self.family.build(sub, self.image, self.num_classes)
             tie_weights(self.family, model)
             for name, _ in list(model.named_parameters()):
                 pop_parameter(model, name)
