@@ -230,8 +230,8 @@ def test_sample_writes_a_grid_and_a_parquet_that_load_data_reads(tmp_path, digit
 @pytest.mark.parametrize("args, message", [
     (["sample", "--model", "{clf}", "--out", "{tmp}/s"], "classifier, not a generator"),
     (["sample", "--model", "{dit}", "--classes", "3,12", "--out", "{tmp}/s"], "unknown class 12"),
-    (["sample", "--model", "{dit}", "--guidance", "-1", "--out", "{tmp}/s"], "--guidance must be 0 or more"),
-    (["sample", "--model", "{dit}", "--steps", "0", "--out", "{tmp}/s"], "--steps must be at least 1"),
+    (["sample", "--model", "{dit}", "--guidance", "-1", "--out", "{tmp}/s"], "--guidance must be a finite number >= 0"),
+    (["sample", "--model", "{dit}", "--steps", "0", "--out", "{tmp}/s"], "--steps must be a whole number >= 1"),
     (["sample", "--model", "{dit}", "--scheduler", "euler", "--out", "{tmp}/s"], "--scheduler must be one of"),
     (["eval", "--model", "{dit}", "--data", "digits", "--feature-model", "{clf}", "--inception-weights",
       "{tmp}/bad.safetensors", "--num-images", "4"], "not InceptionV3 weights"),
@@ -285,3 +285,11 @@ def test_tucker_dit_runs_at_narrower_widths_for_stochastic_width():
     assert net.templates["G"].grad is not None
     # and at a smaller depth: the deeper block's label table stays out of the shallower model
     assert net(x, None, 32, 1, timestep=t, class_labels=y, return_dict=False)[0].shape == x.shape
+
+
+def test_info_reads_the_record_diffusers_keeps_under_its_private_key(tmp_path, digits):
+    from sizeless.describe import describe_path
+
+    facts = dict(describe_path(_tiny_model(tmp_path, digits)))
+    assert "DiTTransformer2DModel" in facts["model"] and facts["size"].startswith("32x1h1")
+    assert "DiTTransformer2DModel.from_pretrained" in facts["load"]

@@ -24,11 +24,13 @@ from .gen_metrics import FeatureModel, InceptionFID, compare, real_floor
 from .generation import SampleConfig, check_out, sample, to_uint8, write_samples
 from .initializers import INITIALIZERS, Initialized, InitOptions
 from .initializers.base import default_fit_config
+from .initializers.templates import target_spec
 from .mae import MAEConfig, MAELoss, MaskedAutoencoder, mask_generator, save_reconstructions
 from .models import check_input, load_model, model_args_of, save_model, teacher_family
 from .objectives import OBJECTIVES, DistillConfig, default_objective
 from .rng import keep_rng, reseed
 from .sampling import Draw, SizeSampling, size_draws, sub_size
+from .sizing import Budget, Choice, choose, size_table
 from .templated import TemplateNet
 from .training import TrainConfig, TrainResult, evaluate, fit, seeded_generator
 
@@ -260,6 +262,18 @@ def initialize_full(size, data, *, bank=None, method="templates", fit=None, patc
         save_model(result.model, out, result.architecture, result.model_args, data, result.meta)
     dist.barrier()
     return result
+
+
+def pick_size(bank: TemplateBank | str | Path, budget: Budget, data: ImageData | None = None, *,
+              widths: Sequence[int] | None = None, depths: Sequence[int] | None = None) -> Choice:
+    """The size :func:`initialize` should build from ``bank`` within ``budget`` and why (:func:`sizing.choose`),
+    counted for what :func:`initialize` builds for ``data`` (its resolution and classes; a policy's task), by
+    default for the bank's own input."""
+    bank = TemplateBank.load(bank) if isinstance(bank, (str, Path)) else bank
+    table = size_table(bank, budget, widths=widths, depths=depths,
+                       spec=target_spec(bank, data) if data is not None else None,
+                       num_classes=data.num_classes if data is not None else None)
+    return choose(bank, table, depths)
 
 
 @keep_rng()

@@ -41,6 +41,10 @@ class ModelFormat(Protocol):
 
     def load(self, path: Path, config: dict) -> tuple[nn.Module, dict]: ...
 
+    def load_lines(self, path: Path, config: dict) -> list[str]:
+        """Two lines of Python that load the folder with its own library (quoted in its model card)."""
+        ...
+
     # optional: ``record(config) -> dict``, sizeless's record (family, size, provenance, recommended fine-tuning)
     # in this format's config.json when it is kept elsewhere than under "sizeless" (diffusers: "_sizeless")
 
@@ -61,11 +65,23 @@ class TimmFormat:
     def load(self, path: Path, config: dict) -> tuple[nn.Module, dict]:
         load_tensors(path / WEIGHTS_FILE, "model weights")  # a clear error for truncated or foreign files
         logging.getLogger("timm").setLevel(logging.WARNING)
+        if not timm.is_model(config["architecture"]):
+            raise SizelessError(f"{path} needs timm architecture {config['architecture']!r}, which this Python does "
+                                f"not know (made by a newer sizeless or another library?); {path / 'README.md'} "
+                                "says how to load it")
         try:
             model = timm.create_model(f"local-dir:{path}", pretrained=True)
         except (RuntimeError, KeyError, TypeError, ValueError) as err:
             raise SizelessError(f"timm could not build {path} from its config.json and weights: {err}") from None
         return model, config
+
+    def load_lines(self, path: Path, config: dict) -> list[str]:
+        from .families import needs_sizeless
+
+        architecture = config.get("architecture", "")
+        first = f"import sizeless, timm  # sizeless registers {architecture} in timm" \
+            if needs_sizeless(architecture) else "import timm"
+        return [first, f'model = timm.create_model("local-dir:{path}", pretrained=True)']
 
 
 MODEL_FORMATS: dict[str, ModelFormat] = {"timm": TimmFormat(), "diffusers": DiTFormat()}
@@ -121,8 +137,12 @@ def save_model(model: nn.Module, path: str | Path, architecture: str, model_args
     timm's layout, which ``timm.create_model("local-dir:PATH", pretrained=True)`` rebuilds exactly)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    sizeless = sizeless or {}
-    model_format(sizeless.get("family", "vit")).save(model, path, architecture, model_args, data, sizeless)
+    sizeless = {**(sizeless or {}), **({"data": data.name} if data is not None else {})}
+    fmt = model_format(sizeless.get("family", "vit"))
+    fmt.save(model, path, architecture, model_args, data, sizeless)
+    from .cards import write_card  # cards describe banks too, and banks import the families that import this
+
+    write_card(path, fmt, model)
     return path
 
 
@@ -132,11 +152,7 @@ def _owner(path: Path) -> tuple[ModelFormat, dict]:
     if (path / "templates.safetensors").exists():
         raise SizelessError(f"{path} is a template bank, not a model; pass it as --bank, or a model as --model")
     config = read_json(path / "config.json", "model config")
-    fmt = next((f for f in MODEL_FORMATS.values() if f.owns(path, config)), None)
-    if fmt is None:
-        raise SizelessError(f"{path / 'config.json'} is not a model config sizeless can read (formats: "
-                            f"{', '.join(MODEL_FORMATS)})")
-    return fmt, config
+    return folder_format(path, config), config
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:
@@ -151,6 +167,15 @@ def model_record(path: str | Path) -> dict:
     fmt, config = _owner(Path(path))
     record = getattr(fmt, "record", None)
     return record(config) if record else config.get("sizeless", {})
+
+
+def folder_format(path: Path, config: dict) -> ModelFormat:
+    """The registered format that owns the folder ``path`` (whose ``config.json`` is ``config``)."""
+    fmt = next((f for f in MODEL_FORMATS.values() if f.owns(path, config)), None)
+    if fmt is None:
+        raise SizelessError(f"{path / 'config.json'} is not a model config sizeless can read (formats: "
+                            f"{', '.join(MODEL_FORMATS)})")
+    return fmt
 
 
 def model_args_of(config: dict) -> tuple[str, dict]:

@@ -62,7 +62,8 @@ class TrainConfig:
             "warm-up is a fraction of the steps, between 0 and 1": 0 <= self.warmup <= 1,
             "checkpoint interval must be at least 1 step": self.checkpoint_every >= 1,
             "evaluation interval must be at least 1 step": self.eval_every is None or self.eval_every >= 1,
-            "learning rates must be positive": self.lr > 0 and self.min_lr >= 0,
+            "learning rates must be positive": self.lr > 0 and self.min_lr >= 0 and math.isfinite(self.lr),
+            "weight decay must be a finite number >= 0": 0 <= self.weight_decay < math.inf,
         }
         bad = [message for message, ok in checks.items() if not ok]
         if bad:
@@ -265,7 +266,7 @@ def fit(
             history.append(row)
             sums.zero_()
             if dist.is_main():
-                bar.write(_format_row(row, desc))
+                bar.write(_format_row(row, desc, by_step=config.steps is not None))
                 if out:
                     _write_metrics(out, history, desc)
         stopping = stop_at_step is not None and step >= stop_at_step and step < total
@@ -293,10 +294,12 @@ def _epoch_row(step: int, steps_per_epoch: int, lr: float, sums: Tensor, seconds
     return row | {"seconds": round(seconds[0], 2), "cpu_seconds": round(seconds[1], 2)}
 
 
-def _format_row(row: dict, desc: str) -> str:
+def _format_row(row: dict, desc: str, by_step: bool = False) -> str:
+    """One log line; a run counted in steps (scaler fitting) says its step, not a fraction of an epoch."""
     vals = "  ".join(f"{k} {100 * v:.2f}%" for k, v in row.items() if k.startswith("val_acc")) or \
         "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith("val_loss"))
-    return f"{desc} epoch {row['epoch']:g}: train loss {row['train_loss']:.4f}  {vals}"
+    where = f"step {row['step']}" if by_step else f"epoch {row['epoch']:g}"
+    return f"{desc} {where}: train loss {row['train_loss']:.4f}  {vals}"
 
 
 def _write_metrics(out: Path, history: list[dict], title: str) -> None:

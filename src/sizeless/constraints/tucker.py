@@ -96,6 +96,18 @@ class TuckerConstraint:
                 )
         return matrices
 
+    def check_serves(self, kinds: list[Kind]) -> list[Kind]:
+        """The templated kinds of a size a bank is asked to initialize; raises UnsupportedSize if it cannot."""
+        return self.templated(kinds)
+
+    def describe(self) -> str:
+        r1, r2, r3 = self.config.ranks
+        return f"Tucker, core ranks {r1}x{r2}x{r3}, MLP ratio {self.config.mlp_ratio}"
+
+    def serves(self) -> str:
+        """The widths this constraint can initialize, in words."""
+        return f"any width the heads divide (at MLP ratio {self.config.mlp_ratio}), any depth"
+
     @staticmethod
     def geometry(kinds: list[Kind]) -> tuple[int, int, int]:
         """Depth ``L``, width ``D`` and slices per layer ``S`` of a size's templated kinds."""

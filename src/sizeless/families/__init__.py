@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from ..errors import SizelessError
-from .base import Family, ImageSpec, Kind, input_key, model_classes, task_parameters, tie_weights
+from .base import (
+    Family,
+    ImageSpec,
+    Kind,
+    example_input,
+    example_macs,
+    example_noun,
+    input_key,
+    model_classes,
+    task_parameters,
+    tie_weights,
+)
 from .convnext import ConvNeXtFamily
 from .decision_transformer import DecisionTransformerFamily
 from .dit import DiTFamily
@@ -40,5 +51,11 @@ def family_options(name: str, **options) -> dict | None:
     return {k: v for k, v in options.items() if k in known} if known else None
 
 
-__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "family_options", "get_family", "input_key",
-           "model_classes", "task_parameters", "tie_weights"]
+def needs_sizeless(architecture: str) -> bool:
+    """Whether timm knows ``architecture`` only after ``import sizeless`` (a family registered it)."""
+    return any(architecture in getattr(family, "custom_architectures", ()) for family in FAMILIES.values())
+
+
+__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "example_input", "example_macs", "example_noun",
+           "family_options", "get_family", "input_key", "model_classes", "needs_sizeless", "task_parameters",
+           "tie_weights"]

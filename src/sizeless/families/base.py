@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import torch
 from torch import nn
+
+from ..flops import model_macs
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,10 @@ class Family(Protocol):
     name: str
     objectives: tuple[str, ...]
     model_format: str
+    title: str  # how people write it ("ViT", "ResNet"): model cards and `sizeless info`
+    task: str  # the Hugging Face pipeline tag of its models, e.g. "image-classification"
+    custom_architectures: tuple[str, ...]  # timm architectures that exist only once sizeless is imported
+    default_depths: range  # the depths `sizeless sizes` lists when the user gives none
 
     def parse_size(self, spec: Any) -> Any: ...
 
@@ -96,6 +104,19 @@ class Family(Protocol):
 
     def default_patch_size(self, img_size: int) -> int:
         """The input reduction of the stem when the user gives none (ViT/ConvNeXt patch, ResNet stem)."""
+        ...
+
+    def grid_size(self, like: Any, width: int, depth: int) -> Any:
+        """The size of ``width`` and ``depth`` shaped like ``like`` (its head dim, MLP ratio, stages):
+        the points `sizeless sizes` lists. Raises SizelessError where no such size exists."""
+        ...
+
+    def grid_point(self, size: Any) -> tuple[int, int]:
+        """``(width, depth)`` of a size on that grid (inverse of :meth:`grid_size`)."""
+        ...
+
+    def describe_size(self, size: Any) -> str:
+        """One line a person reads: what the size's numbers mean for this family."""
         ...
 
 
@@ -139,6 +160,25 @@ def tie_weights(family: Any, model: nn.Module) -> None:
     hook = getattr(family, "tie_weights", None)
     if hook:
         hook(model)
+def example_input(family: Any, spec: Any, batch: int = 1) -> Any:
+    """``batch`` inputs of one forward of the family's plain model built for ``spec`` (values are irrelevant: they
+    are counted for MACs and timed for latency): the family's ``example`` (a dict of keyword inputs), else images."""
+    hook = getattr(family, "example", None)
+    if hook is not None:
+        return hook(spec, batch)
+    return torch.randn(batch, spec.in_chans, spec.img_size, spec.img_size, generator=torch.Generator().manual_seed(0))
+
+
+def example_macs(family: Any, model: nn.Module, spec: Any) -> int:
+    """MACs of one forward of ``model`` (the family's plain model for ``spec``) on one example, counted on the meta
+    device; a family whose forward needs it sets the model up for counting first (its ``counting`` context)."""
+    with getattr(family, "counting", lambda model: nullcontext())(model):
+        return model_macs(model, example_input(family, spec))
+
+
+def example_noun(family: Any) -> str:
+    """What one example of the family is ("image"; a policy's "context window"): MACs are counted per example."""
+    return getattr(family, "example_noun", "image")
 
 
 def input_key(family: Any) -> str:

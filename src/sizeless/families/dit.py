@@ -41,9 +41,13 @@ def xavier_std(rows: int, cols: int) -> float:
 
 
 class DiTFamily:
-    name = "dit"
+    name, title = "dit", "DiT"
+    task = "unconditional-image-generation"  # the Hub's closest pipeline tag; these models are class-conditional
     model_format = "diffusers"
     objectives = ("diffusion",)
+    custom_architectures = ()
+    default_depths = range(2, 25)
+    example_noun = "image"
     # weight selection keeps the same channels in each of the adaLN chunks (shift, scale, gate x 2; final shift/scale)
     selection_groups: ClassVar[dict] = {"norm1.linear.weight": (0, 6), "norm1.linear.bias": (0, 6),
                                         "proj_out_1.weight": (0, 2), "proj_out_1.bias": (0, 2)}
@@ -118,6 +122,13 @@ class DiTFamily:
     def task_parameters(self, model: nn.Module) -> list[nn.Parameter]:
         tables = [b.norm1.emb.class_embedder.embedding_table.weight for b in model.transformer_blocks]
         return list({id(t): t for t in tables}.values())  # one table when the blocks share their embedder
+
+    def example(self, image: ImageSpec, batch: int = 1) -> dict:
+        """One forward's keyword inputs (MACs and latency): noisy images, a timestep and a label per image."""
+        images = torch.randn(batch, image.in_chans, image.img_size, image.img_size,
+                             generator=torch.Generator().manual_seed(0))
+        zeros = torch.zeros(batch, dtype=torch.long)
+        return {"hidden_states": images, "timestep": zeros, "class_labels": zeros}
 
     def attention(self, model: nn.Module) -> list[tuple[Tensor, Tensor, Tensor, Tensor, int]]:
         """Every block's ``(W_q, W_k, W_v, W_out, heads)`` (mimetic init writes them)."""
@@ -236,9 +247,14 @@ class DiTFormat:
     """
 
     name = "diffusers"
+    writes_card = True  # its README (how to load and sample, the null label) is written with the weights
 
     def owns(self, path: Path, config: dict) -> bool:
         return config.get("_class_name") == ARCHITECTURE
+
+    def load_lines(self, path: Path, config: dict) -> list[str]:
+        return ["from diffusers import DiTTransformer2DModel",
+                f'model = DiTTransformer2DModel.from_pretrained("{path}")']
 
     def save(self, model: nn.Module, path: Path, architecture: str, model_args: dict, data, sizeless: dict) -> None:
         from ..diffusion import DiffusionConfig

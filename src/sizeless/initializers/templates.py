@@ -52,11 +52,17 @@ def target_image(bank, data: ImageData):
     return replace(bank.image, img_size=data.img_size)
 
 
+def target_spec(bank, data: ImageData):
+    """What a model from ``bank`` for ``data`` is built for: the bank's image geometry at the data's resolution,
+    or for a family with its own input (a policy's task) the data's."""
+    custom = getattr(bank.family, "input_spec", None)
+    return custom(data) if custom is not None else target_image(bank, data)
+
+
 def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initialized:
     bank = options.bank
     family = bank.family
-    custom = getattr(family, "input_spec", None)  # families with their own input (a policy's task) take the data's
-    image = custom(data) if custom is not None else target_image(bank, data)
+    image = target_spec(bank, data)
     size = family.parse_size(size)
     net = bank.build_net(size, data.num_classes, seed=options.seed, image=image, labels=data.labels)
     trainable = [p for p in net.parameters() if p.requires_grad]  # scalers, free vectors, new head
@@ -76,6 +82,9 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
         "family": family.name,
         "size": size.key,
         "bank_sizes": bank.config["sizes"],
+        "bank": bank.summary(),
+        "fit": {"data": data.name, "images": len(data.train), "steps": options.fit.steps or 0,
+                "batch_size": options.fit.batch_size, "lr": options.fit.lr},
         "seeded_from": bank.nearest_size(size),
         # a family's own task parts (a DiT's label table, a policy's embeddings) are never stored: always new
         "head": "the bank's" if data.labels == bank.labels and not hasattr(family, "task_parameters") else "new",
