@@ -11,7 +11,8 @@ from typer.models import OptionInfo
 
 from sizeless.cli import app
 
-ZERO_IS_FINE = {"--seed", "--fit-steps", "--warmup", "--weight-decay", "--kd-weight", "--ce-weight", "--target-return"}
+ZERO_IS_FINE = {"--seed", "--fit-steps", "--warmup", "--weight-decay", "--kd-weight", "--ce-weight", "--target-return",
+                "--label-dropout", "--guidance"}  # dit: no label dropout; unconditional sampling
 NEGATIVE_IS_FINE = {"--target-return"}  # a return-to-go: some tasks' returns are negative
 DUMMIES = {"--data": "{tmp}/no-data", "--out": "{tmp}/out", "--size": "32x2", "--sizes": "32x2",
            "--bank": "{tmp}/no-bank", "--model": "{tmp}/no-model"}

@@ -31,8 +31,8 @@ def test_width_not_multiple_of_template_lists_valid_widths():
 
 
 def test_unknown_family():
-    with pytest.raises(SizelessError, match="unknown family 'dit'"):
-        get_family("dit")
+    with pytest.raises(SizelessError, match="unknown family 'unet'"):
+        get_family("unet")
 
 
 @pytest.mark.parametrize("vectors", ["template", "free"])

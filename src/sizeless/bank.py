@@ -21,6 +21,7 @@ from .training import TrainConfig
 FORMAT = "sizeless-bank"
 FORMAT_VERSION = 1
 CONFIG_FILE, TENSOR_FILE = "config.json", "templates.safetensors"
+MODEL_WEIGHTS = ("model.safetensors", "diffusion_pytorch_model.safetensors")  # timm's and diffusers' model folders
 
 
 @dataclass
@@ -188,7 +189,7 @@ class TemplateBank:
         path = Path(path)
         if not path.is_dir():
             raise SizelessError(f"template bank {path} does not exist; create one with `sizeless pretrain --out`")
-        if not (path / TENSOR_FILE).exists() and (path / "model.safetensors").exists():
+        if not (path / TENSOR_FILE).exists() and any((path / f).exists() for f in MODEL_WEIGHTS):
             raise SizelessError(f"{path} is a model folder, not a template bank; pass it as --model, a bank as --bank")
         config = read_json(path / CONFIG_FILE, "template bank config")
         if config.get("format") != FORMAT:

@@ -78,6 +78,8 @@ def write_card(path: str | Path, fmt, model: nn.Module | None = None) -> Path:
     """Write ``path/README.md`` atomically from the folder's config.json, saved by the model format ``fmt``
     (``model`` gives the parameter count)."""
     path = Path(path)
+    if getattr(fmt, "writes_card", False):  # optional: a format that writes its own card with the folder (diffusers)
+        return path / CARD_FILE
     config = read_json(path / "config.json", "model config")
     notes = getattr(fmt, "card_notes", lambda config: [])(config)  # optional: what the format adds
     text = render_card(path, config, fmt.name, fmt.load_lines(path, config),

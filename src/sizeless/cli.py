@@ -66,13 +66,26 @@ WidthsOpt = Annotated[str | None, typer.Option(help="widths to consider: a list 
 DepthsOpt = Annotated[str | None, typer.Option(help="depths to consider (CNNs: blocks per stage): a list or a range "
                                                     "like 2:24 (default: 2:24 for ViT, 1:8 for CNNs)",
                                                callback=checks.depths)]
-FamilyOpt = Annotated[str, typer.Option(help="architecture family: vit | resnet | convnext | decision-transformer")]
+FamilyOpt = Annotated[str, typer.Option(help="architecture family: vit | resnet | convnext | decision-transformer | "
+                                            "dit (generator)")]
 SIZE_HELP = ("ViT: WIDTHxDEPTH[hHEADS][mMLP], e.g. 128x6; ResNet/ConvNeXt: BASE_WIDTHxBLOCKS-PER-STAGE (4 stages, "
              "widths double), e.g. 32x2-2-2-2, with a trailing b for ResNet Bottleneck blocks (32x3-4-6-3b)")
 ShareOpt = Annotated[bool, typer.Option(help="CNNs: stages of doubling width share one template set (larger "
                                              "scalers) instead of one set per stage (the default, better on "
                                              "CIFAR-10)")]
 ResumeOpt = Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")]
+EmbeddingsOpt = Annotated[str, typer.Option(help="dit: per-block timestep embedders in a templated model: free "
+                                                  "(plain parameters; the default, best measured) | templated | "
+                                                  "shared (one for all blocks, as in the original DiT)")]
+LabelDropoutOpt = Annotated[float, typer.Option(help="diffusion: fraction of labels dropped to the null label "
+                                                     "(classifier-free guidance)", callback=checks.fraction)]
+SampleStepsOpt = Annotated[int, typer.Option(help="sampling steps", callback=checks.at_least_one)]
+GuidanceOpt = Annotated[float, typer.Option(help="classifier-free guidance scale (1: none, 0: unconditional)",
+                                             callback=checks.non_negative)]
+SchedulerOpt = Annotated[str, typer.Option(help="sampling scheduler: ddim | dpm (DPM-Solver++ multistep)")]
+ObjectiveOpt = Annotated[str | None, typer.Option(
+    help="supervised | distill (needs --teacher) | mae (ViT, no labels) | diffusion (dit) | behavior-cloning "
+         "(decision-transformer); default: the family's")]
 StepsOpt = Annotated[int | None, typer.Option(help="train for this many steps instead of --epochs",
                                               callback=checks.at_least_one)]
 ContextOpt = Annotated[int | None, typer.Option(help="trajectories: context length K of the policy (default 20)",
@@ -105,9 +118,9 @@ def pretrain(
     family: FamilyOpt = "vit",
     share_stages: ShareOpt = False,
     constraint: Annotated[str, typer.Option(help="kronecker (WAVE/WeiT) | tucker (SWEET: any width)")] = "kronecker",
-    objective: Annotated[str, typer.Option(help="supervised | distill (needs --teacher) | mae (no labels) | "
-                                                    "behavior-cloning (decision-transformer's default)")] =
-        "supervised",
+    objective: ObjectiveOpt = None,
+    embeddings: EmbeddingsOpt = "free",
+    label_dropout: LabelDropoutOpt = 0.1,
     template_width: Annotated[int, typer.Option(help="kronecker: template width w; targets need multiples",
                                                 callback=checks.at_least_one)] = 32,
     num_templates: TemplatesOpt = 4,
@@ -153,6 +166,8 @@ def pretrain(
 ):
     """Constraint-based pre-training of a template bank (config.json + templates.safetensors)."""
     from .api import pretrain as run
+    from .diffusion import DiffusionConfig
+    from .families import family_options
     from .mae import MAEConfig
     from .objectives import DistillConfig
     from .sampling import SizeSampling
@@ -167,14 +182,14 @@ def pretrain(
     else:
         constraint_config = {"template_width": template_width, "num_templates": num_templates, "vectors": vectors,
                              "scalers": "linear" if linear_scalers else "learned"}
-    family_config = {"share_stages": share_stages} if family != "vit" else None
+    family_config = family_options(family, share_stages=share_stages, embeddings=embeddings)
     sampling = SizeSampling.parse(width_sampling, width_distribution, depth_sampling) \
         if width_sampling or depth_sampling else None
     mae = MAEConfig(mask_ratio, decoder_width, decoder_depth) if objective == "mae" else None
     bank = run(_data(data, data_dir, image_size, train_subset, val_subset, classes, context), size, family=family,
                family_config=family_config, constraint=constraint, constraint_config=constraint_config,
-               objective=objective, distill=distill, mae=mae, size_sampling=sampling, config=config,
-               patch_size=patch_size, out=out, resume=resume)
+               objective=objective, distill=distill, mae=mae, diffusion=DiffusionConfig(label_dropout=label_dropout),
+               size_sampling=sampling, config=config, patch_size=patch_size, out=out, resume=resume)
     if "val_loss" in bank.config:
         scores = ", ".join(f"{k} loss {v:.4f}" for k, v in bank.config["val_loss"].items() if v is not None)
         scores += f"; reconstructions in {out / 'reconstructions.png'}" if objective == "mae" else ""
@@ -189,8 +204,8 @@ def init(
     out: Annotated[Path, typer.Option(help="output model folder (timm hub layout)")],
     size: Annotated[str | None, typer.Option(help="target size (or a budget flag to pick one). " + SIZE_HELP)] = None,
     bank: Annotated[Path | None, typer.Option(help="template bank folder")] = None,
-    family: Annotated[str | None, typer.Option(help="vit | resnet | convnext (default: the bank's or teacher's, "
-                                                    "else vit)")] = None,
+    family: Annotated[str | None, typer.Option(help="vit | resnet | convnext | dit (default: the bank's or "
+                                                    "teacher's, else vit)")] = None,
     method: Annotated[str, typer.Option(help="templates | scratch | weight-selection | mimetic | "
                                               "linear-expansion | direct")] = "templates",
     teacher: Annotated[Path | None, typer.Option(help="weight-selection: a larger pre-trained model")] = None,
@@ -241,9 +256,9 @@ def init(
     result = initialize_full(size, dataset, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed,
                              out=out, teacher=teacher, family=family)
     params = sum(p.numel() for p in result.model.parameters())
-    fitted, loss = result.meta.get("fit_val_acc"), result.meta.get("fit_val_loss")
+    fitted, fitted_loss = result.meta.get("fit_val_acc"), result.meta.get("fit_val_loss")
     note = f", val acc after fit {100 * fitted:.2f}%" if fitted is not None else \
-        f", val loss after fit {loss:.4f}" if loss is not None else ""
+        f", val loss after fit {fitted_loss:.4f}" if fitted_loss is not None else ""
     console.print(f"[green]model written to {out}[/] ({result.meta['size']}, {params:,} parameters{note}, "
                   f"{time.perf_counter() - start:.1f}s)")
 
@@ -324,7 +339,8 @@ def train(
     out: Annotated[Path, typer.Option(help="run folder: metrics.csv, curve.png, checkpoint, final model")],
     model: Annotated[Path | None, typer.Option(help="model folder to train (from `init` or `train`)")] = None,
     size: Annotated[str | None, typer.Option(help="random init of this size instead of --model. " + SIZE_HELP)] = None,
-    family: FamilyOpt = "vit",
+    family: Annotated[str | None, typer.Option(help="family of a random-init --size: vit (default) | resnet | "
+                                                    "convnext | dit; checked against a --model's")] = None,
     epochs: EpochsOpt = 10,
     batch_size: BatchOpt = 128,
     lr: Annotated[float | None, typer.Option(help="peak LR (default: the model's recommendation, else 1e-3)",
@@ -339,9 +355,8 @@ def train(
     val_subset: ValSubsetOpt = None,
     classes: ClassesOpt = None,
     resume: ResumeOpt = False,
-    objective: Annotated[str, typer.Option(help="supervised | mae (self-supervised pre-training, no labels) | "
-                                                    "behavior-cloning (decision-transformer's default)")] =
-        "supervised",
+    objective: ObjectiveOpt = None,
+    label_dropout: LabelDropoutOpt = 0.1,
     mask_ratio: MaskOpt = 0.75,
     decoder_width: DecoderWidthOpt = 128,
     decoder_depth: DecoderDepthOpt = 2,
@@ -350,22 +365,23 @@ def train(
 ):
     """Train a plain model (a model folder, or random init of --size: the baseline)."""
     from .api import train as run
-    from .files import read_json
+    from .diffusion import DiffusionConfig
     from .mae import MAEConfig
+    from .models import model_record
     from .training import TrainConfig
 
     if (model is None) == (size is None):
         raise SizelessError("give exactly one of --model (a model folder) or --size (random init)")
-    recommended = read_json(model / "config.json", "model config").get("sizeless", {}).get("recommended", {}) \
-        if model and (model / "config.json").is_file() else {}
+    recommended = model_record(model).get("recommended", {}) if model else {}
     given = {k: v for k, v in {"lr": lr, "warmup": warmup}.items() if v is not None}
     chosen = {**{k: v for k, v in recommended.items() if k in ("lr", "warmup")}, **given}  # flags win
     config = TrainConfig(epochs=epochs, steps=steps, batch_size=batch_size, weight_decay=weight_decay, seed=seed,
                          **chosen)
     dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes, context)
     mae = MAEConfig(mask_ratio, decoder_width, decoder_depth) if objective == "mae" else None
+    diffusion = DiffusionConfig(label_dropout=label_dropout) if size else None  # a model folder keeps its own
     _, result = run(model, dataset, config, size=size, patch_size=patch_size, out=out, resume=resume,
-                    objective=objective, mae=mae, family=family)
+                    objective=objective, mae=mae, diffusion=diffusion, family=family)
     final = result.history[-1]
     score = f"val acc {100 * final['val_acc']:.2f}%" if "val_acc" in final else f"val loss {final['val_loss']:.4f}"
     console.print(f"[green]trained model written to {out}[/] ({score})")
@@ -382,16 +398,30 @@ def evaluate(
     target_return: Annotated[float | None, typer.Option(help="--env: return-to-go the policy is conditioned on "
                                                              "(default: the expert's return)",
                                                         callback=checks.finite)] = None,
-    seed: Annotated[int, typer.Option(help="--env: episode i is seeded seed + i", callback=checks.non_negative)] = 0,
+    seed: Annotated[int, typer.Option(help="random seed of the sampled noise (dit); --env: episode i is seeded "
+                                           "seed + i", callback=checks.non_negative)] = 0,
     batch_size: BatchOpt = 512,
     data_dir: DataDirOpt = None,
     image_size: ImageSizeOpt = None,
     val_subset: ValSubsetOpt = None,
     classes: ClassesOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
+    feature_model: Annotated[Path | None, typer.Option(
+        help="dit: a classifier folder trained on the same data; adds Frechet and kernel distances in its features "
+             "(with the real-vs-real floor) and class consistency of sampled images")] = None,
+    inception_weights: Annotated[Path | None, typer.Option(
+        help="dit: InceptionV3 weights (torch-fidelity layout, .safetensors or tensors-only .pth): real FID")] = None,
+    num_images: Annotated[int, typer.Option(help="dit: images to sample and compare with as many real ones",
+                                            callback=checks.at_least_one)] = 1000,
+    steps: SampleStepsOpt = 50,
+    guidance: GuidanceOpt = 1.5,
+    scheduler: SchedulerOpt = "ddim",
 ):
-    """Validation accuracy and loss of a model folder; for a policy (--env), its return in the simulator."""
-    from .api import evaluate_model, rollout_model
+    """Validation metrics of a model folder: accuracy and loss (classifiers), held-out denoising loss at fixed
+    timesteps and noise (dit, plus sample metrics with --feature-model / --inception-weights); for a policy
+    (--env), its return in the simulator."""
+    from .api import evaluate_generator, evaluate_model, rollout_model
+    from .generation import SampleConfig
 
     if env is not None:
         from .data import DataConfig
@@ -401,15 +431,62 @@ def evaluate(
         score = metrics["normalized_score"]
         normalized = f"  normalized score {score:.1f} ± {metrics['normalized_std']:.1f}" if score is not None else \
             "  (no reference scores: pass --data minari:ID to normalize)"
-        text = (f"{model} on {env}: return {metrics['return_mean']:.1f} ± {metrics['return_std']:.1f} over "
-                f"{episodes} episodes (target {metrics['target_return']:g}){normalized}")
+        print(json.dumps(metrics) if as_json else
+              f"{model} on {env}: return {metrics['return_mean']:.1f} ± {metrics['return_std']:.1f} over "
+              f"{episodes} episodes (target {metrics['target_return']:g}){normalized}")
+        return
+    if data is None:
+        raise SizelessError("give --data (validation data) or --env (roll a policy out in a simulator)")
+    dataset = _data(data, data_dir, image_size, None, val_subset, classes)
+    if feature_model is not None:
+        config = SampleConfig(num_images, steps=steps, guidance=guidance, seed=seed, scheduler=scheduler)
+        metrics = evaluate_generator(model, dataset, feature_model, config, inception_weights)
+    elif inception_weights is not None:
+        raise SizelessError("--inception-weights comes with --feature-model (the classifier of the other metrics)")
     else:
-        if data is None:
-            raise SizelessError("give --data (validation data) or --env (roll a policy out in a simulator)")
-        metrics = evaluate_model(model, _data(data, data_dir, image_size, None, val_subset, classes), batch_size)
-        text = f"{model}: accuracy {100 * metrics['acc']:.2f}%  loss {metrics['loss']:.4f}" if "acc" in metrics else \
-            f"{model}: loss {metrics['loss']:.4f}"
-    print(json.dumps(metrics) if as_json else text)
+        metrics = evaluate_model(model, dataset, batch_size)
+    if as_json:
+        print(json.dumps(metrics))
+    elif "acc" in metrics:
+        print(f"{model}: accuracy {100 * metrics['acc']:.2f}%  loss {metrics['loss']:.4f}")
+    elif "fd" not in metrics:
+        print(f"{model}: loss {metrics['loss']:.4f}" + (" (held-out denoising)" if "denoising" in metrics else ""))
+    else:
+        floor, clf = metrics["floor"], metrics["classifier"]
+        fid = f"  FID (Inception) {metrics['fid_inception']:.2f} (real floor {metrics['fid_inception_floor']:.2f})" \
+            if "fid_inception" in metrics else ""
+        print(f"{model}: {metrics['num_images']} images; in the features of {clf['path']} (accuracy on these real "
+              f"images {100 * clf['acc_on_real']:.2f}%, sha256 {clf['sha256'][:12]}): Frechet distance "
+              f"{metrics['fd']:.3f} (real floor {floor['fd']:.3f}), kernel distance {metrics['kd']:.5f} (floor "
+              f"{floor['kd']:.5f}); class consistency {100 * metrics['class_consistency']:.2f}%; held-out denoising "
+              f"loss {metrics['denoising_loss']:.4f}{fid}")
+
+
+@app.command()
+def sample(
+    model: Annotated[Path, typer.Option(help="a DiT model folder (diffusers layout, from --family dit)")],
+    out: Annotated[Path, typer.Option(help="new output folder: grid.png, images, samples.json")],
+    num_images: Annotated[int, typer.Option(help="images to generate (classes in turn)",
+                                            callback=checks.at_least_one)] = 16,
+    classes: Annotated[str | None, typer.Option(help="class indices to generate, e.g. 3,5 (default: all)")] = None,
+    steps: SampleStepsOpt = 50,
+    guidance: GuidanceOpt = 1.5,
+    scheduler: SchedulerOpt = "ddim",
+    seed: SeedOpt = 0,
+    fmt: Annotated[str, typer.Option("--format", help="png (images/CLASS/NNNN.png) | parquet (train.parquet in "
+                                                       "the Hugging Face image layout)")] = "png",
+    batch_size: Annotated[int, typer.Option(help="images denoised at once", callback=checks.at_least_one)] = 250,
+):
+    """Generate labelled images from a DiT model folder (a diffusers scheduler, classifier-free guidance)."""
+    from .api import generate
+    from .files import read_json
+    from .generation import SampleConfig
+
+    config = SampleConfig(num_images, _labels(classes), steps, guidance, seed, scheduler, batch_size)
+    generate(model, config, out=out, fmt=fmt)
+    meta = read_json(out / "samples.json", "sample record")
+    console.print(f"[green]{num_images} images written to {out}[/] ({meta['seconds']:.1f}s, "
+                  f"{meta['images_per_second']:.2f} images/s; grid in {out / 'grid.png'})")
 
 
 @app.command()

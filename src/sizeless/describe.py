@@ -162,7 +162,9 @@ def describe_path(path: str | Path) -> Facts:
 
         config = read_json(path / "config.json", "model config")
         fmt = folder_format(path, config)
-        return describe_model(config, path, fmt.load_lines(path, config), _params(fmt, path, config))
+        record = getattr(fmt, "record", None)  # a format that keeps sizeless's record elsewhere (diffusers)
+        seen = {**config, "sizeless": record(config), "architecture": config.get("_class_name")} if record else config
+        return describe_model(seen, path, fmt.load_lines(path, config), _params(fmt, path, config))
     raise SizelessError(f"{path} is neither a template bank (templates.safetensors) nor a model folder "
                         "(config.json); pass a folder written by `sizeless pretrain`, `init` or `train`")
 

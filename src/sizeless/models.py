@@ -17,6 +17,7 @@ from torch import nn
 
 from .data import ImageData
 from .errors import SizelessError
+from .families.dit import DiTFormat
 from .files import load_tensors, read_json, save_tensors, write_json
 
 WEIGHTS_FILE = "model.safetensors"
@@ -43,6 +44,9 @@ class ModelFormat(Protocol):
     def load_lines(self, path: Path, config: dict) -> list[str]:
         """Two lines of Python that load the folder with its own library (quoted in its model card)."""
         ...
+
+    # optional: ``record(config) -> dict``, sizeless's record (family, size, provenance, recommended fine-tuning)
+    # in this format's config.json when it is kept elsewhere than under "sizeless" (diffusers: "_sizeless")
 
 
 class TimmFormat:
@@ -80,7 +84,7 @@ class TimmFormat:
         return [first, f'model = timm.create_model("local-dir:{path}", pretrained=True)']
 
 
-MODEL_FORMATS: dict[str, ModelFormat] = {"timm": TimmFormat()}
+MODEL_FORMATS: dict[str, ModelFormat] = {"timm": TimmFormat(), "diffusers": DiTFormat()}
 
 
 def hub_config(model: nn.Module, architecture: str, model_args: dict, data: ImageData | None = None,
@@ -142,15 +146,27 @@ def save_model(model: nn.Module, path: str | Path, architecture: str, model_args
     return path
 
 
-def load_model(path: str | Path) -> tuple[nn.Module, dict]:
-    """Load a model folder in whichever registered format owns it; returns the model and its config."""
-    path = Path(path)
+def _owner(path: Path) -> tuple[ModelFormat, dict]:
     if not path.is_dir():
         raise SizelessError(f"model folder {path} does not exist; create one with `sizeless init` or `sizeless train`")
     if (path / "templates.safetensors").exists():
         raise SizelessError(f"{path} is a template bank, not a model; pass it as --bank, or a model as --model")
     config = read_json(path / "config.json", "model config")
-    return folder_format(path, config).load(path, config)
+    return folder_format(path, config), config
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict]:
+    """Load a model folder in whichever registered format owns it; returns the model and its config
+    (with sizeless's record as ``config["sizeless"]``, whatever the format)."""
+    fmt, config = _owner(Path(path))
+    return fmt.load(Path(path), config)
+
+
+def model_record(path: str | Path) -> dict:
+    """sizeless's record of a model folder (family, size, recommended fine-tuning), without building the model."""
+    fmt, config = _owner(Path(path))
+    record = getattr(fmt, "record", None)
+    return record(config) if record else config.get("sizeless", {})
 
 
 def folder_format(path: Path, config: dict) -> ModelFormat:
@@ -169,8 +185,8 @@ def model_args_of(config: dict) -> tuple[str, dict]:
 def input_geometry(config: dict) -> tuple[int | None, int]:
     """(image side, channels) a saved model takes; timm records img_size as an int or a pair."""
     args = config.get("model_args", {})
-    img = args.get("img_size")
-    return (img[0] if isinstance(img, (list, tuple)) else img), args.get("in_chans", 3)
+    img = args.get("img_size", args.get("sample_size"))  # timm's names, or diffusers'
+    return (img[0] if isinstance(img, (list, tuple)) else img), args.get("in_chans", args.get("in_channels", 3))
 
 
 def check_input(config: dict, data: ImageData, path: str | Path) -> None:
@@ -190,5 +206,4 @@ def check_input(config: dict, data: ImageData, path: str | Path) -> None:
 
 def teacher_family(path: str | Path) -> str:
     """The family of a model folder: recorded by sizeless, else ViT (the only family without a record)."""
-    config = read_json(Path(path) / "config.json", "model config")
-    return config.get("sizeless", {}).get("family", "vit")
+    return model_record(path).get("family", "vit")

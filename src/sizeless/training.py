@@ -69,8 +69,9 @@ class TrainConfig:
         if bad:
             raise SizelessError(f"bad training settings: {'; '.join(bad)}")
 
-    def augments(self, data: TrainData) -> bool:
-        return data.augment if self.augment is None else self.augment
+    def augments(self, data: TrainData, objective=None) -> bool:
+        """Whether to augment: as told, else as the objective wants (diffusion: never), else the data's default."""
+        return getattr(objective, "default_augment", data.augment) if self.augment is None else self.augment
 
     def lr_at(self, step: int, total: int) -> float:
         warmup = int(self.warmup * total)
@@ -200,7 +201,7 @@ def fit(
     if total < 1 and config.steps is None:
         raise SizelessError(f"{desc}: the budget of {config.epochs} epochs ({config.epochs * steps_per_epoch} steps) "
                             f"is spent before training starts ({config.spent_steps} steps); give more epochs")
-    augment = config.augments(data)
+    augment = config.augments(data, objective)
     out = Path(out_dir) if out_dir else None
     fingerprint = _fingerprint(module, data)
 

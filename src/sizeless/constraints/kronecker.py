@@ -82,7 +82,7 @@ class KroneckerConstraint:
 
     def templated(self, kinds: list[Kind]) -> list[Kind]:
         """The kinds this constraint composes; the others stay free parameters of the plain model."""
-        return [k for k in kinds if not k.vector or self.config.vectors == "template"]
+        return [k for k in kinds if k.constrained and (not k.vector or self.config.vectors == "template")]
 
     def check_serves(self, kinds: list[Kind]) -> list[Kind]:
         """The templated kinds of a size a bank is asked to initialize; raises UnsupportedSize if it cannot."""

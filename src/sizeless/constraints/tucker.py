@@ -80,7 +80,7 @@ class TuckerConstraint:
     # -- which parameters, in which layout -----------------------------------------------------------
     def templated(self, kinds: list[Kind]) -> list[Kind]:
         """Block matrices only; biases, norms and embeddings stay free (sliced under stochastic width)."""
-        matrices = [k for k in kinds if not k.vector]
+        matrices = [k for k in kinds if not k.vector and k.constrained]
         conv = next((k for k in matrices if k.spatial), None)
         if conv is not None:
             raise UnsupportedSize(f"the Tucker constraint composes a Transformer's square weight slices (vit); "
@@ -134,6 +134,16 @@ class TuckerConstraint:
         for name, (rows, cols) in self.scaler_shapes(kinds).items():
             out[name] = torch.nn.init.orthogonal_(torch.empty(rows, cols), gain=max(rows / cols, 1) ** 0.5,
                                                   generator=generator)
+        # a kind that starts at zero (DiT's adaLN-Zero modulation) gets zero depth-scaler rows: its slices compose to
+        # exactly 0 and still get gradients through the core and U, V
+        layers, _, per_layer = self.geometry(kinds)
+        rows = out[DEPTH].view(layers, per_layer, -1)
+        start = 0
+        for kind in kinds:
+            count = kind.unit[0] * kind.unit[1]
+            if kind.init == "zeros":
+                rows[:, start:start + count] = 0.0
+            start += count
         return out
 
     def seed_scalers(self, source: dict[str, Tensor], kinds: list[Kind],

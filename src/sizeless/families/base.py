@@ -44,6 +44,9 @@ class Kind:
     template: str | None = None  # name of the template set this kind uses (default: its own name)
     fill: float = 1.0  # the value of an init == "ones" kind (e.g. ConvNeXt's layer scale, 1e-6)
     transpose: bool = False  # the parameter stores the (rows, cols) matrix transposed (GPT-2's in-by-out Conv1D)
+    # False: never composed from templates, under any constraint; a plain parameter that new sizes seed by
+    # resizing (e.g. a DiT's timestep embedding when the family is configured to keep it free)
+    constrained: bool = True
 
     @property
     def template_key(self) -> str:
@@ -69,9 +72,15 @@ class Kind:
 
 
 class Family(Protocol):
-    """An architecture family: builds plain models and declares their templated parameters."""
+    """An architecture family: builds plain models and declares their templated parameters.
+
+    ``objectives`` lists the training objectives its models take (the first is the default, and
+    the one a template fit uses); ``model_format`` names its folder format in ``models.MODEL_FORMATS``.
+    """
 
     name: str
+    objectives: tuple[str, ...]
+    model_format: str
     title: str  # how people write it ("ViT", "ResNet"): model cards and `sizeless info`
     task: str  # the Hugging Face pipeline tag of its models, e.g. "image-classification"
     custom_architectures: tuple[str, ...]  # timm architectures that exist only once sizeless is imported
@@ -111,6 +120,28 @@ class Family(Protocol):
         ...
 
 
+class TimmClassifier:
+    """What the timm classifier families share: the classification head is the task-specific part (the
+    default of ``task_parameters`` below: stored in a bank, reused for the same classes)."""
+
+    model_format = "timm"
+    objectives: tuple[str, ...] = ("supervised", "distill")
+
+    def num_classes(self, model: nn.Module) -> int:
+        return model.num_classes
+
+    def reset_classes(self, model: nn.Module, num_classes: int) -> None:
+        model.reset_classifier(num_classes)
+
+
+# Optional family hooks, with the defaults of a timm classifier:
+# - ``task_parameters(model)``: task-specific parameters that a bank never stores and a new task always
+#   replaces (a policy's state/action embeddings and head; a DiT's class embedding). Without it the head
+#   is ``model.get_classifier()``, stored in a bank and reused for the same classes.
+# - ``num_classes(model)``: how many classes the task-specific part serves (None: no classes, e.g. a policy).
+# - ``tie_weights(model)``: share modules across blocks in a templated model (DiT's one embedder).
+
+
 def task_parameters(family: Any, model: nn.Module) -> list[nn.Parameter]:
     """The task-specific parameters of a plain model (a classifier; a policy's state/action embeddings and
     action head): never stored in a bank, always new for a new task."""
@@ -118,6 +149,17 @@ def task_parameters(family: Any, model: nn.Module) -> list[nn.Parameter]:
     return list(hook(model) if hook else model.get_classifier().parameters())
 
 
+def model_classes(family: Any, model: nn.Module) -> int | None:
+    """How many classes a plain model's task-specific part serves; None for a model without classes."""
+    hook = getattr(family, "num_classes", None)
+    return hook(model) if hook else getattr(model, "num_classes", None)
+
+
+def tie_weights(family: Any, model: nn.Module) -> None:
+    """Share what the family shares across blocks in a templated model; plain models stay untied."""
+    hook = getattr(family, "tie_weights", None)
+    if hook:
+        hook(model)
 def example_input(family: Any, spec: Any, batch: int = 1) -> Any:
     """``batch`` inputs of one forward of the family's plain model built for ``spec`` (values are irrelevant: they
     are counted for MACs and timed for latency): the family's ``example`` (a dict of keyword inputs), else images."""

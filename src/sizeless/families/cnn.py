@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from ..errors import SizelessError
 from ..sizes import CNNSize
-from .base import ImageSpec, Kind
+from .base import ImageSpec, Kind, TimmClassifier
 
 Dim = tuple[int, int]  # (channels at the target size, channels at the template width)
 
@@ -58,7 +58,7 @@ class CNNKinds:
                         part=f"{part}.{leaf}" if part else None, **where)
 
 
-class CNNFamily:
+class CNNFamily(TimmClassifier):
     """Sizes, options and plain-model building common to ResNet and ConvNeXt."""
 
     name, title, task = "cnn", "CNN", "image-classification"

@@ -61,7 +61,7 @@ class DecisionTransformerFamily:
     model_format = "transformers"
     input_key = "task"  # bank configs store the TaskSpec under "task"
     input_type = TaskSpec
-    objective = "behavior-cloning"  # what pretrain, init's fit and train use unless told otherwise
+    objectives = ("behavior-cloning",)  # what pretrain, init's fit and train use unless told otherwise
     example_noun = "context window"  # one example: what MACs are counted per and a fit's data is counted in
     default_depths = range(2, 25)  # the depths `sizeless sizes` lists when the user gives none
     # weight selection picks q, k and v columns of GPT-2's fused c_attn per group
@@ -125,9 +125,13 @@ class DecisionTransformerFamily:
         return [p for name in TASK_MODULES for p in model.get_submodule(name).parameters()]
 
     def attention(self, model: nn.Module):
-        """Per block: (fused qkv weight, output projection weight, heads, stored in-by-out), for mimetic init."""
-        return [(block.attn.c_attn.weight, block.attn.c_proj.weight, block.attn.num_heads, True)
-                for block in model.encoder.h]
+        """Per block: ``(W_q, W_k, W_v, W_proj, heads)`` as ``(out, in)`` views into GPT-2's in-by-out Conv1D
+        weights (mimetic init writes them)."""
+        out = []
+        for block in model.encoder.h:
+            q, k, v = block.attn.c_attn.weight.T.view(3, block.attn.embed_dim, block.attn.embed_dim)
+            out.append((q, k, v, block.attn.c_proj.weight.T, block.attn.num_heads))
+        return out
 
     def size_of(self, config: dict) -> ViTSize:
         """The size of a saved model from its transformers config (weight-selection teachers)."""

@@ -9,14 +9,15 @@ from torch import Tensor, nn
 
 from ..errors import SizelessError, UnsupportedSize
 from ..sizes import ViTSize
-from .base import ImageSpec, Kind
+from .base import ImageSpec, Kind, TimmClassifier
 
 # Built through timm's registry so the model carries a pretrained_cfg; model_args override the rest.
 ARCHITECTURE = "vit_tiny_patch16_224"
 
 
-class ViTFamily:
+class ViTFamily(TimmClassifier):
     name, title, task = "vit", "ViT", "image-classification"
+    objectives = ("supervised", "distill", "mae")
     custom_architectures = ()
     default_depths = range(2, 25)
 

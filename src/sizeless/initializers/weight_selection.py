@@ -84,6 +84,8 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
     else:
         check_input(config, data, options.teacher)
         image = options.image
+        if "patch_size" in args:  # a patch-based teacher (DiT) fixes the patch size
+            image = ImageSpec(image.img_size, image.in_chans, args["patch_size"])
         teacher_size = config.get("sizeless", {}).get("size", "unknown")
         arch, _ = family.model_args(size, image, data.num_classes)
         if arch != config["architecture"]:
