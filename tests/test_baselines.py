@@ -156,6 +156,8 @@ def test_profiles_fill_what_is_not_given_and_reject_unknown_names(tmp_path):
     assert cfg.teacher_size == cfg.bank_size  # the teacher gets the bank's size (and FLOPs) unless given
     with pytest.raises(SizelessError, match="unknown profile"):
         BenchConfig.from_profile("huge", data="digits", out=tmp_path)
+    with pytest.raises(SizelessError, match="name the target sizes"):
+        BenchConfig.from_profile(None, data="digits", out=tmp_path, sizes=None)
     with pytest.raises(SizelessError, match="--holdout"):
         BenchConfig(data="digits", out=tmp_path, sizes=["32x2"], lrs=[1e-3, 2e-3])
 

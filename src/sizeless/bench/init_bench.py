@@ -162,7 +162,11 @@ class BenchConfig:
                                     f"not {family}; give the sizes and budgets yourself")
             defaults = PROFILES[profile][kind]
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in {**defaults, **given}.items() if k in names}, profile=profile)
+        chosen = {k: v for k, v in {**defaults, **given}.items() if k in names}
+        if "sizes" not in chosen:
+            raise SizelessError(f"name the target sizes (--sizes 32x4,96x4) or a profile (--profile "
+                                f"{'|'.join(PROFILES)})")
+        return cls(**chosen, profile=profile)
 
 
 @dataclass
