@@ -124,6 +124,20 @@ def test_initial_templates_and_scalers_compose_timm_like_weights():
     assert con.scaler_shapes(kinds)["w"] == (2, 4, 4, 4)
 
 
+def test_initial_templates_come_from_the_generator_alone():
+    """The same generator seed gives the same templates whatever the global RNG holds, and the global RNG is
+    left as it was: library code never draws from (or reseeds) the caller's stream."""
+    con = KroneckerConstraint(KroneckerConfig(template_width=8, num_templates=2))
+    kinds = [_kind("w", (8, 8), (2, 2), 0.02)]
+    torch.manual_seed(1)
+    first = con.init_templates(kinds, torch.Generator().manual_seed(5))["w"]
+    torch.manual_seed(2)
+    state = torch.random.get_rng_state()
+    again = con.init_templates(kinds, torch.Generator().manual_seed(5))["w"]
+    assert torch.equal(first, again)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
 def test_kinds_sharing_a_template_set_must_share_its_shape():
     con = KroneckerConstraint(KroneckerConfig(template_width=4, num_templates=2))
     same = [_kind("a", (4, 4), (1, 1), 0.02, template="set"), _kind("b", (4, 4), (2, 2), 0.02, template="set")]

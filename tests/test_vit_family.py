@@ -66,6 +66,16 @@ def test_composed_weights_follow_kron_and_land_on_timm_parameters():
     assert "blocks.0.attn.qkv.weight" not in names and "head.weight" in names
 
 
+def test_forward_takes_its_inputs_positionally_or_as_a_dict():
+    """A dict (what a Decision Transformer or a DiT batch is) is passed as keyword arguments: the same output."""
+    fam = get_family("vit")
+    net = TemplateNet(fam, build_constraint("kronecker", {"template_width": 16, "num_templates": 2}),
+                      [fam.parse_size("32x2")], IMAGE, 10).eval()
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(net({"x": x}), net(x))
+
+
 def test_gradients_reach_templates_and_scalers():
     fam = get_family("vit")
     con = build_constraint("kronecker", {"template_width": 16, "num_templates": 2})
