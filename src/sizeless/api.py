@@ -21,14 +21,16 @@ from .initializers.base import default_fit_config
 from .mae import MAEConfig, MAELoss, MaskedAutoencoder, mask_generator, save_reconstructions
 from .models import check_input, load_model, model_args_of, save_model, teacher_family
 from .objectives import Distill, DistillConfig, Supervised
+from .tasks import resolve_task, task_of
 from .teachers import load_teacher
 from .templated import TemplateNet
 from .training import TrainConfig, TrainResult, evaluate, fit, seeded_generator
 from .widths import WidthSampling
 
 
-def as_data(data: ImageData | DataConfig | str) -> ImageData:
-    return data if isinstance(data, ImageData) else load_data(data)
+def as_data(data: ImageData | DataConfig | str):
+    """A loaded dataset (images, or a task's dataset such as segmentation masks or COCO boxes)."""
+    return load_data(data) if isinstance(data, (DataConfig, str)) else data
 
 
 def image_spec(data: ImageData, patch_size: int | None = None, family: str = "vit") -> ImageSpec:
@@ -64,6 +66,9 @@ def pretrain(
     if not sizes:
         raise SizelessError("give at least one --size to pre-train")
     data, config = as_data(data), config or TrainConfig()
+    if objective != "mae" and task_of(data):
+        raise SizelessError(f"{objective} pre-training needs class labels, but {data.name} is {task_of(data)} data; "
+                            "pre-train on its images with --objective mae (no labels read)")
     fam = get_family(family, family_config)
     parsed = [fam.parse_size(s) for s in sizes]
     if len({s.key for s in parsed}) != len(parsed):
@@ -139,10 +144,12 @@ def masked_encoder(family, call: Callable) -> Callable:
     return lambda images, keep, **where: call(encode_visible, images, keep, **where)
 
 
-def sample_images(data: ImageData, module: nn.Module, count: int = 8) -> Tensor:
-    """A few normalized validation images on the module's device (for reconstruction figures)."""
+def sample_images(data, module: nn.Module, count: int = 8) -> Tensor:
+    """A few normalized validation images (any dataset's un-augmented batch) on the module's device, for
+    reconstruction figures."""
     device = next(module.parameters()).device
-    return data.normalize(data.val.images[:count].to(device))
+    images, _ = data.batch(data.val, torch.arange(min(count, len(data.val))))
+    return images.to(device)
 
 
 def make_objective(objective: str, distill: DistillConfig | None, data: ImageData, config: TrainConfig):
@@ -186,14 +193,32 @@ def initialize(
 
 
 def initialize_full(size, data, *, bank=None, method="templates", fit=None, patch_size=None, seed=0,
-                    out=None, teacher=None, source=None, pretrain_config=None, family=None) -> Initialized:
+                    out=None, teacher=None, source=None, pretrain_config=None, family=None, task=None, head=None,
+                    channels=None) -> Initialized:
     """:func:`initialize`, also returning the architecture, model args and provenance.
 
     ``teacher`` (weight-selection), ``source`` and ``pretrain_config`` (direct) feed the baselines.
+    ``task`` (segmentation, detection; implied by such data) builds a dense model: the backbone from
+    ``method`` plus a new ``head`` (``channels`` wide), see :mod:`sizeless.tasks.run`.
     """
     if method not in INITIALIZERS:
         raise SizelessError(f"unknown init method {method!r}; choose from {', '.join(INITIALIZERS)}")
     data = as_data(data)
+    dense = resolve_task(task, data)
+    if dense is not None:
+        from .tasks.run import initialize_dense
+
+        return initialize_dense(dense, size, data, method=method, bank=bank, fit_config=fit, patch_size=patch_size,
+                                seed=seed, out=out, teacher=teacher, source=source, pretrain_config=pretrain_config,
+                                family=family, head=head, channels=channels)
+    return initialize_plain(size, data, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed, out=out,
+                            teacher=teacher, source=source, pretrain_config=pretrain_config, family=family)
+
+
+def initialize_plain(size, data, *, bank=None, method="templates", fit=None, patch_size=None, seed=0, out=None,
+                     teacher=None, source=None, pretrain_config=None, family=None) -> Initialized:
+    """A plain model of the family (a classifier over ``data``'s classes), as :func:`initialize_full` makes it
+    for classification data; dense tasks build their backbones with it."""
     if isinstance(bank, (str, Path)):
         bank = TemplateBank.load(bank)
     if bank is not None and family is not None and family != bank.config["family"]:
@@ -226,6 +251,9 @@ def train(
     objective: str = "supervised",
     mae: MAEConfig | None = None,
     family: str = "vit",
+    task: str | None = None,
+    head: str | None = None,
+    channels: int | None = None,
 ) -> tuple[nn.Module, TrainResult]:
     """Train a plain model: a model folder, or random init of ``size`` (the baseline) when ``model`` is None.
 
@@ -236,6 +264,15 @@ def train(
     trained model in timm's layout (``timm.create_model("local-dir:OUT", pretrained=True)``).
     """
     data, config = as_data(data), config or TrainConfig()
+    dense = resolve_task(task, data)
+    if dense is not None:
+        if objective != "supervised":
+            raise SizelessError(f"{dense.name} models train on their task's loss; --objective {objective} is for "
+                                "image classifiers (pre-train a bank with it instead)")
+        from .tasks.run import train_dense
+
+        return train_dense(model, data, config, task=dense.name, size=size, patch_size=patch_size, out=out,
+                           resume=resume, stop_at_step=stop_at_step, family=family, head=head, channels=channels)
     torch.manual_seed(config.seed)  # a new head drawn below follows --seed
     if model is None:
         if size is None:
@@ -245,7 +282,7 @@ def train(
     elif isinstance(model, (str, Path)):
         path = model
         model, saved = load_model(path)
-        check_input(saved, data, path)
+        _check_classifier(saved, data, path)
         arch, args = model_args_of(saved)
         meta = {**saved.get("sizeless", {}), "trained_from": str(path)}
         if model.num_classes != data.num_classes:
@@ -287,15 +324,32 @@ def _train_mae(model: nn.Module, args: dict, meta: dict, data: ImageData, config
     return result
 
 
-def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig | str, batch_size: int = 512) -> dict:
-    """Validation loss and accuracy of a plain model (or model folder)."""
+def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig | str, batch_size: int = 512, *,
+                   task: str | None = None, split: str = "val", overlays: str | Path | None = None) -> dict:
+    """Validation loss and accuracy of a plain model (or model folder); for a dense task (``task``, or
+    implied by the data) the task's metrics on ``split``, and with ``overlays`` a PNG of predictions."""
     data = as_data(data)
+    dense = resolve_task(task, data)
+    if dense is not None:
+        from .tasks.run import evaluate_dense
+
+        return evaluate_dense(model, data, task=dense.name, split=split, batch_size=min(batch_size, 16),
+                              overlays=overlays)
+    if split != "val":
+        raise SizelessError("classification data has a training and a validation split; evaluate on val")
     if isinstance(model, (str, Path)):
         path = model
         model, saved = load_model(path)
-        check_input(saved, data, path)
+        _check_classifier(saved, data, path)
         if model.num_classes != data.num_classes:
             raise SizelessError(f"{path} predicts {model.num_classes} classes but {data.name} has {data.num_classes}")
     model.to(dist.setup())
     return evaluate(model, model, data, batch_size=batch_size)
 
+
+def _check_classifier(config: dict, data, path) -> None:
+    """A classification model folder that fits ``data`` (not a dense task's model)."""
+    if "task" in config:
+        raise SizelessError(f"{path} is a {config['task']} model; use it with {config['task']} data "
+                            f"(--task {config['task']}), not with the classification dataset {data.name}")
+    check_input(config, data, path)

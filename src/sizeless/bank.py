@@ -90,15 +90,20 @@ class TemplateBank:
     def build_net(self, size, num_classes: int, seed: int = 0, image: ImageSpec | None = None) -> TemplateNet:
         """A templated model of a new size: frozen templates, seeded scalers and free vectors, new head.
 
-        ``image`` moves it to another input resolution (same channels and patch size): the family
-        adapts resolution-dependent kinds such as position embeddings.
+        ``image`` moves it to another input resolution or patch size (same channels): the family
+        adapts resolution-dependent kinds such as position and patch embeddings.
         """
         size = self.family.parse_size(size)
         image = image or self.image
-        if (image.in_chans, image.patch_size) != (self.image.in_chans, self.image.patch_size):
+        if image.in_chans != self.image.in_chans:
             raise SizelessError(
-                f"the bank was pre-trained on {self.image.in_chans}-channel inputs with patch size "
-                f"{self.image.patch_size}; a target needs the same channels and patch size"
+                f"the bank was pre-trained on {self.image.in_chans}-channel inputs; {image.in_chans}-channel "
+                "targets cannot use it"
+            )
+        if image.patch_size != self.image.patch_size and not hasattr(self.family, "adapt_model"):
+            raise SizelessError(
+                f"the bank was pre-trained with patch size {self.image.patch_size}; a {self.family.name} target "
+                "needs the same patch size"
             )
         family = self.family
         net = TemplateNet(family, self.constraint, [size], image, num_classes, seed=seed)

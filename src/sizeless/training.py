@@ -94,12 +94,19 @@ def classification_score(forward: Forward, images: Tensor, labels: Tensor) -> di
 @torch.no_grad()
 def evaluate(forward: Forward, module: nn.Module, data: TrainData, split: Split | None = None,
              batch_size: int = 512, objective=None) -> dict[str, float]:
-    """Mean validation metrics (loss and accuracy, or the objective's own ``score``), sharded over ranks."""
+    """Mean validation metrics (loss and accuracy, or the objective's own ``score``), sharded over ranks;
+    an objective with ``evaluate_split`` computes its metrics over the whole split itself (every rank)."""
     split = split if split is not None else data.val
     score = getattr(objective, "score", classification_score)
     device = next(module.parameters()).device
     was_training = module.training
     module.eval()
+    whole = getattr(objective, "evaluate_split", None)
+    if whole is not None:  # metrics that do not decompose into batch sums (mean IoU, mAP): the objective's own pass
+        try:
+            return whole(forward, data, split, batch_size, device)
+        finally:
+            module.train(was_training)
     shard = torch.arange(dist.rank(), len(split), dist.world_size())
     batches = [shard[start:start + batch_size] for start in range(0, len(shard), batch_size)] or [shard[:0]]
     totals = None
@@ -249,9 +256,9 @@ def fit(
             history.append(row)
             sums.zero_()
             if dist.is_main():
-                bar.write(_format_row(row, desc))
+                bar.write(_format_row(row, desc, getattr(objective, "primary_metric", None)))
                 if out:
-                    _write_metrics(out, history, desc)
+                    _write_metrics(out, history, desc, getattr(objective, "primary_metric", None))
         stopping = stop_at_step is not None and step >= stop_at_step and step < total
         due = step == total or stopping or step % config.checkpoint_every == 0
         if out and not due and epoch_done:  # a minute since the last save: rank 0's clock decides for all
@@ -276,15 +283,16 @@ def _epoch_row(step: int, steps_per_epoch: int, lr: float, sums: Tensor, seconds
     return row | {"seconds": round(seconds, 2)}
 
 
-def _format_row(row: dict, desc: str) -> str:
-    vals = "  ".join(f"{k} {100 * v:.2f}%" for k, v in row.items() if k.startswith("val_acc")) or \
+def _format_row(row: dict, desc: str, primary: str | None = None) -> str:
+    key = f"val_{primary or 'acc'}"
+    vals = "  ".join(f"{k} {100 * v:.2f}%" for k, v in row.items() if k == key or k.startswith(f"{key}[")) or \
         "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith("val_loss"))
     return f"{desc} epoch {row['epoch']:g}: train loss {row['train_loss']:.4f}  {vals}"
 
 
-def _write_metrics(out: Path, history: list[dict], title: str) -> None:
+def _write_metrics(out: Path, history: list[dict], title: str, primary: str | None = None) -> None:
     write_csv(out / "metrics.csv", history)
-    plot_history(history, out / "curve.png", title)
+    plot_history(history, out / "curve.png", title, primary)
 
 
 def _fingerprint(module: nn.Module, data: TrainData) -> dict:
