@@ -41,6 +41,12 @@ ShareOpt = Annotated[bool, typer.Option(help="CNNs: stages of doubling width sha
                                              "scalers) instead of one set per stage (the default, better on "
                                              "CIFAR-10)")]
 ResumeOpt = Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")]
+TaskOpt = Annotated[str | None, typer.Option(help="segmentation | detection (default: what --data is: an images + "
+                                                  "masks folder, a COCO folder, or classification images)")]
+HeadOpt = Annotated[str | None, typer.Option(help="dense task head: dpt (segmentation), fcos (detection)")]
+ChannelsOpt = Annotated[int | None, typer.Option(help="dense task head width (decoder / pyramid channels, default 64)")]
+DenseBatchOpt = Annotated[int | None, typer.Option(
+    help="global batch size (split across torchrun processes); default 128, 8 for dense tasks")]
 
 
 def _labels(classes: str | None) -> list[int] | None:
@@ -60,7 +66,38 @@ def _ints(values: str, flag: str) -> list[int]:
 def _data(data, data_dir, image_size, train_subset, val_subset, classes):
     from .data import DataConfig, load_data
 
-    return load_data(DataConfig(data, data_dir, image_size, train_subset, val_subset, classes=_labels(classes)))
+    dataset = load_data(DataConfig(data, data_dir, image_size, train_subset, val_subset, classes=_labels(classes)))
+    for note in getattr(dataset, "notes", list)():
+        console.print(f"[yellow]note:[/] {dataset.name}: {note}", highlight=False)
+    return dataset
+
+
+def _batch(batch_size: int | None, dataset) -> int:
+    """``--batch-size``, else 128 for classification and the task's own default for dense tasks."""
+    from .tasks import get_task, task_of
+
+    if batch_size is not None:
+        return batch_size
+    return get_task(task_of(dataset)).default_batch if task_of(dataset) else 128
+
+
+def _dense_image_size(model: Path | None, image_size: int | None) -> int | None:
+    """A dense model's input size (its data must be read at it) when --image-size is not given."""
+    from .files import read_json
+
+    if image_size is not None or model is None or not (model / "config.json").is_file():
+        return image_size
+    return read_json(model / "config.json", "model config").get("input", {}).get("img_size")
+
+
+def _score(metrics: dict, prefix: str = "") -> str:
+    """The headline of a metrics dict: accuracy, a dense task's metrics, or the loss."""
+    if f"{prefix}acc" in metrics:
+        return f"{prefix.replace('_', ' ')}acc {100 * metrics[f'{prefix}acc']:.2f}%"
+    dense = [k for k in ("miou", "pixel_acc", "map", "map_50") if f"{prefix}{k}" in metrics]
+    if dense:
+        return "  ".join(f"{prefix.replace('_', ' ')}{k} {100 * metrics[f'{prefix}{k}']:.2f}%" for k in dense)
+    return f"{prefix.replace('_', ' ')}loss {metrics[f'{prefix}loss']:.4f}"
 
 
 @app.command()
@@ -154,7 +191,7 @@ def init(
     num_classes: Annotated[int | None, typer.Option(help="check the data has this many classes")] = None,
     fit_steps: Annotated[int, typer.Option(help="scaler-fitting steps (0: compose without fitting)")] = 200,
     fit_lr: Annotated[float, typer.Option(help="scaler-fitting learning rate")] = 3e-3,
-    batch_size: BatchOpt = 128,
+    batch_size: DenseBatchOpt = None,
     seed: SeedOpt = 0,
     patch_size: PatchOpt = None,
     data_dir: DataDirOpt = None,
@@ -162,21 +199,30 @@ def init(
     train_subset: SubsetOpt = None,
     val_subset: ValSubsetOpt = None,
     classes: ClassesOpt = None,
+    task: TaskOpt = None,
+    head: HeadOpt = None,
+    decoder_channels: ChannelsOpt = None,
+    source_data: Annotated[str | None, typer.Option(help="dense tasks, weight-selection / direct: the "
+                                                          "classification images the teacher or direct "
+                                                          "pre-training uses")] = None,
 ):
-    """Initialize a plain timm model of a new size (templates frozen, scalers fitted)."""
+    """Initialize a plain timm model of a new size (templates frozen, scalers fitted), or a dense task model
+    (segmentation, detection) whose backbone is initialized so and whose head is new."""
     from .api import initialize_full
     from .initializers.base import default_fit_config
 
     dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes)
     if num_classes is not None and num_classes != dataset.num_classes:
         raise SizelessError(f"--num-classes {num_classes} but {dataset.name} has {dataset.num_classes} classes")
-    fit = replace(default_fit_config(), steps=fit_steps, lr=fit_lr, batch_size=batch_size)
+    fit = replace(default_fit_config(), steps=fit_steps, lr=fit_lr, batch_size=_batch(batch_size, dataset))
+    source = _data(source_data, data_dir, None, None, None, None) if source_data else None
     start = time.perf_counter()
     result = initialize_full(size, dataset, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed,
-                             out=out, teacher=teacher, family=family)
+                             out=out, teacher=teacher, family=family, task=task, head=head, channels=decoder_channels,
+                             source=source)
     params = sum(p.numel() for p in result.model.parameters())
-    fitted = result.meta.get("fit_val_acc")
-    note = f", val acc after fit {100 * fitted:.2f}%" if fitted is not None else ""
+    fitted = {k[len("fit_"):]: v for k, v in result.meta.items() if k.startswith("fit_val_") and v is not None}
+    note = f", {_score(fitted, 'val_')} after fit" if fitted else ""
     console.print(f"[green]model written to {out}[/] ({result.meta['size']}, {params:,} parameters{note}, "
                   f"{time.perf_counter() - start:.1f}s)")
 
@@ -189,7 +235,7 @@ def train(
     size: Annotated[str | None, typer.Option(help="random init of this size instead of --model. " + SIZE_HELP)] = None,
     family: FamilyOpt = "vit",
     epochs: EpochsOpt = 10,
-    batch_size: BatchOpt = 128,
+    batch_size: DenseBatchOpt = None,
     lr: Annotated[float | None, typer.Option(help="peak LR (default: the model's recommendation, else 1e-3)")] = None,
     warmup: WarmupOpt = None,
     weight_decay: WdOpt = 0.05,
@@ -206,8 +252,11 @@ def train(
     mask_ratio: Annotated[float, typer.Option(help="mae: fraction of patches masked")] = 0.75,
     decoder_width: Annotated[int, typer.Option(help="mae: decoder width")] = 128,
     decoder_depth: Annotated[int, typer.Option(help="mae: decoder blocks")] = 2,
+    task: TaskOpt = None,
+    head: HeadOpt = None,
+    decoder_channels: ChannelsOpt = None,
 ):
-    """Train a plain model (a model folder, or random init of --size: the baseline)."""
+    """Train a plain model or a dense task model (a model folder, or random init of --size: the baseline)."""
     from .api import train as run
     from .files import read_json
     from .mae import MAEConfig
@@ -215,18 +264,16 @@ def train(
 
     if (model is None) == (size is None):
         raise SizelessError("give exactly one of --model (a model folder) or --size (random init)")
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, weight_decay=weight_decay, seed=seed)
+    dataset = _data(data, data_dir, _dense_image_size(model, image_size), train_subset, val_subset, classes)
+    config = TrainConfig(epochs=epochs, batch_size=_batch(batch_size, dataset), weight_decay=weight_decay, seed=seed)
     recommended = read_json(model / "config.json", "model config").get("sizeless", {}).get("recommended", {}) \
         if model and (model / "config.json").is_file() else {}
     config.lr = lr if lr is not None else recommended.get("lr", config.lr)
     config.warmup = warmup if warmup is not None else recommended.get("warmup", config.warmup)
-    dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes)
     mae = MAEConfig(mask_ratio, decoder_width, decoder_depth) if objective == "mae" else None
     _, result = run(model, dataset, config, size=size, patch_size=patch_size, out=out, resume=resume,
-                    objective=objective, mae=mae, family=family)
-    final = result.history[-1]
-    score = f"val acc {100 * final['val_acc']:.2f}%" if "val_acc" in final else f"val loss {final['val_loss']:.4f}"
-    console.print(f"[green]trained model written to {out}[/] ({score})")
+                    objective=objective, mae=mae, family=family, task=task, head=head, channels=decoder_channels)
+    console.print(f"[green]trained model written to {out}[/] ({_score(result.history[-1], 'val_')})")
 
 
 @app.command(name="eval")
@@ -239,15 +286,30 @@ def evaluate(
     val_subset: ValSubsetOpt = None,
     classes: ClassesOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
+    task: TaskOpt = None,
+    split: Annotated[str, typer.Option(help="dense tasks: the split to score (val, test where the data has one)")] =
+        "val",
+    overlays: Annotated[Path | None, typer.Option(help="dense tasks: PNG of predictions next to the ground truth "
+                                                       "(default MODEL/overlays-SPLIT.png)")] = None,
 ):
-    """Validation accuracy and loss of a model folder."""
+    """Validation accuracy and loss of a model folder; a dense task model's mean IoU or COCO mAP (per class
+    for segmentation) on --split, with a picture of a few predictions."""
     from .api import evaluate_model
 
-    metrics = evaluate_model(model, _data(data, data_dir, image_size, None, val_subset, classes), batch_size)
+    dataset = _data(data, data_dir, _dense_image_size(model, image_size), None, val_subset, classes)
+    picture = overlays or model / f"overlays-{split}.png"
+    metrics = evaluate_model(model, dataset, batch_size, task=task, split=split, overlays=picture)
     if as_json:
         print(json.dumps(metrics))
-    else:
+    elif "acc" in metrics:
         print(f"{model}: accuracy {100 * metrics['acc']:.2f}%  loss {metrics['loss']:.4f}")
+    else:
+        print(f"{model} on {dataset.name} {split}: {_score(metrics)}")
+        per_class = {k[4:]: v for k, v in metrics.items() if k.startswith("iou_")}
+        if per_class:
+            print("IoU per class: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in per_class.items()))
+        if (model / "config.json").is_file() or overlays:
+            print(f"overlays: {picture}")
 
 
 @app.command()

@@ -305,7 +305,7 @@ class SimplePyramid(nn.Module):
         super().__init__()
         from torchvision.ops.misc import Conv2dNormActivation
 
-        norm = partial(nn.GroupNorm, 16 if channels % 16 == 0 else 1)
+        norm = partial(nn.GroupNorm, 32 if channels % 32 == 0 else 1)
         self.levels = nn.ModuleList()
         for stride in strides:
             ratio = patch_size / stride
@@ -359,6 +359,8 @@ class FCOSDetector(nn.Module):
         from torchvision.models.detection.anchor_utils import AnchorGenerator
         from torchvision.models.detection.fcos import FCOSHead as TorchvisionFCOSHead
 
+        if channels % 32:
+            raise SizelessError(f"the fcos head's width must be a multiple of 32 (its group norm), not {channels}")
         self.config = {"name": self.name, "width": width, "depth": depth, "patch_size": patch_size,
                        "num_classes": num_classes, "side": side, "channels": channels, "num_convs": num_convs,
                        "score_thresh": score_thresh}
@@ -402,7 +404,7 @@ class DetectionObjective:
     def __call__(self, forward, images: Tensor, targets: list[dict], indices: Tensor | None = None
                  ) -> tuple[Tensor, dict[str, float]]:
         losses = forward(images, targets)
-        return sum(losses.values()), {k: float(v) for k, v in losses.items()}
+        return sum(losses.values()), {k: float(v.detach()) for k, v in losses.items()}
 
     @torch.no_grad()
     def evaluate_split(self, forward, data: DetectionData, split: DetSplit, batch_size: int,
