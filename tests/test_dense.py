@@ -366,3 +366,34 @@ def test_cli_segmentation_end_to_end(seg_root, tmp_path, run_cli):
     metrics = json.loads(out)
     assert {"miou", "pixel_acc", "iou_disc"} <= set(metrics)
     assert (tmp_path / "t" / "overlays-test.png").exists()
+
+
+def test_dense_from_a_trained_classifier(seg_data, tmp_path):
+    """--from-model: any ViT classifier folder (here one built for 16px inputs, patch 4) becomes a backbone,
+    carried to the task's input size and patch size."""
+    from sizeless.models import save_model
+
+    vit = get_family("vit")
+    size, image = vit.parse_size("32x2"), ImageSpec(16, 3, 4)
+    arch, args = vit.model_args(size, image, 7)
+    save_model(vit.build(size, image, 7), tmp_path / "clf", arch, args, None, {"family": "vit", "size": size.key})
+    init = initialize_full(None, seg_data, method="pretrained", backbone=tmp_path / "clf", out=tmp_path / "seg",
+                           **tiny("segmentation"))
+    backbone = init.model.backbone
+    assert backbone.patch_embed.proj.weight.shape[-1] == 8 and backbone.pos_embed.shape[1] == (32 // 8) ** 2 + 1
+    assert load_model(tmp_path / "seg")[1]["sizeless"]["backbone_from"] == str(tmp_path / "clf")
+
+
+def test_dense_bench_runs_and_reports(seg_root, tmp_path, run_cli):
+    code, out, err = run_cli("bench", "init", "--task", "segmentation", "--data", str(seg_root), "--image-size", "32",
+                             "--patch-size", "8", "--decoder-channels", "16", "--sizes", "32x2",
+                             "--methods", "templates-mae,scratch", "--seeds", "1", "--epochs", "2", "--fit-epochs", "1",
+                             "--lrs", "3e-3", "--mae-epochs", "1", "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    report = (tmp_path / "b" / "report.md").read_text()
+    assert "| 32x2 |" in report and "templates - best baseline" in report
+    rows = json.loads((tmp_path / "b" / "results.json").read_text())["rows"]
+    finals = [r for r in rows if r.get("final")]
+    assert {r["method"] for r in finals} == {"templates-mae", "scratch"}
+    assert all(0 <= r["test_miou"] <= 1 for r in finals)
+    assert (tmp_path / "b" / "curves.png").exists() and (tmp_path / "b" / "overlays" / "scratch-32x2.png").exists()

@@ -194,14 +194,15 @@ def initialize(
 
 def initialize_full(size, data, *, bank=None, method="templates", fit=None, patch_size=None, seed=0,
                     out=None, teacher=None, source=None, pretrain_config=None, family=None, task=None, head=None,
-                    channels=None) -> Initialized:
+                    channels=None, backbone=None) -> Initialized:
     """:func:`initialize`, also returning the architecture, model args and provenance.
 
     ``teacher`` (weight-selection), ``source`` and ``pretrain_config`` (direct) feed the baselines.
     ``task`` (segmentation, detection; implied by such data) builds a dense model: the backbone from
-    ``method`` plus a new ``head`` (``channels`` wide), see :mod:`sizeless.tasks.run`.
+    ``method`` plus a new ``head`` (``channels`` wide), see :mod:`sizeless.tasks.run`; ``backbone`` (a plain
+    model folder) starts a dense model from a trained classifier instead.
     """
-    if method not in INITIALIZERS:
+    if method not in INITIALIZERS and backbone is None:
         raise SizelessError(f"unknown init method {method!r}; choose from {', '.join(INITIALIZERS)}")
     data = as_data(data)
     dense = resolve_task(task, data)
@@ -210,7 +211,10 @@ def initialize_full(size, data, *, bank=None, method="templates", fit=None, patc
 
         return initialize_dense(dense, size, data, method=method, bank=bank, fit_config=fit, patch_size=patch_size,
                                 seed=seed, out=out, teacher=teacher, source=source, pretrain_config=pretrain_config,
-                                family=family, head=head, channels=channels)
+                                family=family, head=head, channels=channels, backbone=backbone)
+    if backbone is not None:
+        raise SizelessError("--from-model builds a dense task model (segmentation, detection) from a classifier; "
+                            f"{data.name} is a classification dataset")
     return initialize_plain(size, data, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed, out=out,
                             teacher=teacher, source=source, pretrain_config=pretrain_config, family=family)
 

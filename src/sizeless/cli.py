@@ -181,7 +181,7 @@ def pretrain(
 def init(
     data: DataOpt,
     out: Annotated[Path, typer.Option(help="output model folder (timm hub layout)")],
-    size: Annotated[str, typer.Option(help="target size. " + SIZE_HELP)],
+    size: Annotated[str | None, typer.Option(help="target size. " + SIZE_HELP)] = None,
     bank: Annotated[Path | None, typer.Option(help="template bank folder")] = None,
     family: Annotated[str | None, typer.Option(help="vit | resnet | convnext (default: the bank's or teacher's, "
                                                     "else vit)")] = None,
@@ -205,21 +205,27 @@ def init(
     source_data: Annotated[str | None, typer.Option(help="dense tasks, weight-selection / direct: the "
                                                           "classification images the teacher or direct "
                                                           "pre-training uses")] = None,
+    from_model: Annotated[Path | None, typer.Option(help="dense tasks: start the backbone from this trained "
+                                                         "classifier folder (its own size) instead of --method")] =
+        None,
 ):
     """Initialize a plain timm model of a new size (templates frozen, scalers fitted), or a dense task model
     (segmentation, detection) whose backbone is initialized so and whose head is new."""
     from .api import initialize_full
     from .initializers.base import default_fit_config
 
+    if (size is None) == (from_model is None):
+        raise SizelessError("give exactly one of --size (a new model) or --from-model (a trained classifier)")
     dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes)
     if num_classes is not None and num_classes != dataset.num_classes:
         raise SizelessError(f"--num-classes {num_classes} but {dataset.name} has {dataset.num_classes} classes")
     fit = replace(default_fit_config(), steps=fit_steps, lr=fit_lr, batch_size=_batch(batch_size, dataset))
     source = _data(source_data, data_dir, None, None, None, None) if source_data else None
     start = time.perf_counter()
+    method = "pretrained" if from_model is not None else method  # what the model folder records
     result = initialize_full(size, dataset, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed,
                              out=out, teacher=teacher, family=family, task=task, head=head, channels=decoder_channels,
-                             source=source)
+                             source=source, backbone=from_model)
     params = sum(p.numel() for p in result.model.parameters())
     fitted = {k[len("fit_"):]: v for k, v in result.meta.items() if k.startswith("fit_val_") and v is not None}
     note = f", {_score(fitted, 'val_')} after fit" if fitted else ""
@@ -346,8 +352,9 @@ def bench_init(
                                             "16x3-3-3-3,32x2-2-2-2 (CNNs)")],
     family: FamilyOpt = "vit",
     share_stages: ShareOpt = False,
-    methods: Annotated[str, typer.Option(help="comma-separated methods")] =
-        "templates,scratch,weight-selection,mimetic,linear-expansion,direct",
+    methods: Annotated[str | None, typer.Option(help="comma-separated methods (default: templates, scratch, "
+                                                     "weight-selection, mimetic, linear-expansion, direct; dense "
+                                                     "tasks: templates-mae for linear-expansion)")] = None,
     source_data: Annotated[str | None, typer.Option(help="transfer: data for bank/teacher/direct")] = None,
     target_data: Annotated[str | None, typer.Option(help="transfer: data the methods are judged on")] = None,
     source_classes: Annotated[str | None, typer.Option(help="transfer: source labels, e.g. 0,1,2,3,4")] = None,
@@ -358,7 +365,7 @@ def bench_init(
     fit_steps: Annotated[int, typer.Option(help="scaler-fitting steps for template-based methods")] = 200,
     epochs: EpochsOpt = 2,
     seeds: Annotated[int, typer.Option(help="seeds per (method, size)")] = 1,
-    batch_size: BatchOpt = 128,
+    batch_size: DenseBatchOpt = None,
     train_subset: SubsetOpt = None,
     fit_subset: Annotated[int | None, typer.Option(help="images for scaler fitting")] = None,
     pretrain_subset: Annotated[int | None, typer.Option(help="images for building bank/teacher")] = None,
@@ -377,14 +384,49 @@ def bench_init(
     teacher_size: Annotated[str | None, typer.Option(help="size of a teacher trained here (default 128x6 for "
                                                           "ViT, 32x3-3-3-3 for CNNs)")] = None,
     patch_size: PatchOpt = None,
+    task: Annotated[str | None, typer.Option(help="segmentation | detection: dense models on --data (an images + "
+                                                  "masks or COCO folder) with backbones built from --source-data")] =
+        None,
+    image_size: ImageSizeOpt = None,
+    decoder_channels: ChannelsOpt = None,
+    lrs: Annotated[str, typer.Option(help="dense tasks: peak LRs swept per method on validation")] = "1e-3,3e-3",
+    fit_epochs: Annotated[int, typer.Option(help="dense tasks: epochs of the budget the template fit uses")] = 2,
+    mae_bank: Annotated[Path | None, typer.Option(help="dense tasks: MAE/Tucker bank (default: pre-trained on the "
+                                                       "task's training images into OUT/mae-bank)")] = None,
+    mae_epochs: Annotated[int, typer.Option(help="dense tasks: epochs of MAE pre-training on the task images")] = 100,
+    source_dir: Annotated[Path | None, typer.Option(help="dense tasks: where the bank, teacher and direct models "
+                                                         "built from --source-data are cached (share it between "
+                                                         "tasks; default OUT/source)")] = None,
 ):
     """Compare initializers on the same data, sizes and budgets; writes a report with plots."""
+    if task is not None:
+        from .bench.dense_bench import DENSE_METHODS, DenseBenchConfig, run_dense_bench
+
+        try:
+            sweep = tuple(float(v) for v in lrs.split(","))
+        except ValueError:
+            raise SizelessError(f"bad --lrs {lrs!r}: expected comma-separated learning rates, e.g. 1e-3,3e-3") from None
+        dense = DenseBenchConfig(
+            task=task, data=data, out=out, sizes=sizes.split(","), source_data=source_data,
+            methods=methods.split(",") if methods else list(DENSE_METHODS), seeds=seeds, epochs=epochs,
+            fit_epochs=fit_epochs, batch_size=batch_size, image_size=image_size,
+            patch_size=patch_size, channels=decoder_channels, lrs=sweep, train_subset=train_subset,
+            val_subset=val_subset, source_dir=source_dir, bank=bank, mae_bank=mae_bank, teacher=teacher,
+            bank_size=bank_size or "64x4", template_width=template_width or 32, num_templates=num_templates,
+            teacher_size=teacher_size or "128x6", pretrain_epochs=pretrain_epochs, pretrain_lr=pretrain_lr,
+            mae_epochs=mae_epochs,
+            **({"pretrain_subset": pretrain_subset} if pretrain_subset is not None else {}))
+        run_dense_bench(dense)
+        console.print(f"[green]report written to {out / 'report.md'}[/]")
+        Console().print((out / "report.md").read_text())
+        return
     from .bench import BenchConfig, run_init_bench
 
+    methods = methods or "templates,scratch,weight-selection,mimetic,linear-expansion,direct"
     config = BenchConfig(
         data=data, out=out, sizes=sizes.split(","), methods=methods.split(","), fit_steps=fit_steps, epochs=epochs,
-        seeds=seeds, batch_size=batch_size, train_subset=train_subset, fit_subset=fit_subset, val_subset=val_subset,
-        data_dir=data_dir, source_data=source_data, target_data=target_data,
+        seeds=seeds, batch_size=batch_size or 128, train_subset=train_subset, fit_subset=fit_subset,
+        val_subset=val_subset, data_dir=data_dir, source_data=source_data, target_data=target_data,
         source_classes=_labels(source_classes), target_classes=_labels(target_classes), bank=bank, teacher=teacher,
         learngene=learngene, bank_size=bank_size, template_width=template_width, num_templates=num_templates,
         pretrain_epochs=pretrain_epochs, pretrain_lr=pretrain_lr, pretrain_subset=pretrain_subset,

@@ -21,9 +21,10 @@ from ..errors import SizelessError
 from ..families import ImageSpec, get_family
 from ..initializers import INITIALIZERS, Initialized
 from ..initializers.base import RECOMMENDED_FINETUNE, default_fit_config
-from ..models import load_model, save_model, teacher_family
+from ..models import input_geometry, load_model, save_model, teacher_family
 from ..training import TrainConfig, TrainResult, fit
 from . import DenseModel, Task, TemplatedDense, get_task, resolve_task
+from .images import holdout
 
 TEMPLATED = ("templates", "linear-expansion")  # composed from a bank, fitted through the task head
 SOURCE_BOUND = ("weight-selection", "direct")  # pre-trained at their source's geometry, then carried over
@@ -40,13 +41,18 @@ def task_image(task: Task, data, patch_size: int | None) -> ImageSpec:
 def initialize_dense(task: str | Task, size: str, data, *, method: str = "templates", bank=None,
                      fit_config: TrainConfig | None = None, patch_size: int | None = None, seed: int = 0,
                      out: str | Path | None = None, teacher=None, source=None, pretrain_config=None,
-                     family: str | None = None, head: str | None = None, channels: int | None = None) -> Initialized:
+                     family: str | None = None, head: str | None = None, channels: int | None = None,
+                     backbone: str | Path | None = None) -> Initialized:
     """A :class:`DenseModel` whose backbone ``method`` initialized and whose head is new; saved to ``out``.
 
     ``source`` (classification data at the teacher's / bank's geometry) feeds weight selection and
     direct pre-training; ``fit_config`` is the template fit, run on ``data`` with the task's loss.
+    ``backbone``: a plain model folder (any sizeless or timm ViT classifier) to start from instead of
+    running ``method`` (recorded as the method); ``size`` is then the model's own.
     """
     task = get_task(task) if isinstance(task, str) else task
+    if backbone is not None:
+        return _from_model(task, backbone, data, method, patch_size, seed, out, head, channels)
     if method not in INITIALIZERS:
         raise SizelessError(f"unknown init method {method!r}; choose from {', '.join(INITIALIZERS)}")
     if isinstance(bank, (str, Path)):
@@ -66,14 +72,47 @@ def initialize_dense(task: str | Task, size: str, data, *, method: str = "templa
     else:
         backbone, meta = _from_initializer(method, parsed, data, bank, image, fit_config, seed, log_dir, teacher,
                                            source, pretrain_config, family, fam)
+    return _assemble(task, backbone, head_module, data, family, parsed, image, meta, out)
+
+
+def _assemble(task, backbone, head, data, family, size, image, meta, out) -> Initialized:
     backbone.reset_classifier(0)
-    arch, args = fam.model_args(parsed, image, 0)
-    meta = {**meta, "task": task.name, "family": family, "size": parsed.key}
-    model = DenseModel(task.name, backbone, head_module, _info(task, data, family, parsed, arch, args, image))
+    arch, args = get_family(family).model_args(size, image, 0)
+    meta = {**meta, "task": task.name, "family": family, "size": size.key}
+    model = DenseModel(task.name, backbone, head, _info(task, data, family, size, arch, args, image))
     if out and dist.is_main():
         save_model(model, out, arch, args, data, meta)
     dist.barrier()
     return Initialized(model, arch, args, meta)
+
+
+def _from_model(task, path, data, method, patch_size, seed, out, head, channels) -> Initialized:
+    """A dense model whose backbone is the plain model at ``path``, carried to the task's input geometry."""
+    plain, config = load_model(path)
+    if isinstance(plain, DenseModel):
+        raise SizelessError(f"{path} is already a {plain.task} model; train it with --model, or start from a "
+                            "classifier")
+    recorded = config.get("sizeless", {})
+    family = recorded.get("family", "vit")
+    fam = get_family(family)
+    args = config.get("model_args", {})
+    if "size" in recorded:
+        size = fam.parse_size(recorded["size"])
+    elif "embed_dim" in args:
+        size = fam.parse_size(f"{args['embed_dim']}x{args['depth']}h{args['num_heads']}m{args.get('mlp_ratio', 4.0):g}")
+    else:
+        raise SizelessError(f"{path} does not say its size (no sizeless record, no ViT model_args)")
+    img, chans = input_geometry(config)
+    old = ImageSpec(img, chans, args.get("patch_size", task.default_patch))
+    image = task_image(task, data, patch_size)
+    if not hasattr(fam, "adapt_model"):
+        raise SizelessError(f"{family} models cannot be carried to another input geometry yet")
+    torch.manual_seed(seed)
+    head_module = task.head_class(head).for_backbone(family, size, image, data.num_classes, channels)
+    meta = {**recorded, "method": method, "backbone_from": str(path), "source_image": vars(old),
+            "recommended": dict(RECOMMENDED_FINETUNE)}
+    return _assemble(task, fam.adapt_model(plain, size, old, image), head_module, data, family, size, image, meta,
+                     out)
 
 
 def _templated(task, method, size, data, bank, image, head, fit_config, seed, log_dir):
@@ -200,3 +239,13 @@ def evaluate_dense(model, data, *, task: str | None = None, split: str = "val", 
     if overlays and dist.is_main():
         task.save_overlays(model, data, part, Path(overlays), count, device)
     return metrics
+
+
+def for_selection(data, fraction: float = 0.2):
+    """The dataset as a benchmark uses it: choices on ``val``, results on ``test``. Data with a test split
+    is returned as is; otherwise a fixed ``fraction`` of the training split becomes ``val`` and the
+    dataset's own validation split becomes ``test`` (what is reported, never chosen on)."""
+    if data.test is not None:
+        return data
+    keep, held = holdout(len(data.train), fraction)
+    return replace(data, train=data.train.subset(keep), val=data.train.subset(held), test=data.val)

@@ -298,7 +298,7 @@ class DPTHead(nn.Module):
 
     name = "dpt"
 
-    def __init__(self, width: int, depth: int, patch_size: int, num_classes: int, channels: int = 64):
+    def __init__(self, width: int, depth: int, patch_size: int, num_classes: int, channels: int = 32):
         super().__init__()
         from segmentation_models_pytorch.base.initialization import initialize_decoder, initialize_head
         from segmentation_models_pytorch.decoders.dpt.decoder import DPTDecoder, DPTSegmentationHead
@@ -318,7 +318,7 @@ class DPTHead(nn.Module):
         if family != "vit":
             raise SizelessError(f"the dpt head reads a ViT's blocks; a {family} backbone is not supported for "
                                 "segmentation yet (use --family vit)")
-        return cls(size.width, size.depth, image.patch_size, num_classes, channels or 64)
+        return cls(size.width, size.depth, image.patch_size, num_classes, channels or 32)
 
     def features(self, model: nn.Module, images: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """What the head reads from a plain timm ViT (its weights, or composed ones via ``TemplateNet.call``)."""
