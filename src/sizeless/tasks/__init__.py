@@ -12,6 +12,7 @@ from torch import nn
 
 from ..data import DATA_SOURCES
 from ..errors import SizelessError
+from ..families import TRANSFORMERS
 from ..models import MODEL_FORMATS
 from . import detection, segmentation
 from .model import DenseFormat, DenseModel, TemplatedDense
@@ -24,15 +25,16 @@ class Task:
     name: str
     load: Callable  # DataConfig -> the task's dataset, or None when the spec is not one (a DATA_SOURCES entry)
     heads: dict[str, type[nn.Module]]  # name -> head class (``for_backbone``, ``features``, ``config``)
-    default_head: str
+    default_head: str  # for a ViT backbone
+    cnn_head: str  # for a CNN backbone (its stages are a feature pyramid already)
     make_objective: Callable[[Any], Any]  # dataset -> objective (loss, ``evaluate_split``, ``primary_metric``)
     save_overlays: Callable  # (forward, data, split, path, count, device) -> path of a PNG grid
     default_patch: int  # ViT patch size at the task's default input size (benchmarks/dense-resolution)
     default_batch: int  # images per step
     metrics: tuple[str, ...]  # headline metrics, the first one primary (higher is better)
 
-    def head_class(self, name: str | None) -> type[nn.Module]:
-        name = name or self.default_head
+    def head_class(self, name: str | None, family: str = "vit") -> type[nn.Module]:
+        name = name or (self.default_head if family in TRANSFORMERS else self.cnn_head)
         if name not in self.heads:
             raise SizelessError(f"unknown {self.name} head {name!r}; choose from {', '.join(self.heads)}")
         return self.heads[name]
@@ -50,11 +52,12 @@ class Task:
 
 TASKS: dict[str, Task] = {
     "segmentation": Task(
-        "segmentation", segmentation.load_segmentation, {"dpt": segmentation.DPTHead}, "dpt",
+        "segmentation", segmentation.load_segmentation, {"dpt": segmentation.DPTHead, "fpn": segmentation.FPNHead},
+        "dpt", "fpn",
         lambda data: segmentation.SegmentationObjective(data.num_classes, data.ignore_index, data.class_names),
         segmentation.save_overlays, default_patch=16, default_batch=8, metrics=("miou", "pixel_acc", "mean_acc")),
     "detection": Task(
-        "detection", detection.load_detection, {"fcos": detection.FCOSDetector}, "fcos",
+        "detection", detection.load_detection, {"fcos": detection.FCOSDetector}, "fcos", "fcos",
         lambda data: detection.DetectionObjective(), detection.save_overlays, default_patch=16, default_batch=8,
         metrics=("map", "map_50", "map_75", "mar_100")),
 }

@@ -328,11 +328,27 @@ class SimplePyramid(nn.Module):
         return {str(i): level(feature) for i, level in enumerate(self.levels)}
 
 
+class StagePyramid(nn.Module):
+    """torchvision's ``FeaturePyramidNetwork`` over a CNN's four stages (strides 4 to 32), keeping the levels
+    at ``STRIDES`` (the stride-4 map only feeds the top-down path) and adding a max-pooled stride-64 level."""
+
+    def __init__(self, stage_channels: list[int], channels: int):
+        super().__init__()
+        from torchvision.ops import FeaturePyramidNetwork
+        from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+        self.fpn = FeaturePyramidNetwork(list(stage_channels), channels, extra_blocks=LastLevelMaxPool())
+
+    def forward(self, stages: list[Tensor]) -> dict[str, Tensor]:
+        levels = list(self.fpn({str(i): x for i, x in enumerate(stages)}).values())[1:]
+        return {str(i): x for i, x in enumerate(levels)}
+
+
 class _Features(nn.Module):
     """The ``backbone`` torchvision's detectors call: the pyramid over features from ``encode``, which
     the owning head sets for each call (a plain ViT, or one fed composed template weights)."""
 
-    def __init__(self, pyramid: SimplePyramid, channels: int):
+    def __init__(self, pyramid: nn.Module, channels: int):
         super().__init__()
         self.pyramid, self.out_channels = pyramid, channels
         self.encode = None
@@ -342,7 +358,8 @@ class _Features(nn.Module):
 
 
 class FCOSDetector(nn.Module):
-    """torchvision's FCOS (anchor-free, one stage) over a simple feature pyramid from a ViT's last block.
+    """torchvision's FCOS (anchor-free, one stage) over a simple feature pyramid from a ViT's last block
+    (or torchvision's FPN over a CNN's stages).
 
     FCOS rather than Faster R-CNN: no region-proposal stage or RoI box head (a 12.8M-parameter MLP at
     torchvision's defaults), so its cost stays with the backbone on a CPU; and no anchor boxes to tune
@@ -353,7 +370,7 @@ class FCOSDetector(nn.Module):
     name = "fcos"
 
     def __init__(self, width: int, depth: int, patch_size: int, num_classes: int, side: int, channels: int = 64,
-                 num_convs: int = 2, score_thresh: float = 0.05):
+                 num_convs: int = 2, score_thresh: float = 0.05, stage_channels: list[int] | None = None):
         super().__init__()
         from torchvision.models.detection import FCOS
         from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -363,8 +380,12 @@ class FCOSDetector(nn.Module):
             raise SizelessError(f"the fcos head's width must be a multiple of 32 (its group norm), not {channels}")
         self.config = {"name": self.name, "width": width, "depth": depth, "patch_size": patch_size,
                        "num_classes": num_classes, "side": side, "channels": channels, "num_convs": num_convs,
-                       "score_thresh": score_thresh}
-        features = _Features(SimplePyramid(width, patch_size, channels, STRIDES), channels)
+                       "score_thresh": score_thresh, "stage_channels": stage_channels}
+        # a plain ViT has one map (a simple pyramid is made from it); a CNN's stages are fused by an FPN
+        pyramid = StagePyramid(stage_channels, channels) if stage_channels else \
+            SimplePyramid(width, patch_size, channels, STRIDES)
+        self.stages = bool(stage_channels)
+        features = _Features(pyramid, channels)
         anchors = AnchorGenerator(tuple((s,) for s in STRIDES), ((1.0,),) * len(STRIDES))
         self.detector = FCOS(features, num_classes + 1, min_size=side, max_size=side, image_mean=[0.0] * 3,
                              image_std=[1.0] * 3, anchor_generator=anchors,
@@ -373,13 +394,17 @@ class FCOSDetector(nn.Module):
 
     @classmethod
     def for_backbone(cls, family: str, size, image, num_classes: int, channels: int | None = None) -> FCOSDetector:
-        if family != "vit":
-            raise SizelessError(f"the fcos head builds its pyramid from a ViT's last block; a {family} backbone is "
-                                "not supported for detection yet (use --family vit)")
-        return cls(size.width, size.depth, image.patch_size, num_classes, image.img_size, channels or 64)
+        if family == "vit":
+            return cls(size.width, size.depth, image.patch_size, num_classes, image.img_size, channels or 64)
+        from .segmentation import cnn_stage_channels
 
-    def features(self, model: nn.Module, images: Tensor) -> Tensor:
-        """The last block's tokens as a map (after the final norm), from a plain timm ViT."""
+        return cls(size.width, size.depth, image.patch_size, num_classes, image.img_size, channels or 64,
+                   stage_channels=cnn_stage_channels(family, size, image))
+
+    def features(self, model: nn.Module, images: Tensor):
+        """A plain timm ViT's last block as a map (after the final norm), or a CNN's four stage maps."""
+        if self.stages:
+            return model.forward_intermediates(images, intermediates_only=True)[-4:]  # a ResNet also gives its stem
         return model.forward_intermediates(images, indices=1, norm=True, intermediates_only=True)[-1]
 
     def forward(self, encode, images: Tensor, targets: list[dict] | None = None):

@@ -13,12 +13,13 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from .. import distributed as dist
 from ..bank import TemplateBank
 from ..data import DataConfig, load_data
 from ..errors import SizelessError
-from ..families import ImageSpec, get_family
+from ..families import TRANSFORMERS, ImageSpec, get_family
 from ..initializers import INITIALIZERS, Initialized
 from ..initializers.base import RECOMMENDED_FINETUNE, default_fit_config
 from ..models import input_geometry, load_model, save_model, teacher_family
@@ -30,8 +31,10 @@ TEMPLATED = ("templates", "linear-expansion")  # composed from a bank, fitted th
 SOURCE_BOUND = ("weight-selection", "direct")  # pre-trained at their source's geometry, then carried over
 
 
-def task_image(task: Task, data, patch_size: int | None) -> ImageSpec:
-    image = ImageSpec(data.img_size, data.in_chans, patch_size or task.default_patch)
+def task_image(task: Task, data, patch_size: int | None, family: str = "vit") -> ImageSpec:
+    """The task's input geometry; the patch size defaults to the task's (ViT) or the family's stem (CNNs)."""
+    default = task.default_patch if family in TRANSFORMERS else get_family(family).default_patch_size(data.img_size)
+    image = ImageSpec(data.img_size, data.in_chans, patch_size or default)
     if image.img_size % image.patch_size:
         raise SizelessError(f"patch size {image.patch_size} does not divide the {task.name} input size "
                             f"{image.img_size}; pick --patch-size among its divisors or another --image-size")
@@ -61,10 +64,10 @@ def initialize_dense(task: str | Task, size: str, data, *, method: str = "templa
         raise SizelessError(f"--family {family} but the bank holds {bank.config['family']} templates")
     family = family or (bank.config["family"] if bank else teacher_family(teacher) if teacher else "vit")
     fam = get_family(family)
-    image = task_image(task, data, patch_size)
+    image = task_image(task, data, patch_size, family)
     parsed = fam.parse_size(size)
     torch.manual_seed(seed)  # the head's init follows the seed
-    head_module = task.head_class(head).for_backbone(family, parsed, image, data.num_classes, channels)
+    head_module = task.head_class(head, family).for_backbone(family, parsed, image, data.num_classes, channels)
     fit_config = replace(fit_config or default_fit_config(), seed=seed)
     log_dir = Path(out) / "fit" if out else None
     if method in TEMPLATED:
@@ -103,16 +106,25 @@ def _from_model(task, path, data, method, patch_size, seed, out, head, channels)
     else:
         raise SizelessError(f"{path} does not say its size (no sizeless record, no ViT model_args)")
     img, chans = input_geometry(config)
-    old = ImageSpec(img, chans, args.get("patch_size", task.default_patch))
-    image = task_image(task, data, patch_size)
-    if not hasattr(fam, "adapt_model"):
-        raise SizelessError(f"{family} models cannot be carried to another input geometry yet")
+    image = task_image(task, data, patch_size, family)
+    old = ImageSpec(img or image.img_size, chans, args.get("patch_size", image.patch_size))
+    backbone = carry(fam, plain, size, old, image)
     torch.manual_seed(seed)
-    head_module = task.head_class(head).for_backbone(family, size, image, data.num_classes, channels)
+    head_module = task.head_class(head, family).for_backbone(family, size, image, data.num_classes, channels)
     meta = {**recorded, "method": method, "backbone_from": str(path), "source_image": vars(old),
             "recommended": dict(RECOMMENDED_FINETUNE)}
-    return _assemble(task, fam.adapt_model(plain, size, old, image), head_module, data, family, size, image, meta,
-                     out)
+    return _assemble(task, backbone, head_module, data, family, size, image, meta, out)
+
+
+def carry(fam, model: nn.Module, size, old: ImageSpec, new: ImageSpec) -> nn.Module:
+    """A plain model built for ``old`` inputs, ready for ``new`` ones: a ViT's position and patch embeddings are
+    resampled; a CNN is resolution-free but keeps its stem (the same patch size)."""
+    if hasattr(fam, "adapt_model"):
+        return fam.adapt_model(model, size, old, new)
+    if old.patch_size != new.patch_size or old.in_chans != new.in_chans:
+        raise SizelessError(f"a {fam.name} backbone keeps its stem: it was built with --patch-size {old.patch_size} "
+                            f"and {old.in_chans} channels; use the same here")
+    return model
 
 
 def _templated(task, method, size, data, bank, image, head, fit_config, seed, log_dir):
@@ -152,10 +164,7 @@ def _from_initializer(method, size, data, bank, image, fit_config, seed, log_dir
                                seed=seed, out=None, teacher=teacher, source=source, pretrain_config=pretrain_config,
                                family=family)
         old = ImageSpec(source.img_size, source.in_chans, init.model_args["patch_size"])
-        if not hasattr(fam, "adapt_model"):
-            raise SizelessError(f"{family} models cannot be carried to another input geometry yet")
-        backbone = fam.adapt_model(init.model, size, old, image)
-        return backbone, {**init.meta, "source_image": vars(old)}
+        return carry(fam, init.model, size, old, image), {**init.meta, "source_image": vars(old)}
     init = initialize_plain(size.key, data, bank=bank, method=method, fit=fit_config, patch_size=image.patch_size,
                            seed=seed, out=None, teacher=teacher, family=family)
     return init.model, dict(init.meta)

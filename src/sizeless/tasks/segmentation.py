@@ -316,8 +316,7 @@ class DPTHead(nn.Module):
     @classmethod
     def for_backbone(cls, family: str, size, image, num_classes: int, channels: int | None = None) -> DPTHead:
         if family != "vit":
-            raise SizelessError(f"the dpt head reads a ViT's blocks; a {family} backbone is not supported for "
-                                "segmentation yet (use --family vit)")
+            raise SizelessError(f"the dpt head reads a ViT's blocks; a {family} backbone takes --head fpn")
         return cls(size.width, size.depth, image.patch_size, num_classes, channels or 32)
 
     def features(self, model: nn.Module, images: Tensor) -> tuple[list[Tensor], list[Tensor]]:
@@ -332,6 +331,56 @@ class DPTHead(nn.Module):
         if logits.shape[-2:] != images.shape[-2:]:
             logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
         return logits
+
+
+class FPNHead(nn.Module):
+    """segmentation_models_pytorch's FPN decoder and head on a CNN's four stages (strides 4 to 32), for the
+    CNN families (ConvNeXt, ResNet with the ImageNet stem), whose stage maps are a feature pyramid already."""
+
+    name = "fpn"
+
+    def __init__(self, stage_channels: list[int], num_classes: int, channels: int = 32):
+        super().__init__()
+        from segmentation_models_pytorch.base.heads import SegmentationHead
+        from segmentation_models_pytorch.base.initialization import initialize_decoder, initialize_head
+        from segmentation_models_pytorch.decoders.fpn.decoder import FPNDecoder
+
+        if channels % 32:
+            raise SizelessError(f"the fpn head's width must be a multiple of 32 (its group norm), not {channels}")
+        self.config = {"name": self.name, "stage_channels": list(stage_channels), "num_classes": num_classes,
+                       "channels": channels}
+        self.decoder = FPNDecoder(list(stage_channels), encoder_depth=3, pyramid_channels=channels,
+                                  segmentation_channels=channels, dropout=0.1)
+        self.head = SegmentationHead(channels, num_classes, kernel_size=1, upsampling=4)
+        initialize_decoder(self.decoder)
+        initialize_head(self.head)
+
+    @classmethod
+    def for_backbone(cls, family: str, size, image, num_classes: int, channels: int | None = None) -> FPNHead:
+        return cls(cnn_stage_channels(family, size, image), num_classes, channels or 32)
+
+    def features(self, model: nn.Module, images: Tensor) -> list[Tensor]:
+        return model.forward_intermediates(images, intermediates_only=True)[-4:]  # a ResNet also gives its stem
+
+    def forward(self, encode, images: Tensor, targets=None) -> Tensor:
+        logits = self.head(self.decoder(encode(images)))
+        if logits.shape[-2:] != images.shape[-2:]:
+            logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return logits
+
+
+def cnn_stage_channels(family: str, size, image) -> list[int]:
+    """Channels of a CNN's four stages, checked to sit at strides 4, 8, 16 and 32 (what pyramid heads expect)."""
+    from ..families import get_family
+
+    probe = get_family(family).build(size, image, 0)
+    info = probe.feature_info[-4:]
+    strides = [f["reduction"] for f in info]
+    if strides != [4, 8, 16, 32]:
+        raise SizelessError(f"a {family} backbone with --patch-size {image.patch_size} has stage strides {strides}; "
+                            "dense heads need 4, 8, 16, 32 (ConvNeXt: --patch-size 4; ResNet: --patch-size 4, the "
+                            "ImageNet stem)")
+    return [f["num_chs"] for f in info]
 
 
 # -- objective: loss for training, metrics for validation --------------------------------------------
