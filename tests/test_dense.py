@@ -397,3 +397,22 @@ def test_dense_bench_runs_and_reports(seg_root, tmp_path, run_cli):
     assert {r["method"] for r in finals} == {"templates-mae", "scratch"}
     assert all(0 <= r["test_miou"] <= 1 for r in finals)
     assert (tmp_path / "b" / "curves.png").exists() and (tmp_path / "b" / "overlays" / "scratch-32x2.png").exists()
+
+
+@pytest.mark.parametrize("task", ["segmentation", "detection"])
+def test_cnn_backbones_take_pyramid_heads(task, seg_data, det_data, tmp_path):
+    """ConvNeXt stages feed smp's FPN decoder (segmentation) or torchvision's FPN + FCOS (detection)."""
+    data = seg_data if task == "segmentation" else det_data
+    init = initialize_full("16x1-1-1-1", data, method="scratch", family="convnext", channels=32, task=task,
+                           out=tmp_path / "m")
+    assert init.model.head.config["name"] == ("fpn" if task == "segmentation" else "fcos")
+    loaded, _ = load_model(tmp_path / "m")
+    images, _ = data.batch(data.val, torch.arange(2))
+    init.model.eval()
+    loaded.eval()
+    with torch.no_grad():
+        a, b = init.model(images), loaded(images)
+    if task == "segmentation":
+        assert a.shape == (2, 3, 32, 32) and torch.equal(a, b)
+    else:
+        assert all(torch.equal(x["boxes"], y["boxes"]) for x, y in zip(a, b, strict=True))
