@@ -29,8 +29,8 @@ from sizeless.data import DataConfig, load_data, with_train_subset
 from sizeless.errors import UnsupportedSize
 from sizeless.initializers.base import RECOMMENDED_FINETUNE, default_fit_config
 from sizeless.mae import MAEConfig
+from sizeless.sampling import SizeSampling
 from sizeless.training import TrainConfig
-from sizeless.widths import WidthSampling
 
 
 def main() -> None:
@@ -69,9 +69,9 @@ def main() -> None:
     }
     banks = {}
     for name, ((constraint, cfg), objective, size, distribution) in specs.items():
-        sampling = WidthSampling.parse(args.widths, distribution) if distribution else None
+        sampling = SizeSampling.parse(args.widths, distribution) if distribution else None
         banks[name] = pretrain(source, [size], constraint=constraint, constraint_config=cfg, objective=objective,
-                               width_sampling=sampling, config=budget, out=work / f"bank-{name}", resume=True)
+                               size_sampling=sampling, config=budget, out=work / f"bank-{name}", resume=True)
         if objective == "mae":
             shutil.copyfile(work / f"bank-{name}" / "reconstructions.png", args.out / f"reconstructions-{name}.png")
 

@@ -94,31 +94,86 @@ def test_direct_pretrains_the_exact_size(tmp_path, small):
 
 
 def test_tiny_bench_writes_every_artifact_and_reuses_its_runs(tmp_path):
-    cfg = BenchConfig(data="digits", out=tmp_path / "bench", sizes=["32x3", "48x2"], fit_steps=3, epochs=1,
-                      batch_size=50, train_subset=150, fit_subset=100, val_subset=100, pretrain_subset=150,
-                      bank_size="32x2", template_width=16, num_templates=2, pretrain_epochs=1, teacher_size="48x3")
+    cfg = BenchConfig(data="digits", out=tmp_path / "bench", sizes=["32x3", "48x2"], fit_steps=1, epochs=2,
+                      batch_size=50, train_subset=150, holdout=100, pretrain_subset=150, bank_size="32x2",
+                      template_width=16, num_templates=2, pretrain_epochs=1, teacher_size="48x3",
+                      direct_sizes=["32x3"])
     rows = run_init_bench(cfg)
     out = tmp_path / "bench"
-    for name in ("results.csv", "results.json", "report.md", "curves.png", "final_by_size.png"):
+    for name in ("results.csv", "results.json", "report.md", "curves.png", "final_by_params.png", "bank_curve.png"):
         assert (out / name).stat().st_size > 0, name
     ok = {(r["method"], r["size"]) for r in rows if r["status"] == "ok"}
-    assert len(ok) == 11  # six methods x two sizes, but linear expansion cannot widen its learngene
-    widened = next(r for r in rows if r["method"] == "linear-expansion" and r["size"] == "48x2h1")
-    assert widened["status"].startswith("n/a")
+    # seven methods x two sizes, but linear expansion cannot widen its learngene and full-budget direct runs at 32x3
+    assert len(ok) == 12
+    served = {(r["method"], r["size"]): r["status"] for r in rows if r["status"] != "ok"}
+    assert served[("linear-expansion", "48x2h1")].startswith("n/a") and served[("direct", "48x2h1")].startswith("n/a")
+    # the fit counts inside the target budget: template rows start after it and end with every method
+    templates = [r for r in rows if r["method"] == "templates" and r["size"] == "32x3h1" and r["seed"] == 0]
+    scratch = [r for r in rows if r["method"] == "scratch" and r["size"] == "32x3h1" and r["seed"] == 0]
+    assert templates[0]["step"] == 1 and templates[0]["epoch"] > 0 and scratch[0]["epoch"] == 0
+    assert max(r["target_images"] for r in templates) == max(r["target_images"] for r in scratch)
+    assert all("test_acc" in r for r in templates)
+    # FLOPs: the teacher (48x3) gets the bank's training FLOPs to the step, amortized direct a share of them
+    meta = json.loads((out / "results.json").read_text())["meta"]
+    bank_flops, teacher = meta["inputs"]["templates"]["flops"], meta["inputs"]["weight-selection"]
+    assert abs(teacher["flops"] - bank_flops) <= teacher["flops"] / (teacher["images"] / 50) / 2
+    full = next(r for r in rows if r["method"] == "direct" and r["status"] == "ok")
+    amortized = next(r for r in rows if r["method"] == "direct-amortized" and r["size"] == full["size"])
+    assert full["pretrain_flops"] > amortized["pretrain_flops"] * 1.5
     report = (out / "report.md").read_text()
-    assert "templates - best baseline" in report and "Not served" in report
+    for text in ("templates - best other", "Not served", "PFLOPs", "Epochs to reach"):
+        assert text in report, text
     first = json.loads((out / "results.json").read_text())["rows"]
     weights = sorted((out / "runs").rglob("model.safetensors"))
-    stamps = [p.stat().st_mtime_ns for p in weights if p.parent.name == "train"]
+    stamps = [p.stat().st_mtime_ns for p in weights if p.parent.name.startswith("train")]
     again = run_init_bench(cfg)
-    assert [r.get("val_acc") for r in again] == [r.get("val_acc") for r in first]
-    assert stamps and stamps == [p.stat().st_mtime_ns for p in weights if p.parent.name == "train"]  # reused
+    assert [r.get("test_acc") for r in again] == [r.get("test_acc") for r in first]
+    assert stamps and stamps == [p.stat().st_mtime_ns for p in weights if p.parent.name.startswith("train")]
+
+
+def test_bench_sweeps_learning_rates_on_the_holdout_and_reuses_the_choice_for_other_seeds(tmp_path):
+    cfg = BenchConfig(data="digits", out=tmp_path / "bench", sizes=["32x3"], methods=["templates", "scratch"],
+                      fit_steps=1, epochs=2, batch_size=50, train_subset=150, holdout=100, pretrain_subset=150,
+                      bank_size="32x2", template_width=16, num_templates=2, pretrain_epochs=1, lrs=[1e-4, 3e-3],
+                      seeds=2)
+    rows = [r for r in run_init_bench(cfg) if r["method"] == "scratch"]
+    seed0, seed1 = ([r for r in rows if r["seed"] == seed] for seed in (0, 1))
+    assert {r["lr"] for r in seed0} == {1e-4, 3e-3} and len({r["lr"] for r in seed1}) == 1
+    final = {r["lr"]: r["val_acc"] for r in seed0 if r["epoch"] == 2}
+    assert seed1[0]["lr"] == max(final, key=final.get)  # chosen on validation, not on test
+    assert all(r["selected"] for r in seed1) and sum(r["selected"] for r in seed0 if r["epoch"] == 2) == 1
+    assert "Learning-rate sweep" in (tmp_path / "bench" / "report.md").read_text()
+
+
+def test_profiles_fill_what_is_not_given_and_reject_unknown_names(tmp_path):
+    cfg = BenchConfig.from_profile("quick", data="digits", out=tmp_path, sizes=None, epochs=7)
+    assert cfg.epochs == 7 and cfg.sizes and cfg.holdout and cfg.profile == "quick"
+    assert cfg.teacher_size == cfg.bank_size  # the teacher gets the bank's size (and FLOPs) unless given
+    with pytest.raises(SizelessError, match="unknown profile"):
+        BenchConfig.from_profile("huge", data="digits", out=tmp_path)
+    with pytest.raises(SizelessError, match="--holdout"):
+        BenchConfig(data="digits", out=tmp_path, sizes=["32x2"], lrs=[1e-3, 2e-3])
+
+
+def test_direct_resets_the_head_when_the_classes_differ(tmp_path):
+    source = load_data(DataConfig("digits", classes=[0, 1, 2, 3, 4]))
+    target = load_data(DataConfig("digits", classes=[5, 6, 7, 8, 9]))
+    budget = TrainConfig(steps=3, batch_size=32)
+    other = initialize_full("32x2", target, method="direct", source=source, pretrain_config=budget,
+                            out=tmp_path / "other", seed=1)
+    same = initialize_full("32x2", source, method="direct", source=source, pretrain_config=budget,
+                           out=tmp_path / "same", seed=1)
+    kept, reset = same.model.get_classifier().weight, other.model.get_classifier().weight
+    assert not torch.equal(kept, reset)  # 5 classes each, but not the same 5: a new head
+    body = {k: v for k, v in other.model.state_dict().items() if not k.startswith("head")}
+    assert all(torch.equal(v, same.model.state_dict()[k]) for k, v in body.items())  # same pre-training
 
 
 def test_bench_builds_a_tucker_bank_that_serves_widths_kronecker_cannot(tmp_path):
     cfg = BenchConfig(data="digits", out=tmp_path / "bench", sizes=["40x2h1"], methods=["templates", "scratch"],
-                      fit_steps=3, epochs=1, batch_size=50, train_subset=150, fit_subset=100, val_subset=100,
+                      fit_steps=3, epochs=2, batch_size=50, train_subset=150, val_subset=100,
                       pretrain_subset=150, bank_size="32x2", constraint="tucker", ranks=(4, 8, 8), pretrain_epochs=1)
     rows = run_init_bench(cfg)
-    assert json.loads((tmp_path / "bench" / "bank" / "config.json").read_text())["constraint"] == "tucker"
+    (bank,) = (tmp_path / "bench").glob("bank-*")
+    assert json.loads((bank / "config.json").read_text())["constraint"] == "tucker"
     assert {r["method"] for r in rows if r["status"] == "ok" and r["size"] == "40x2h1"} == {"templates", "scratch"}

@@ -11,9 +11,9 @@ from sizeless.constraints import build_constraint, tucker_product
 from sizeless.data import load_data
 from sizeless.errors import SizelessError, UnsupportedSize
 from sizeless.families import ImageSpec, get_family
+from sizeless.sampling import SizeSampling
 from sizeless.templated import TemplateNet
 from sizeless.training import TrainConfig
-from sizeless.widths import WidthSampling
 
 IMAGE = ImageSpec(8, 1, 2)
 VIT = get_family("vit")
@@ -83,31 +83,31 @@ def test_narrow_width_equals_a_model_built_at_that_width():
 
 
 def test_width_sampling_draws_and_errors():
-    uniform = WidthSampling.parse("32:96:32")
+    uniform = SizeSampling.parse("32:96:32")
     assert uniform.widths == (32, 64, 96)
-    sandwich = WidthSampling.parse("32,64,96", "sandwich")
-    drawn = [sandwich.draw(step, torch.Generator().manual_seed(step)) for step in range(6)]
+    sandwich = SizeSampling.parse("32,64,96", "sandwich")
+    drawn = [sandwich.draw(step, torch.Generator().manual_seed(step))[0] for step in range(6)]
     assert drawn[0] == drawn[3] == 96 and drawn[1] == drawn[4] == 32
     for bad in ("32:16:8", "a,b"):
         with pytest.raises(SizelessError, match="bad width sampling"):
-            WidthSampling.parse(bad)
+            SizeSampling.parse(bad)
     with pytest.raises(SizelessError, match="unknown width distribution"):
-        WidthSampling.parse("32", "zipf")
+        SizeSampling.parse("32", "zipf")
     data = load_data("digits")
     config = TrainConfig(epochs=1, batch_size=64, seed=0)
     with pytest.raises(SizelessError, match="multiples of 32"):
         pretrain(data, ["64x1"], constraint="tucker", constraint_config={"ranks": [4, 4, 4]},
-                 width_sampling=WidthSampling((48, 64)), config=config)
-    with pytest.raises(SizelessError, match="needs --constraint tucker"):
-        pretrain(data, ["64x1"], constraint_config={"template_width": 32}, width_sampling=WidthSampling((32, 64)),
-                 config=config)
+                 size_sampling=SizeSampling((48, 64)), config=config)
+    with pytest.raises(SizelessError, match="widths up to 64"):  # Tucker would draw new rows at random
+        pretrain(data, ["64x1"], constraint="tucker", constraint_config={"ranks": [4, 4, 4]},
+                 size_sampling=SizeSampling((64, 96)), config=config)
 
 
 def test_tucker_bank_serves_any_width_kronecker_refuses(tmp_path):
     data = load_data("digits")
     config = TrainConfig(epochs=2, batch_size=64, seed=0, lr=2e-3)
     bank = pretrain(data, ["64x2"], constraint="tucker", constraint_config={"ranks": [12, 16, 16]},
-                    width_sampling=WidthSampling((32, 64), "sandwich"), config=config, out=tmp_path / "bank")
+                    size_sampling=SizeSampling((32, 64), "sandwich"), config=config, out=tmp_path / "bank")
     assert set(bank.config["val_acc"]) == {"64x2h2", "64x2h2@32"}
     loaded = TemplateBank.load(tmp_path / "bank")
     for size in ("48x3h2", "80x1h2", "96x2h3"):  # narrower, between, wider than pre-training; any depth
@@ -139,7 +139,7 @@ def test_tucker_cli_end_to_end(tmp_path, run_cli):
                         "--batch-size", "64")
     assert code == 0, err
     config = json.loads((bank / "config.json").read_text())
-    assert config["constraint"] == "tucker" and config["width_sampling"]["widths"] == [32, 64]
+    assert config["constraint"] == "tucker" and config["size_sampling"]["widths"] == [32, 64]
     code, _, err = run_cli("init", "--data", "digits", "--bank", str(bank), "--size", "48x2h2", "--out",
                         str(tmp_path / "m"), "--fit-steps", "3")
     assert code == 0, err

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from functools import partial
+from itertools import islice
 from pathlib import Path
 
 import torch
@@ -16,16 +17,17 @@ from .constraints import build_constraint
 from .data import DataConfig, ImageData, load_data
 from .errors import SizelessError
 from .families import ImageSpec, get_family
+from .flops import cumulative_macs, macs_per_image, training_flops
 from .initializers import INITIALIZERS, Initialized, InitOptions
 from .initializers.base import default_fit_config
 from .mae import MAEConfig, MAELoss, MaskedAutoencoder, mask_generator, save_reconstructions
 from .models import check_input, load_model, model_args_of, save_model, teacher_family
 from .objectives import Distill, DistillConfig, Supervised
+from .sampling import Draw, SizeSampling, size_draws, sub_size
 from .tasks import resolve_task, task_of
 from .teachers import load_teacher
 from .templated import TemplateNet
-from .training import TrainConfig, TrainResult, evaluate, fit, seeded_generator
-from .widths import WidthSampling
+from .training import TrainConfig, TrainResult, evaluate, fit
 
 
 def as_data(data: ImageData | DataConfig | str):
@@ -49,7 +51,7 @@ def pretrain(
     objective: str = "supervised",
     distill: DistillConfig | None = None,
     mae: MAEConfig | None = None,
-    width_sampling: WidthSampling | None = None,
+    size_sampling: SizeSampling | None = None,
     config: TrainConfig | None = None,
     patch_size: int | None = None,
     out: str | Path | None = None,
@@ -59,8 +61,8 @@ def pretrain(
     """Constraint-based pre-training of a template bank; several sizes share templates (one drawn per step).
 
     ``objective``: "supervised" (WeiT), "distill" (WAVE: a teacher given by ``distill``) or "mae"
-    (SWEET: masked autoencoding, no labels read; settings in ``mae``). ``width_sampling`` runs
-    each step at a drawn width (SWEET's width-wise stochastic scaling; Tucker constraint).
+    (SWEET: masked autoencoding, no labels read; settings in ``mae``). ``size_sampling`` runs
+    each step at a drawn width and/or depth (SWEET's width-wise stochastic scaling, extended to depth).
     ``family_config``: family options stored in the bank, e.g. ``{"share_stages": True}`` for a CNN.
     """
     if not sizes:
@@ -77,11 +79,11 @@ def pretrain(
     image = image_spec(data, patch_size, family)
     net = TemplateNet(fam, con, parsed, image, data.num_classes, seed=config.seed)
     keys = list(net.sizes)
-    widths = width_sampling.validation_widths() if width_sampling else (None,)
-    with torch.no_grad():  # a width no size can run at fails here, not at some later step
+    subs = size_sampling.validation_sizes() if size_sampling else [(None, None)]
+    with torch.no_grad():  # a width or depth no size can run at fails here, not at some later step
         for key in keys:
-            for width in widths:
-                net.weights(key, width)
+            for width, depth in subs:
+                net.weights(key, width, depth)
 
     module, mae_model = net, None
     if objective == "mae":
@@ -90,24 +92,27 @@ def pretrain(
         module, loss = nn.ModuleDict({"net": net, "mae": mae_model}), MAELoss()
         encode = masked_encoder(fam, net.call)
 
-        def run_at(key: str, width: int | None, generator: Callable[[], torch.Generator]):
-            return lambda x: mae_model.reconstruct(partial(encode, size=key, width=width), x, generator())
+        def run_at(key: str, width: int | None, depth: int | None, generator: Callable[[], torch.Generator]):
+            return lambda x: mae_model.reconstruct(partial(encode, size=key, width=width, depth=depth), x,
+                                                   generator())
     else:
         loss = make_objective(objective, distill, data, config)
 
-        def run_at(key: str, width: int | None, generator: Callable[[], torch.Generator]):
-            return lambda x: net(x, key, width)
+        def run_at(key: str, width: int | None, depth: int | None, generator: Callable[[], torch.Generator]):
+            return lambda x: net(x, key, width, depth)
+
+    draw = size_draws(keys, size_sampling, config.seed)
 
     def forward_at(step: int):
-        key = keys[int(torch.randint(len(keys), (1,), generator=seeded_generator(config.seed, 104729, step)))]
-        width = width_sampling.draw(step, seeded_generator(config.seed, 15485863, step)) if width_sampling else None
-        return run_at(key, width, lambda: mask_generator(config.seed, step))
+        return run_at(*draw(step), lambda: mask_generator(config.seed, step))
 
     evaluators = {}
     for key in keys:
-        for width in widths:
-            name = key if width in (None, net.sizes[key].width) else f"{key}@{width}"
-            evaluators[name] = run_at(key, width, lambda: mask_generator(config.seed))
+        own = net.sizes[key]
+        for width, depth in subs:
+            name = key + (f"@{width}" if width not in (None, own.width) else "") + \
+                (f"@d{depth}" if depth not in (None, own.depth) else "")
+            evaluators[name] = run_at(key, width, depth, lambda: mask_generator(config.seed))
     result = fit(module, data, config, objective=loss, forward_at=forward_at, evaluators=evaluators, out_dir=out,
                  resume=resume, desc=f"pretrain ({objective})", stop_at_step=stop_at_step)
     if mae_model is not None and out and dist.is_main():
@@ -119,12 +124,16 @@ def pretrain(
         "objective": objective,
         "distill": asdict(distill) if distill else None,
         "mae": asdict(mae) if objective == "mae" else None,
-        "width_sampling": width_sampling.to_dict() if width_sampling else None,
+        "size_sampling": size_sampling.to_dict() if size_sampling else None,
         "data": data.name,
         "class_names": data.class_names,
         "train": asdict(config),
         "steps": final.get("step", 0),
+        # supervised steps cost 6 MACs per image of the drawn size; other objectives add a teacher or a decoder
+        "train_flops": pretraining_flops(net, draw, final.get("step", 0), config.batch_size)
+        if objective == "supervised" else None,
         "seconds": final.get("seconds"),
+        "cpu_seconds": final.get("cpu_seconds"),
         "completed": result.completed,
         metric: {name: final.get(f"{metric}[{name}]") for name in evaluators},
         "template_params": sum(p.numel() for p in net.templates.parameters()),
@@ -133,6 +142,24 @@ def pretrain(
         bank.save(out)
     dist.barrier()  # other ranks may read what rank 0 just wrote
     return bank
+
+
+def pretraining_flops(net: TemplateNet, draw: Callable[[int], Draw], steps: int, batch_size: int) -> int:
+    """Training FLOPs of ``steps`` pre-training steps: each at the size, width and depth it drew."""
+    if steps < 1:
+        return 0
+    return training_flops(next(islice(cumulative_macs(draw, draw_macs(net.family, net.sizes, net.image,
+                                                                        net.num_classes)), steps - 1, None)),
+                          batch_size)
+
+
+def draw_macs(family, sizes: dict, image: ImageSpec, num_classes: int) -> Callable[[Draw], int]:
+    """MACs per image of what a pre-training step drew."""
+    def macs(where: Draw) -> int:
+        size = sub_size(sizes[where[0]], *where[1:])
+        return macs_per_image(lambda: family.build(size, image, num_classes), image.in_chans, image.img_size)
+
+    return macs
 
 
 def masked_encoder(family, call: Callable) -> Callable:
@@ -193,11 +220,12 @@ def initialize(
 
 
 def initialize_full(size, data, *, bank=None, method="templates", fit=None, patch_size=None, seed=0,
-                    out=None, teacher=None, source=None, pretrain_config=None, family=None, task=None, head=None,
-                    channels=None, backbone=None) -> Initialized:
+                    out=None, teacher=None, source=None, pretrain_config=None, family=None, log_dir=None,
+                    task=None, head=None, channels=None, backbone=None) -> Initialized:
     """:func:`initialize`, also returning the architecture, model args and provenance.
 
-    ``teacher`` (weight-selection), ``source`` and ``pretrain_config`` (direct) feed the baselines.
+    ``teacher`` (weight-selection), ``source`` and ``pretrain_config`` (direct) feed the baselines;
+    ``log_dir`` is where a fit or direct pre-training logs and checkpoints (default ``out/fit``).
     ``task`` (segmentation, detection; implied by such data) builds a dense model: the backbone from
     ``method`` plus a new ``head`` (``channels`` wide), see :mod:`sizeless.tasks.run`; ``backbone`` (a plain
     model folder) starts a dense model from a trained classifier instead.
@@ -211,16 +239,17 @@ def initialize_full(size, data, *, bank=None, method="templates", fit=None, patc
 
         return initialize_dense(dense, size, data, method=method, bank=bank, fit_config=fit, patch_size=patch_size,
                                 seed=seed, out=out, teacher=teacher, source=source, pretrain_config=pretrain_config,
-                                family=family, head=head, channels=channels, backbone=backbone)
+                                family=family, head=head, channels=channels, backbone=backbone, log_dir=log_dir)
     if backbone is not None:
         raise SizelessError("--from-model builds a dense task model (segmentation, detection) from a classifier; "
                             f"{data.name} is a classification dataset")
     return initialize_plain(size, data, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed, out=out,
-                            teacher=teacher, source=source, pretrain_config=pretrain_config, family=family)
+                            teacher=teacher, source=source, pretrain_config=pretrain_config, family=family,
+                            log_dir=log_dir)
 
 
 def initialize_plain(size, data, *, bank=None, method="templates", fit=None, patch_size=None, seed=0, out=None,
-                     teacher=None, source=None, pretrain_config=None, family=None) -> Initialized:
+                     teacher=None, source=None, pretrain_config=None, family=None, log_dir=None) -> Initialized:
     """A plain model of the family (a classifier over ``data``'s classes), as :func:`initialize_full` makes it
     for classification data; dense tasks build their backbones with it."""
     if isinstance(bank, (str, Path)):
@@ -231,7 +260,8 @@ def initialize_plain(size, data, *, bank=None, method="templates", fit=None, pat
     # the data's resolution; a bank fixes the patch size (template methods adapt the rest themselves)
     image = image_spec(data, bank.image.patch_size if bank else patch_size, family)
     fit = replace(fit or default_fit_config(), seed=seed)
-    options = InitOptions(bank=bank, image=image, seed=seed, fit=fit, log_dir=Path(out) / "fit" if out else None,
+    log_dir = Path(log_dir) if log_dir else Path(out) / "fit" if out else None
+    options = InitOptions(bank=bank, image=image, seed=seed, fit=fit, log_dir=log_dir,
                           family=family,
                           teacher=Path(teacher) if teacher else None,
                           source=as_data(source) if source is not None else None, pretrain=pretrain_config)

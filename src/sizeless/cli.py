@@ -116,9 +116,13 @@ def pretrain(
     linear_scalers: Annotated[bool, typer.Option(help="TLEG learngene: fixed scalers 1, l/(L-1); needs N=2")] = False,
     ranks: Annotated[str, typer.Option(help="tucker: core ranks R1,R2,R3 (slices, output, input features)")] =
         "16,64,64",
-    width_sampling: Annotated[str | None, typer.Option(help="tucker: a width per step from a list 64,96,128 or a "
-                                                            "range 64:128:32 (leading slices of each --size)")] = None,
-    width_distribution: Annotated[str, typer.Option(help="width sampling: uniform | sandwich")] = "uniform",
+    width_sampling: Annotated[str | None, typer.Option(help="a width per step from a list 64,96,128 or a range "
+                                                            "64:128:32 (tucker: up to each --size's width; kronecker: "
+                                                            "multiples of the template width)")] = None,
+    depth_sampling: Annotated[str | None, typer.Option(help="a depth per step from a list 3,6,9 or a range 3:10:1 "
+                                                            "(scalers interpolated over depth, as for a new size)")] =
+        None,
+    width_distribution: Annotated[str, typer.Option(help="size sampling: uniform | sandwich")] = "uniform",
     mask_ratio: Annotated[float, typer.Option(help="mae: fraction of patches masked")] = 0.75,
     decoder_width: Annotated[int, typer.Option(help="mae: decoder width")] = 128,
     decoder_depth: Annotated[int, typer.Option(help="mae: decoder blocks")] = 2,
@@ -148,8 +152,8 @@ def pretrain(
     from .api import pretrain as run
     from .mae import MAEConfig
     from .objectives import DistillConfig
+    from .sampling import SizeSampling
     from .training import TrainConfig
-    from .widths import WidthSampling
 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
                          augment=augment)
@@ -163,11 +167,12 @@ def pretrain(
         constraint_config = {"template_width": template_width, "num_templates": num_templates, "vectors": vectors,
                              "scalers": "linear" if linear_scalers else "learned"}
     family_config = {"share_stages": share_stages} if family != "vit" else None
-    sampling = WidthSampling.parse(width_sampling, width_distribution) if width_sampling else None
+    sampling = SizeSampling.parse(width_sampling, width_distribution, depth_sampling) \
+        if width_sampling or depth_sampling else None
     mae = MAEConfig(mask_ratio, decoder_width, decoder_depth) if objective == "mae" else None
     bank = run(_data(data, data_dir, image_size, train_subset, val_subset, classes), size, family=family,
                family_config=family_config, constraint=constraint, constraint_config=constraint_config,
-               objective=objective, distill=distill, mae=mae, width_sampling=sampling, config=config,
+               objective=objective, distill=distill, mae=mae, size_sampling=sampling, config=config,
                patch_size=patch_size, out=out, resume=resume)
     if objective == "mae":
         scores = ", ".join(f"{k} loss {v:.4f}" for k, v in bank.config["val_loss"].items() if v is not None)
@@ -344,17 +349,27 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: every initialize
 app.add_typer(bench_app, name="bench")
 
 
+def _floats(values: str, flag: str) -> list[float]:
+    try:
+        return [float(v) for v in values.split(",")]
+    except ValueError:
+        raise SizelessError(f"bad {flag} {values!r}: expected comma-separated numbers, e.g. 2.5e-4,1e-3") from None
+
+
 @bench_app.command(name="init")
 def bench_init(
     data: DataOpt,
     out: Annotated[Path, typer.Option(help="output folder: results.csv/json, report.md, plots, cached runs")],
-    sizes: Annotated[str, typer.Option(help="comma-separated target sizes, e.g. 64x6,96x4,128x6 (ViT) or "
-                                            "16x3-3-3-3,32x2-2-2-2 (CNNs)")],
+    profile: Annotated[str | None, typer.Option(help="a named protocol: quick (the fast check) | standard (the fair, "
+                                                     "realistic comparison); every flag below overrides it")] = None,
+    sizes: Annotated[str | None, typer.Option(help="comma-separated target sizes, e.g. 64x6,96x4,128x6 (ViT) or "
+                                                   "16x3-3-3-3,32x2-2-2-2 (CNNs)")] = None,
     family: FamilyOpt = "vit",
     share_stages: ShareOpt = False,
-    methods: Annotated[str | None, typer.Option(help="comma-separated methods (default: templates, scratch, "
-                                                     "weight-selection, mimetic, linear-expansion, direct; dense "
-                                                     "tasks: templates-mae for linear-expansion)")] = None,
+    methods: Annotated[str | None, typer.Option(help="comma-separated methods (default: all: templates, scratch, "
+                                                     "weight-selection, mimetic, linear-expansion, direct, "
+                                                     "direct-amortized; templates-mae adds a bank pre-trained by MAE "
+                                                     "on the target's own images)")] = None,
     source_data: Annotated[str | None, typer.Option(help="transfer: data for bank/teacher/direct")] = None,
     target_data: Annotated[str | None, typer.Option(help="transfer: data the methods are judged on")] = None,
     source_classes: Annotated[str | None, typer.Option(help="transfer: source labels, e.g. 0,1,2,3,4")] = None,
@@ -362,76 +377,77 @@ def bench_init(
     bank: Annotated[Path | None, typer.Option(help="template bank (default: built into OUT/bank)")] = None,
     teacher: Annotated[Path | None, typer.Option(help="weight-selection teacher (default: OUT/teacher)")] = None,
     learngene: Annotated[Path | None, typer.Option(help="TLEG learngene bank (default: OUT/learngene)")] = None,
-    fit_steps: Annotated[int, typer.Option(help="scaler-fitting steps for template-based methods")] = 200,
-    epochs: EpochsOpt = 2,
-    seeds: Annotated[int, typer.Option(help="seeds per (method, size)")] = 1,
-    batch_size: DenseBatchOpt = None,
+    fit_steps: Annotated[int | None, typer.Option(help="fit steps of template-based methods, counted inside the "
+                                                       "target budget")] = None,
+    epochs: Annotated[int | None, typer.Option(help="target budget: epochs of --train-subset images")] = None,
+    seeds: Annotated[int | None, typer.Option(help="target seeds per (method, size)")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="batch size of every stage")] = None,
     train_subset: SubsetOpt = None,
-    fit_subset: Annotated[int | None, typer.Option(help="images for scaler fitting")] = None,
-    pretrain_subset: Annotated[int | None, typer.Option(help="images for building bank/teacher")] = None,
+    holdout: Annotated[int | None, typer.Option(help="validation images carved from train (choices are made on "
+                                                     "them); the data's own test split is reported")] = None,
+    test_subset: Annotated[int | None, typer.Option(help="report on this many test images (fixed subset)")] = None,
     val_subset: ValSubsetOpt = None,
+    lrs: Annotated[str | None, typer.Option(help="LR sweep every method gets, chosen on the holdout, e.g. "
+                                                 "2.5e-4,1e-3 (default: each method's recommended recipe)")] = None,
+    warmup: Annotated[float | None, typer.Option(help="warm-up fraction of every run of the LR sweep")] = None,
+    pretrain_subset: Annotated[int | None, typer.Option(help="images for building bank/teacher/direct")] = None,
     data_dir: DataDirOpt = None,
     bank_size: Annotated[str | None, typer.Option(help="size of a bank built here (default 64x4 for ViT, "
                                                        "16x2-2-2-2 for CNNs)")] = None,
     template_width: Annotated[int | None, typer.Option(help="template width of a bank built here (default 32 for "
                                                             "ViT, 8 for CNNs)")] = None,
-    num_templates: Annotated[int, typer.Option(help="templates per kind of a bank built here")] = 4,
-    constraint: Annotated[str, typer.Option(help="constraint of a bank built here: kronecker | tucker")] =
-        "kronecker",
-    ranks: Annotated[str, typer.Option(help="tucker: core ranks R1,R2,R3 of a bank built here")] = "16,64,64",
-    pretrain_epochs: Annotated[int, typer.Option(help="epochs of bank/teacher/direct pre-training")] = 4,
-    pretrain_lr: Annotated[float, typer.Option(help="peak LR of bank/teacher/direct pre-training")] = 1e-3,
-    teacher_size: Annotated[str | None, typer.Option(help="size of a teacher trained here (default 128x6 for "
-                                                          "ViT, 32x3-3-3-3 for CNNs)")] = None,
-    patch_size: PatchOpt = None,
-    task: Annotated[str | None, typer.Option(help="segmentation | detection: dense models on --data (an images + "
-                                                  "masks or COCO folder) with backbones built from --source-data")] =
+    num_templates: Annotated[int | None, typer.Option(help="templates per kind of a bank built here")] = None,
+    constraint: Annotated[str | None, typer.Option(help="constraint of a bank built here: kronecker | tucker")] =
         None,
-    image_size: ImageSizeOpt = None,
+    ranks: Annotated[str | None, typer.Option(help="tucker: core ranks R1,R2,R3 of a bank built here")] = None,
+    bank_widths: Annotated[str | None, typer.Option(help="size sampling of a bank built here: widths per step, "
+                                                         "e.g. 32,64,96 (it gets the FLOPs of --pretrain-epochs at "
+                                                         "--bank-size)")] = None,
+    bank_depths: Annotated[str | None, typer.Option(help="size sampling of a bank built here: depths, e.g. 3,6,10")] =
+        None,
+    bank_distribution: Annotated[str | None, typer.Option(help="size sampling: uniform | sandwich")] = None,
+    pretrain_epochs: Annotated[int | None, typer.Option(help="epochs of bank pre-training; the teacher, learngene "
+                                                             "and direct get its FLOPs")] = None,
+    pretrain_lr: Annotated[float | None, typer.Option(help="peak LR of bank/teacher/direct pre-training")] = None,
+    teacher_size: Annotated[str | None, typer.Option(help="size of a teacher trained here (default: the bank's)")] =
+        None,
+    direct_sizes: Annotated[str | None, typer.Option(help="sizes that get full-budget direct pre-training "
+                                                          "(default: every size)")] = None,
+    patch_size: PatchOpt = None,
+    task: Annotated[str | None, typer.Option(help="segmentation | detection: dense models on the target data (an "
+                                                  "images + masks or COCO folder; the bank, teacher and direct "
+                                                  "pre-training use --source-data)")] = None,
+    image_size: Annotated[int | None, typer.Option(help="dense tasks: the target's input size")] = None,
+    task_patch_size: Annotated[int | None, typer.Option(help="dense tasks: the ViT patch size at the target's "
+                                                             "input (default: the task's)")] = None,
     decoder_channels: ChannelsOpt = None,
-    lrs: Annotated[str, typer.Option(help="dense tasks: peak LRs swept per method on validation")] = "1e-3,3e-3",
-    fit_epochs: Annotated[int, typer.Option(help="dense tasks: epochs of the budget the template fit uses")] = 2,
-    mae_bank: Annotated[Path | None, typer.Option(help="dense tasks: MAE/Tucker bank (default: pre-trained on the "
-                                                       "task's training images into OUT/mae-bank)")] = None,
-    mae_epochs: Annotated[int, typer.Option(help="dense tasks: epochs of MAE pre-training on the task images")] = 100,
-    source_dir: Annotated[Path | None, typer.Option(help="dense tasks: where the bank, teacher and direct models "
-                                                         "built from --source-data are cached (share it between "
-                                                         "tasks; default OUT/source)")] = None,
+    target_batch_size: Annotated[int | None, typer.Option(help="batch size of the fit and target training (default: "
+                                                               "--batch-size; dense tasks: the task's)")] = None,
+    mae_bank: Annotated[Path | None, typer.Option(help="templates-mae: its bank (default: a Tucker bank pre-trained "
+                                                       "by MAE on the target's training images into OUT)")] = None,
+    mae_epochs: Annotated[int | None, typer.Option(help="templates-mae: epochs of MAE pre-training built here")] =
+        None,
 ):
     """Compare initializers on the same data, sizes and budgets; writes a report with plots."""
-    if task is not None:
-        from .bench.dense_bench import DENSE_METHODS, DenseBenchConfig, run_dense_bench
-
-        try:
-            sweep = tuple(float(v) for v in lrs.split(","))
-        except ValueError:
-            raise SizelessError(f"bad --lrs {lrs!r}: expected comma-separated learning rates, e.g. 1e-3,3e-3") from None
-        dense = DenseBenchConfig(
-            task=task, data=data, out=out, sizes=sizes.split(","), source_data=source_data,
-            methods=methods.split(",") if methods else list(DENSE_METHODS), seeds=seeds, epochs=epochs,
-            fit_epochs=fit_epochs, batch_size=batch_size, image_size=image_size,
-            patch_size=patch_size, channels=decoder_channels, lrs=sweep, train_subset=train_subset,
-            val_subset=val_subset, source_dir=source_dir, bank=bank, mae_bank=mae_bank, teacher=teacher,
-            bank_size=bank_size or "64x4", template_width=template_width or 32, num_templates=num_templates,
-            teacher_size=teacher_size or "128x6", pretrain_epochs=pretrain_epochs, pretrain_lr=pretrain_lr,
-            mae_epochs=mae_epochs,
-            **({"pretrain_subset": pretrain_subset} if pretrain_subset is not None else {}))
-        run_dense_bench(dense)
-        console.print(f"[green]report written to {out / 'report.md'}[/]")
-        Console().print((out / "report.md").read_text())
-        return
     from .bench import BenchConfig, run_init_bench
 
-    methods = methods or "templates,scratch,weight-selection,mimetic,linear-expansion,direct"
-    config = BenchConfig(
-        data=data, out=out, sizes=sizes.split(","), methods=methods.split(","), fit_steps=fit_steps, epochs=epochs,
-        seeds=seeds, batch_size=batch_size or 128, train_subset=train_subset, fit_subset=fit_subset,
-        val_subset=val_subset, data_dir=data_dir, source_data=source_data, target_data=target_data,
-        source_classes=_labels(source_classes), target_classes=_labels(target_classes), bank=bank, teacher=teacher,
-        learngene=learngene, bank_size=bank_size, template_width=template_width, num_templates=num_templates,
-        pretrain_epochs=pretrain_epochs, pretrain_lr=pretrain_lr, pretrain_subset=pretrain_subset,
-        teacher_size=teacher_size, family=family, share_stages=share_stages, patch_size=patch_size,
-        constraint=constraint, ranks=tuple(_ints(ranks, "--ranks")))
+    def split(values: str | None) -> list[str] | None:
+        return values.split(",") if values else None
+
+    config = BenchConfig.from_profile(
+        profile, data=data, out=out, sizes=split(sizes), methods=split(methods), fit_steps=fit_steps, epochs=epochs,
+        seeds=seeds, batch_size=batch_size, train_subset=train_subset, holdout=holdout, test_subset=test_subset,
+        val_subset=val_subset, lrs=_floats(lrs, "--lrs") if lrs else None, warmup=warmup, data_dir=data_dir,
+        source_data=source_data, target_data=target_data, source_classes=_labels(source_classes),
+        target_classes=_labels(target_classes), bank=bank, teacher=teacher, learngene=learngene, bank_size=bank_size,
+        template_width=template_width, num_templates=num_templates, pretrain_epochs=pretrain_epochs,
+        pretrain_lr=pretrain_lr, pretrain_subset=pretrain_subset, teacher_size=teacher_size, family=family,
+        share_stages=share_stages, patch_size=patch_size, constraint=constraint,
+        ranks=tuple(_ints(ranks, "--ranks")) if ranks else None, direct_sizes=split(direct_sizes),
+        bank_widths=_ints(bank_widths, "--bank-widths") if bank_widths else None,
+        bank_depths=_ints(bank_depths, "--bank-depths") if bank_depths else None,
+        bank_distribution=bank_distribution, task=task, image_size=image_size, task_patch_size=task_patch_size,
+        head_channels=decoder_channels, target_batch_size=target_batch_size, mae_bank=mae_bank, mae_epochs=mae_epochs)
     run_init_bench(config)
     console.print(f"[green]report written to {out / 'report.md'}[/]")
     Console().print((out / "report.md").read_text())

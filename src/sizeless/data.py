@@ -69,6 +69,8 @@ class ImageData:
     augment: bool = True  # random crop + flip; off for digits, where a flip changes the class
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.5, 0.5, 0.5)
+    # with a validation split carved from train (``DataConfig.holdout``), the shipped one is kept for reporting
+    test: Split | None = None
 
     @property
     def in_chans(self) -> int:
@@ -106,6 +108,10 @@ class DataConfig:
     val_subset: int | None = None
     val_fraction: float = 0.2  # used when the dataset ships no validation/test split
     classes: list[int] | None = None  # keep only these labels (re-indexed 0..k-1)
+    # carve this many training images as the validation split (for choices such as the learning rate); the
+    # dataset's own validation/test split becomes ``test``, only reported, never chosen on
+    holdout: int | None = None
+    test_subset: int | None = None
 
 
 # Data of other tasks registers here: a source takes the DataConfig and returns its dataset (any
@@ -138,6 +144,13 @@ def load_data(config: DataConfig | str) -> TrainData:
     if config.image_size and config.image_size != data.img_size:
         data.train = _resize(data.train, config.image_size)
         data.val = _resize(data.val, config.image_size)
+    if config.holdout:
+        if config.holdout >= len(data.train):
+            raise SizelessError(f"--holdout {config.holdout} leaves no training images ({data.name} has "
+                                f"{len(data.train)}); carve fewer")
+        data.test = data.val
+        data.train, data.val = _carve(data.train, config.holdout)
+        data.test = _take(data.test, config.test_subset)
     data.train = _take(data.train, config.train_subset)
     data.val = _take(data.val, config.val_subset)
     return data
@@ -156,9 +169,13 @@ def _take(split: Split, count: int | None) -> Split:
 
 
 def _holdout(split: Split, fraction: float) -> tuple[Split, Split]:
+    return _carve(split, max(1, round(len(split) * fraction)))
+
+
+def _carve(split: Split, count: int) -> tuple[Split, Split]:
+    """A fixed random ``count`` images as a validation split, the rest for training."""
     order = torch.randperm(len(split), generator=torch.Generator().manual_seed(SPLIT_SEED))
-    n_val = max(1, round(len(split) * fraction))
-    return split.subset(order[n_val:]), split.subset(order[:n_val])
+    return split.subset(order[count:]), split.subset(order[:count])
 
 
 def _resize(split: Split, size: int) -> Split:
@@ -177,8 +194,9 @@ def _keep_classes(data: ImageData, classes: list[int]) -> ImageData:
         mask = lookup[split.labels] >= 0
         return Split(split.images[mask], lookup[split.labels[mask]])
 
-    names = [data.class_names[c] for c in classes] if data.class_names else []
-    return replace(data, train=keep(data.train), val=keep(data.val), num_classes=len(classes), class_names=names)
+    names = [data.class_names[c] for c in classes] if data.class_names else [str(c) for c in classes]
+    return replace(data, train=keep(data.train), val=keep(data.val), num_classes=len(classes), class_names=names,
+                   test=keep(data.test) if data.test is not None else None)
 
 
 def augment_batch(images: Tensor, generator: torch.Generator) -> Tensor:

@@ -62,6 +62,12 @@ class ViTSize:
             )
         return ViTSize(width, self.depth, width // head_dim, self.mlp_ratio)
 
+    def with_depth(self, depth: int) -> ViTSize:
+        """The same size at another depth (depth-wise stochastic scaling)."""
+        if depth < 1:
+            raise SizelessError(f"depth {depth} cannot run size {self.key}: depths must be positive")
+        return ViTSize(self.width, depth, self.heads, self.mlp_ratio)
+
     @property
     def mlp_hidden(self) -> int:
         return int(self.width * self.mlp_ratio)

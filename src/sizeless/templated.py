@@ -12,9 +12,9 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .constraints.tucker import slice_free
 from .errors import SizelessError
 from .families import Family, ImageSpec, Kind
+from .sampling import sub_size
 
 
 def module_key(name: str) -> str:
@@ -31,9 +31,8 @@ def pop_parameter(model: nn.Module, name: str) -> Tensor:
 class TemplateNet(nn.Module):
     """Templates shared by every size, plus per size: scalers and a plain model (free params, head).
 
-    Under a constraint that slices (Tucker), a size also runs at any narrower width: the leading
-    rows of its width scalers and the leading features of its free parameters (width-wise
-    stochastic scaling), with heads following the width.
+    A Transformer size also runs at another width or depth (stochastic size scaling): its scalers
+    and free parameters resized by the constraint's seeding rule, heads following the width.
     """
 
     def __init__(self, family: Family, constraint, sizes: Sequence, image: ImageSpec, num_classes: int, seed: int = 0):
@@ -43,7 +42,7 @@ class TemplateNet(nn.Module):
         self.all_kinds: dict[str, list[Kind]] = {}
         self.templated_kinds: dict[str, list[Kind]] = {}
         self.scaler_names: dict[str, list[str]] = {}
-        self._narrow: dict[tuple[str, int], tuple[nn.Module, list[Kind]]] = {}  # built on first use, not saved
+        self._narrow: dict[tuple[str, int, int], tuple[nn.Module, list[Kind]]] = {}  # built on first use
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)  # timm's own init draws from the global generator
         self.models = nn.ModuleDict()
@@ -100,15 +99,20 @@ class TemplateNet(nn.Module):
         kinds = self.templated_kinds[size]
         return unstack(kinds, self.constraint.compose(self.template_tensors(), self.scaler_tensors(size), kinds))
 
-    def weights(self, size: str | None = None, width: int | None = None) -> tuple[nn.Module, dict[str, Tensor]]:
-        """The plain model to call and the tensors to call it with, at ``width`` (default: the size's own)."""
+    def weights(self, size: str | None = None, width: int | None = None,
+                depth: int | None = None) -> tuple[nn.Module, dict[str, Tensor]]:
+        """The plain model to call and the tensors to call it with, at ``width`` and ``depth`` (default: the
+        size's own). Another width or depth resizes the size's scalers and free parameters by the
+        constraint's seeding rule, differentiably: stochastic size scaling trains what initializing
+        that size will compose."""
         size = self.default_size(size)
-        base = self.model(size)
-        if width is None or width == self.sizes[size].width:
+        base, own = self.model(size), self.sizes[size]
+        width, depth = width or own.width, depth or own.depth
+        if (width, depth) == (own.width, own.depth):
             return base, self.composed(size)
-        scalers = self.constraint.slice_scalers(self.scaler_tensors(size), width)  # raises if it cannot slice
-        model, kinds = self._narrow_model(size, width)
+        model, kinds = self._sub_model(size, width, depth)
         templated = self.constraint.templated(kinds)
+        scalers = self.constraint.seed_scalers(self.scaler_tensors(size), templated, None)
         params = unstack(templated, self.constraint.compose(self.template_tensors(), scalers, templated))
         source = {k.name: k for k in self.all_kinds[size]}
         for kind in kinds:
@@ -116,34 +120,45 @@ class TemplateNet(nn.Module):
                 continue
             src = source[kind.name]
             stack = torch.stack([base.get_parameter(p) for p in src.params]).reshape(src.layers, *src.shape)
-            params.update(unstack([kind], {kind.name: slice_free(stack, src, kind)}))
+            params.update(unstack([kind], {kind.name: self.constraint.seed_free(stack, src, kind, None)}))
         for name, p in base.named_parameters():  # the classifier: its input features follow the width
             if name not in params:
-                params[name] = p[:, :width] if p.ndim == 2 else p
+                params[name] = self.constraint.resize_features(p, width) if p.ndim == 2 else p
         return model, params
 
-    def _narrow_model(self, size: str, width: int) -> tuple[nn.Module, list[Kind]]:
-        if (size, width) not in self._narrow:
-            base = self.sizes[size]
-            if width > base.width or not hasattr(base, "with_width"):
-                raise SizelessError(f"size {size} cannot run at width {width}: stochastic width takes leading "
-                                    f"slices of a {self.family.name} size, so widths up to {base.width}")
-            narrow = base.with_width(width)
-            model = self.family.build(narrow, self.image, self.num_classes)
+    def size_at(self, size: str | None = None, width: int | None = None, depth: int | None = None):
+        """The size object of ``size`` run at ``width`` and ``depth`` (each None: its own)."""
+        own = self.sizes[self.default_size(size)]
+        if width in (None, own.width) and depth in (None, own.depth):
+            return own
+        if not hasattr(own, "with_width"):
+            raise SizelessError(f"a {self.family.name} size cannot run at another width or depth: size sampling "
+                                "resizes Transformer sizes")
+        if width is not None and width > own.width and not self.constraint.grows_deterministically:
+            raise SizelessError(f"size {own.key} cannot run at width {width}: {self.constraint.name} size sampling "
+                                f"takes leading slices, so widths up to {own.width}")
+        return sub_size(own, width, depth)
+
+    def _sub_model(self, size: str, width: int, depth: int) -> tuple[nn.Module, list[Kind]]:
+        if (size, width, depth) not in self._narrow:
+            sub = self.size_at(size, width, depth)
+            model = self.family.build(sub, self.image, self.num_classes)
             for name, _ in list(model.named_parameters()):
                 pop_parameter(model, name)
-            self._narrow[(size, width)] = model.to(self.templates[module_key(self.template_names[0])].device), \
-                self.kinds_of(narrow)
-        return self._narrow[(size, width)]
+            device = self.templates[module_key(self.template_names[0])].device
+            self._narrow[(size, width, depth)] = model.to(device), self.kinds_of(sub)
+        return self._narrow[(size, width, depth)]
 
-    def forward(self, x: Tensor, size: str | None = None, width: int | None = None) -> Tensor:
-        model, params = self.weights(size, width)
+    def forward(self, x: Tensor, size: str | None = None, width: int | None = None,
+                depth: int | None = None) -> Tensor:
+        model, params = self.weights(size, width, depth)
         return functional_call(model, params, (x,))
 
-    def call(self, fn: Callable, *args, size: str | None = None, width: int | None = None):
+    def call(self, fn: Callable, *args, size: str | None = None, width: int | None = None,
+             depth: int | None = None):
         """``fn(plain_model, *args)`` with the composed weights, for entry points other than ``forward``
         (e.g. an MAE encoder that sees only the visible patches)."""
-        model, params = self.weights(size, width)
+        model, params = self.weights(size, width, depth)
         return functional_call(_Call(model, fn), {f"model.{k}": v for k, v in params.items()}, args)
 
     def freeze_templates(self) -> None:

@@ -36,6 +36,9 @@ class TrainConfig:
 
     epochs: int = 10
     steps: int | None = None  # a fixed number of steps instead of epochs (e.g. scaler fitting)
+    # steps of an epochs budget already spent elsewhere (a template fit counted inside the target budget): the
+    # run takes the rest and validates at the budget's own epoch boundaries
+    spent_steps: int = 0
     batch_size: int = 128
     lr: float = 1e-3
     min_lr: float = 1e-5
@@ -46,6 +49,7 @@ class TrainConfig:
     augment: bool | None = None  # None: the dataset's default
     seed: int = 0
     checkpoint_every: int = 500  # steps; also at the end, and at an epoch's end a minute after the last one
+    eval_every: int | None = None  # validate every this many steps too (e.g. a curve for a run counted in steps)
     eval_batch_size: int = 512
 
     def __post_init__(self) -> None:
@@ -53,8 +57,11 @@ class TrainConfig:
             "epochs must be at least 1": self.epochs >= 1,
             "batch size must be at least 1": self.batch_size >= 1 and self.eval_batch_size >= 1,
             "steps must be at least 1": self.steps is None or self.steps >= 1,
+            "spent steps must be zero or more, with an epochs budget": self.spent_steps >= 0
+            and (self.steps is None or not self.spent_steps),
             "warm-up is a fraction of the steps, between 0 and 1": 0 <= self.warmup <= 1,
             "checkpoint interval must be at least 1 step": self.checkpoint_every >= 1,
+            "evaluation interval must be at least 1 step": self.eval_every is None or self.eval_every >= 1,
             "learning rates must be positive": self.lr > 0 and self.min_lr >= 0,
         }
         bad = [message for message, ok in checks.items() if not ok]
@@ -195,12 +202,15 @@ def fit(
     if n == 0:
         raise SizelessError(f"the training split of {data.name} is empty")
     steps_per_epoch = max(1, n // batch)
-    total = config.steps or config.epochs * steps_per_epoch
+    total = config.steps or config.epochs * steps_per_epoch - config.spent_steps
+    if total < 1:
+        raise SizelessError(f"{desc}: the budget of {config.epochs} epochs ({config.epochs * steps_per_epoch} steps) "
+                            f"is spent before training starts ({config.spent_steps} steps); give more epochs")
     augment = config.augments(data)
     out = Path(out_dir) if out_dir else None
     fingerprint = _fingerprint(module, data)
 
-    step, history, sums, elapsed = 0, [], torch.zeros(3, dtype=torch.float64), 0.0
+    step, history, sums, elapsed = 0, [], torch.zeros(3, dtype=torch.float64), (0.0, 0.0)
     if out and (out / CHECKPOINT).exists():
         if not resume:
             raise SizelessError(
@@ -212,7 +222,9 @@ def fit(
 
     module.train()
     bar = tqdm(total=total, initial=step, desc=desc, disable=not dist.is_main(), dynamic_ncols=True, mininterval=0.5)
-    started, last_save, first_step = time.perf_counter() - elapsed, time.perf_counter(), step
+    started, last_save, first_step = time.perf_counter() - elapsed[0], time.perf_counter(), step
+    started_cpu = time.process_time() - elapsed[1]  # CPU seconds of every thread: shows whether the cores were ours
+    splits = {"val": data.val, **({"test": data.test} if getattr(data, "test", None) is not None else {})}
     perm_epoch, perm = -1, None
     while step < total:
         epoch, index = divmod(step, steps_per_epoch)
@@ -245,14 +257,19 @@ def fit(
         bar.set_postfix(loss=f"{loss.item():.3f}", **acc, lr=f"{lr:.2e}", refresh=False)
 
         # steps mode (scaler fitting) validates once, at the end; epochs mode after every epoch
-        epoch_done = step == total or (config.steps is None and step % steps_per_epoch == 0)
+        epoch_done = step == total or (config.steps is None and (step + config.spent_steps) % steps_per_epoch == 0) \
+            or (config.eval_every is not None and step % config.eval_every == 0)
         if epoch_done:
-            row = _epoch_row(step, steps_per_epoch, lr, dist.all_sum(sums.clone()), time.perf_counter() - started,
-                             with_acc)
+            row = _epoch_row(step + config.spent_steps, steps_per_epoch, lr, dist.all_sum(sums.clone()),
+                             (time.perf_counter() - started, time.process_time() - started_cpu), with_acc)
             for name, forward in evaluators.items():
-                metrics = evaluate(forward, module, data, batch_size=config.eval_batch_size, objective=objective)
                 suffix = f"[{name}]" if name else ""
-                row.update({f"val_{metric}{suffix}": value for metric, value in metrics.items()})
+                for split_name, split in splits.items():
+                    if split_name == "test" and step < total and getattr(objective, "test_at_end", False):
+                        continue  # whole-split metrics over a large test split: scored once, at the end
+                    metrics = evaluate(forward, module, data, split, batch_size=config.eval_batch_size,
+                                       objective=objective)
+                    row.update({f"{split_name}_{metric}{suffix}": value for metric, value in metrics.items()})
             history.append(row)
             sums.zero_()
             if dist.is_main():
@@ -265,8 +282,8 @@ def fit(
             late = dist.is_main() and time.perf_counter() - last_save > 60
             due = dist.all_sum(torch.tensor([float(late)])).item() > 0
         if out and due:
-            _save_checkpoint(out, module, optimizer, config, step, history, sums, time.perf_counter() - started,
-                             fingerprint)
+            _save_checkpoint(out, module, optimizer, config, step, history, sums,
+                             (time.perf_counter() - started, time.process_time() - started_cpu), fingerprint)
             last_save = time.perf_counter()
         if stopping:
             bar.close()
@@ -275,12 +292,13 @@ def fit(
     return TrainResult(history, completed=True, steps_run=step - first_step)
 
 
-def _epoch_row(step: int, steps_per_epoch: int, lr: float, sums: Tensor, seconds: float, with_acc: bool) -> dict:
+def _epoch_row(step: int, steps_per_epoch: int, lr: float, sums: Tensor, seconds: tuple[float, float],
+               with_acc: bool) -> dict:
     count = max(1.0, sums[2].item())
     row = {"epoch": round(step / steps_per_epoch, 4), "step": step, "lr": lr, "train_loss": sums[0].item() / count}
     if with_acc:
         row["train_acc"] = sums[1].item() / count
-    return row | {"seconds": round(seconds, 2)}
+    return row | {"seconds": round(seconds[0], 2), "cpu_seconds": round(seconds[1], 2)}
 
 
 def _format_row(row: dict, desc: str, primary: str | None = None) -> str:
@@ -316,8 +334,8 @@ def _save_checkpoint(out: Path, module, optimizer, config, step, history, sums, 
         if torch.cuda.is_available():
             tensors["rng.cuda"] = torch.cuda.get_rng_state()
         tensors["epoch_sums"] = totals
-        state = {"step": step, "elapsed": elapsed, "config": asdict(config), "fingerprint": fingerprint,
-                 "optimizer": skeleton, "history": history}
+        state = {"step": step, "elapsed": elapsed[0], "cpu_elapsed": elapsed[1], "config": asdict(config),
+                 "fingerprint": fingerprint, "optimizer": skeleton, "history": history}
         save_tensors(out / CHECKPOINT, tensors, metadata={"sizeless_state": json.dumps(state)})
     dist.barrier()
 
@@ -327,7 +345,7 @@ def _load_checkpoint(out: Path, module, optimizer, config: TrainConfig, fingerpr
     if "sizeless_state" not in metadata:
         raise SizelessError(f"{out / CHECKPOINT} is not a sizeless checkpoint; choose another --out")
     state = json.loads(metadata["sizeless_state"])
-    saved = {k: v for k, v in state["config"].items() if k not in ("checkpoint_every", "eval_batch_size")}
+    saved = {k: v for k, v in state["config"].items() if k not in ("checkpoint_every", "eval_batch_size", "eval_every")}
     current = {k: v for k, v in asdict(config).items() if k in saved}
     if saved != current:
         changed = ", ".join(f"{k}: {saved[k]} -> {current[k]}" for k in saved if saved[k] != current[k])
@@ -351,4 +369,4 @@ def _load_checkpoint(out: Path, module, optimizer, config: TrainConfig, fingerpr
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng.cuda"])
     sums = tensors["epoch_sums"] if dist.is_main() else torch.zeros_like(tensors["epoch_sums"])
-    return state["step"], state["history"], sums, state["elapsed"]
+    return state["step"], state["history"], sums, (state["elapsed"], state.get("cpu_elapsed", 0.0))

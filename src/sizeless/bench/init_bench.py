@@ -1,39 +1,80 @@
-"""`sizeless bench init`: sizes x methods x seeds, trained with the same budget, one report.
+"""`sizeless bench init`: sizes x methods x seeds under one fair protocol (DESIGN 2.7), one report.
 
-Missing inputs are built and cached in the output folder (the bank and the learngene by
-`pretrain`, the weight-selection teacher by `train`), so a second run reuses them and every
-finished training run.
+Fair by construction:
+
+- Compute is counted in training FLOPs (6 x MACs per image). The bank, the weight-selection
+  teacher and TLEG's learngene get the same FLOPs; direct pre-training runs at that full budget
+  for each size (``direct``) and at the bank's budget divided by the number of sizes it serves
+  (``direct-amortized``). Pre-trained inputs are built once and shared by every target seed.
+- Every method gets the same target budget: a fit stage (templates, linear expansion) is
+  counted inside it, so that model trains that many fewer steps afterwards.
+- Learning rates come from a sweep judged on a validation split carved from the training data
+  (``holdout``); the report quotes the untouched test split.
+
+Missing inputs are built and cached in the output folder, so a second run reuses them and every
+finished run; a run cut short resumes from its checkpoint.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
 import shlex
+import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 
 from .. import distributed as dist
-from ..api import evaluate_model, initialize_full, pretrain, train
+from ..api import draw_macs, image_spec, initialize_full, pretrain, train
 from ..bank import TemplateBank
 from ..data import DataConfig, ImageData, load_data, with_train_subset
 from ..errors import SizelessError, UnsupportedSize
-from ..families import TRANSFORMERS, get_family
-from ..files import write_json
+from ..families import TRANSFORMERS, ImageSpec, get_family
+from ..files import read_json, write_json
+from ..flops import cumulative_macs, macs_per_image, training_flops
 from ..initializers import INITIALIZERS
 from ..initializers.base import default_fit_config
-from ..training import TrainConfig
+from ..mae import MAEConfig
+from ..sampling import SizeSampling, size_draws
+from ..tasks import get_task, task_of
+from ..training import TrainConfig, evaluate
 from .report import write_report
 
-METHODS = ("templates", "scratch", "weight-selection", "mimetic", "linear-expansion", "direct")
-DEFAULT_SIZES = {"vit": ("64x4", "128x6"), "cnn": ("16x2-2-2-2", "32x3-3-3-3")}  # (bank, teacher) built here
-DEFAULT_TEMPLATE_WIDTH = {"vit": 32, "cnn": 8}  # the bank's width is 2x the template width
+METHODS = ("templates", "scratch", "weight-selection", "mimetic", "linear-expansion", "direct", "direct-amortized",
+           "templates-mae")
+# bench methods that are an initializer at another budget, or with another bank (templates-mae: SWEET's bank,
+# pre-trained by MAE on the target's own training images, no labels)
+ALIASES = {"direct-amortized": "direct", "templates-mae": "templates"}
+FIT_METHODS = ("templates", "templates-mae", "linear-expansion")  # their fit on target data is in the target budget
+RANDOM_INIT_RECIPE = {"lr": 1e-3, "warmup": 0.1}  # without a sweep: what a method without a recommendation gets
+DEFAULT_BANK_SIZE = {"vit": "64x4", "cnn": "16x2-2-2-2"}  # the teacher is the bank's size unless given
+DEFAULT_TEMPLATE_WIDTH = {"vit": 32, "cnn": 8}
+
+# Named protocols per family kind; every field stays overridable from the command line.
+PROFILES: dict[str, dict[str, dict]] = {
+    # the fast check (under an hour on 2 CPU cores): a small bank, a little data, the recommended recipes
+    "quick": {
+        "vit": dict(sizes=["32x4", "64x6", "96x4"], bank_size="64x4", holdout=2000, test_subset=2000,
+                    pretrain_subset=8000, pretrain_epochs=3, train_subset=4000, epochs=3, fit_steps=20, seeds=1),
+        "cnn": dict(sizes=["8x2-2-2-2", "16x3-3-3-3", "32x2-2-2-2"], bank_size="16x2-2-2-2", holdout=2000,
+                    test_subset=2000, pretrain_subset=8000, pretrain_epochs=3, train_subset=4000, epochs=3,
+                    fit_steps=20, seeds=1),
+    },
+    # the fair, realistic comparison (the README's headline; budget in benchmarks/NOTES.md): five unseen sizes
+    # around a 64x6 bank trained on 45k images, an LR sweep chosen on 5k held-out images, two target seeds
+    "standard": {
+        "vit": dict(sizes=["32x6", "64x3", "64x10", "96x6", "32x10"], bank_size="64x6", holdout=5000,
+                    test_subset=5000, pretrain_epochs=10, train_subset=10000, epochs=3, fit_steps=20, seeds=2,
+                    lrs=[2.5e-4, 1e-3], direct_sizes=["64x3", "96x6"]),
+    },
+}
 
 
 @dataclass
@@ -42,13 +83,18 @@ class BenchConfig:
     out: Path
     sizes: list[str]
     methods: list[str] = field(default_factory=lambda: list(METHODS))
-    fit_steps: int = 200
-    epochs: int = 2
-    seeds: int = 1
+    profile: str | None = None  # the named protocol these settings came from (recorded in the report)
+    fit_steps: int = 20  # counted inside the target budget
+    epochs: int = 3  # target training budget (epochs of train_subset images), the same for every method
+    seeds: int = 1  # target seeds; pre-trained inputs are built once (seed 0) and shared
     batch_size: int = 128
     train_subset: int | None = None  # target training images
-    fit_subset: int | None = None  # images for scaler fitting
-    val_subset: int | None = None
+    holdout: int | None = None  # validation images carved from train for the LR choice; the test split is reported
+    test_subset: int | None = None
+    val_subset: int | None = None  # without a holdout: the validation split used (and reported)
+    lrs: list[float] | None = None  # the LR sweep every method gets (chosen on validation); None: recipes
+    warmup: float = 0.05  # warm-up of every run of the sweep
+    metric: str = "acc"  # the validation/test metric that chooses and ranks (higher is better)
     data_dir: str | None = None
     # transfer protocol: build bank/teacher/learngene/direct on the source, judge on the target
     source_data: str | None = None  # default: data
@@ -62,138 +108,402 @@ class BenchConfig:
     share_stages: bool = False  # CNN banks built here: one template set per stage, or one for all
     patch_size: int | None = None  # default: the family's
     # how missing inputs are built (cached under OUT):
-    bank_size: str | None = None  # default: DEFAULT_SIZES[family][0]
+    bank_size: str | None = None  # default: DEFAULT_BANK_SIZE
     constraint: str = "kronecker"  # of a bank built here; "tucker" uses ``ranks``
     template_width: int | None = None  # default: DEFAULT_TEMPLATE_WIDTH[family]
     num_templates: int = 4
     ranks: tuple[int, int, int] = (16, 64, 64)
+    bank_widths: list[int] | None = None  # stochastic size scaling of a bank built here: widths, depths, how drawn
+    bank_depths: list[int] | None = None
+    bank_distribution: str = "uniform"
     pretrain_epochs: int = 4
-    pretrain_lr: float = 1e-3  # bank, teacher and direct pre-training share it
+    pretrain_lr: float = 1e-3  # bank, teacher, learngene and direct pre-training share it
     pretrain_subset: int | None = None
-    teacher_size: str | None = None  # default: DEFAULT_SIZES[family][1]
+    teacher_size: str | None = None  # default: the bank's size (same FLOPs, same model)
+    direct_sizes: list[str] | None = None  # sizes that also get full-budget direct pre-training (default: all)
+    # dense tasks (segmentation, detection) on the target data; the source stays classification images
+    task: str | None = None  # default: what the target data is (its metric chooses and ranks)
+    image_size: int | None = None  # the target's input size (dense tasks)
+    task_patch_size: int | None = None  # the ViT patch at the target's input (default: the task's)
+    head_channels: int | None = None  # the dense head's width (default: the head's)
+    target_batch_size: int | None = None  # the fit and target training (default: batch_size; dense: the task's)
+    # templates-mae: a Tucker bank pre-trained by MAE on the target's training images, at the target's geometry
+    mae_bank: Path | None = None
+    mae_size: str | None = None  # default: bank_size
+    mae_ranks: tuple[int, int, int] = (16, 64, 64)
+    mae_epochs: int = 100
+    mae_batch_size: int = 32
+    mae_lr: float = 1.5e-3
 
     def __post_init__(self) -> None:
         get_family(self.family)  # an unknown family fails here, before anything runs
         kind = "vit" if self.family in TRANSFORMERS else "cnn"
-        bank_size, teacher_size = DEFAULT_SIZES[kind]
         self.template_width = self.template_width or DEFAULT_TEMPLATE_WIDTH[kind]
-        self.bank_size = self.bank_size or bank_size
-        self.teacher_size = self.teacher_size or teacher_size
-        unknown = [m for m in self.methods if m not in INITIALIZERS]
+        self.bank_size = self.bank_size or DEFAULT_BANK_SIZE[kind]
+        self.teacher_size = self.teacher_size or self.bank_size
+        unknown = [m for m in self.methods if m not in METHODS and m not in INITIALIZERS]
         if unknown:
-            raise SizelessError(f"unknown methods {unknown}; choose from {', '.join(INITIALIZERS)}")
+            raise SizelessError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
         if not self.sizes:
             raise SizelessError("give at least one size to benchmark (--sizes 64x4,96x6)")
+        if self.lrs is not None and (not self.lrs or min(self.lrs) <= 0):
+            raise SizelessError(f"--lrs must be positive learning rates, got {self.lrs}")
+        if self.lrs and len(self.lrs) > 1 and not self.holdout and not self.task:
+            raise SizelessError("an LR sweep is chosen on a validation split carved from train: add --holdout N")
+        if self.task:
+            self.use_task(self.task)
+        self.mae_size = self.mae_size or self.bank_size
+
+    def use_task(self, name: str) -> None:
+        """Judge a dense task: its headline metric (unless another was asked for) and its batch size."""
+        task = get_task(name)
+        self.task = task.name
+        self.metric = task.metrics[0] if self.metric == "acc" else self.metric
+        self.target_batch_size = self.target_batch_size or task.default_batch
+
+    @property
+    def target_batch(self) -> int:
+        return self.target_batch_size or self.batch_size
+
+    @classmethod
+    def from_profile(cls, profile: str | None, **settings) -> BenchConfig:
+        """A named protocol's settings, overridden by every setting given (``None`` means not given)."""
+        given = {k: v for k, v in settings.items() if v is not None}
+        defaults = {}
+        if profile is not None:
+            if profile not in PROFILES:
+                raise SizelessError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+            family = given.get("family", "vit")
+            kind = "vit" if family in TRANSFORMERS else "cnn"
+            if kind not in PROFILES[profile]:
+                raise SizelessError(f"the {profile} profile is defined for {', '.join(PROFILES[profile])} families, "
+                                    f"not {family}; give the sizes and budgets yourself")
+            defaults = PROFILES[profile][kind]
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in {**defaults, **given}.items() if k in names}, profile=profile)
 
 
-def _images(bank_or_cfg: dict) -> int:
-    """Training images a pre-training run processed (steps x batch)."""
-    return int(bank_or_cfg.get("steps", 0)) * int(bank_or_cfg["train"]["batch_size"])
+@dataclass
+class Inputs:
+    """What the bench built or was given before any target run: the bank and the baselines' pre-training."""
+
+    bank: TemplateBank
+    source: ImageData
+    target: ImageData
+    bank_tag: str = ""  # names the bank in cached run folders, so bank variants share one bench's baselines
+    learngene: TemplateBank | None = None
+    teacher: Path | None = None
+    bank_flops: int | None = None
+    compute: dict[str, dict] = field(default_factory=dict)  # per pre-trained input: images, FLOPs, seconds
+    mae_bank: TemplateBank | None = None
 
 
 def run_init_bench(cfg: BenchConfig) -> list[dict]:
     out = Path(cfg.out)
-
-    def full(spec: str | None, classes: list[int] | None) -> ImageData:
-        return load_data(DataConfig(spec or cfg.data, cfg.data_dir, val_subset=cfg.val_subset, classes=classes))
-
-    source_full = full(cfg.source_data, cfg.source_classes)
-    same = (cfg.source_data, cfg.source_classes) == (cfg.target_data, cfg.target_classes)
-    target_full = source_full if same else full(cfg.target_data, cfg.target_classes)
-    source = with_train_subset(source_full, cfg.pretrain_subset)
-    target, fit_data = (with_train_subset(target_full, n) for n in (cfg.train_subset, cfg.fit_subset))
-    budget = TrainConfig(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size, lr=cfg.pretrain_lr)
-    inputs: dict[str, dict] = {}
-
-    family_config = {"share_stages": cfg.share_stages} if cfg.family not in TRANSFORMERS else None
-    constraint_config = {"ranks": list(cfg.ranks)} if cfg.constraint == "tucker" else {
-        "template_width": cfg.template_width, "num_templates": cfg.num_templates}
-    bank = TemplateBank.load(cfg.bank) if cfg.bank else pretrain(
-        source, [cfg.bank_size], config=budget, out=out / "bank", resume=True, family=cfg.family,
-        family_config=family_config, patch_size=cfg.patch_size, constraint=cfg.constraint,
-        constraint_config=constraint_config)
-    if bank.config["family"] != cfg.family:
-        raise SizelessError(f"the bank holds {bank.config['family']} templates but the benchmark is for {cfg.family}")
-    inputs["templates"] = {"path": str(cfg.bank or out / "bank"), "images": _images(bank.config),
-                           "seconds": bank.config.get("seconds"), "shared": True}
-    pretrain_budget = bank.train_config
-
-    learngene = None
-    if "linear-expansion" in cfg.methods and cfg.family in TRANSFORMERS:  # n/a for CNNs (reported as such)
-        width = bank.sizes[0].width
-        learngene = TemplateBank.load(cfg.learngene) if cfg.learngene else pretrain(
-            source, [bank.sizes[0].key], config=pretrain_budget, out=out / "learngene", resume=True,
-            constraint_config={"template_width": width, "num_templates": 2, "scalers": "linear"})
-        inputs["linear-expansion"] = {"path": str(cfg.learngene or out / "learngene"),
-                                      "images": _images(learngene.config), "seconds": learngene.config.get("seconds"),
-                                      "shared": True}
-    teacher = cfg.teacher
-    if teacher is not None:  # a given teacher: its pre-training cost is not known here
-        inputs["weight-selection"] = {"path": str(teacher), "images": None, "seconds": None, "shared": True}
-    if "weight-selection" in cfg.methods and teacher is None:
-        teacher = out / "teacher"
-        _, result = train(None, source, pretrain_budget, size=cfg.teacher_size, patch_size=bank.image.patch_size,
-                          out=teacher, resume=True, family=cfg.family)
-        last = result.history[-1]
-        inputs["weight-selection"] = {"path": str(teacher), "images": last["step"] * pretrain_budget.batch_size,
-                                      "seconds": last["seconds"], "shared": True}
-
+    inputs = _build_inputs(cfg, out)
     rows: list[dict] = []
-    sizes = [bank.family.parse_size(s).key for s in cfg.sizes]  # canonical keys, also for "n/a" rows
+    sizes = [inputs.bank.family.parse_size(s).key for s in cfg.sizes]  # canonical keys, also for "n/a" rows
+    chosen: dict[tuple[str, str], float | None] = {}
     for seed in range(cfg.seeds):
         for size in sizes:
             for method in cfg.methods:
-                rows += _run_one(cfg, method, size, seed, bank, learngene, teacher, source, target, fit_data,
-                                 pretrain_budget, inputs)
+                lrs = [chosen[(method, size)]] if seed and cfg.lrs else cfg.lrs or [None]  # None: the recipe
+                runs = _run_one(cfg, method, size, seed, lrs, inputs)
+                if seed == 0:
+                    chosen[(method, size)] = _choose(runs, cfg.metric)
+                rows += [{**r, "selected": r.get("lr") == chosen.get((method, size))} for r in runs]
     if dist.is_main():
         meta = _provenance(cfg, inputs)
+        if cfg.task:  # every method's seed-0 model at the largest size, predicting the same test images
+            meta["overlays"] = _overlays(cfg, inputs.target, sizes[-1], chosen, out)
         write_json(out / "results.json", {"meta": meta, "rows": rows})
         write_report(out, rows, meta)
     dist.barrier()
     return rows
 
 
-def _run_one(cfg, method, size, seed, bank, learngene, teacher, source, target, fit_data, pretrain_budget,
-             inputs) -> list[dict]:
-    run_dir = Path(cfg.out) / "runs" / f"{method}-{size}-seed{seed}"
+def _datasets(cfg: BenchConfig) -> tuple[ImageData, ImageData]:
+    def full(spec: str | None, classes: list[int] | None, image_size: int | None = None) -> ImageData:
+        return load_data(DataConfig(spec or cfg.data, cfg.data_dir, image_size=image_size, val_subset=cfg.val_subset,
+                                    classes=classes, holdout=cfg.holdout, test_subset=cfg.test_subset))
+
+    source = full(cfg.source_data, cfg.source_classes)
+    same = (cfg.source_data, cfg.source_classes) == (cfg.target_data, cfg.target_classes)
+    target = source if same else full(cfg.target_data, cfg.target_classes, cfg.image_size)
+    if task_of(source):
+        raise SizelessError(f"the bank, teacher and direct pre-training need classification images, but {source.name} "
+                            f"is {task_of(source)} data: give them with --source-data")
+    if cfg.task and task_of(target) != cfg.task:
+        raise SizelessError(f"--task {cfg.task} but {target.name} is {task_of(target) or 'classification'} data")
+    if task_of(target) and not cfg.task:
+        cfg.use_task(task_of(target))
+    if task_of(target) and cfg.lrs and len(cfg.lrs) > 1 and target.test is None:
+        raise SizelessError(f"an LR sweep is chosen on validation and reported on test, but {target.name} has no test "
+                            "split: carve a validation split from train with --holdout N")
+    return with_train_subset(source, cfg.pretrain_subset), with_train_subset(target, cfg.train_subset)
+
+
+def _macs(family, size: str, image: ImageSpec, num_classes: int) -> int:
+    size = family.parse_size(size)
+    return macs_per_image(lambda: family.build(size, image, num_classes), image.in_chans, image.img_size)
+
+
+def _steps_for(flops: int, macs: int, batch_size: int) -> int:
+    """Training steps of ``batch_size`` images that spend ``flops`` on a model of ``macs`` per image."""
+    return max(1, round(flops / training_flops(macs, batch_size)))
+
+
+def _compute(record: dict, batch_size: int, macs: int, serves_every_size: bool) -> dict:
+    """Cost of a pre-training run from its last metrics row or bank config (``step``, ``seconds``, ``cpu_seconds``);
+    FLOPs as the bank counted them (steps at sampled sizes), else every step at ``macs``."""
+    images = int(record.get("steps", record.get("step", 0))) * batch_size
+    return {"images": images, "flops": record.get("train_flops") or training_flops(macs, images),
+            "seconds": record.get("seconds"), "cpu_seconds": record.get("cpu_seconds"),
+            "serves_every_size": serves_every_size}
+
+
+def _sampled_budget(cfg: BenchConfig, sampling: SizeSampling, budget: TrainConfig, source: ImageData) -> TrainConfig:
+    """A size-sampled bank's steps: as many as spend the FLOPs of ``pretrain_epochs`` at the bank's own size
+    (its steps cost what each drew), validated once per epoch's worth of steps for its curve."""
+    family = get_family(cfg.family, {"share_stages": cfg.share_stages} if cfg.family not in TRANSFORMERS else None)
+    image = image_spec(source, cfg.patch_size, cfg.family)
+    size = family.parse_size(cfg.bank_size)
+    steps_per_epoch = max(1, len(source.train) // budget.batch_size)
+    goal = _macs(family, size.key, image, source.num_classes) * cfg.pretrain_epochs * steps_per_epoch
+    macs = draw_macs(family, {size.key: size}, image, source.num_classes)
+    running = cumulative_macs(size_draws([size.key], sampling, budget.seed), macs)
+    steps = next(step + 1 for step, total in enumerate(running) if total >= goal)
+    return replace(budget, steps=steps, eval_every=steps_per_epoch)
+
+
+def _build_inputs(cfg: BenchConfig, out: Path) -> Inputs:
+    source, target = _datasets(cfg)
+    budget = TrainConfig(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size, lr=cfg.pretrain_lr)
+    family_config = {"share_stages": cfg.share_stages} if cfg.family not in TRANSFORMERS else None
+    constraint_config = {"ranks": list(cfg.ranks)} if cfg.constraint == "tucker" else {
+        "template_width": cfg.template_width, "num_templates": cfg.num_templates}
+    sampling = SizeSampling(tuple(cfg.bank_widths or ()), cfg.bank_distribution, tuple(cfg.bank_depths or ())) \
+        if cfg.bank_widths or cfg.bank_depths else None
+    tag = _bank_tag(cfg)
+    bank = TemplateBank.load(cfg.bank) if cfg.bank else pretrain(
+        source, [cfg.bank_size], config=_sampled_budget(cfg, sampling, budget, source) if sampling else budget,
+        out=out / f"bank-{tag}", resume=True, family=cfg.family, family_config=family_config, patch_size=cfg.patch_size,
+        constraint=cfg.constraint, constraint_config=constraint_config, size_sampling=sampling)
+    if bank.config["family"] != cfg.family:
+        raise SizelessError(f"the bank holds {bank.config['family']} templates but the benchmark is for {cfg.family}")
+    family, image = bank.family, bank.image
+    # the FLOPs-matched runs below count epochs at the bank's size: a size-sampled bank's steps do not tell them
+    budget = replace(bank.train_config, steps=None, eval_every=None)
+    inputs = Inputs(bank, source, target, bank_tag=tag)
+    bank_key = bank.sizes[0].key
+    bank_macs = _macs(family, bank_key, image, source.num_classes)
+    inputs.compute["templates"] = _compute(bank.config, budget.batch_size, bank_macs, True)
+    inputs.bank_flops = inputs.compute["templates"]["flops"]
+    if not cfg.bank:
+        _copy_curve(out / f"bank-{tag}", out, "bank")
+
+    if "linear-expansion" in cfg.methods and cfg.family in TRANSFORMERS:  # n/a for CNNs (reported as such)
+        # TLEG's learngene: the bank's size and budget (same FLOPs), two templates with fixed linear scalers
+        inputs.learngene = TemplateBank.load(cfg.learngene) if cfg.learngene else pretrain(
+            source, [bank_key], config=budget, out=out / "learngene", resume=True,
+            constraint_config={"template_width": bank.sizes[0].width, "num_templates": 2, "scalers": "linear"})
+        inputs.compute["linear-expansion"] = _compute(inputs.learngene.config, budget.batch_size, bank_macs, True)
+    inputs.teacher = cfg.teacher
+    if cfg.teacher is not None:  # a given teacher: its pre-training cost is not known here
+        inputs.compute["weight-selection"] = {"images": None, "flops": None, "seconds": None, "cpu_seconds": None,
+                                              "serves_every_size": True}
+    elif "weight-selection" in cfg.methods:
+        teacher_macs = _macs(family, cfg.teacher_size, image, source.num_classes)
+        steps = _steps_for(inputs.bank_flops, teacher_macs, budget.batch_size)
+        inputs.teacher = out / "teacher"
+        _, result = train(None, source, replace(budget, steps=steps), size=cfg.teacher_size,
+                          patch_size=image.patch_size, out=inputs.teacher, resume=True, family=cfg.family)
+        inputs.compute["weight-selection"] = _compute(result.history[-1], budget.batch_size, teacher_macs, True)
+    if "templates-mae" in cfg.methods:
+        inputs.mae_bank = TemplateBank.load(cfg.mae_bank) if cfg.mae_bank else _mae_bank(cfg, target, out)
+        mae_image = inputs.mae_bank.image
+        mae_macs = _macs(inputs.mae_bank.family, inputs.mae_bank.sizes[0].key, mae_image, 0)
+        inputs.compute["templates-mae"] = _compute(inputs.mae_bank.config, cfg.mae_batch_size, mae_macs, True)
+    return inputs
+
+
+def _mae_bank(cfg: BenchConfig, target, out: Path) -> TemplateBank:
+    """SWEET's bank: Tucker templates pre-trained by masked autoencoding on the target's training images (no labels
+    read), at the target's input geometry."""
+    patch = cfg.task_patch_size or (get_task(cfg.task).default_patch if cfg.task else cfg.patch_size)
+    config = TrainConfig(epochs=cfg.mae_epochs, batch_size=cfg.mae_batch_size, lr=cfg.mae_lr, warmup=0.05)
+    return pretrain(target, [cfg.mae_size], objective="mae", mae=MAEConfig(), constraint="tucker",
+                    constraint_config={"ranks": list(cfg.mae_ranks)}, config=config, patch_size=patch,
+                    out=out / "mae-bank", resume=True, family=cfg.family)
+
+
+def _bank_tag(cfg: BenchConfig) -> str:
+    """A short name for the bank: its path when given, else the settings that build it."""
+    if cfg.bank:
+        return "given-" + hashlib.sha1(str(Path(cfg.bank).resolve()).encode()).hexdigest()[:8]
+    settings = ("bank_size", "constraint", "template_width", "num_templates", "ranks", "bank_widths", "bank_depths",
+                "bank_distribution", "pretrain_epochs", "pretrain_lr", "pretrain_subset", "batch_size", "family",
+                "share_stages", "source_data", "source_classes", "data")
+    text = json.dumps({k: getattr(cfg, k) for k in settings}, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def _copy_curve(run: Path, out: Path, name: str) -> None:
+    """Keep a built input's training curve beside the report (the input folder itself is not committed)."""
+    for file in ("curve.png", "metrics.csv"):
+        if (run / file).exists() and dist.is_main():
+            shutil.copyfile(run / file, out / f"{name}_{file}")
+
+
+def _direct_budget(cfg: BenchConfig, method: str, size: str, inputs: Inputs) -> TrainConfig | None:
+    """Full budget: the bank's FLOPs at this size; amortized: divided by the number of sizes the bank serves."""
+    bank, source = inputs.bank, inputs.source
+    if method == "direct" and cfg.direct_sizes is not None and \
+            size not in {bank.family.parse_size(s).key for s in cfg.direct_sizes}:
+        return None
+    flops = inputs.bank_flops / (len(cfg.sizes) if method == "direct-amortized" else 1)
+    macs = _macs(bank.family, size, bank.image, source.num_classes)
+    return replace(bank.train_config, steps=_steps_for(flops, macs, bank.train_config.batch_size), seed=0)
+
+
+def _initialize(cfg: BenchConfig, method: str, size: str, seed: int, inputs: Inputs, init_dir: Path):
+    bank = {"linear-expansion": inputs.learngene, "templates-mae": inputs.mae_bank}.get(method, inputs.bank)
+    fit = replace(default_fit_config(), steps=cfg.fit_steps, batch_size=cfg.target_batch)
+    extra = {}
+    if method in ("direct", "direct-amortized"):
+        pre = _direct_budget(cfg, method, size, inputs)
+        if pre is None:
+            raise UnsupportedSize(f"full-budget direct pre-training runs at {', '.join(cfg.direct_sizes)} only "
+                                  "(its cost: one bank budget per size)")
+        extra = dict(source=inputs.source, pretrain_config=pre, log_dir=Path(cfg.out) / "direct" / f"{method}-{size}")
+    patch = inputs.bank.image.patch_size
+    if cfg.task:  # a dense model at the target's geometry; weight selection works at its source's
+        patch = cfg.task_patch_size
+        extra = {"source": inputs.source, **extra, "channels": cfg.head_channels}
+    return initialize_full(size, inputs.target, bank=bank, method=ALIASES.get(method, method), fit=fit,
+                           patch_size=patch, seed=seed, out=init_dir, teacher=inputs.teacher, family=cfg.family,
+                           **extra)
+
+
+def _evaluate_splits(model, data: ImageData) -> dict[str, float]:
+    """Validation (and test, with a holdout) metrics of a model: what the training loop logs per epoch."""
+    model.to(dist.setup())
+    objective = get_task(task_of(data)).objective(data) if task_of(data) else None
+    splits = {"val": data.val, **({"test": data.test} if data.test is not None else {})}
+    return {f"{name}_{k}": v for name, split in splits.items()
+            for k, v in evaluate(model, model, data, split, objective=objective).items()}
+
+
+def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[float | None], inputs: Inputs):
+    name = f"{method}-{size}-seed{seed}" + (f"-bank{inputs.bank_tag}" if method == "templates" else "") + \
+        (f"-fit{cfg.fit_steps}" if method in FIT_METHODS else "")
+    run_dir = Path(cfg.out) / "runs" / name
     base = {"method": method, "size": size, "seed": seed}
-    start = time.perf_counter()
-    try:
-        init = initialize_full(
-            size, fit_data if method in ("templates", "linear-expansion") else target,
-            bank=learngene if method == "linear-expansion" else bank, method=method,
-            fit=replace(default_fit_config(), steps=cfg.fit_steps), patch_size=bank.image.patch_size, seed=seed,
-            out=run_dir / "init", teacher=teacher, source=source, pretrain_config=pretrain_budget, family=cfg.family)
-    except UnsupportedSize as err:
-        return [{**base, "epoch": None, "status": f"n/a: {err}"}]
-    init_seconds = time.perf_counter() - start
-    params = sum(p.numel() for p in init.model.parameters())
-    pre = inputs.get(method, {})
-    if method == "direct":
-        pre = {"images": init.meta["pretrain_images"], "seconds": init.meta["pretrain_seconds"], "shared": False}
-    n_sizes = len(cfg.sizes)
-    images = pre.get("images", 0)
-    amortized = images / n_sizes if images is not None and pre.get("shared") else images
-    common = {**base, "status": "ok", "params": params,
-              "pretrain_images": images, "amortized_pretrain_images": amortized,
-              "pretrain_seconds": pre.get("seconds", 0.0) or 0.0, "init_seconds": round(init_seconds, 2)}
-    at_init = evaluate_model(init.model, target)
-    rows = [{**common, "epoch": 0.0, "val_acc": at_init["acc"], "val_loss": at_init["loss"], "train_seconds": 0.0}]
-    config = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seed)
-    config = replace(config, **init.meta.get("recommended", {}))
-    _, result = train(run_dir / "init", target, config, out=run_dir / "train", resume=True)
-    for r in result.history:
-        rows.append({**common, "epoch": r["epoch"], "val_acc": r["val_acc"], "val_loss": r["val_loss"],
-                     "train_seconds": r["seconds"]})
+    record = run_dir / "init" / "init.json"  # the at-init evaluation: a finished init is not redone
+    if record.exists():
+        done = read_json(record, "bench init record")
+    else:
+        start = time.perf_counter()
+        try:
+            init = _initialize(cfg, method, size, seed, inputs, run_dir / "init")
+        except UnsupportedSize as err:
+            return [{**base, "lr": None, "epoch": None, "status": f"n/a: {err}"}]
+        seconds = round(time.perf_counter() - start, 2)
+        done = {"meta": init.meta, "params": sum(p.numel() for p in init.model.parameters()), "init_seconds": seconds,
+                "metrics": _evaluate_splits(init.model, inputs.target)}
+        if dist.is_main():
+            write_json(record, done)
+    target, meta = inputs.target, done["meta"]
+    batch = cfg.target_batch
+    steps_per_epoch = max(1, len(target.train) // batch)
+    spent = cfg.fit_steps if method in FIT_METHODS else 0
+    macs = _target_macs(cfg, inputs, size)
+    pre = inputs.compute.get(method) or _direct_compute(meta, cfg.batch_size, macs)
+    per_size = len(cfg.sizes) if pre.get("serves_every_size") else 1
+    common = {**base, "status": "ok", "params": done["params"], "macs": macs,
+              "pretrain_images": pre["images"], "pretrain_flops": pre["flops"],
+              "amortized_pretrain_flops": pre["flops"] / per_size if pre["flops"] is not None else None,
+              "pretrain_seconds": pre["seconds"], "pretrain_cpu_seconds": pre["cpu_seconds"],
+              "init_seconds": done["init_seconds"], "fit_steps": spent}
+    rows = []
+    for lr in lrs:
+        recipe = meta.get("recommended") or RANDOM_INIT_RECIPE
+        lr_, warmup = (lr, cfg.warmup) if lr is not None else (recipe["lr"], recipe["warmup"])
+        config = TrainConfig(epochs=cfg.epochs, batch_size=batch, seed=seed, lr=lr_, warmup=warmup,
+                             spent_steps=spent)
+        _, result = train(run_dir / "init", target, config, out=run_dir / f"train-lr{lr_:g}", resume=True)
+        point = {**common, "lr": lr_, "warmup": warmup}
+        rows.append({**point, "epoch": round(spent / steps_per_epoch, 4), "step": spent, **done["metrics"],
+                     "train_seconds": 0.0, "train_cpu_seconds": 0.0})
+        for r in result.history:
+            rows.append({**point, "epoch": r["epoch"], "step": r["step"],
+                         **{k: v for k, v in r.items() if k.startswith(("val_", "test_"))},
+                         "train_seconds": r["seconds"], "train_cpu_seconds": r.get("cpu_seconds")})
+    for r in rows:
+        r["target_images"] = r["step"] * batch
+        r["target_flops"] = training_flops(macs, r["target_images"])
     return rows
 
 
-def _provenance(cfg: BenchConfig, inputs: dict) -> dict:
+def _target_macs(cfg: BenchConfig, inputs: Inputs, size: str) -> int:
+    """MACs per target image: the classifier at the bank's geometry, or the dense model (backbone and head) at
+    the target's."""
+    if not cfg.task:
+        return _macs(inputs.bank.family, size, inputs.bank.image, inputs.target.num_classes)
+    from ..tasks.run import dense_macs
+
+    return dense_macs(cfg.task, cfg.family, size, inputs.target, cfg.task_patch_size, cfg.head_channels)
+
+
+def _overlays(cfg: BenchConfig, target, size: str, chosen: dict, out: Path) -> dict[str, str]:
+    """Prediction overlays of every method's seed-0 model (chosen LR) on the same test images: ``method -> PNG``."""
+    from ..tasks.run import evaluate_dense
+
+    pictures = {}
+    for method in cfg.methods:
+        lr = chosen.get((method, size))
+        runs = sorted((Path(cfg.out) / "runs").glob(f"{method}-{size}-seed0*/train-lr{lr:g}")) if lr else []
+        if runs and (runs[0] / "config.json").exists():
+            path = out / "overlays" / f"{method}-{size}.png"
+            evaluate_dense(runs[0], target, split="test" if target.test is not None else "val", overlays=path,
+                           count=3)
+            pictures[method] = str(path.relative_to(out))
+    return pictures
+
+
+def _direct_compute(meta: dict, batch_size: int, macs: int) -> dict:
+    """Direct pre-training's own cost, recorded by the initializer (one run per size)."""
+    images = meta.get("pretrain_images", 0)
+    return {"images": images, "flops": training_flops(macs, images) if images else 0,
+            "seconds": meta.get("pretrain_seconds"), "cpu_seconds": meta.get("pretrain_cpu_seconds"),
+            "serves_every_size": False}
+
+
+def _choose(runs: list[dict], metric: str) -> float | None:
+    """The learning rate whose final validation ``metric`` is best (None: a method that was not served)."""
+    final: dict[float, tuple[float, float]] = {}
+    for r in runs:
+        if r["status"] == "ok":
+            final[r["lr"]] = max(final.get(r["lr"], (-1.0, 0.0)), (r["epoch"], r[f"val_{metric}"]))
+    return max(final, key=lambda lr: final[lr][1]) if final else None
+
+
+def _provenance(cfg: BenchConfig, inputs: Inputs) -> dict:
     return {
         "command": "sizeless " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+                   f"{torch.get_num_threads()} threads, "
                    f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}",
+        "threads": torch.get_num_threads(),
         "config": json.loads(json.dumps(asdict(cfg), default=str)),
-        "inputs": inputs,
+        "inputs": inputs.compute,
+        "bank": {"sizes": inputs.bank.config["sizes"], "template_params": inputs.bank.config.get("template_params"),
+                 "val": inputs.bank.config.get("val_acc") or inputs.bank.config.get("val_loss")},
+        "data": {"train": len(inputs.target.train), "val": len(inputs.target.val),
+                 "test": len(inputs.target.test) if inputs.target.test is not None else None,
+                 "source_train": len(inputs.source.train)},
     }
+
+
+__all__ = ["METHODS", "PROFILES", "BenchConfig", "run_init_bench"]

@@ -1,10 +1,15 @@
-"""Turn benchmark rows into results.csv, report.md and PNG plots."""
+"""Turn benchmark rows into results.csv, report.md and PNG plots.
+
+The report reads the rows of the chosen learning rate only (the LR sweep gets its own table), and
+the test split when the bench carved a validation split for choosing: what it shows was never
+chosen on.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from statistics import mean, pstdev
+from statistics import mean, stdev
 
 import matplotlib
 
@@ -15,90 +20,256 @@ from ..files import atomic_path, write_csv
 from ..plotting import save_figure
 
 FAMILY_TITLES = {"vit": "ViT", "resnet": "ResNet", "convnext": "ConvNeXt"}
+METRIC_NAMES = {"acc": "accuracy", "miou": "mean IoU", "map": "mAP@[.5:.95]"}  # how the report names a metric
+SHARED_BELOW = 0.75  # CPU time / (wall time x threads) under this: other processes had part of the cores
 
 
-def _curves(rows: list[dict]) -> dict[tuple[str, str], dict[float, list[float]]]:
-    """(size, method) -> epoch -> accuracies over seeds."""
-    curves: dict = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        if r["status"] == "ok":
-            curves[(r["size"], r["method"])][r["epoch"]].append(r["val_acc"])
-    return curves
+def _spread(values: list[float]) -> float:
+    return stdev(values) if len(values) > 1 else 0.0
 
 
-def _final(curve: dict[float, list[float]]) -> list[float]:
-    return curve[max(curve)]
+class Results:
+    """Rows of one bench, indexed: (size, method) -> epoch -> reported metric over seeds (chosen LR)."""
+
+    def __init__(self, rows: list[dict], meta: dict):
+        self.rows, self.meta = rows, meta
+        metric = meta["config"].get("metric", "acc")
+        ok = [r for r in rows if r["status"] == "ok"]
+        self.split = "test" if any(f"test_{metric}" in r for r in ok) else "val"
+        self.key = f"{self.split}_{metric}"
+        self.metric = metric
+        self.name = METRIC_NAMES.get(metric, metric)
+        self.sizes = list(dict.fromkeys(r["size"] for r in rows))
+        self.methods = list(dict.fromkeys(r["method"] for r in rows))
+        chosen = [r for r in ok if r.get("selected", True)]
+        # curves of the reported split, or of validation when the test split was scored at the end only (dense
+        # tasks, whose whole-image passes are costly); the final numbers are always the reported split's
+        self.curve_split = self.split if all(self.key in r for r in chosen) else "val"
+        self.curves: dict = defaultdict(lambda: defaultdict(list))
+        self.finals: dict = defaultdict(dict)  # (size, method) -> seed -> (epoch, reported metric)
+        for r in chosen:
+            self.curves[(r["size"], r["method"])][r["epoch"]].append(r[f"{self.curve_split}_{metric}"])
+            if self.key in r:
+                at = self.finals[(r["size"], r["method"])].get(r["seed"])
+                if at is None or r["epoch"] >= at[0]:
+                    self.finals[(r["size"], r["method"])][r["seed"]] = (r["epoch"], r[self.key])
+        self.unavailable = {(r["size"], r["method"]): r["status"][5:] for r in rows if r["status"] != "ok"}
+        self.params = {r["size"]: r["params"] for r in ok}
+
+    def final(self, size: str, method: str) -> list[float] | None:
+        finals = self.finals.get((size, method))
+        return [value for _, value in finals.values()] if finals else None
+
+    def at(self, size: str, method: str, which: str) -> float | None:
+        """Mean metric right after init, after the first full epoch, or at the end."""
+        curve = self.curves.get((size, method))
+        if not curve:
+            return None
+        epochs = sorted(curve)
+        epoch = {"init": epochs[0], "final": epochs[-1]}.get(which) or next((e for e in epochs if e >= 1), epochs[-1])
+        return mean(curve[epoch])
 
 
 def write_report(out: Path, rows: list[dict], meta: dict) -> None:
     write_csv(out / "results.csv", rows)
-    curves = _curves(rows)
-    sizes = list(dict.fromkeys(r["size"] for r in rows))
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    unavailable = {(r["size"], r["method"]): r["status"] for r in rows if r["status"] != "ok"}
-    _plot_curves(curves, sizes, methods, out / "curves.png", meta["config"].get("family", "vit"))
-    _plot_final(curves, sizes, methods, out / "final_by_size.png")
+    res = Results(rows, meta)
+    family = meta["config"].get("family", "vit")
+    _plot_curves(res, out / "curves.png", family)
+    _plot_final(res, out / "final_by_params.png", family)
     with atomic_path(out / "report.md") as tmp:
-        tmp.write_text(_markdown(rows, curves, sizes, methods, unavailable, meta))
+        tmp.write_text(_markdown(res, out))
 
 
-def _markdown(rows, curves, sizes, methods, unavailable, meta) -> str:
-    cfg = meta["config"]
-    lines = [
-        f"# Initialization benchmark ({FAMILY_TITLES.get(cfg.get('family', 'vit'), cfg.get('family'))})\n",
-        f"Data `{cfg['data']}`{_transfer(cfg)}; {cfg['fit_steps']} fit steps, then {cfg['epochs']} epochs of "
-        "training per model "
-        f"(batch {cfg['batch_size']}, train subset {cfg['train_subset']}, validation subset {cfg['val_subset']}); "
-        f"{cfg['seeds']} seed(s). Final validation accuracy (%), mean ± std over seeds when there are several.\n",
-        "| size | " + " | ".join(methods) + " | templates - best baseline |",
-        "|---|" + "---:|" * (len(methods) + 1),
-    ]
-    for size in sizes:
-        cells, means = [], {}
-        for method in methods:
-            curve = curves.get((size, method))
-            if not curve:
-                cells.append("n/a" if (size, method) in unavailable else "")
-                continue
-            final = _final(curve)
-            means[method] = mean(final)
-            spread = f" ± {100 * pstdev(final):.2f}" if len(final) > 1 else ""
-            cells.append(f"{100 * mean(final):.2f}{spread}")
-        others = [v for m, v in means.items() if m != "templates"]
-        gain = f"{100 * (means['templates'] - max(others)):+.2f}" if "templates" in means and others else "n/a"
-        lines.append(f"| {size} | " + " | ".join(cells) + f" | {gain} |")
-    lines += ["", "Epochs of training to reach scratch's final accuracy (speed-up = scratch's epochs / epochs needed; "
-              "0 = already there right after init):\n",
-              "| size | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]
-    for size in sizes:
-        scratch = curves.get((size, "scratch"))
-        if not scratch:
-            continue
-        goal, total = mean(_final(scratch)), max(scratch)
-        cells = []
-        for method in methods:
-            curve = curves.get((size, method))
-            reached = next((e for e in sorted(curve) if mean(curve[e]) >= goal), None) if curve else None
-            if reached is None:
-                cells.append("not reached" if curve else "n/a")
-            else:
-                cells.append(f"{reached:g} (at init)" if reached == 0 else f"{reached:g} ({total / reached:.1f}x)")
-        lines.append(f"| {size} | " + " | ".join(cells) + " |")
-    lines += ["", "Pre-training compute (training images processed before init; a bank, learngene or teacher "
-              "serves every size, so it is also shown divided by the number of sizes):\n",
-              "| method | pre-training images | amortized per size | seconds |", "|---|---:|---:|---:|"]
-    for method in methods:
-        row = next((r for r in rows if r["method"] == method and r["status"] == "ok"), None)
-        if row:
-            known = row["pretrain_images"] is not None
-            total = f"{row['pretrain_images']:,}" if known else "unknown (given)"
-            amortized = f"{row['amortized_pretrain_images']:,.0f}" if known else "unknown"
-            lines.append(f"| {method} | {total} | {amortized} | {row['pretrain_seconds'] or 0:.0f} |")
-    if unavailable:
-        lines += ["", "Not served:", ""] + [f"- {m} at {s}: {v[5:]}" for (s, m), v in unavailable.items()]
-    lines += ["", "![accuracy curves](curves.png)", "", "![final accuracy by size](final_by_size.png)", "",
-              f"- command: `{meta['command']}`", f"- machine: {meta['machine']}", f"- date: {meta['date']}", ""]
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.2f}"
+
+
+def _cell(values: list[float] | None, unavailable: bool) -> str:
+    if not values:
+        return "n/a" if unavailable else ""
+    return f"{100 * mean(values):.2f}" + (f" ± {100 * _spread(values):.2f}" if len(values) > 1 else "")
+
+
+def _noise(a: list[float], b: list[float]) -> float:
+    """Two standard errors of a difference of means (0 with one seed: no estimate of the noise)."""
+    if len(a) < 2 or len(b) < 2:
+        return 0.0
+    return 2 * (_spread(a) ** 2 / len(a) + _spread(b) ** 2 / len(b)) ** 0.5
+
+
+def _markdown(res: Results, out: Path) -> str:
+    meta, cfg = res.meta, res.meta["config"]
+    seeds = cfg["seeds"]
+    split = "test" if res.split == "test" else "validation"
+    curve_split = "test" if res.curve_split == "test" else "validation"
+    title = FAMILY_TITLES.get(cfg.get("family", "vit"), cfg.get("family"))
+    task = f", {cfg['task']}" if cfg.get("task") else ""
+    lines = [f"# Initialization benchmark ({title}{task}{', profile ' + cfg['profile'] if cfg.get('profile') else ''})"
+             "\n", _protocol(res), "",
+             f"## Final {split} {res.name} (%)\n",
+             f"Mean ± std over {seeds} seed(s) at each method's chosen learning rate. Last column: templates (the best "
+             "of its banks) minus the best other method at that size; *(noise)* when the gap is under two standard "
+             "errors of the difference.\n",
+             "| size | params | " + " | ".join(res.methods) + " | templates - best other |",
+             "|---|---:|" + "---:|" * (len(res.methods) + 1)]
+    for size in res.sizes:
+        cells = [_cell(res.final(size, m), (size, m) in res.unavailable) for m in res.methods]
+        lines.append(f"| {size} | {res.params.get(size, 0):,} | " + " | ".join(cells) + f" | {_gain(res, size)} |")
+    lines += _summary(res)
+    lines += ["", f"## Right after init, after one epoch, final ({curve_split} {res.name} %, mean over seeds)\n",
+              "Templates and linear expansion are shown after their fit stage, which the target budget includes "
+              "(their first point sits at the fraction of an epoch the fit used).\n",
+              "| size | method | after init | after 1 epoch | final |", "|---|---|---:|---:|---:|"]
+    for size in res.sizes:
+        for method in res.methods:
+            if (size, method) in res.curves:
+                lines.append(f"| {size} | {method} | " + " | ".join(
+                    _pct(res.at(size, method, w)) for w in ("init", "one", "final")) + " |")
+    lines += ["", f"## Epochs to reach scratch's final {curve_split} {res.name}\n",
+              "Counted from the start of the target budget (a fit stage included); speed-up = scratch's epochs / "
+              "epochs needed.\n",
+              "| size | " + " | ".join(res.methods) + " |", "|---|" + "---:|" * len(res.methods)]
+    for size in res.sizes:
+        if (size, "scratch") in res.curves:
+            lines.append(f"| {size} | " + " | ".join(_reach(res, size, m) for m in res.methods) + " |")
+    lines += _compute_table(res)
+    lines += _sweep_table(res)
+    if res.unavailable:
+        lines += ["", "## Not served\n"] + [f"- {m} at {s}: {why}" for (s, m), why in res.unavailable.items()]
+    figures = ["", "![final accuracy against parameters](final_by_params.png)", "",
+               "![accuracy curves](curves.png)", ""]
+    if (out / "bank_curve.png").exists():
+        figures += ["The bank's pre-training curve ([metrics](bank_metrics.csv)):", "", "![bank](bank_curve.png)", ""]
+    for method, picture in meta.get("overlays", {}).items():
+        figures += [f"{method} (seed 0) on {split} images: ground truth and prediction", "",
+                    f"![{method} predictions]({picture})", ""]
+    lines += [*figures, f"- command: `{meta['command']}`", f"- machine: {meta['machine']}",
+              f"- date: {meta['date']}", ""]
     return "\n".join(lines)
+
+
+def _protocol(res: Results) -> str:
+    cfg, data = res.meta["config"], res.meta.get("data", {})
+    bank = res.meta.get("bank", {})
+    lrs = cfg.get("lrs")
+    sweep = (f"every method trains at each learning rate of {', '.join(f'{lr:g}' for lr in lrs)} (warm-up "
+             f"{cfg['warmup']:g}) and keeps the one with the best final validation {res.name} on seed 0"
+             if lrs else "each method trains with its recommended recipe (pre-trained inits: their `recommended` "
+             "LR; random inits: LR 1e-3, 10% warm-up)")
+    return (f"Data `{cfg['data']}`{_transfer(cfg)}. Bank {', '.join(bank.get('sizes', []))} "
+            f"({cfg['constraint']}, {bank.get('template_params') or 0:,} template parameters), "
+            f"{cfg['pretrain_epochs']} epochs on {data.get('source_train', '?'):,} images; the weight-selection "
+            f"teacher ({cfg['teacher_size']}), TLEG's learngene and full-budget direct pre-training get the bank's "
+            f"training FLOPs, amortized direct the bank's FLOPs / {len(cfg['sizes'])} sizes. Target budget, the same "
+            f"for every method: {cfg['epochs']} epochs of {data.get('train', '?'):,} images (batch "
+            f"{cfg.get('target_batch_size') or cfg['batch_size']}), {cfg['fit_steps']} fit steps included for the "
+            f"methods that fit; {sweep}. "
+            f"Validation: {data.get('val', '?'):,} images"
+            + (" carved from train" if cfg.get("holdout") else " (the data's own validation split)")
+            + (f"; reported: {data['test']:,} test images" if data.get("test") else "")
+            + f". Pre-trained inputs are built once and shared by the {cfg['seeds']} target seed(s).")
+
+
+def _gain(res: Results, size: str) -> str:
+    banks = [res.final(size, m) for m in res.methods if m.startswith("templates") and res.final(size, m)]
+    ours = max(banks, key=mean) if banks else None
+    others = {m: res.final(size, m) for m in res.methods if not m.startswith("templates") and res.final(size, m)}
+    if not ours or not others:
+        return "n/a"
+    best = max(others, key=lambda m: mean(others[m]))
+    gap = mean(ours) - mean(others[best])
+    noise = " *(noise)*" if abs(gap) < _noise(ours, others[best]) else ""
+    return f"{100 * gap:+.2f} vs {best}{noise}"
+
+
+def _summary(res: Results) -> list[str]:
+    gains = [mean(res.final(s, "templates")) - mean(res.final(s, "scratch")) for s in res.sizes
+             if res.final(s, "templates") and res.final(s, "scratch")]
+    if not gains:
+        return []
+    return ["", f"Mean gain of templates over scratch: **{100 * mean(gains):+.2f} points** over {len(gains)} sizes."]
+
+
+def _reach(res: Results, size: str, method: str) -> str:
+    scratch, curve = res.curves[(size, "scratch")], res.curves.get((size, method))
+    if not curve:
+        return "n/a"
+    goal, total = mean(scratch[max(scratch)]), max(scratch)
+    reached = next((e for e in sorted(curve) if mean(curve[e]) >= goal), None)
+    if reached is None:
+        return "not reached"
+    return f"{reached:g} (at init)" if reached == 0 else f"{reached:g} ({total / reached:.1f}x)"
+
+
+def _seconds(seconds: float | None, cpu: float | None, threads: int) -> str:
+    if not seconds:
+        return "unknown"
+    shared = cpu is not None and cpu < SHARED_BELOW * seconds * threads
+    return f"{seconds:,.0f}" + (" (shared CPU)" if shared else "")
+
+
+def _compute_table(res: Results) -> list[str]:
+    threads = res.meta.get("threads", 1)
+    lines = ["", "## Compute\n",
+             "Training FLOPs = 6 x MACs per image x images (MACs counted by PyTorch's FlopCounterMode). A bank, "
+             "teacher or learngene serves every size, so its cost is also shown divided by the number of sizes. "
+             "Wall times marked *shared CPU* ran while other processes used the cores (CPU time under "
+             f"{SHARED_BELOW:.0%} of wall time x {threads} threads): compare them only with care.\n",
+             "| method | pre-training images | pre-training PFLOPs | amortized per size | pre-training seconds |",
+             "|---|---:|---:|---:|---:|"]
+    for method in res.methods:
+        first: dict[str | None, dict] = {}  # one row per pre-trained input: per size for direct pre-training
+        for r in res.rows:
+            if r["method"] == method and r["status"] == "ok" and r["seed"] == 0:
+                first.setdefault(r["size"] if method.startswith("direct") else None, r)
+        for size, r in first.items():
+            images = f"{r['pretrain_images']:,}" if r["pretrain_images"] is not None else "unknown (given)"
+            lines.append(f"| {method}{f' ({size})' if size else ''} | {images} | {_pf(r['pretrain_flops'])} | "
+                         f"{_pf(r['amortized_pretrain_flops'])} | "
+                         f"{_seconds(r['pretrain_seconds'], r['pretrain_cpu_seconds'], threads)} |")
+    lines += ["", "Target budget per size (every method): training images and PFLOPs, and each method's wall time "
+              "for it (seed 0):\n",
+              "| size | images | PFLOPs | " + " | ".join(res.methods) + " |",
+              "|---|---:|---:|" + "---:|" * len(res.methods)]
+    for size in res.sizes:
+        last = {m: _last_row(res, size, m) for m in res.methods}
+        any_row = next((r for r in last.values() if r), None)
+        if any_row:
+            cells = [_seconds(r["train_seconds"] + r["init_seconds"], r.get("train_cpu_seconds"), threads) if r else
+                     "n/a" for r in last.values()]
+            lines.append(f"| {size} | {any_row['target_images']:,} | {_pf(any_row['target_flops'])} | "
+                         + " | ".join(cells) + " |")
+    return lines
+
+
+def _last_row(res: Results, size: str, method: str) -> dict | None:
+    rows = [r for r in res.rows if r["size"] == size and r["method"] == method and r["status"] == "ok"
+            and r.get("selected", True) and r["seed"] == 0]
+    return max(rows, key=lambda r: r["epoch"]) if rows else None
+
+
+def _pf(flops: float | None) -> str:
+    return "unknown" if flops is None else f"{flops / 1e15:.3f}"
+
+
+def _sweep_table(res: Results) -> list[str]:
+    lrs = res.meta["config"].get("lrs")
+    if not lrs or len(lrs) < 2:
+        return []
+    metric = f"val_{res.metric}"
+    lines = ["", f"## Learning-rate sweep (final validation {res.name} %, seed 0; chosen in bold)\n",
+             "| size | method | " + " | ".join(f"{lr:g}" for lr in lrs) + " |", "|---|---|" + "---:|" * len(lrs)]
+    for size in res.sizes:
+        for method in res.methods:
+            final: dict[float, tuple[float, float, bool]] = {}
+            for r in res.rows:
+                if r["size"] == size and r["method"] == method and r["status"] == "ok" and r["seed"] == 0:
+                    final[r["lr"]] = max(final.get(r["lr"], (-1.0, 0.0, False)), (r["epoch"], r[metric], r["selected"]))
+            if final:
+                cells = [(f"**{100 * final[lr][1]:.2f}**" if final[lr][2] else f"{100 * final[lr][1]:.2f}")
+                         if lr in final else "" for lr in lrs]
+                lines.append(f"| {size} | {method} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _transfer(cfg: dict) -> str:
@@ -109,33 +280,41 @@ def _transfer(cfg: dict) -> str:
             f"classes {cfg.get('target_classes') or 'all'})")
 
 
-def _plot_curves(curves, sizes, methods, path: Path, family: str = "vit") -> None:
+def _plot_curves(res: Results, path: Path, family: str = "vit") -> None:
+    sizes = res.sizes
     fig, axes = plt.subplots(1, len(sizes), figsize=(4.6 * len(sizes), 3.8), sharey=True, squeeze=False)
     for ax, size in zip(axes[0], sizes, strict=True):
-        for method in methods:
-            curve = curves.get((size, method))
+        for method in res.methods:
+            curve = res.curves.get((size, method))
             if curve:
                 epochs = sorted(curve)
                 ax.plot(epochs, [100 * mean(curve[e]) for e in epochs], marker="o", label=method,
-                        color=f"C{methods.index(method)}")  # one colour per method across panels
-        ax.set(title=f"{FAMILY_TITLES.get(family, family)} {size}", xlabel="epoch (0 = right after init)")
+                        color=f"C{res.methods.index(method)}")  # one colour per method across panels
+        ax.set(title=f"{FAMILY_TITLES.get(family, family)} {size}", xlabel="epoch of the target budget")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("validation accuracy (%)")
+    axes[0][0].set_ylabel(f"{res.curve_split} {res.name} (%)")
     handles = {label: h for ax in axes[0] for h, label in zip(*ax.get_legend_handles_labels(), strict=True)}
     axes[0][-1].legend(handles.values(), handles.keys(), fontsize=8)  # every method, even one missing here
     save_figure(fig, path)
 
 
-def _plot_final(curves, sizes, methods, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for method in methods:
-        pts = [(i, 100 * mean(_final(curves[(s, method)]))) for i, s in enumerate(sizes) if (s, method) in curves]
+def _plot_final(res: Results, path: Path, family: str = "vit") -> None:
+    """Final accuracy against target parameters, mean ± std over seeds: the figure a user reads first."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    order = sorted(res.sizes, key=lambda s: res.params.get(s, 0))
+    for method in res.methods:
+        pts = [(res.params[s], res.final(s, method)) for s in order if res.final(s, method)]
         if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=method,
-                    color=f"C{methods.index(method)}")
-    ax.set_xticks(range(len(sizes)), sizes)
-    ax.set(xlabel="target size", ylabel="final validation accuracy (%)", title="final accuracy by size")
+            ax.errorbar([p for p, _ in pts], [100 * mean(v) for _, v in pts],
+                        yerr=[100 * _spread(v) for _, v in pts], marker="o", capsize=3, label=method,
+                        color=f"C{res.methods.index(method)}")
+    for size in order:
+        if size in res.params:
+            ax.annotate(size, (res.params[size], ax.get_ylim()[0]), fontsize=7, rotation=90, va="bottom", ha="center",
+                        alpha=0.6)
+    ax.set_xscale("log")
+    ax.set(xlabel="target parameters", ylabel=f"final {res.split} {res.name} (%)",
+           title=f"{FAMILY_TITLES.get(family, family)}: final {res.name} by model size (mean ± std over seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save_figure(fig, path)
-

@@ -56,13 +56,17 @@ def compose_kind(templates: Tensor, scalers: Tensor) -> Tensor:
 def resize_stack(stack: Tensor, layers: int, m1: int, m2: int, fan_in: bool) -> Tensor:
     """Resize ``(L, X, m1, m2)`` along depth (``l/(L-1)`` interpolation) and both width factors.
 
-    Row replicas keep their values; column replicas of a weight are input features, so they are
-    rescaled by ``m2_old / m2_new`` to keep each output's magnitude (replicated inputs sum up).
+    A narrower width keeps the leading replicas (what a width-sampled bank pre-trains as the
+    narrower model); a wider one interpolates between replicas. Column replicas of a weight are
+    input features, so they are rescaled by ``m2_old / m2_new`` to keep each output's magnitude
+    (replicated inputs sum up). Differentiable: size sampling trains through it.
     """
-    _src_layers, _x, _src_m1, src_m2 = stack.shape
-    grid = stack.permute(1, 0, 2, 3).unsqueeze(1).to(torch.float64)  # (X, 1, L, m1, m2)
-    out = F.interpolate(grid, size=(layers, m1, m2), mode="trilinear", align_corners=True)
-    out = out.squeeze(1).permute(1, 0, 2, 3)
+    _src_layers, x, _src_m1, src_m2 = stack.shape
+    out = stack[:, :, :m1, :m2]
+    if tuple(out.shape) != (layers, x, m1, m2):
+        grid = out.permute(1, 0, 2, 3).unsqueeze(1).to(torch.float64)  # (X, 1, L, m1, m2)
+        out = F.interpolate(grid, size=(layers, m1, m2), mode="trilinear", align_corners=True)
+        out = out.squeeze(1).permute(1, 0, 2, 3)
     if fan_in:
         out = out * (src_m2 / m2)
     return out.to(stack.dtype).contiguous()
@@ -162,9 +166,13 @@ class KroneckerConstraint:
     def seed_free(self, stack: Tensor, source: Kind, target: Kind, generator: torch.Generator) -> Tensor:
         return resize_free(stack, source, target)
 
-    def slice_scalers(self, scalers: dict[str, Tensor], width: int) -> dict[str, Tensor]:
-        raise SizelessError("width-wise stochastic scaling needs --constraint tucker: Kronecker widths are "
-                            f"multiples of the template width {self.config.template_width}, not leading slices")
+    grows_deterministically = True  # a wider size interpolates replicas: size sampling may run wider than the bank
+
+    def resize_features(self, weight: Tensor, width: int) -> Tensor:
+        """A classifier's ``(rows, D)`` input columns at another width, by the rule that resizes scalers."""
+        w = self.config.template_width
+        stack = weight.reshape(1, weight.shape[0] * w, 1, weight.shape[1] // w)
+        return resize_stack(stack, 1, 1, width // w, fan_in=True).reshape(weight.shape[0], width)
 
 
 def resize_free(stack: Tensor, source: Kind, target: Kind) -> Tensor:

@@ -172,16 +172,11 @@ class TuckerConstraint:
             start += a * b
         return out
 
-    def slice_scalers(self, scalers: dict[str, Tensor], width: int) -> dict[str, Tensor]:
-        """The scalers of the same size run at a narrower width (width-wise stochastic scaling)."""
-        return {DEPTH: scalers[DEPTH], ROWS: scalers[ROWS][:width], COLS: scalers[COLS][:width]}
+    grows_deterministically = False  # a wider size draws new rows: size sampling runs at the bank's width or below
 
-
-def slice_free(stack: Tensor, source: Kind, target: Kind) -> Tensor:
-    """A free parameter stack at a narrower width: the leading features of each width block (differentiable)."""
-    (a, b), (t1, t2) = source.unit, target.factors
-    blocks = stack.reshape(source.layers, a, source.factors[0], b, source.factors[1])
-    return blocks[:, :, :t1, :, :t2].reshape(target.layers, *target.shape)
+    def resize_features(self, weight: Tensor, width: int) -> Tensor:
+        """A classifier's input columns at a narrower width: the leading features, as for ``U``/``V``."""
+        return weight[:, :width]
 
 
 def _fresh(kind: Kind, generator: torch.Generator, dtype: torch.dtype) -> Tensor:

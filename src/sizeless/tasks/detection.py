@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..data import DataConfig
 from ..errors import SizelessError
-from .images import GREY, fixed_subset, holdout, normalize, randint, read_rgb, resize, uniform
+from .images import GREY, arrange_splits, normalize, randint, read_rgb, resize, uniform
 
 ANNOTATION_FILES = ("annotations.json", "_annotations.coco.json")
 SPLITS = {"train": ("train",), "val": ("val", "validation", "valid"), "test": ("test",)}
@@ -194,14 +194,9 @@ def load_detection(config: DataConfig) -> DetectionData | None:
     categories = _categories(layout["train"][0])
     counts = {"clipped": 0, "dropped": 0}
     splits = {name: _read_split(file, images, side, categories, counts) for name, (file, images) in layout.items()}
-    train, val = splits["train"], splits.get("val")
-    if val is None:
-        keep, held = holdout(len(train), config.val_fraction)
-        train, val = train.subset(keep), train.subset(held)
-    train = train.subset(fixed_subset(config.train_subset, len(train)))
-    val = val.subset(fixed_subset(config.val_subset, len(val)))
+    train, val, test = arrange_splits(splits["train"], splits.get("val"), splits.get("test"), config, path.name)
     names = [name for _, name in sorted(categories.values())]
-    return DetectionData(path.name, train, val, len(names), names, side, test=splits.get("test"), **counts)
+    return DetectionData(path.name, train, val, len(names), names, side, test=test, **counts)
 
 
 def _read_json(file: Path) -> dict:
@@ -407,6 +402,15 @@ class FCOSDetector(nn.Module):
             return model.forward_intermediates(images, intermediates_only=True)[-4:]  # a ResNet also gives its stem
         return model.forward_intermediates(images, indices=1, norm=True, intermediates_only=True)[-1]
 
+    def raw(self, encode, images: Tensor) -> dict[str, Tensor]:
+        """The head's per-location outputs (class logits, boxes, centerness) before any post-processing."""
+        backbone = self.detector.backbone
+        backbone.encode = encode
+        try:
+            return self.detector.head(list(backbone(images).values()))
+        finally:
+            backbone.encode = None
+
     def forward(self, encode, images: Tensor, targets: list[dict] | None = None):
         """Training: FCOS's losses (dict); evaluation: per image ``boxes`` / ``scores`` / ``labels`` on the canvas."""
         backbone = self.detector.backbone
@@ -425,6 +429,7 @@ class DetectionObjective:
 
     reports_accuracy = False
     primary_metric = "map"
+    test_at_end = True  # the training loop scores a test split once, at the end (whole-image passes are costly)
 
     def __call__(self, forward, images: Tensor, targets: list[dict], indices: Tensor | None = None
                  ) -> tuple[Tensor, dict[str, float]]:

@@ -92,6 +92,31 @@ def fixed_subset(count: int | None, total: int) -> Tensor:
 
 def holdout(total: int, fraction: float) -> tuple[Tensor, Tensor]:
     """(kept, held-out) indices: a fixed ``fraction`` held out for validation."""
+    return carve(total, max(1, round(total * fraction)))
+
+
+def carve(total: int, count: int) -> tuple[Tensor, Tensor]:
+    """(kept, held-out) indices: a fixed ``count`` held out (the same images as ``holdout`` picks first)."""
     order = torch.randperm(total, generator=torch.Generator().manual_seed(SPLIT_SEED))
-    n_val = max(1, round(total * fraction))
-    return order[n_val:], order[:n_val]
+    return order[count:], order[:count]
+
+
+def arrange_splits(train, val, test, config, name: str):
+    """(train, val, test) as ``config`` asks: with ``holdout``, that many training images become the validation
+    split and the shipped test split (else the shipped validation split) is what gets reported; without a
+    validation split, a fixed fraction of train; then the fixed train / val / test subsets."""
+    if config.holdout:
+        if config.holdout >= len(train):
+            raise SizelessError(f"--holdout {config.holdout} leaves no training images ({name} has {len(train)}); "
+                                "carve fewer")
+        keep, held = carve(len(train), config.holdout)
+        test = test if test is not None else val
+        train, val = train.subset(keep), train.subset(held)
+    elif val is None:
+        keep, held = holdout(len(train), config.val_fraction)
+        train, val = train.subset(keep), train.subset(held)
+    train = train.subset(fixed_subset(config.train_subset, len(train)))
+    val = val.subset(fixed_subset(config.val_subset, len(val)))
+    if test is not None:
+        test = test.subset(fixed_subset(config.test_subset, len(test)))
+    return train, val, test

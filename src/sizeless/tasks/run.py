@@ -45,13 +45,14 @@ def initialize_dense(task: str | Task, size: str, data, *, method: str = "templa
                      fit_config: TrainConfig | None = None, patch_size: int | None = None, seed: int = 0,
                      out: str | Path | None = None, teacher=None, source=None, pretrain_config=None,
                      family: str | None = None, head: str | None = None, channels: int | None = None,
-                     backbone: str | Path | None = None) -> Initialized:
+                     backbone: str | Path | None = None, log_dir: str | Path | None = None) -> Initialized:
     """A :class:`DenseModel` whose backbone ``method`` initialized and whose head is new; saved to ``out``.
 
     ``source`` (classification data at the teacher's / bank's geometry) feeds weight selection and
     direct pre-training; ``fit_config`` is the template fit, run on ``data`` with the task's loss.
     ``backbone``: a plain model folder (any sizeless or timm ViT classifier) to start from instead of
-    running ``method`` (recorded as the method); ``size`` is then the model's own.
+    running ``method`` (recorded as the method); ``size`` is then the model's own. ``log_dir``: where the
+    fit or direct pre-training logs and checkpoints (default ``out/fit``).
     """
     task = get_task(task) if isinstance(task, str) else task
     if backbone is not None:
@@ -69,7 +70,7 @@ def initialize_dense(task: str | Task, size: str, data, *, method: str = "templa
     torch.manual_seed(seed)  # the head's init follows the seed
     head_module = task.head_class(head, family).for_backbone(family, parsed, image, data.num_classes, channels)
     fit_config = replace(fit_config or default_fit_config(), seed=seed)
-    log_dir = Path(out) / "fit" if out else None
+    log_dir = Path(log_dir) if log_dir else Path(out) / "fit" if out else None
     if method in TEMPLATED:
         backbone, meta = _templated(task, method, parsed, data, bank, image, head_module, fit_config, seed, log_dir)
     else:
@@ -161,12 +162,13 @@ def _from_initializer(method, size, data, bank, image, fit_config, seed, log_dir
         source = load_data(source) if isinstance(source, (str, DataConfig)) else source
         patch = bank.image.patch_size if bank else None
         init = initialize_plain(size.key, source, bank=bank, method=method, fit=fit_config, patch_size=patch,
-                               seed=seed, out=None, teacher=teacher, source=source, pretrain_config=pretrain_config,
-                               family=family)
+                                seed=seed, out=None, teacher=teacher, source=source, pretrain_config=pretrain_config,
+                                family=family, log_dir=log_dir)
         old = ImageSpec(source.img_size, source.in_chans, init.model_args["patch_size"])
         return carry(fam, init.model, size, old, image), {**init.meta, "source_image": vars(old)}
-    init = initialize_plain(size.key, data, bank=bank, method=method, fit=fit_config, patch_size=image.patch_size,
-                           seed=seed, out=None, teacher=teacher, family=family)
+    # drawn at the task's geometry (a bank would impose its own patch size)
+    init = initialize_plain(size.key, data, method=method, fit=fit_config, patch_size=image.patch_size, seed=seed,
+                            out=None, teacher=teacher, family=family)
     return init.model, dict(init.meta)
 
 
@@ -258,3 +260,33 @@ def for_selection(data, fraction: float = 0.2):
         return data
     keep, held = holdout(len(data.train), fraction)
     return replace(data, train=data.train.subset(keep), val=data.train.subset(held), test=data.val)
+
+
+def dense_macs(task: str, family: str, size: str, data, patch_size: int | None = None,
+               channels: int | None = None) -> int:
+    """MACs of one forward pass of a dense model (backbone and head; a detector without its box post-processing)
+    over one input of the task's geometry, counted on the meta device."""
+    from ..flops import macs_per_image
+
+    task = get_task(task)
+    fam = get_family(family)
+    parsed = fam.parse_size(size)
+    image = task_image(task, data, patch_size, family)
+
+    def build() -> nn.Module:
+        head = task.head_class(None, family).for_backbone(family, parsed, image, data.num_classes, channels)
+        return _Counted(DenseModel(task.name, fam.build(parsed, image, 0), head, {}))
+
+    return macs_per_image(build, image.in_chans, image.img_size)
+
+
+class _Counted(nn.Module):
+    """What a dense model computes per image, for counting: a head's ``raw`` outputs when it has them."""
+
+    def __init__(self, model: DenseModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images):
+        raw = getattr(self.model.head, "raw", None)
+        return raw(self.model.encode, images) if raw else self.model(images)

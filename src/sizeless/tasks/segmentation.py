@@ -27,8 +27,7 @@ from ..data import DataConfig
 from ..errors import SizelessError
 from .images import (
     GREY,
-    fixed_subset,
-    holdout,
+    arrange_splits,
     image_files,
     normalize,
     randint,
@@ -181,14 +180,8 @@ def load_segmentation(config: DataConfig) -> SegmentationData | None:
         names = [str(c) for c in range(top + 1)]
     for name, split in splits.items():
         _check_values(split, layout[name][1], len(names), ignore)
-    train = splits["train"]
-    val = splits.get("val")
-    if val is None:
-        keep, held = holdout(len(train), config.val_fraction)
-        train, val = train.subset(keep), train.subset(held)
-    train = train.subset(fixed_subset(config.train_subset, len(train)))
-    val = val.subset(fixed_subset(config.val_subset, len(val)))
-    return SegmentationData(path.name, train, val, len(names), names, ignore, side, test=splits.get("test"))
+    train, val, test = arrange_splits(splits["train"], splits.get("val"), splits.get("test"), config, path.name)
+    return SegmentationData(path.name, train, val, len(names), names, ignore, side, test=test)
 
 
 def _classes(path: Path) -> tuple[list[str] | None, int]:
@@ -391,6 +384,7 @@ class SegmentationObjective:
 
     reports_accuracy = False
     primary_metric = "miou"
+    test_at_end = True  # the training loop scores a test split once, at the end (whole-image passes are costly)
 
     def __init__(self, num_classes: int, ignore_index: int, class_names: list[str] | None = None):
         self.num_classes, self.ignore_index, self.class_names = num_classes, ignore_index, class_names
