@@ -27,7 +27,7 @@ from .images import GREY, arrange_splits, normalize, randint, read_rgb, resize, 
 
 ANNOTATION_FILES = ("annotations.json", "_annotations.coco.json")
 SPLITS = {"train": ("train",), "val": ("val", "validation", "valid"), "test": ("test",)}
-DEFAULT_SIZE = 256  # canvas side; see benchmarks/dense-resolution
+DEFAULT_SIZE = 128  # canvas side: the best mAP per CPU-minute, benchmarks/dense-resolution-raccoon
 STRIDES = (8, 16, 32, 64)  # feature pyramid levels (pixels); FCOS assigns boxes of up to 64 / 128 / 256 / any px
 MIN_BOX = 2.0  # boxes narrower or lower than this (pixels) after clipping are dropped
 

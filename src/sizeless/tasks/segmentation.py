@@ -40,7 +40,7 @@ from .images import (
 
 CLASSES_FILE = "classes.json"
 DEFAULT_IGNORE = 255
-DEFAULT_SIZE = 128  # working size (shorter side, and training crop side); see benchmarks/dense-resolution
+DEFAULT_SIZE = 128  # shorter side and crop side: the best mIoU per CPU-minute (benchmarks/dense-resolution-camvid)
 SPLITS = {"train": ("train",), "val": ("val", "validation", "valid"), "test": ("test",)}
 
 
