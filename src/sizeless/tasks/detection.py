@@ -478,9 +478,9 @@ def coco_map(preds: list[dict], targets: list[dict]) -> dict[str, float]:
 
 @torch.no_grad()
 def save_overlays(forward, data: DetectionData, split: DetSplit, path: Path, count: int = 4,
-                  device: torch.device | None = None, min_score: float = 0.3) -> Path:
-    """A PNG grid: per image, the ground-truth boxes (green) and the predicted ones scoring at least
-    ``min_score`` (red, with their scores), drawn on the image."""
+                  device: torch.device | None = None, min_score: float = 0.3, top: int = 5) -> Path:
+    """A PNG grid: per image, the ground-truth boxes (green) and the ``top`` predicted ones scoring at least
+    ``min_score`` (red, with their scores), drawn on the model's input."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -496,10 +496,10 @@ def save_overlays(forward, data: DetectionData, split: DetSplit, path: Path, cou
     for i, (pred, row) in enumerate(zip(preds, axes, strict=True)):
         h, w = (int(v) for v in (sub.sizes[i].float() * sub.scales[i]).round().clamp(min=1))
         canvas = sub.images[i][:, :h, :w]
-        good = pred["scores"] >= min_score
+        good = torch.nonzero(pred["scores"] >= min_score).flatten()[:top]  # scores come sorted, highest first
         shown = [
-            draw_bounding_boxes(canvas, sub.boxes[i], colors="lime", width=2),
-            draw_bounding_boxes(canvas, pred["boxes"][good] * sub.scales[i], colors="red", width=2,
+            draw_bounding_boxes(canvas, sub.boxes[i], colors="lime", width=1),
+            draw_bounding_boxes(canvas, pred["boxes"][good] * sub.scales[i], colors="red", width=1,
                                 labels=[f"{s:.2f}" for s in pred["scores"][good].tolist()]),
         ]
         for ax, picture, title in zip(row, shown, (f"{sub.names[i]}: ground truth", "prediction"), strict=True):
