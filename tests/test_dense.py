@@ -93,11 +93,13 @@ def seg_data(seg_root):
 
 @pytest.fixture(scope="module")
 def det_data(det_root):
-    return load_data(DataConfig(str(det_root), image_size=64))
+    return load_data(DataConfig(str(det_root), image_size=128))
 
 
 def tiny(task: str) -> dict:
-    return {"patch_size": 8, "channels": 16 if task == "segmentation" else 32, "task": task}
+    if task == "segmentation":  # 32 px crops, patch 8; detection: 128 px canvases, patch 16 (4x4 and 8x8 tokens)
+        return {"patch_size": 8, "channels": 16, "task": task}
+    return {"patch_size": 16, "channels": 32, "task": task}
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -114,7 +116,7 @@ def test_segmentation_folder_loads(seg_data):
 
 def test_coco_folder_loads(det_data, det_root):
     assert (det_data.task, det_data.num_classes, det_data.class_names) == ("detection", 1, ["square"])
-    assert det_data.train.images.shape == (16, 3, 64, 64)
+    assert det_data.train.images.shape == (16, 3, 128, 128)
     _, targets = det_data.batch(det_data.train, torch.arange(2))
     assert targets[0]["labels"].tolist() == [1]  # category id 7 -> label 1 (0 is FCOS's background)
     # boxes are scored in the image's own pixels: undoing the letterbox gives the annotation back
@@ -321,7 +323,7 @@ def test_coco_file_naming_a_missing_image(det_root, tmp_path):
     root = copy_tree(det_root, tmp_path / "det")
     (root / "val" / "images" / "im2.jpg").unlink()
     with pytest.raises(SizelessError, match=r"names image 'im2.jpg' .* which is not in"):
-        load_data(DataConfig(str(root), image_size=64))
+        load_data(DataConfig(str(root), image_size=128))
 
 
 def test_boxes_outside_the_image_are_clipped_and_counted(tmp_path, run_cli):
@@ -330,7 +332,7 @@ def test_boxes_outside_the_image_are_clipped_and_counted(tmp_path, run_cli):
         spec["annotations"].append({"id": 99, "image_id": 2, "category_id": 7, "bbox": [70.0, 60.0, 5.0, 5.0]})
 
     write_coco(tmp_path / "det", "train", 6, np.random.default_rng(2), extra=outside)
-    data = load_data(DataConfig(str(tmp_path / "det"), image_size=64))
+    data = load_data(DataConfig(str(tmp_path / "det"), image_size=128))
     assert (data.clipped, data.dropped) == (1, 1)
     assert any("clipped" in note for note in data.notes())
     everything = torch.cat([b / s for b, s in zip(data.train.boxes + data.val.boxes,
@@ -341,7 +343,7 @@ def test_boxes_outside_the_image_are_clipped_and_counted(tmp_path, run_cli):
 def test_empty_annotation_list(tmp_path):
     write_coco(tmp_path / "det", "train", 3, np.random.default_rng(2), extra=lambda s: s.update(annotations=[]))
     with pytest.raises(SizelessError, match="empty annotation list"):
-        load_data(DataConfig(str(tmp_path / "det"), image_size=64))
+        load_data(DataConfig(str(tmp_path / "det"), image_size=128))
 
 
 def test_detection_model_given_to_segmentation_eval(det_data, seg_root, tmp_path, run_cli):
@@ -430,3 +432,29 @@ def test_cnn_backbones_take_pyramid_heads(task, seg_data, det_data, tmp_path):
         assert a.shape == (2, 3, 32, 32) and torch.equal(a, b)
     else:
         assert all(torch.equal(x["boxes"], y["boxes"]) for x, y in zip(a, b, strict=True))
+
+
+def test_holdout_carves_validation_and_reports_the_shipped_split(seg_root, det_root):
+    """Choices are made on a validation split carved from train; what is reported is never chosen on."""
+    seg = load_data(DataConfig(str(seg_root), image_size=32, holdout=4))
+    assert (len(seg.train), len(seg.val), len(seg.test)) == (12, 4, 4)  # CamVid-like: the test split stays
+    det = load_data(DataConfig(str(det_root), image_size=128, holdout=4))
+    assert (len(det.train), len(det.val), len(det.test)) == (12, 4, 4)  # raccoon-like: its val becomes test
+    assert not set(det.val.names) & set(det.train.names)
+    with pytest.raises(SizelessError, match="leaves no training images"):
+        load_data(DataConfig(str(det_root), image_size=128, holdout=16))
+
+
+def test_dense_macs_count_the_head():
+    from types import SimpleNamespace
+
+    from sizeless.flops import macs_per_image
+    from sizeless.tasks.run import dense_macs
+
+    vit = get_family("vit")
+    size, image = vit.parse_size("32x2"), ImageSpec(128, 3, 16)
+    backbone = macs_per_image(lambda: vit.build(size, image, 0), 3, 128)
+    data = SimpleNamespace(img_size=128, in_chans=3, num_classes=3)
+    for task in ("segmentation", "detection"):
+        total = dense_macs(task, "vit", "32x2", data, patch_size=16, channels=32)
+        assert total > backbone > 0

@@ -188,9 +188,10 @@ def load_detection(config: DataConfig) -> DetectionData | None:
     if config.classes:
         raise SizelessError("--classes selects classification labels; a detection dataset keeps its categories")
     side = config.image_size or DEFAULT_SIZE
-    if side % STRIDES[-1]:
-        raise SizelessError(f"--image-size {side}: detection canvases must be a multiple of {STRIDES[-1]} pixels "
-                            f"(the coarsest feature level), e.g. {max(STRIDES[-1], side // STRIDES[-1] * STRIDES[-1])}")
+    if side % STRIDES[-1] or side < 2 * STRIDES[-1]:
+        raise SizelessError(f"--image-size {side}: detection canvases must be a multiple of {STRIDES[-1]} pixels, at "
+                            f"least {2 * STRIDES[-1]} (the coarsest feature level needs 2x2 cells), e.g. "
+                            f"{max(2 * STRIDES[-1], side // STRIDES[-1] * STRIDES[-1])}")
     categories = _categories(layout["train"][0])
     counts = {"clipped": 0, "dropped": 0}
     splits = {name: _read_split(file, images, side, categories, counts) for name, (file, images) in layout.items()}

@@ -275,7 +275,7 @@ def dense_macs(task: str, family: str, size: str, data, patch_size: int | None =
 
     def build() -> nn.Module:
         head = task.head_class(None, family).for_backbone(family, parsed, image, data.num_classes, channels)
-        return _Counted(DenseModel(task.name, fam.build(parsed, image, 0), head, {}))
+        return _Counted(DenseModel(task.name, fam.build(parsed, image, 0), head, {})).eval()  # batch norms: one image
 
     return macs_per_image(build, image.in_chans, image.img_size)
 
