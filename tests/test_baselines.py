@@ -3,11 +3,12 @@ import json
 import pytest
 import torch
 
-from sizeless.api import initialize_full, pretrain
+from sizeless.api import evaluate_model, initialize_full, pretrain
 from sizeless.bench import BenchConfig, run_init_bench
 from sizeless.data import DataConfig, load_data
 from sizeless.errors import SizelessError
 from sizeless.families import ImageSpec, get_family
+from sizeless.files import load_tensors
 from sizeless.initializers import InitOptions
 from sizeless.initializers.mimetic import mimetic
 from sizeless.initializers.weight_selection import even_indices, select
@@ -177,3 +178,31 @@ def test_bench_builds_a_tucker_bank_that_serves_widths_kronecker_cannot(tmp_path
     (bank,) = (tmp_path / "bench").glob("bank-*")
     assert json.loads((bank / "config.json").read_text())["constraint"] == "tucker"
     assert {r["method"] for r in rows if r["status"] == "ok" and r["size"] == "40x2h1"} == {"templates", "scratch"}
+
+
+def test_templates_reuse_the_bank_head_for_its_own_classes_and_draw_one_for_others(bank_dir):
+    digits = load_data("digits")
+    bank = json.loads((bank_dir / "config.json").read_text())
+    exact = initialize_full("32x2", digits, bank=bank_dir, fit=TrainConfig(steps=0))
+    assert exact.meta["head"] == "the bank's"
+    # the bank's own size with the bank's head: no fit needed, the bank's validation accuracy exactly
+    assert evaluate_model(exact.model, digits)["acc"] == pytest.approx(bank["val_acc"]["32x2h1"], abs=1e-9)
+    wider = initialize_full("48x2h1", digits, bank=bank_dir, fit=TrainConfig(steps=0))
+    stored = load_tensors(bank_dir / "templates.safetensors", "bank")["head/32x2h1/head.weight"]
+    a, b = stored.view(10, 16, 2).unbind(-1)  # feature i*m + r: two replicas, interpolated to three
+    torch.testing.assert_close(wider.model.head.weight, torch.stack([a, (a + b) / 2, b], -1).reshape(10, 48) * 2 / 3)
+    others = load_data(DataConfig("digits", classes=[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]))  # same count, other order
+    new = initialize_full("32x2", others, bank=bank_dir, fit=TrainConfig(steps=0))
+    assert new.meta["head"] == "new" and not torch.equal(new.model.head.weight, exact.model.head.weight)
+
+
+def test_weight_selection_selects_the_teacher_head_only_for_the_same_classes(tmp_path, small):
+    fam = get_family("vit")
+    teacher = fam.build(fam.parse_size("64x2"), IMAGE, 10)
+    save_model(teacher, tmp_path / "teacher", *fam.model_args(fam.parse_size("64x2"), IMAGE, 10), small)
+    same = initialize_full("32x2h1", small, method="weight-selection", teacher=tmp_path / "teacher")
+    assert same.meta["head"] == "the teacher's"
+    assert torch.equal(same.model.head.weight, teacher.head.weight[:, ::2])
+    others = load_data(DataConfig("digits", classes=[1, 0, 2, 3, 4, 5, 6, 7, 8, 9], train_subset=200))
+    new = initialize_full("32x2h1", others, method="weight-selection", teacher=tmp_path / "teacher")
+    assert new.meta["head"] == "new" and not torch.equal(new.model.head.weight, teacher.head.weight[:, ::2])

@@ -105,7 +105,7 @@ def tiny(task: str) -> dict:
 # -- data ------------------------------------------------------------------------------------------
 
 def test_segmentation_folder_loads(seg_data):
-    assert (seg_data.task, seg_data.num_classes, seg_data.class_names, seg_data.ignore_index) == \
+    assert (seg_data.dense_task, seg_data.num_classes, seg_data.class_names, seg_data.ignore_index) == \
         ("segmentation", 3, CLASSES, VOID)
     assert (len(seg_data.train), len(seg_data.val), len(seg_data.test)) == (16, 4, 4)
     assert seg_data.train.images[0].shape == (3, 32, 38)  # shorter side at the working size, aspect kept
@@ -115,7 +115,7 @@ def test_segmentation_folder_loads(seg_data):
 
 
 def test_coco_folder_loads(det_data, det_root):
-    assert (det_data.task, det_data.num_classes, det_data.class_names) == ("detection", 1, ["square"])
+    assert (det_data.dense_task, det_data.num_classes, det_data.class_names) == ("detection", 1, ["square"])
     assert det_data.train.images.shape == (16, 3, 128, 128)
     _, targets = det_data.batch(det_data.train, torch.arange(2))
     assert targets[0]["labels"].tolist() == [1]  # category id 7 -> label 1 (0 is FCOS's background)

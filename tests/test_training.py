@@ -72,7 +72,8 @@ def test_resume_refuses_other_data(small, tmp_path):
         train(None, other, CONFIG, size="32x2", out=tmp_path / "run", resume=True)
 
 
-@pytest.mark.parametrize("field, value", [("epochs", 0), ("batch_size", 0), ("warmup", 1.5), ("steps", 0)])
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("batch_size", 0), ("warmup", 1.5), ("steps", -1),
+                                          ("spent_steps", -1)])
 def test_bad_training_settings(field, value):
     with pytest.raises(SizelessError, match="bad training settings"):
         TrainConfig(**{field: value})

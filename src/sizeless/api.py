@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from . import distributed as dist
 from .bank import TemplateBank
 from .constraints import build_constraint
-from .data import DataConfig, ImageData, load_data
+from .data import DataConfig, ImageData, TrainData, load_data
 from .errors import SizelessError
 from .families import ImageSpec, get_family
 from .flops import cumulative_macs, macs_per_image, training_flops
@@ -22,7 +22,7 @@ from .initializers import INITIALIZERS, Initialized, InitOptions
 from .initializers.base import default_fit_config
 from .mae import MAEConfig, MAELoss, MaskedAutoencoder, mask_generator, save_reconstructions
 from .models import check_input, load_model, model_args_of, save_model, teacher_family
-from .objectives import Distill, DistillConfig, Supervised
+from .objectives import OBJECTIVES, Distill, DistillConfig, Supervised, objective_name
 from .sampling import Draw, SizeSampling, size_draws, sub_size
 from .tasks import resolve_task, task_of
 from .teachers import load_teacher
@@ -31,12 +31,16 @@ from .training import TrainConfig, TrainResult, evaluate, fit
 
 
 def as_data(data: ImageData | DataConfig | str):
-    """A loaded dataset (images, or a task's dataset such as segmentation masks or COCO boxes)."""
+    """A loaded dataset: images, a task's dataset (segmentation masks, COCO boxes) or any TrainData."""
     return load_data(data) if isinstance(data, (DataConfig, str)) else data
 
 
 def image_spec(data: ImageData, patch_size: int | None = None, family: str = "vit") -> ImageSpec:
-    """The data's geometry; the patch size (a CNN's stem reduction) defaults to the family's choice."""
+    """The data's geometry; the patch size (a CNN's stem reduction) defaults to the family's choice. A family
+    with its own input spec (``input_spec``, e.g. a policy's state and action sizes) reads it from the data."""
+    custom = getattr(get_family(family), "input_spec", None)
+    if custom is not None:
+        return custom(data, patch_size)
     return ImageSpec(data.img_size, data.in_chans, patch_size or get_family(family).default_patch_size(data.img_size))
 
 
@@ -72,6 +76,7 @@ def pretrain(
         raise SizelessError(f"{objective} pre-training needs class labels, but {data.name} is {task_of(data)} data; "
                             "pre-train on its images with --objective mae (no labels read)")
     fam = get_family(family, family_config)
+    objective = objective_name(objective, fam)
     parsed = [fam.parse_size(s) for s in sizes]
     if len({s.key for s in parsed}) != len(parsed):
         raise SizelessError(f"duplicate sizes in {[s.key for s in parsed]}")
@@ -119,7 +124,7 @@ def pretrain(
         save_reconstructions(Path(out) / "reconstructions.png", mae_model, partial(encode, size=keys[0]),
                              sample_images(data, net), data.mean, data.std, config.seed)
     final = result.history[-1] if result.history else {}
-    metric = "val_loss" if objective == "mae" else "val_acc"
+    metric = "val_acc" if getattr(loss, "reports_accuracy", True) else "val_loss"
     bank = TemplateBank.from_net(net.cpu(), {
         "objective": objective,
         "distill": asdict(distill) if distill else None,
@@ -182,8 +187,11 @@ def sample_images(data, module: nn.Module, count: int = 8) -> Tensor:
 def make_objective(objective: str, distill: DistillConfig | None, data: ImageData, config: TrainConfig):
     if objective == "supervised":
         return Supervised(config.label_smoothing)
+    if objective in OBJECTIVES:
+        return OBJECTIVES[objective](data, config)
     if objective != "distill":
-        raise SizelessError(f"unknown objective {objective!r}; choose supervised, distill or mae")
+        raise SizelessError(f"unknown objective {objective!r}; choose supervised, distill, mae or "
+                            f"{', '.join(OBJECTIVES)}")
     if distill is None:
         raise SizelessError("--objective distill needs a teacher: --teacher NAME|FOLDER|FILE")
     teacher = load_teacher(distill.teacher, distill.teacher_arch, distill.allow_pickle)
@@ -258,7 +266,7 @@ def initialize_plain(size, data, *, bank=None, method="templates", fit=None, pat
         raise SizelessError(f"--family {family} but the bank holds {bank.config['family']} templates")
     family = family or (bank.config["family"] if bank else teacher_family(teacher) if teacher else "vit")
     # the data's resolution; a bank fixes the patch size (template methods adapt the rest themselves)
-    image = image_spec(data, bank.image.patch_size if bank else patch_size, family)
+    image = image_spec(data, getattr(bank.image, "patch_size", None) if bank else patch_size, family)
     fit = replace(fit or default_fit_config(), seed=seed)
     log_dir = Path(log_dir) if log_dir else Path(out) / "fit" if out else None
     options = InitOptions(bank=bank, image=image, seed=seed, fit=fit, log_dir=log_dir,
@@ -319,18 +327,22 @@ def train(
         _check_classifier(saved, data, path)
         arch, args = model_args_of(saved)
         meta = {**saved.get("sizeless", {}), "trained_from": str(path)}
-        if model.num_classes != data.num_classes:
+        if getattr(model, "num_classes", data.num_classes) != data.num_classes:
             model.reset_classifier(data.num_classes)
             args["num_classes"] = data.num_classes
     else:
         raise SizelessError("train() takes a model folder path or None (with size=...)")
+    objective = objective_name(objective, get_family(meta.get("family", "vit")))
     if objective == "mae":
         result = _train_mae(model, args, meta, data, config, mae or MAEConfig(), out, resume, stop_at_step)
         meta = {**meta, "objective": "mae", "mae": asdict(mae or MAEConfig())}
-    elif objective == "supervised":
-        result = fit(model, data, config, out_dir=out, resume=resume, stop_at_step=stop_at_step)
+    elif objective == "supervised" or objective in OBJECTIVES:
+        loss = OBJECTIVES[objective](data, config) if objective in OBJECTIVES else None
+        result = fit(model, data, config, objective=loss, out_dir=out, resume=resume, stop_at_step=stop_at_step)
+        meta = {**meta, "objective": objective}
     else:
-        raise SizelessError(f"train supports --objective supervised or mae, not {objective!r}")
+        raise SizelessError(f"train supports --objective supervised or mae (or {', '.join(OBJECTIVES)}), not "
+                            f"{objective!r}")
     model = model.cpu()
     saved = out is not None and (Path(out) / "model.safetensors").exists()
     if out and dist.is_main() and result.completed and (result.steps_run or not saved):  # a reused run stays as is
@@ -358,6 +370,27 @@ def _train_mae(model: nn.Module, args: dict, meta: dict, data: ImageData, config
     return result
 
 
+def rollout_model(model: nn.Module | str | Path, env: str, *, episodes: int = 10, target_return: float | None = None,
+                  seed: int = 0, data: TrainData | DataConfig | str | None = None, task: dict | None = None,
+                  progress: bool = True) -> dict:
+    """Roll a policy (a model folder, or a plain model with ``task``) out in ``env``: mean/std return and the
+    normalized score. The task record (state statistics, reference scores) is the model's own, or ``data``'s."""
+    from .rollouts import rollout
+
+    if isinstance(model, (str, Path)):
+        model, saved = load_model(model)
+        task = task or saved.get("sizeless", {}).get("task")
+    if data is not None:
+        data = as_data(data)
+        if not hasattr(data, "task"):
+            raise SizelessError(f"--data {data.name} holds no trajectories; pass the policy's Minari dataset")
+        task = {**data.task(env), **{k: v for k, v in (task or {}).items() if k in ("state_mean", "state_std")}}
+    if task is None:
+        raise SizelessError("this policy records no task (state statistics, reference scores); pass --data "
+                            "minari:DATASET_ID of the data it was trained on")
+    return rollout(model, task, env, episodes=episodes, target_return=target_return, seed=seed, progress=progress)
+
+
 def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig | str, batch_size: int = 512, *,
                    task: str | None = None, split: str = "val", overlays: str | Path | None = None) -> dict:
     """Validation loss and accuracy of a plain model (or model folder); for a dense task (``task``, or
@@ -375,7 +408,7 @@ def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig |
         path = model
         model, saved = load_model(path)
         _check_classifier(saved, data, path)
-        if model.num_classes != data.num_classes:
+        if getattr(model, "num_classes", data.num_classes) != data.num_classes:
             raise SizelessError(f"{path} predicts {model.num_classes} classes but {data.name} has {data.num_classes}")
     model.to(dist.setup())
     return evaluate(model, model, data, batch_size=batch_size)

@@ -11,8 +11,9 @@ from torch import Tensor
 
 from . import __version__
 from .constraints import build_constraint
+from .data import label_space
 from .errors import SizelessError
-from .families import ImageSpec, Kind, get_family
+from .families import ImageSpec, Kind, get_family, input_key, task_parameters
 from .files import load_tensors, read_json, save_tensors, write_json
 from .templated import TemplateNet
 from .training import TrainConfig
@@ -39,8 +40,10 @@ class TemplateBank:
         return build_constraint(self.config["constraint"], self.config["constraint_config"])
 
     @property
-    def image(self) -> ImageSpec:
-        return ImageSpec(**self.config["image"])
+    def image(self):
+        """The input geometry the bank was built for: an ``ImageSpec``, or the family's own spec (``input_spec``)."""
+        family = self.family
+        return getattr(family, "input_type", ImageSpec)(**self.config[input_key(family)])
 
     @property
     def sizes(self) -> list:
@@ -64,9 +67,12 @@ class TemplateBank:
         for key in net.sizes:
             tensors.update({f"scaler/{key}/{k}": v for k, v in net.scaler_tensors(key).items()})
             model = net.model(key)
-            head = {id(p) for p in model.get_classifier().parameters()}  # task-specific: never stored
+            # the head (a classifier) is reused only for the same classes; a policy's task parts are never stored
+            head = {id(p) for p in task_parameters(net.family, model)}
             free = {n: p for n, p in model.named_parameters() if n not in templated and id(p) not in head}
             tensors.update({f"free/{key}/{n}": p for n, p in free.items()})
+            if not hasattr(net.family, "task_parameters"):
+                tensors.update({f"head/{key}/{n}": p for n, p in model.named_parameters() if id(p) in head})
         config = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -76,7 +82,7 @@ class TemplateBank:
             "family_config": getattr(net.family, "config", {}),
             "constraint": net.constraint.name,
             "constraint_config": net.constraint.config.to_dict(),
-            "image": vars(net.image),
+            input_key(net.family): vars(net.image),
             "sizes": list(net.sizes),
             "num_classes": net.num_classes,
             **meta,
@@ -87,20 +93,28 @@ class TemplateBank:
         """The pre-trained size to seed from: closest width, then closest depth."""
         return min(self.sizes, key=lambda s: (abs(s.width - size.width), abs(s.depth - size.depth))).key
 
-    def build_net(self, size, num_classes: int, seed: int = 0, image: ImageSpec | None = None) -> TemplateNet:
-        """A templated model of a new size: frozen templates, seeded scalers and free vectors, new head.
+    @property
+    def labels(self) -> tuple:
+        """The label space the bank's heads predict (see :func:`sizeless.data.label_space`)."""
+        return label_space(self.config["num_classes"], self.config.get("class_names"), self.config.get("data", ""))
+
+    def build_net(self, size, num_classes: int, seed: int = 0, image: ImageSpec | None = None,
+                  labels: tuple | None = None) -> TemplateNet:
+        """A templated model of a new size: frozen templates, seeded scalers and free vectors, and a head.
 
         ``image`` moves it to another input resolution or patch size (same channels): the family
-        adapts resolution-dependent kinds such as position and patch embeddings.
+        adapts resolution-dependent kinds such as position and patch embeddings. The head is the bank's,
+        resized to the new width, when ``labels`` (the target's label space) is the bank's; else new.
         """
         size = self.family.parse_size(size)
         image = image or self.image
-        if image.in_chans != self.image.in_chans:
+        if isinstance(image, ImageSpec) and image.in_chans != self.image.in_chans:
             raise SizelessError(
                 f"the bank was pre-trained on {self.image.in_chans}-channel inputs; {image.in_chans}-channel "
                 "targets cannot use it"
             )
-        if image.patch_size != self.image.patch_size and not hasattr(self.family, "adapt_model"):
+        if (isinstance(image, ImageSpec) and image.patch_size != self.image.patch_size
+                and not hasattr(self.family, "adapt_model")):
             raise SizelessError(
                 f"the bank was pre-trained with patch size {self.image.patch_size}; a {self.family.name} target "
                 "needs the same patch size"
@@ -128,15 +142,22 @@ class TemplateBank:
             for name, value in seeded.items():  # a scaler the source size lacks keeps its fresh init
                 scalers[name].copy_(value)
             model = net.model()
+            if labels == self.labels and not hasattr(family, "task_parameters"):
+                head = {id(p) for p in model.get_classifier().parameters()}
+                for name, param in model.named_parameters():
+                    stored = self.tensors.get(f"head/{source}/{name}")
+                    if id(param) in head and stored is not None:  # banks before 0.2 stored no head
+                        param.copy_(net.constraint.resize_features(stored, param.shape[1]) if param.ndim == 2
+                                    else stored)
             for kind in net.all_kinds[size.key]:
                 if kind in kinds or kind.name not in pretrained_kinds:  # absent at the source: fresh init
                     continue
                 old = pretrained_kinds[kind.name]
-                stack = torch.stack([self.tensors[f"free/{source}/{p}"] for p in old.params])
-                stack = family.adapt_to_image(kind.name, stack.reshape(old.layers, *old.shape), self.image, image)
+                stack = old.to_matrix(torch.stack([self.tensors[f"free/{source}/{p}"] for p in old.params]))
+                stack = family.adapt_to_image(kind.name, stack, self.image, image)
                 resized = net.constraint.seed_free(stack, source_kinds[kind.name], kind, generator)
                 for layer, pname in enumerate(kind.params):
-                    model.get_parameter(pname).copy_(resized[layer].view(kind.param_shape))
+                    model.get_parameter(pname).copy_(kind.to_param(resized[layer]))
         net.freeze_templates()
         return net
 

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import SizelessError
@@ -19,8 +20,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Pre-train weight templates once; initialize timm models of any depth and width.")
 console = Console(stderr=True)
 
-DataOpt = Annotated[str, typer.Option("--data", help="digits | cifar10 | path to a parquet folder or ImageFolder tree")]
-DataDirOpt = Annotated[str | None, typer.Option(help="local copy for --data cifar10 (no download)")]
+DataOpt = Annotated[str, typer.Option("--data", help="digits | cifar10 | path to a parquet folder or ImageFolder tree "
+                                                     "| minari:DATASET_ID[,DATASET_ID...] (trajectories)")]
+DataDirOpt = Annotated[str | None, typer.Option(help="local copy for --data cifar10 (no download); the Minari store "
+                                                     "for --data minari:ID")]
 ImageSizeOpt = Annotated[int | None, typer.Option(help="resize images to this side")]
 SubsetOpt = Annotated[int | None, typer.Option(help="use this many training images (fixed subset)")]
 ValSubsetOpt = Annotated[int | None, typer.Option(help="use this many validation images (fixed subset)")]
@@ -34,7 +37,7 @@ PatchOpt = Annotated[int | None, typer.Option(
     help="input reduction of the stem. ViT: patch size (default image/8, 2 below 16 px); ConvNeXt: patch size "
          "(default 4, 1 below 32 px); ResNet: 1 = small-image stem (3x3 stride 1, the default up to 64 px), "
          "4 = ImageNet stem (7x7 stride 2 + max-pool)")]
-FamilyOpt = Annotated[str, typer.Option(help="architecture family: vit | resnet | convnext")]
+FamilyOpt = Annotated[str, typer.Option(help="architecture family: vit | resnet | convnext | decision-transformer")]
 SIZE_HELP = ("ViT: WIDTHxDEPTH[hHEADS][mMLP], e.g. 128x6; ResNet/ConvNeXt: BASE_WIDTHxBLOCKS-PER-STAGE (4 stages, "
              "widths double), e.g. 32x2-2-2-2, with a trailing b for ResNet Bottleneck blocks (32x3-4-6-3b)")
 ShareOpt = Annotated[bool, typer.Option(help="CNNs: stages of doubling width share one template set (larger "
@@ -47,6 +50,8 @@ HeadOpt = Annotated[str | None, typer.Option(help="dense task head: dpt (segment
 ChannelsOpt = Annotated[int | None, typer.Option(help="dense task head width (decoder / pyramid channels, default 64)")]
 DenseBatchOpt = Annotated[int | None, typer.Option(
     help="global batch size (split across torchrun processes); default 128, 8 for dense tasks")]
+StepsOpt = Annotated[int | None, typer.Option(help="train for this many steps instead of --epochs")]
+ContextOpt = Annotated[int | None, typer.Option(help="trajectories: context length K of the policy (default 20)")]
 
 
 def _labels(classes: str | None) -> list[int] | None:
@@ -63,10 +68,11 @@ def _ints(values: str, flag: str) -> list[int]:
         raise SizelessError(f"bad {flag} {values!r}: expected comma-separated whole numbers, e.g. 48,32,32") from None
 
 
-def _data(data, data_dir, image_size, train_subset, val_subset, classes):
+def _data(data, data_dir, image_size, train_subset, val_subset, classes, context=None):
     from .data import DataConfig, load_data
 
-    dataset = load_data(DataConfig(data, data_dir, image_size, train_subset, val_subset, classes=_labels(classes)))
+    dataset = load_data(DataConfig(data, data_dir, image_size, train_subset, val_subset, classes=_labels(classes),
+                                   context=context))
     for note in getattr(dataset, "notes", list)():
         console.print(f"[yellow]note:[/] {dataset.name}: {note}", highlight=False)
     return dataset
@@ -108,7 +114,8 @@ def pretrain(
     family: FamilyOpt = "vit",
     share_stages: ShareOpt = False,
     constraint: Annotated[str, typer.Option(help="kronecker (WAVE/WeiT) | tucker (SWEET: any width)")] = "kronecker",
-    objective: Annotated[str, typer.Option(help="supervised | distill (needs --teacher) | mae (no labels)")] =
+    objective: Annotated[str, typer.Option(help="supervised | distill (needs --teacher) | mae (no labels) | "
+                                                    "behavior-cloning (decision-transformer's default)")] =
         "supervised",
     template_width: Annotated[int, typer.Option(help="kronecker: template width w; targets need multiples")] = 32,
     num_templates: Annotated[int, typer.Option(help="kronecker: templates per kind (N)")] = 4,
@@ -147,6 +154,8 @@ def pretrain(
     val_subset: ValSubsetOpt = None,
     classes: ClassesOpt = None,
     resume: ResumeOpt = False,
+    steps: StepsOpt = None,
+    context: ContextOpt = None,
 ):
     """Constraint-based pre-training of a template bank (config.json + templates.safetensors)."""
     from .api import pretrain as run
@@ -155,8 +164,8 @@ def pretrain(
     from .sampling import SizeSampling
     from .training import TrainConfig
 
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
-                         augment=augment)
+    config = TrainConfig(epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         seed=seed, augment=augment)
     if warmup is not None:
         config.warmup = warmup
     distill = DistillConfig(teacher, teacher_arch, temperature, kd_weight, ce_weight, cache_teacher_logits,
@@ -170,13 +179,13 @@ def pretrain(
     sampling = SizeSampling.parse(width_sampling, width_distribution, depth_sampling) \
         if width_sampling or depth_sampling else None
     mae = MAEConfig(mask_ratio, decoder_width, decoder_depth) if objective == "mae" else None
-    bank = run(_data(data, data_dir, image_size, train_subset, val_subset, classes), size, family=family,
+    bank = run(_data(data, data_dir, image_size, train_subset, val_subset, classes, context), size, family=family,
                family_config=family_config, constraint=constraint, constraint_config=constraint_config,
                objective=objective, distill=distill, mae=mae, size_sampling=sampling, config=config,
                patch_size=patch_size, out=out, resume=resume)
-    if objective == "mae":
+    if "val_loss" in bank.config:
         scores = ", ".join(f"{k} loss {v:.4f}" for k, v in bank.config["val_loss"].items() if v is not None)
-        scores += f"; reconstructions in {out / 'reconstructions.png'}"
+        scores += f"; reconstructions in {out / 'reconstructions.png'}" if objective == "mae" else ""
     else:
         scores = ", ".join(f"{k} {100 * v:.2f}%" for k, v in bank.config["val_acc"].items() if v is not None)
     console.print(f"[green]bank written to {out}[/] ({bank.config['template_params']:,} template parameters; {scores})")
@@ -213,6 +222,7 @@ def init(
     from_model: Annotated[Path | None, typer.Option(help="dense tasks: start the backbone from this trained "
                                                          "classifier folder (its own size) instead of --method")] =
         None,
+    context: ContextOpt = None,
 ):
     """Initialize a plain timm model of a new size (templates frozen, scalers fitted), or a dense task model
     (segmentation, detection) whose backbone is initialized so and whose head is new."""
@@ -221,7 +231,7 @@ def init(
 
     if (size is None) == (from_model is None):
         raise SizelessError("give exactly one of --size (a new model) or --from-model (a trained classifier)")
-    dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes)
+    dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes, context)
     if num_classes is not None and num_classes != dataset.num_classes:
         raise SizelessError(f"--num-classes {num_classes} but {dataset.name} has {dataset.num_classes} classes")
     fit = replace(default_fit_config(), steps=fit_steps, lr=fit_lr, batch_size=_batch(batch_size, dataset))
@@ -258,7 +268,8 @@ def train(
     val_subset: ValSubsetOpt = None,
     classes: ClassesOpt = None,
     resume: ResumeOpt = False,
-    objective: Annotated[str, typer.Option(help="supervised | mae (self-supervised pre-training, no labels)")] =
+    objective: Annotated[str, typer.Option(help="supervised | mae (self-supervised pre-training, no labels) | "
+                                                    "behavior-cloning (decision-transformer's default)")] =
         "supervised",
     mask_ratio: Annotated[float, typer.Option(help="mae: fraction of patches masked")] = 0.75,
     decoder_width: Annotated[int, typer.Option(help="mae: decoder width")] = 128,
@@ -266,6 +277,8 @@ def train(
     task: TaskOpt = None,
     head: HeadOpt = None,
     decoder_channels: ChannelsOpt = None,
+    steps: StepsOpt = None,
+    context: ContextOpt = None,
 ):
     """Train a plain model or a dense task model (a model folder, or random init of --size: the baseline)."""
     from .api import train as run
@@ -275,8 +288,10 @@ def train(
 
     if (model is None) == (size is None):
         raise SizelessError("give exactly one of --model (a model folder) or --size (random init)")
-    dataset = _data(data, data_dir, _dense_image_size(model, image_size), train_subset, val_subset, classes)
-    config = TrainConfig(epochs=epochs, batch_size=_batch(batch_size, dataset), weight_decay=weight_decay, seed=seed)
+    dataset = _data(data, data_dir, _dense_image_size(model, image_size), train_subset, val_subset, classes,
+                    context)
+    config = TrainConfig(epochs=epochs, steps=steps, batch_size=_batch(batch_size, dataset),
+                         weight_decay=weight_decay, seed=seed)
     recommended = read_json(model / "config.json", "model config").get("sizeless", {}).get("recommended", {}) \
         if model and (model / "config.json").is_file() else {}
     config.lr = lr if lr is not None else recommended.get("lr", config.lr)
@@ -290,7 +305,14 @@ def train(
 @app.command(name="eval")
 def evaluate(
     model: Annotated[Path, typer.Option(help="model folder")],
-    data: DataOpt,
+    data: Annotated[str | None, typer.Option("--data", help="validation data (images), or with --env the Minari "
+                                                            "dataset whose reference scores normalize returns")] = None,
+    env: Annotated[str | None, typer.Option(help="a policy: roll it out in this gymnasium environment, e.g. "
+                                                 "Hopper-v5")] = None,
+    episodes: Annotated[int, typer.Option(help="--env: episodes (run in lockstep)")] = 10,
+    target_return: Annotated[float | None, typer.Option(help="--env: return-to-go the policy is conditioned on "
+                                                             "(default: the expert's return)")] = None,
+    seed: Annotated[int, typer.Option(help="--env: episode i is seeded seed + i")] = 0,
     batch_size: BatchOpt = 512,
     data_dir: DataDirOpt = None,
     image_size: ImageSizeOpt = None,
@@ -304,9 +326,24 @@ def evaluate(
                                                        "(default MODEL/overlays-SPLIT.png)")] = None,
 ):
     """Validation accuracy and loss of a model folder; a dense task model's mean IoU or COCO mAP (per class
-    for segmentation) on --split, with a picture of a few predictions."""
-    from .api import evaluate_model
+    for segmentation) on --split, with a picture of a few predictions; for a policy (--env), its return in the
+    simulator."""
+    from .api import evaluate_model, rollout_model
 
+    if env is not None:
+        from .data import DataConfig
+
+        source = DataConfig(data, data_dir) if data else None
+        metrics = rollout_model(model, env, episodes=episodes, target_return=target_return, seed=seed, data=source)
+        score = metrics["normalized_score"]
+        normalized = f"  normalized score {score:.1f} ± {metrics['normalized_std']:.1f}" if score is not None else \
+            "  (no reference scores: pass --data minari:ID to normalize)"
+        print(json.dumps(metrics) if as_json else
+              f"{model} on {env}: return {metrics['return_mean']:.1f} ± {metrics['return_std']:.1f} over "
+              f"{episodes} episodes (target {metrics['target_return']:g}){normalized}")
+        return
+    if data is None:
+        raise SizelessError("give --data (validation data) or --env (roll a policy out in a simulator)")
     dataset = _data(data, data_dir, _dense_image_size(model, image_size), None, val_subset, classes)
     picture = overlays or model / f"overlays-{split}.png"
     metrics = evaluate_model(model, dataset, batch_size, task=task, split=split, overlays=picture)
@@ -319,7 +356,7 @@ def evaluate(
         per_class = {k[4:]: v for k, v in metrics.items() if k.startswith("iou_")}
         if per_class:
             print("IoU per class: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in per_class.items()))
-        if (model / "config.json").is_file() or overlays:
+        if "miou" in metrics or "map" in metrics:
             print(f"overlays: {picture}")
 
 
@@ -427,6 +464,15 @@ def bench_init(
                                                        "by MAE on the target's training images into OUT)")] = None,
     mae_epochs: Annotated[int | None, typer.Option(help="templates-mae: epochs of MAE pre-training built here")] =
         None,
+    train_steps: Annotated[int, typer.Option(help="decision-transformer: behavior-cloning steps after init")] = 300,
+    pretrain_steps: Annotated[int | None, typer.Option(help="steps of bank/teacher/direct pre-training (instead of "
+                                                            "--pretrain-epochs)")] = None,
+    eval_steps: Annotated[str | None, typer.Option(help="decision-transformer: also roll out at these steps, e.g. "
+                                                        "100,200")] = None,
+    episodes: Annotated[int, typer.Option(help="decision-transformer: episodes per evaluation")] = 10,
+    target_return: Annotated[float | None, typer.Option(help="decision-transformer: return-to-go (default: the "
+                                                             "expert's)")] = None,
+    context: ContextOpt = None,
 ):
     """Compare initializers on the same data, sizes and budgets; writes a report with plots."""
     from .bench import BenchConfig, run_init_bench
@@ -447,7 +493,10 @@ def bench_init(
         bank_widths=_ints(bank_widths, "--bank-widths") if bank_widths else None,
         bank_depths=_ints(bank_depths, "--bank-depths") if bank_depths else None,
         bank_distribution=bank_distribution, task=task, image_size=image_size, task_patch_size=task_patch_size,
-        head_channels=decoder_channels, target_batch_size=target_batch_size, mae_bank=mae_bank, mae_epochs=mae_epochs)
+        head_channels=decoder_channels, target_batch_size=target_batch_size, mae_bank=mae_bank, mae_epochs=mae_epochs,
+        train_steps=train_steps, pretrain_steps=pretrain_steps,
+        eval_steps=_ints(eval_steps, "--eval-steps") if eval_steps else [], episodes=episodes,
+        target_return=target_return, context=context)
     run_init_bench(config)
     console.print(f"[green]report written to {out / 'report.md'}[/]")
     Console().print((out / "report.md").read_text())
@@ -457,7 +506,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="sizeless")
     except SizelessError as err:
-        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: pretrain and train continue from their last checkpoint with "

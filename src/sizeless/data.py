@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Sized
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +23,12 @@ from .errors import SizelessError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 SPLIT_SEED = 0  # subsets and validation splits are fixed, whatever the run seed
+
+
+def label_space(num_classes: int, class_names: Sequence[str] | None, name: str) -> tuple:
+    """What a classifier head predicts: the class names in order, or without names the dataset and class count
+    (classes 0-4 and 5-9 of one dataset are five classes each, but not the same five)."""
+    return (num_classes, tuple(class_names)) if class_names else (num_classes, name)
 
 
 class TrainData(Protocol):
@@ -87,6 +93,10 @@ class ImageData:
             images = augment_batch(images, generator)
         return self.normalize(images), split.labels[index]
 
+    @property
+    def labels(self) -> tuple:
+        return label_space(self.num_classes, self.class_names, self.name)
+
     def fingerprint(self) -> list:
         return [self.name, len(self.train), len(self.val), self.num_classes, int(self.train.labels.sum())]
 
@@ -112,6 +122,7 @@ class DataConfig:
     # dataset's own validation/test split becomes ``test``, only reported, never chosen on
     holdout: int | None = None
     test_subset: int | None = None
+    context: int | None = None  # trajectories: context length K of a window (default: the source's, 20)
 
 
 # Data of other tasks registers here: a source takes the DataConfig and returns its dataset (any

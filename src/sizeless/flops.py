@@ -20,7 +20,7 @@ TRAIN_FLOPS_PER_MAC = 6  # forward (2) + backward (4)
 def macs_per_example(build: Callable[[], nn.Module], example: Callable[[], object]) -> int:
     """MACs of one forward pass of ``build()`` on ``example()`` (a batch of one), built on the meta device."""
     with torch.device("meta"):
-        model = build()
+        model = build().eval()  # a batch of one: BatchNorm in training mode would refuse 1x1 maps
         inputs = example()
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():

@@ -115,7 +115,7 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict]:
 
 
 def model_args_of(config: dict) -> tuple[str, dict]:
-    return config["architecture"], dict(config.get("model_args", {}))
+    return config.get("architecture", config.get("model_type", "")), dict(config.get("model_args", {}))
 
 
 def input_geometry(config: dict) -> tuple[int | None, int]:
@@ -126,6 +126,12 @@ def input_geometry(config: dict) -> tuple[int | None, int]:
 
 
 def check_input(config: dict, data: ImageData, path: str | Path) -> None:
+    """The data fits the saved model's input (the format's own check where it has one, e.g. state/action sizes)."""
+    fmt = next((f for f in MODEL_FORMATS.values() if f.owns(Path(path), config)), None)
+    custom = getattr(fmt, "check_input", None)
+    if custom is not None:
+        custom(config, data, path)
+        return
     img, chans = input_geometry(config)
     if chans != data.in_chans:
         raise SizelessError(f"{path} takes {chans}-channel images but {data.name} has {data.in_chans}")

@@ -10,6 +10,23 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 Forward = Callable[[Tensor], Tensor]
+# Objectives of other tasks register a factory ``fn(data, config) -> objective`` under their name (e.g.
+# "behavior-cloning"); pretrain and train look names up here after their built-in ones.
+OBJECTIVES: dict[str, Callable] = {}
+
+
+def objective_name(objective: str | None, family) -> str:
+    """The objective to train with: a family's own (``family.objective``, e.g. behavior cloning for a policy)
+    stands in for the classifier default "supervised"."""
+    own = getattr(family, "objective", None)
+    return own if own and objective in (None, "supervised") else objective or "supervised"
+
+
+def family_objective(family, data, config):
+    """The family's own loss object for stages that train without naming one (scaler fitting, direct
+    pre-training); None means cross-entropy."""
+    name = getattr(family, "objective", None)
+    return OBJECTIVES[name](data, config) if name else None
 
 
 class Supervised:

@@ -119,7 +119,7 @@ class TemplateNet(nn.Module):
             if kind in templated:
                 continue
             src = source[kind.name]
-            stack = torch.stack([base.get_parameter(p) for p in src.params]).reshape(src.layers, *src.shape)
+            stack = src.to_matrix(torch.stack([base.get_parameter(p) for p in src.params]))
             params.update(unstack([kind], {kind.name: self.constraint.seed_free(stack, src, kind, None)}))
         for name, p in base.named_parameters():  # the classifier: its input features follow the width
             if name not in params:
@@ -149,10 +149,14 @@ class TemplateNet(nn.Module):
             self._narrow[(size, width, depth)] = model.to(device), self.kinds_of(sub)
         return self._narrow[(size, width, depth)]
 
-    def forward(self, x: Tensor, size: str | None = None, width: int | None = None,
-                depth: int | None = None) -> Tensor:
+    def forward(self, x: Tensor | dict | None = None, size: str | None = None, width: int | None = None,
+                depth: int | None = None, **inputs):
+        """The size's plain model on ``x``; a dict ``x`` (or keyword ``inputs``) is passed as keyword arguments
+        (e.g. a Decision Transformer's states, actions, returns_to_go, timesteps, attention_mask)."""
         model, params = self.weights(size, width, depth)
-        return functional_call(model, params, (x,))
+        if isinstance(x, dict):
+            x, inputs = None, {**x, **inputs}
+        return functional_call(model, params, (x,) if x is not None else (), inputs)
 
     def call(self, fn: Callable, *args, size: str | None = None, width: int | None = None,
              depth: int | None = None):
@@ -186,7 +190,7 @@ def unstack(kinds: list[Kind], stacks: dict[str, Tensor]) -> dict[str, Tensor]:
     for kind in kinds:
         stack = stacks[kind.name]
         for layer, name in enumerate(kind.params):
-            out[name] = stack[layer].reshape(kind.param_shape)
+            out[name] = kind.to_param(stack[layer])
     return out
 
 

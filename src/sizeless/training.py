@@ -56,7 +56,7 @@ class TrainConfig:
         checks = {
             "epochs must be at least 1": self.epochs >= 1,
             "batch size must be at least 1": self.batch_size >= 1 and self.eval_batch_size >= 1,
-            "steps must be at least 1": self.steps is None or self.steps >= 1,
+            "steps must be zero or more": self.steps is None or self.steps >= 0,
             "spent steps must be zero or more, with an epochs budget": self.spent_steps >= 0
             and (self.steps is None or not self.spent_steps),
             "warm-up is a fraction of the steps, between 0 and 1": 0 <= self.warmup <= 1,
@@ -202,8 +202,8 @@ def fit(
     if n == 0:
         raise SizelessError(f"the training split of {data.name} is empty")
     steps_per_epoch = max(1, n // batch)
-    total = config.steps or config.epochs * steps_per_epoch - config.spent_steps
-    if total < 1:
+    total = config.steps if config.steps is not None else config.epochs * steps_per_epoch - config.spent_steps
+    if total < 1 and config.steps is None:
         raise SizelessError(f"{desc}: the budget of {config.epochs} epochs ({config.epochs * steps_per_epoch} steps) "
                             f"is spent before training starts ({config.spent_steps} steps); give more epochs")
     augment = config.augments(data)

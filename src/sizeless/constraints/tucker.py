@@ -175,8 +175,11 @@ class TuckerConstraint:
     grows_deterministically = False  # a wider size draws new rows: size sampling runs at the bank's width or below
 
     def resize_features(self, weight: Tensor, width: int) -> Tensor:
-        """A classifier's input columns at a narrower width: the leading features, as for ``U``/``V``."""
-        return weight[:, :width]
+        """A classifier's input columns at another width: the leading features, as for ``U``/``V``; the
+        features of a wider size start unread (zero columns)."""
+        if width <= weight.shape[1]:
+            return weight[:, :width]
+        return torch.cat([weight, weight.new_zeros(weight.shape[0], width - weight.shape[1])], 1)
 
 
 def _fresh(kind: Kind, generator: torch.Generator, dtype: torch.dtype) -> Tensor:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from ..errors import SizelessError
-from .base import Family, ImageSpec, Kind
+from .base import Family, ImageSpec, Kind, input_key, task_parameters
 from .convnext import ConvNeXtFamily
+from .decision_transformer import DecisionTransformerFamily
 from .resnet import ResNetFamily
 from .vit import ViTFamily
 
-FAMILIES: dict[str, Family] = {"vit": ViTFamily(), "resnet": ResNetFamily(), "convnext": ConvNeXtFamily()}
-TRANSFORMERS = ("vit",)  # families with attention (mimetic init, TLEG's linear expansion apply to these)
+FAMILIES: dict[str, Family] = {"vit": ViTFamily(), "resnet": ResNetFamily(), "convnext": ConvNeXtFamily(),
+                               "decision-transformer": DecisionTransformerFamily()}
+# families with attention (mimetic init and TLEG's linear expansion apply to these)
+TRANSFORMERS = ("vit", "decision-transformer")
 
 
 def get_family(name: str, config: dict | None = None) -> Family:
@@ -30,4 +33,4 @@ def get_family(name: str, config: dict | None = None) -> Family:
         raise SizelessError(f"bad {name} family options {config}: {err}") from None
 
 
-__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "get_family"]
+__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "get_family", "input_key", "task_parameters"]

@@ -39,10 +39,21 @@ class Kind:
     spatial: tuple[int, ...] = ()  # trailing kernel dims carried inside the template (convolutions)
     template: str | None = None  # name of the template set this kind uses (default: its own name)
     fill: float = 1.0  # the value of an init == "ones" kind (e.g. ConvNeXt's layer scale, 1e-6)
+    transpose: bool = False  # the parameter stores the (rows, cols) matrix transposed (GPT-2's in-by-out Conv1D)
 
     @property
     def template_key(self) -> str:
         return self.template or self.name
+
+    def to_param(self, matrix: Any) -> Any:
+        """One layer's ``(rows, cols)`` matrix in the parameter's own layout and shape."""
+        return (matrix.T if self.transpose else matrix).reshape(self.param_shape)
+
+    def to_matrix(self, param: Any) -> Any:
+        """A parameter (or a stack of them, one per layer) as ``(..., rows, cols)`` matrices."""
+        if not self.transpose:
+            return param.reshape(*param.shape[:-len(self.param_shape)], *self.shape)
+        return param.reshape(*param.shape[:-len(self.param_shape)], self.shape[1], self.shape[0]).transpose(-1, -2)
 
     @property
     def layers(self) -> int:
@@ -77,3 +88,15 @@ class Family(Protocol):
     def default_patch_size(self, img_size: int) -> int:
         """The input reduction of the stem when the user gives none (ViT/ConvNeXt patch, ResNet stem)."""
         ...
+
+
+def task_parameters(family: Any, model: nn.Module) -> list[nn.Parameter]:
+    """The task-specific parameters of a plain model (a classifier; a policy's state/action embeddings and
+    action head): never stored in a bank, always new for a new task."""
+    hook = getattr(family, "task_parameters", None)
+    return list(hook(model) if hook else model.get_classifier().parameters())
+
+
+def input_key(family: Any) -> str:
+    """Where a bank config stores the input geometry: ``image`` (image families) or the family's own key."""
+    return getattr(family, "input_key", "image")

@@ -12,18 +12,11 @@ import torch
 
 from ..data import TrainData
 from ..errors import SizelessError
+from ..families import get_family
+from ..objectives import family_objective
 from ..training import fit
 from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
 from .scratch import scratch
-
-
-def same_label_space(source: TrainData, target: TrainData) -> bool:
-    """Whether a head trained on ``source`` predicts ``target``'s classes: same count and the same names in
-    order (classes 0-4 and 5-9 of one dataset are five classes each, but not the same five)."""
-    if source.num_classes != target.num_classes:
-        return False
-    names = getattr(source, "class_names", None), getattr(target, "class_names", None)
-    return names[0] == names[1] if all(names) else source.name == target.name
 
 
 def direct(size, data: TrainData, options: InitOptions) -> Initialized:
@@ -36,9 +29,17 @@ def direct(size, data: TrainData, options: InitOptions) -> Initialized:
     if budget is None:
         raise SizelessError("direct pre-training needs a budget: pass --bank (its budget is reused)")
     init = scratch(size, source, replace(options, seed=budget.seed))
-    result = fit(init.model, source, budget, out_dir=options.log_dir, resume=True, desc=f"direct {init.meta['size']}")
+    family = get_family(init.meta["family"])
+    result = fit(init.model, source, budget, objective=family_objective(family, source, budget),
+                 out_dir=options.log_dir, resume=True, desc=f"direct {init.meta['size']}")
     model = init.model.cpu()
-    if not same_label_space(source, data):
+    retask = getattr(family, "retask", None)  # a policy: new state/action embeddings and head for another task
+    if retask is not None:
+        target = family.input_spec(data)
+        if target != family.input_spec(source):
+            init.model = retask(model, family.parse_size(size), target)
+            init.model_args = family.model_args(family.parse_size(size), target)[1]
+    elif source.labels != data.labels:  # a head trained on other classes is no head for these
         with torch.random.fork_rng(devices=[]):  # a new head drawn from the target seed, the caller's stream untouched
             torch.manual_seed(options.seed)
             model.reset_classifier(data.num_classes)

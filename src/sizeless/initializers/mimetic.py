@@ -11,7 +11,7 @@ import torch
 
 from ..data import ImageData
 from ..errors import UnsupportedSize
-from ..families import TRANSFORMERS
+from ..families import TRANSFORMERS, get_family
 from .base import Initialized, InitOptions
 from .scratch import scratch
 
@@ -27,13 +27,20 @@ def identity_like(dim: int, alpha: float, beta: float, sign: float, generator: t
     return u * root, root[:, None] * vh
 
 
+def timm_attention(model: torch.nn.Module):
+    """Per block of a timm ViT: (fused qkv weight, projection weight, heads, whether stored in-by-out)."""
+    return [(block.attn.qkv.weight, block.attn.proj.weight, block.attn.num_heads, False) for block in model.blocks]
+
+
 @torch.no_grad()
-def apply_mimetic(model: torch.nn.Module, generator: torch.Generator) -> None:
-    for block in model.blocks:
-        attn = block.attn
-        dim = attn.qkv.in_features
-        heads, head_dim = attn.num_heads, dim // attn.num_heads
-        qkv = attn.qkv.weight.view(3, dim, dim)
+def apply_mimetic(model: torch.nn.Module, generator: torch.Generator, attention=timm_attention) -> None:
+    """``attention(model)`` lists each block's weights (a family hook: GPT-2 stores them in-by-out)."""
+    for qkv_weight, proj_weight, heads, transposed in attention(model):
+        qkv = (qkv_weight.T if transposed else qkv_weight).clone()
+        dim = qkv.shape[1]
+        head_dim = dim // heads
+        qkv = qkv.view(3, dim, dim)
+        proj = proj_weight.T.clone() if transposed else proj_weight
         for h in range(heads):
             left, right = identity_like(dim, ALPHA_QK, BETA_QK, 1.0, generator)
             rows = slice(h * head_dim, (h + 1) * head_dim)
@@ -41,7 +48,9 @@ def apply_mimetic(model: torch.nn.Module, generator: torch.Generator) -> None:
             qkv[1, rows] = right[:head_dim]
         left, right = identity_like(dim, ALPHA_VO, BETA_VO, -1.0, generator)
         qkv[2] = left.T  # W_v^T W_proj^T = L R
-        attn.proj.weight.copy_(right.T)
+        proj.copy_(right.T)
+        qkv_weight.copy_(qkv.reshape(3 * dim, dim).T if transposed else qkv.reshape(3 * dim, dim))
+        proj_weight.copy_(proj.T if transposed else proj)
 
 
 def mimetic(size, data: ImageData, options: InitOptions) -> Initialized:
@@ -49,6 +58,7 @@ def mimetic(size, data: ImageData, options: InitOptions) -> Initialized:
     if family not in TRANSFORMERS:
         raise UnsupportedSize(f"mimetic init shapes self-attention weights; {family} has no attention (n/a for CNNs)")
     init = scratch(size, data, options)
-    apply_mimetic(init.model, torch.Generator().manual_seed(options.seed))
+    hook = getattr(get_family(family), "attention", timm_attention)
+    apply_mimetic(init.model, torch.Generator().manual_seed(options.seed), hook)
     init.meta["method"] = "mimetic"
     return init

@@ -13,6 +13,7 @@ from ..data import ImageData
 from ..errors import SizelessError, UnsupportedSize
 from ..families import TRANSFORMERS
 from ..norm_stats import has_batchnorm, reestimate_batchnorm
+from ..objectives import family_objective
 from ..training import fit
 from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
 
@@ -40,24 +41,30 @@ def linear_expansion(size, data: ImageData, options: InitOptions) -> Initialized
     return from_bank(size, data, options, "linear-expansion")
 
 
-def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initialized:
-    bank = options.bank
+def target_image(bank, data: ImageData):
+    """The bank's image geometry at the data's resolution (position embeddings are resampled)."""
     if data.in_chans != bank.image.in_chans or data.img_size % bank.image.patch_size:
         raise SizelessError(
             f"the bank was pre-trained on {bank.image.in_chans}-channel images with {bank.image.patch_size}px patches; "
             f"{data.name} gives {data.in_chans}-channel {data.img_size}x{data.img_size} images (use --image-size to "
             f"pick a multiple of {bank.image.patch_size})"
         )
-    image = replace(bank.image, img_size=data.img_size)  # another resolution: position embeddings resampled
+    return replace(bank.image, img_size=data.img_size)
+
+
+def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initialized:
+    bank = options.bank
     family = bank.family
+    custom = getattr(family, "input_spec", None)  # families with their own input (a policy's task) take the data's
+    image = custom(data) if custom is not None else target_image(bank, data)
     size = family.parse_size(size)
-    net = bank.build_net(size, data.num_classes, seed=options.seed, image=image)
+    net = bank.build_net(size, data.num_classes, seed=options.seed, image=image, labels=data.labels)
     trainable = [p for p in net.parameters() if p.requires_grad]  # scalers, free vectors, new head
     history = []
     if options.fit.steps:
         # re-running an init into the same folder continues (or reuses) its fit instead of refusing
-        result = fit(net, data, options.fit, params=trainable, out_dir=options.log_dir, resume=True,
-                     desc=f"fit {method} {size.key}")
+        result = fit(net, data, options.fit, objective=family_objective(family, data, options.fit), params=trainable,
+                     out_dir=options.log_dir, resume=True, desc=f"fit {method} {size.key}")
         history = result.history
     model = net.export().cpu()
     if has_batchnorm(model):  # composed weights need their own statistics (the fit's were gathered mid-way)
@@ -69,8 +76,10 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
         "size": size.key,
         "bank_sizes": bank.config["sizes"],
         "seeded_from": bank.nearest_size(size),
+        "head": "the bank's" if data.labels == bank.labels else "new",
         "fit_steps": options.fit.steps or 0,
         "fit_val_acc": history[-1].get("val_acc") if history else None,
+        "fit_val_loss": history[-1].get("val_loss") if history else None,
         "scaler_params": sum(p.numel() for p in net.scalers.parameters()),
         "family_config": bank.config.get("family_config") or {},
         "recommended": dict(RECOMMENDED_FINETUNE),

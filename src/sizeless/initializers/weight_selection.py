@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import torch
 
-from ..data import ImageData
+from ..data import ImageData, label_space
 from ..errors import SizelessError, UnsupportedSize
-from ..families import ImageSpec, get_family
+from ..families import ImageSpec, get_family, task_parameters
 from ..models import check_input, input_geometry, load_model, teacher_family
 from ..norm_stats import has_batchnorm, reestimate_batchnorm
 from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
 
-_GROUPED_ROWS = {"attn.qkv.weight": 3, "attn.qkv.bias": 3}
+# parameter suffix -> (axis, groups): timm's fused qkv rows; a family may name its own (``selection_groups``)
+_GROUPED = {"attn.qkv.weight": (0, 3), "attn.qkv.bias": (0, 3)}
 
 
 def even_indices(source: int, target: int) -> torch.Tensor:
@@ -28,14 +29,15 @@ def even_indices(source: int, target: int) -> torch.Tensor:
     return torch.linspace(0, source - 1, target).round().long()
 
 
-def select(weight: torch.Tensor, shape: tuple[int, ...], row_groups: int = 1) -> torch.Tensor:
-    """Uniform element selection of ``weight`` down to ``shape``; rows may be split into groups."""
+def select(weight: torch.Tensor, shape: tuple[int, ...], row_groups: int = 1, group_dim: int = 0) -> torch.Tensor:
+    """Uniform element selection of ``weight`` down to ``shape``; one axis may be split into groups."""
     out = weight
     for dim, size in enumerate(shape):
-        if dim == 0 and row_groups > 1:
-            grouped = out.reshape(row_groups, out.shape[0] // row_groups, *out.shape[1:])
+        if dim == group_dim and row_groups > 1:
+            moved = out.movedim(dim, 0)
+            grouped = moved.reshape(row_groups, moved.shape[0] // row_groups, *moved.shape[1:])
             grouped = grouped.index_select(1, even_indices(grouped.shape[1], size // row_groups))
-            out = grouped.reshape(size, *out.shape[1:])
+            out = grouped.reshape(size, *moved.shape[1:]).movedim(0, dim)
         else:
             out = out.index_select(dim, even_indices(out.shape[dim], size))
     return out
@@ -45,7 +47,6 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
     if options.teacher is None:
         raise SizelessError("weight-selection needs a larger pre-trained model: pass --teacher MODEL")
     teacher, config = load_model(options.teacher)
-    check_input(config, data, options.teacher)
     args = config.get("model_args", {})
     family_name = teacher_family(options.teacher)
     if options.family and options.family != family_name:
@@ -53,7 +54,16 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
                             f"as the target ({options.family})")
     family = get_family(family_name)
     size = family.parse_size(size)
-    if family_name == "vit":
+    size_of = getattr(family, "size_of", None)  # a family whose saved config names its size (a policy)
+    if size_of is not None:  # task-specific parts are new, so any task's teacher serves
+        image = family.input_spec(data)
+        big = size_of(config)
+        teacher_size = big.key
+        if size.width > big.width or size.depth > big.depth or size.mlp_hidden > big.mlp_hidden:
+            raise UnsupportedSize(f"weight selection cannot serve {size.key}: it needs a teacher at least as wide "
+                                  f"and deep (teacher is {teacher_size})")
+    elif family_name == "vit":
+        check_input(config, data, options.teacher)
         if "embed_dim" not in args:
             raise SizelessError(f"{options.teacher} is not a ViT model folder; weight selection needs the same family")
         image = ImageSpec(*input_geometry(config), args["patch_size"])
@@ -66,6 +76,7 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
                 f"(teacher is {t_width}x{t_depth}, MLP {t_hidden})"
             )
     else:
+        check_input(config, data, options.teacher)
         image = options.image
         teacher_size = config.get("sizeless", {}).get("size", "unknown")
         arch, _ = family.model_args(size, image, data.num_classes)
@@ -76,8 +87,12 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
     student = family.build(size, image, data.num_classes)
     source = teacher.state_dict()
     state = student.state_dict()
-    head = {id(p) for p in student.get_classifier().parameters()}
-    classifier = {n for n, p in student.named_parameters() if id(p) in head}  # task-specific: always new
+    head = {id(p) for p in task_parameters(family, student)}
+    teacher_labels = label_space(config.get("num_classes", 0), config.get("label_names"), "")
+    same_classes = not hasattr(family, "task_parameters") and bool(config.get("label_names")) and \
+        teacher_labels == data.labels
+    # the teacher's head is selected like any tensor when it predicts the target's classes; else a new head
+    classifier = set() if same_classes else {n for n, p in student.named_parameters() if id(p) in head}
     for name, value in state.items():
         if name in classifier:
             continue
@@ -85,13 +100,15 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
         if have is None or have.ndim != value.ndim or any(t < s for t, s in zip(have.shape, value.shape, strict=True)):
             raise UnsupportedSize(f"weight selection cannot serve {size.key}: it needs a teacher at least as wide and "
                                   f"deep in every stage (teacher is {teacher_size}; {name} does not fit)")
-        groups = next((g for suffix, g in _GROUPED_ROWS.items() if name.endswith(suffix)), 1)
-        state[name] = select(have, tuple(value.shape), groups)
+        grouped = getattr(family, "selection_groups", _GROUPED)
+        axis, groups = next((g for suffix, g in grouped.items() if name.endswith(suffix)), (0, 1))
+        state[name] = select(have, tuple(value.shape), groups, axis)
     student.load_state_dict(state)
     if has_batchnorm(student):  # the teacher's statistics describe wider sums than the selected channels give
         reestimate_batchnorm(student, data, seed=options.seed)
     arch, model_args = family.model_args(size, image, data.num_classes)
     meta = {"method": "weight-selection", "family": family.name, "size": size.key,
             "teacher": str(options.teacher), "teacher_size": teacher_size,
+            "head": "the teacher's" if same_classes else "new",
             "recommended": dict(RECOMMENDED_FINETUNE)}
     return Initialized(student, arch, model_args, meta)

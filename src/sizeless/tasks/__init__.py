@@ -72,8 +72,8 @@ def get_task(name: str) -> Task:
 
 
 def task_of(data) -> str | None:
-    """The task a dataset is for (None: classification images)."""
-    return getattr(data, "task", None)
+    """The dense task a dataset is for (None: classification images or any other TrainData)."""
+    return getattr(data, "dense_task", None)
 
 
 def resolve_task(task: str | None, data) -> Task | None:

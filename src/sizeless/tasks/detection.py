@@ -56,7 +56,7 @@ class DetSplit:
 class DetectionData:
     """Train / validation (/ test) splits of letterboxed images with boxes, and how to batch them."""
 
-    task: ClassVar[str] = "detection"
+    dense_task: ClassVar[str] = "detection"
     name: str
     train: DetSplit
     val: DetSplit

@@ -64,7 +64,7 @@ class SegSplit:
 class SegmentationData:
     """Train / validation (/ test) splits of images and masks, and how to batch them (``TrainData``)."""
 
-    task: ClassVar[str] = "segmentation"
+    dense_task: ClassVar[str] = "segmentation"
     name: str
     train: SegSplit
     val: SegSplit

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The Decision Transformer benchmark, end to end (one process at a time; every step is cached and resumes):
+#   1. PPO experts + Minari datasets (make_datasets.py), 2. the initializer benchmark at three unseen sizes on a task
+#   the bank saw (Walker2d-v5), 3. the same on a held-out task (HalfCheetah-v5), reusing the bank, learngene, teacher.
+# Bank, learngene, teacher and direct pre-training see Hopper + Walker2d (medium and expert data: multi-task).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export OMP_NUM_THREADS=1 MINARI_DATASETS_PATH="${MINARI_DATASETS_PATH:-$PWD/runs/minari}"
+python benchmarks/control/make_datasets.py --store "$MINARI_DATASETS_PATH" --steps 100000 --snapshot-every 10000 \
+    --dataset-steps 30000
+SOURCE=minari:sizeless/hopper/medium-v0,sizeless/hopper/expert-v0,sizeless/walker2d/medium-v0,sizeless/walker2d/expert-v0
+COMMON=(--family decision-transformer --source-data "$SOURCE" --bank-size 32x2 --template-width 16 --num-templates 4
+        --teacher-size 64x4 --pretrain-steps 400 --fit-steps 100 --train-steps 150 --batch-size 32
+        --context 10 --episodes 10 --seeds "${SEEDS:-3}")
+sizeless bench init "${COMMON[@]}" --data minari:sizeless/walker2d/medium-v0 --sizes 32x4,64x2,64x4 \
+    --eval-steps 50 --out benchmarks/control/bench-walker2d
+sizeless bench init "${COMMON[@]}" --data minari:sizeless/halfcheetah/medium-v0 --sizes 48x3 --eval-steps 10,25,50 \
+    --bank benchmarks/control/bench-walker2d/bank --learngene benchmarks/control/bench-walker2d/learngene \
+    --teacher benchmarks/control/bench-walker2d/teacher --out benchmarks/control/bench-halfcheetah-heldout

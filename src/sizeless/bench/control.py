@@ -1,0 +1,242 @@
+"""`sizeless bench init --family decision-transformer`: initializers compared by return in the simulator.
+
+The same grid as the image bench (sizes x methods x seeds, one bank, learngene and teacher built
+on the source data and cached), but the metric is the policy's normalized return, rolled out in
+the target dataset's environment right after init and at every ``--eval-steps`` point of the same
+behavior-cloning budget (training pauses there with ``stop_at_step`` and resumes exactly), so each
+run gives a return-vs-steps curve. Every finished init, training checkpoint and evaluation is
+cached under OUT; a second run picks them up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from collections import defaultdict
+from dataclasses import asdict, replace
+from pathlib import Path
+from statistics import mean, pstdev
+
+import torch
+
+from .. import distributed as dist
+from ..api import initialize_full, pretrain, rollout_model, train
+from ..bank import TemplateBank
+from ..data import DataConfig, load_data
+from ..errors import SizelessError, UnsupportedSize
+from ..files import atomic_path, read_json, write_csv, write_json
+from ..initializers.base import default_fit_config
+from ..training import TrainConfig
+from .init_bench import BenchConfig
+
+FAMILY = "decision-transformer"
+
+
+def run_control_bench(cfg: BenchConfig) -> list[dict]:
+    out = Path(cfg.out)
+    source = load_data(DataConfig(cfg.source_data or cfg.data, cfg.data_dir, context=cfg.context))
+    target = load_data(DataConfig(cfg.target_data or cfg.data, cfg.data_dir, context=cfg.context))
+    if len(target.tasks) != 1:
+        raise SizelessError(f"the benchmark judges one task; --data/--target-data names {len(target.tasks)} datasets")
+    task = target.task()
+    budget = TrainConfig(epochs=cfg.pretrain_epochs, steps=cfg.pretrain_steps, batch_size=cfg.batch_size,
+                         lr=cfg.pretrain_lr)
+    inputs: dict[str, dict] = {}
+    started = time.process_time()
+
+    constraint_config = {"ranks": list(cfg.ranks)} if cfg.constraint == "tucker" else {
+        "template_width": cfg.template_width, "num_templates": cfg.num_templates}
+    bank = TemplateBank.load(cfg.bank) if cfg.bank else pretrain(
+        source, [cfg.bank_size], family=FAMILY, config=budget, out=out / "bank", resume=True,
+        constraint=cfg.constraint, constraint_config=constraint_config)
+    inputs["templates"] = _cost(bank.config, cfg.bank or out / "bank")
+    learngene = None
+    if "linear-expansion" in cfg.methods:
+        learngene = TemplateBank.load(cfg.learngene) if cfg.learngene else pretrain(
+            source, [bank.sizes[0].key], family=FAMILY, config=bank.train_config, out=out / "learngene", resume=True,
+            constraint_config={"template_width": bank.sizes[0].width, "num_templates": 2, "scalers": "linear"})
+        inputs["linear-expansion"] = _cost(learngene.config, cfg.learngene or out / "learngene")
+    teacher = cfg.teacher
+    if "weight-selection" in cfg.methods and teacher is None:
+        teacher = out / "teacher"
+        _, result = train(None, source, bank.train_config, size=cfg.teacher_size, family=FAMILY, out=teacher,
+                          resume=True)
+        inputs["weight-selection"] = {"path": str(teacher), "steps": result.history[-1]["step"],
+                                      "seconds": result.history[-1]["seconds"]}
+
+    rows: list[dict] = []
+    sizes = [bank.family.parse_size(s).key for s in cfg.sizes]
+    for seed in range(cfg.seeds):
+        for size in sizes:
+            for method in cfg.methods:
+                rows += _run_one(cfg, method, size, seed, bank, learngene, teacher, source, target, task)
+    if dist.is_main():
+        meta = _provenance(cfg, inputs) | {"env": task["env"], "task": {k: task.get(k) for k in (
+            "id", "env", "episodes", "steps", "ref_min_score", "ref_max_score")},
+            "cpu_minutes_this_run": round((time.process_time() - started) / 60, 1)}
+        write_json(out / "results.json", {"meta": meta, "rows": rows})
+        write_report(out, rows, meta)
+    dist.barrier()
+    return rows
+
+
+def _provenance(cfg: BenchConfig, inputs: dict) -> dict:
+    return {
+        "command": "sizeless " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+                   f"{torch.get_num_threads()} threads",
+        "config": json.loads(json.dumps(asdict(cfg), default=str)),
+        "inputs": inputs,
+    }
+
+
+def _cost(config: dict, path) -> dict:
+    return {"path": str(path), "steps": config.get("steps"), "seconds": config.get("seconds")}
+
+
+def _run_one(cfg: BenchConfig, method, size, seed, bank, learngene, teacher, source, target, task) -> list[dict]:
+    run_dir = Path(cfg.out) / "runs" / f"{method}-{size}-seed{seed}"
+    base = {"method": method, "size": size, "seed": seed}
+    fit = replace(default_fit_config(), steps=cfg.fit_steps, batch_size=cfg.batch_size)
+    start = time.perf_counter()
+    try:
+        init = initialize_full(size, target, bank=learngene if method == "linear-expansion" else bank, method=method,
+                               fit=fit, seed=seed, out=run_dir / "init", teacher=teacher, source=source,
+                               pretrain_config=bank.train_config, family=FAMILY)
+    except UnsupportedSize as err:
+        return [{**base, "step": None, "status": f"n/a: {err}"}]
+    common = {**base, "status": "ok", "params": sum(p.numel() for p in init.model.parameters()),
+              "init_seconds": round(time.perf_counter() - start, 2)}
+    config = replace(TrainConfig(steps=cfg.train_steps, batch_size=cfg.batch_size, seed=seed),
+                     **init.meta.get("recommended", {}))
+    rows, steps = [], sorted({0, *cfg.eval_steps, cfg.train_steps})
+    for step in steps:
+        cache = run_dir / f"eval-{step}.json"
+        if cache.exists():
+            rows.append(read_json(cache, "benchmark evaluation"))
+            continue
+        if step and any((run_dir / f"eval-{s}.json").exists() for s in steps if s > step):
+            raise SizelessError(f"{run_dir} was trained past step {step} with other --eval-steps; training cannot go "
+                                "back: delete that folder (or use another --out) to evaluate at new steps")
+        model, seconds = init.model, 0.0
+        if step:
+            model, result = train(run_dir / "init", target, config, out=run_dir / "train", resume=True,
+                                  stop_at_step=step if step < cfg.train_steps else None)
+            seconds = result.history[-1]["seconds"] if result.history else 0.0
+        metrics = rollout_model(model, task["env"], episodes=cfg.episodes, task=task, seed=10_000 + 100 * seed,
+                                target_return=cfg.target_return, progress=False)
+        row = {**common, "step": step, "score": metrics["normalized_score"], "return": metrics["return_mean"],
+               "return_std": metrics["return_std"], "train_seconds": seconds}
+        write_json(cache, row)
+        rows.append(row)
+    return rows
+
+
+def write_report(out: Path, rows: list[dict], meta: dict) -> None:
+    write_csv(out / "results.csv", rows)
+    curves: dict = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r["status"] == "ok":
+            curves[(r["size"], r["method"])][r["step"]].append(r["score"])
+    sizes = list(dict.fromkeys(r["size"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    _plot(curves, sizes, methods, out / "curves.png", meta["env"])
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(_markdown(rows, curves, sizes, methods, meta))
+
+
+def _markdown(rows, curves, sizes, methods, meta) -> str:
+    cfg, task = meta["config"], meta["task"]
+    seeds = cfg["seeds"]
+    lines = [
+        f"# Initialization benchmark (Decision Transformer, {meta['env']})\n",
+        f"Bank, learngene, teacher and direct pre-training on `{cfg.get('source_data') or cfg['data']}`; judged on "
+        f"`{cfg.get('target_data') or cfg['data']}` ({task['episodes']} episodes, {task['steps']:,} steps). "
+        f"{cfg['fit_steps']} fit steps for template methods, then {cfg['train_steps']} behavior-cloning steps "
+        f"(batch {cfg['batch_size']}, context {cfg['context']}) per model. Normalized score "
+        f"100 (R - R_random) / (R_expert - R_random) with R_random {task['ref_min_score']:.1f} and R_expert "
+        f"{task['ref_max_score']:.1f}, {cfg['episodes']} episodes per evaluation, mean ± std over {seeds} seed(s) "
+        "(the std is the spread of the seeds' means: training seed and episode seeds both vary).\n",
+        "| size | " + " | ".join(methods) + " | templates - best baseline |",
+        "|---|" + "---:|" * (len(methods) + 1),
+    ]
+    unavailable = {(r["size"], r["method"]): r["status"] for r in rows if r["status"] != "ok"}
+    for size in sizes:
+        cells, means = [], {}
+        for method in methods:
+            curve = curves.get((size, method))
+            if not curve:
+                cells.append("n/a" if (size, method) in unavailable else "")
+                continue
+            final = curve[max(curve)]
+            means[method] = mean(final)
+            cells.append(f"{mean(final):.1f} ± {pstdev(final):.1f}" if len(final) > 1 else f"{mean(final):.1f}")
+        others = [v for m, v in means.items() if m != "templates"]
+        gain = f"{means['templates'] - max(others):+.1f}" if "templates" in means and others else "n/a"
+        lines.append(f"| {size} | " + " | ".join(cells) + f" | {gain} |")
+    lines += ["", "Right after init (step 0), normalized score:\n", "| size | " + " | ".join(methods) + " |",
+              "|---|" + "---:|" * len(methods)]
+    for size in sizes:
+        cells = []
+        for method in methods:
+            curve = curves.get((size, method))
+            cells.append(f"{mean(curve[0]):.1f}" if curve and 0 in curve else "n/a")
+        lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    lines += ["", "Behavior-cloning steps to reach scratch's final score (speed-up = scratch's steps / steps needed; "
+              "0 = already there right after init):\n", "| size | " + " | ".join(methods) + " |",
+              "|---|" + "---:|" * len(methods)]
+    for size in sizes:
+        scratch = curves.get((size, "scratch"))
+        if not scratch:
+            continue
+        goal, total = mean(scratch[max(scratch)]), max(scratch)
+        cells = []
+        for method in methods:
+            curve = curves.get((size, method))
+            reached = next((s for s in sorted(curve) if mean(curve[s]) >= goal), None) if curve else None
+            if reached is None:
+                cells.append("not reached" if curve else "n/a")
+            else:
+                cells.append("0 (at init)" if reached == 0 else f"{reached} ({total / reached:.1f}x)")
+        lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    lines += ["", "Pre-training (steps x batch on the source data; shared inputs serve every size):\n",
+              "| input | steps | seconds |", "|---|---:|---:|"]
+    for name, cost in meta["inputs"].items():
+        lines.append(f"| {name} | {cost.get('steps')} | {cost.get('seconds') or 0:.0f} |")
+    if unavailable:
+        lines += ["", "Not served:", ""] + [f"- {m} at {s}: {v[5:]}" for (s, m), v in unavailable.items()]
+    lines += ["", "![normalized score vs steps](curves.png)", "", f"- command: `{meta['command']}`",
+              f"- machine: {meta['machine']}", f"- date: {meta['date']}",
+              f"- CPU time of this invocation (cached parts excluded): {meta['cpu_minutes_this_run']} min", ""]
+    return "\n".join(lines)
+
+
+def _plot(curves, sizes, methods, path: Path, env: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..plotting import save_figure
+
+    fig, axes = plt.subplots(1, len(sizes), figsize=(4.6 * len(sizes), 3.8), sharey=True, squeeze=False)
+    for ax, size in zip(axes[0], sizes, strict=True):
+        for method in methods:
+            curve = curves.get((size, method))
+            if curve:
+                steps = sorted(curve)
+                ax.errorbar(steps, [mean(curve[s]) for s in steps], yerr=[pstdev(curve[s]) for s in steps],
+                            marker="o", capsize=3, label=method, color=f"C{methods.index(method)}")
+        ax.set(title=f"DT {size} on {env}", xlabel="behavior-cloning steps (0 = right after init)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("normalized score")
+    handles = {label: h for ax in axes[0] for h, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+    axes[0][-1].legend(handles.values(), handles.keys(), fontsize=8)
+    save_figure(fig, path)
+

@@ -1,0 +1,217 @@
+"""Decision Transformer policies: Minari data made here, templates, export, behavior cloning, rollouts, bad input."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import pytest
+import torch
+
+pytest.importorskip("minari")
+transformers = pytest.importorskip("transformers")
+
+from sizeless.api import initialize_full, pretrain, rollout_model, train  # noqa: E402
+from sizeless.bank import TemplateBank  # noqa: E402
+from sizeless.behavior_cloning import BehaviorCloning  # noqa: E402
+from sizeless.constraints import build_constraint, compose_kind  # noqa: E402
+from sizeless.data import DataConfig, load_data  # noqa: E402
+from sizeless.errors import SizelessError  # noqa: E402
+from sizeless.families import get_family  # noqa: E402
+from sizeless.families.decision_transformer import TaskSpec  # noqa: E402
+from sizeless.models import load_model  # noqa: E402
+from sizeless.templated import TemplateNet  # noqa: E402
+from sizeless.training import TrainConfig  # noqa: E402
+
+PENDULUM, REACHER = "test/pendulum-v0", "test/reacher-v0"
+
+
+def record(store, dataset_id: str, env_id: str, episodes: int, max_steps: int) -> None:
+    """A few short random-policy episodes recorded with Minari's DataCollector."""
+    import os
+
+    import gymnasium as gym
+    from minari import DataCollector
+
+    os.environ["MINARI_DATASETS_PATH"] = str(store)
+    env = DataCollector(gym.make(env_id, max_episode_steps=max_steps))
+    env.action_space.seed(0)
+    for ep in range(episodes):
+        env.reset(seed=ep)
+        done = False
+        while not done:
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            done = terminated or truncated
+    env.create_dataset(dataset_id, eval_env=env_id, ref_min_score=5.0, ref_max_score=1000.0,
+                       algorithm_name="random", description="test data", author="sizeless tests",
+                       author_email="tests@sizeless.invalid", code_permalink="tests/test_control.py")
+    env.close()
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory):
+    import os
+
+    root = tmp_path_factory.mktemp("minari")
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    record(root, PENDULUM, "InvertedPendulum-v5", episodes=16, max_steps=40)
+    record(root, REACHER, "Reacher-v5", episodes=6, max_steps=15)
+    if old is None:
+        os.environ.pop("MINARI_DATASETS_PATH")
+    else:
+        os.environ["MINARI_DATASETS_PATH"] = old
+    return root
+
+
+@pytest.fixture(scope="session")
+def pendulum(store):
+    return load_data(DataConfig(f"minari:{PENDULUM}", data_dir=str(store), context=5))
+
+
+@pytest.fixture(scope="session")
+def dt_bank(tmp_path_factory, pendulum):
+    out = tmp_path_factory.mktemp("dt-bank")
+    pretrain(pendulum, ["32x2"], family="decision-transformer", constraint_config={"template_width": 16,
+             "num_templates": 2}, config=TrainConfig(steps=30, batch_size=16, lr=1e-3), out=out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def policy_dir(tmp_path_factory, dt_bank, pendulum):
+    out = tmp_path_factory.mktemp("policy")
+    initialize_full("48x3", pendulum, bank=dt_bank, fit=TrainConfig(steps=5, batch_size=16, lr=3e-3), out=out)
+    return out
+
+
+def test_minari_windows_are_left_padded_and_masked(pendulum):
+    assert (pendulum.state_dim, pendulum.act_dim) == (4, 1)
+    assert pendulum.tasks[0]["env"] == "InvertedPendulum-v5"
+    first = int((pendulum.starts == torch.arange(len(pendulum.starts))).nonzero()[1])  # an episode's first row
+    inputs, targets = pendulum.batch(pendulum.train, (pendulum.train.ends == first).nonzero()[0])
+    assert inputs["states"].shape == (1, 5, 4) and inputs["returns_to_go"].shape == (1, 5, 1)
+    assert inputs["attention_mask"].tolist() == [[0, 0, 0, 0, 1]]
+    assert targets["mask"][0, :4].sum() == 0 and targets["mask"][0, 4].sum() == 1
+    assert inputs["timesteps"][0, -1] == 0
+    assert inputs["actions"].abs().max() <= 1  # scaled from the env's bounds (+-3) into the tanh range
+    again, _ = pendulum.batch(pendulum.train, (pendulum.train.ends == first).nonzero()[0])
+    assert torch.equal(again["states"], inputs["states"])
+
+
+def test_multitask_data_pads_states_and_masks_actions(store):
+    data = load_data(DataConfig(f"minari:{PENDULUM},{REACHER}", data_dir=str(store), context=4))
+    assert (data.state_dim, data.act_dim) == (10, 2)  # Reacher: 10 states, 2 actions; the pendulum padded
+    pend_rows = data.action_mask[:, 1] == 0
+    assert pend_rows.any() and (~pend_rows).any()
+    assert torch.all(data.states[pend_rows][:, 4:] == 0)
+
+
+def test_templated_policy_equals_exported_model_and_conv1d_layout():
+    family = get_family("decision-transformer")
+    size, task = family.parse_size("64x2"), TaskSpec(5, 2, 100, 4)
+    constraint = build_constraint("kronecker", {"template_width": 32, "num_templates": 2})
+    net = TemplateNet(family, constraint, [size], task, 2, seed=0).eval()
+    plain = net.export().eval()
+    assert isinstance(plain, transformers.DecisionTransformerModel)
+    # GPT-2's Conv1D stores c_attn in-by-out: the kind is composed out-by-in (T kron S) and transposed
+    kind = next(k for k in net.templated_kinds[size.key] if k.name == "encoder.h.*.attn.c_attn.weight")
+    dense = compose_kind(net.template_tensors()[kind.name], net.scaler_tensors()[kind.name])
+    assert torch.allclose(plain.encoder.h[1].attn.c_attn.weight, dense[1].T)
+    inputs = {"states": torch.randn(3, 4, 5), "actions": torch.rand(3, 4, 2) * 2 - 1,
+              "returns_to_go": torch.randn(3, 4, 1), "timesteps": torch.arange(4).expand(3, -1),
+              "attention_mask": torch.ones(3, 4, dtype=torch.long)}
+    with torch.no_grad():
+        assert torch.allclose(net(inputs).action_preds, plain(**inputs).action_preds, atol=1e-6)
+
+
+def test_from_pretrained_round_trip(policy_dir, pendulum):
+    model, config = load_model(policy_dir)
+    again = transformers.DecisionTransformerModel.from_pretrained(policy_dir).eval()
+    assert config["sizeless"]["method"] == "templates" and config["sizeless"]["task"]["env"] == "InvertedPendulum-v5"
+    assert (policy_dir / "README.md").exists()
+    inputs, _ = pendulum.batch(pendulum.val, torch.arange(4))
+    with torch.no_grad():
+        assert torch.equal(model.eval()(**inputs).action_preds, again(**inputs).action_preds)
+    bank = TemplateBank.load(policy_dir.parent / next(p.name for p in policy_dir.parent.iterdir()
+                                                     if p.name.startswith("dt-bank")))
+    assert bank.config["task"] == {"state_dim": 4, "act_dim": 1, "max_ep_len": 1000, "context": 5}
+    assert not any("embed_state" in k or "predict_action" in k for k in bank.tensors)  # task-specific: not stored
+
+
+def test_behavior_cloning_steps_lower_the_loss(pendulum):
+    torch.manual_seed(0)
+    family = get_family("decision-transformer")
+    model = family.build(family.parse_size("32x2"), family.input_spec(pendulum))
+    objective = BehaviorCloning()
+    inputs, targets = pendulum.batch(pendulum.train, torch.arange(32))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(15):
+        loss, _ = objective(model, inputs, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_policy_for_an_unseen_task_from_the_bank(store, dt_bank, tmp_path):
+    reacher = load_data(DataConfig(f"minari:{REACHER}", data_dir=str(store), context=5))
+    init = initialize_full("32x3", reacher, bank=dt_bank, fit=TrainConfig(steps=3, batch_size=8), out=tmp_path / "r")
+    assert (init.model.config.state_dim, init.model.config.act_dim) == (10, 2)
+    bank = TemplateBank.load(dt_bank)
+    # the blocks come from the bank's templates: layer 0's c_attn equals the bank's composition at that size
+    net = bank.build_net("32x3", 2, image=TaskSpec(10, 2, 1000, 5))
+    assert init.model.encoder.h[0].attn.c_attn.weight.shape == net.composed()["encoder.h.0.attn.c_attn.weight"].shape
+
+
+def test_train_and_eval_roll_out(policy_dir, pendulum, tmp_path, run_cli):
+    _, result = train(policy_dir, pendulum, TrainConfig(steps=4, batch_size=16), out=tmp_path / "t")
+    assert math.isfinite(result.history[-1]["val_loss"])
+    metrics = rollout_model(tmp_path / "t", "InvertedPendulum-v5", episodes=3, target_return=40.0, seed=1,
+                            progress=False)
+    assert metrics["episodes"] == 3 and all(math.isfinite(metrics[k]) for k in ("return_mean", "return_std",
+                                                                                 "normalized_score"))
+    code, out, _ = run_cli("eval", "--model", str(tmp_path / "t"), "--env", "InvertedPendulum-v5", "--episodes", "2",
+                           "--target-return", "40")
+    assert code == 0 and "normalized score" in out
+
+
+def test_bad_inputs(policy_dir, store, tmp_path, run_cli, monkeypatch):
+    model = str(policy_dir)
+    cases = {
+        "unknown environment": ("eval", "--model", model, "--env", "NoSuchEnv-v0"),
+        "finite number": ("eval", "--model", model, "--env", "InvertedPendulum-v5", "--target-return", "inf"),
+        "takes states of size 4 and actions of size 1": ("train", "--model", model, "--data", f"minari:{REACHER}",
+                                                    "--data-dir", str(store), "--steps", "2", "--out",
+                                                    str(tmp_path / "mismatch")),
+        "not found in the store": ("train", "--size", "32x2", "--family", "decision-transformer", "--data",
+                                   "minari:test/missing-v0", "--data-dir", str(store), "--out", str(tmp_path / "m")),
+    }
+    for words, args in cases.items():
+        code, _, err = run_cli(*args)
+        assert code == 2 and words in " ".join(err.split()), (words, err)
+    assert not (tmp_path / "mismatch").exists() and not (tmp_path / "m").exists()  # nothing written half-way
+
+    monkeypatch.setitem(sys.modules, "transformers", None)  # as if the control extra were not installed
+    code, _, err = run_cli("train", "--size", "32x2", "--family", "decision-transformer", "--data",
+                           f"minari:{PENDULUM}", "--data-dir", str(store), "--steps", "1", "--out", str(tmp_path / "x"))
+    assert code == 2 and "pip install 'sizeless[control]'" in err and len(err.strip().splitlines()) <= 3
+    with pytest.raises(SizelessError, match="sizeless\\[control\\]"):
+        get_family("decision-transformer").build(get_family("decision-transformer").parse_size("32x2"),
+                                                 TaskSpec(4, 1))
+
+
+def test_weight_selection_keeps_q_k_v_column_groups_and_mimetic_shapes_gpt2_attention(tmp_path, pendulum):
+    from sizeless.initializers.mimetic import apply_mimetic
+    from sizeless.initializers.weight_selection import select
+
+    family = get_family("decision-transformer")
+    weight = torch.arange(4 * 12).reshape(4, 12).float()  # in-by-out c_attn of width 4: q | k | v columns
+    picked = select(weight, (2, 6), 3, 1)
+    assert picked[0].tolist() == [0, 2, 4, 6, 8, 10]  # two columns of each of q, k, v, rows evenly spaced
+    model = family.build(family.parse_size("64x1h2"), TaskSpec(4, 1, 100, 4))
+    apply_mimetic(model, torch.Generator().manual_seed(0), family.attention)
+    attn = model.encoder.h[0].attn
+    q, k = attn.c_attn.weight[:, :64].T, attn.c_attn.weight[:, 64:128].T  # out-by-in
+    head = (q[:32].T @ k[:32]).detach()
+    assert torch.trace(head) / 64 > 0.3  # W_q^T W_k of a head is near alpha Z + beta I (positive diagonal)
