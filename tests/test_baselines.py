@@ -1,3 +1,4 @@
+import copy
 import json
 
 import pytest
@@ -6,7 +7,7 @@ import torch
 from sizeless.api import evaluate_model, initialize_full, pretrain
 from sizeless.bench import BenchConfig, run_init_bench
 from sizeless.data import DataConfig, load_data
-from sizeless.errors import SizelessError
+from sizeless.errors import SizelessError, UnsupportedSize
 from sizeless.families import ImageSpec, get_family
 from sizeless.files import load_tensors
 from sizeless.initializers import InitOptions
@@ -72,6 +73,7 @@ def test_mimetic_heads_each_get_an_identity_like_rank_limited_product(small):
         assert diagonal > 0.25 and diagonal > 5 * abs((qk.sum() - qk.diagonal().sum()).item() / (64 * 63))
 
 
+@pytest.mark.slow
 def test_linear_expansion_layers_are_the_exact_interpolation(tmp_path, small):
     learngene = pretrain(small, ["32x2"], config=TrainConfig(epochs=1, batch_size=64), out=tmp_path / "gene",
                          constraint_config={"template_width": 32, "num_templates": 2, "scalers": "linear"})
@@ -87,6 +89,7 @@ def test_linear_expansion_layers_are_the_exact_interpolation(tmp_path, small):
         initialize_full("32x5", small, bank=tmp_path / "gene", method="templates")
 
 
+@pytest.mark.slow
 def test_direct_pretrains_the_exact_size(tmp_path, small):
     init = initialize_full("32x2", small, method="direct", pretrain_config=TrainConfig(epochs=1, batch_size=50),
                            out=tmp_path / "direct")
@@ -94,6 +97,7 @@ def test_direct_pretrains_the_exact_size(tmp_path, small):
     assert (tmp_path / "direct" / "fit" / "metrics.csv").exists()
 
 
+@pytest.mark.slow
 def test_tiny_bench_writes_every_artifact_and_reuses_its_runs(tmp_path):
     cfg = BenchConfig(data="digits", out=tmp_path / "bench", sizes=["32x3", "48x2"], fit_steps=1, epochs=2,
                       batch_size=50, train_subset=150, holdout=100, pretrain_subset=150, bank_size="32x2",
@@ -170,6 +174,7 @@ def test_direct_resets_the_head_when_the_classes_differ(tmp_path):
     assert all(torch.equal(v, same.model.state_dict()[k]) for k, v in body.items())  # same pre-training
 
 
+@pytest.mark.slow
 def test_bench_builds_a_tucker_bank_that_serves_widths_kronecker_cannot(tmp_path):
     cfg = BenchConfig(data="digits", out=tmp_path / "bench", sizes=["40x2h1"], methods=["templates", "scratch"],
                       fit_steps=3, epochs=2, batch_size=50, train_subset=150, val_subset=100,
@@ -179,6 +184,128 @@ def test_bench_builds_a_tucker_bank_that_serves_widths_kronecker_cannot(tmp_path
     assert json.loads((bank / "config.json").read_text())["constraint"] == "tucker"
     assert {r["method"] for r in rows if r["status"] == "ok" and r["size"] == "40x2h1"} == {"templates", "scratch"}
 
+
+def test_qkv_selection_per_group_at_a_width_ratio_that_does_not_divide(tmp_path, small):
+    """128 -> 96 keeps rows round(i * 127/95) of q, of k and of v separately; selecting over the fused
+    384 rows would mix q, k and v (at a ratio of 2 both give the same rows)."""
+    fam = get_family("vit")
+    size = fam.parse_size("128x2h4")
+    teacher = fam.build(size, IMAGE, 10)
+    save_model(teacher, tmp_path / "teacher", *fam.model_args(size, IMAGE, 10), small)
+    student = initialize_full("96x1h3", small, method="weight-selection", teacher=tmp_path / "teacher").model
+    keep = [round(i * 127 / 95) for i in range(96)]  # evenly spaced over 128, ends included
+    weight, bias = teacher.blocks[0].attn.qkv.weight.detach(), teacher.blocks[0].attn.qkv.bias.detach()
+    rows = [group * 128 + i for group in range(3) for i in keep]
+    assert torch.equal(student.blocks[0].attn.qkv.weight, weight[rows][:, keep])
+    assert torch.equal(student.blocks[0].attn.qkv.bias, bias[rows])
+    hidden = [round(i * 511 / 383) for i in range(384)]
+    assert torch.equal(student.blocks[0].mlp.fc1.weight, teacher.blocks[0].mlp.fc1.weight.detach()[hidden][:, keep])
+
+
+def test_weight_selection_reestimates_batchnorm_statistics(tmp_path):
+    """A ResNet's selected channels sum over fewer inputs than the teacher's: its BatchNorm statistics
+    are measured again on the target data, and the model normalizes with them."""
+    data = load_data(DataConfig("digits", train_subset=256, val_subset=64))  # two equal re-estimation batches
+    fam = get_family("resnet")
+    size, image = fam.parse_size("16x1-1-1-1"), ImageSpec(8, 1, 1)
+    teacher = fam.build(size, image, 10)
+    for module in teacher.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):  # statistics no target activation has
+            module.running_mean.fill_(5.0)
+            module.running_var.fill_(9.0)
+    save_model(teacher, tmp_path / "teacher", *fam.model_args(size, image, 10), data,
+               {"family": "resnet", "size": size.key})
+    init = initialize_full("8x1-1-1-1", data, method="weight-selection", teacher=tmp_path / "teacher", patch_size=1)
+    assert init.meta["teacher_size"] == "16x1-1-1-1"
+    student = init.model.eval()
+    reseeded = initialize_full("8x1-1-1-1", data, method="weight-selection", teacher=tmp_path / "teacher",
+                               patch_size=1, seed=1).model
+    # the seed picks the re-estimation batches too: the same images, grouped otherwise
+    torch.testing.assert_close(reseeded.bn1.running_mean, student.bn1.running_mean, rtol=1e-4, atol=1e-5)
+    assert not torch.equal(reseeded.bn1.running_var, student.bn1.running_var)
+    norms = [m for m in student.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(not torch.equal(m.running_mean, torch.full_like(m.running_mean, 5.0)) for m in norms)
+    x = data.normalize(data.train.images)
+    with torch.no_grad():
+        stem = student.conv1(x)
+        torch.testing.assert_close(student.bn1.running_mean, stem.mean((0, 2, 3)), rtol=1e-4, atol=1e-5)
+        normalized = student.bn1(stem)  # eval mode, the model's own statistics: the data comes out standardized
+        torch.testing.assert_close(normalized.mean((0, 2, 3)), student.bn1.bias, rtol=0, atol=1e-4)
+        torch.testing.assert_close(normalized.std((0, 2, 3)), student.bn1.weight.abs(), rtol=0.05, atol=1e-4)
+        stale = copy.deepcopy(student)
+        for module in stale.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.fill_(5.0)
+                module.running_var.fill_(9.0)
+        assert not torch.allclose(student(x[:8]), stale(x[:8]))
+
+
+def test_weight_selection_records_what_it_did_and_draws_only_the_head(tmp_path, small):
+    fam = get_family("vit")
+    size = fam.parse_size("64x2")
+    teacher = fam.build(size, IMAGE, 10)
+    save_model(teacher, tmp_path / "teacher", *fam.model_args(size, IMAGE, 10), small)
+    others = load_data(DataConfig("digits", classes=[1, 0, 2, 3, 4, 5, 6, 7, 8, 9], train_subset=200))  # a new head
+    first, again, other = (initialize_full("32x2h1", others, method="weight-selection", teacher=tmp_path / "teacher",
+                                           seed=seed) for seed in (1, 1, 2))
+    assert first.meta == {"method": "weight-selection", "family": "vit", "size": "32x2h1",
+                          "teacher": str(tmp_path / "teacher"), "teacher_size": "64x2", "head": "new",
+                          "recommended": {"lr": 2.5e-4, "warmup": 0.02}}
+    assert (first.architecture, first.model_args["embed_dim"], first.model_args["num_classes"]) == (
+        "vit_tiny_patch16_224", 32, 10)
+    assert first.model.head.weight.shape == (10, 32)
+    assert torch.equal(first.model.head.weight, again.model.head.weight)  # the head is new, drawn from the seed
+    assert not torch.equal(first.model.head.weight, other.model.head.weight)
+    assert torch.equal(first.model.blocks[0].attn.proj.weight, other.model.blocks[0].attn.proj.weight)
+    assert not torch.equal(first.model.head.weight, teacher.head.weight[:, ::2])  # never selected from the teacher
+
+
+def test_weight_selection_refuses_what_it_cannot_serve(tmp_path, small):
+    fam = get_family("vit")
+    size = fam.parse_size("64x2")
+    save_model(fam.build(size, IMAGE, 10), tmp_path / "vit", *fam.model_args(size, IMAGE, 10), small)
+    tiny = fam.parse_size("192x1")  # timm's default width: a config without embed_dim still loads
+    save_model(fam.build(tiny, IMAGE, 10), tmp_path / "bare", *fam.model_args(tiny, IMAGE, 10), small)
+    config = json.loads((tmp_path / "bare" / "config.json").read_text())
+    del config["model_args"]["embed_dim"]
+    (tmp_path / "bare" / "config.json").write_text(json.dumps(config))
+    cnn, image = get_family("resnet"), ImageSpec(32, 1, 4)
+    big = cnn.parse_size("16x1-1-1-1b")
+    data = load_data(DataConfig("digits", image_size=32, train_subset=64, val_subset=32))
+    save_model(cnn.build(big, image, 10), tmp_path / "resnet", *cnn.model_args(big, image, 10), data,
+               {"family": "resnet", "size": big.key})
+    vit, bare, resnet = (str(tmp_path / name) for name in ("vit", "bare", "resnet"))
+    fit_cnn = "weight selection cannot serve {}: it needs a teacher at least as wide and deep in every stage " \
+              "(teacher is 16x1-1-1-1b; {} does not fit)"
+    refusals = [  # (target, data, options, the whole line a user reads, a size the bench reports as n/a)
+        ("32x2", small, {}, "weight-selection needs a larger pre-trained model: pass --teacher MODEL", False),
+        ("8x1-1-1-1", small, {"teacher": vit, "family": "resnet"},
+         f"{vit} is a vit model; weight selection needs the same family as the target (resnet)", False),
+        ("32x3", small, {"teacher": vit}, "weight selection cannot serve 32x3h1: it needs a teacher at least as wide "
+                                          "and deep (teacher is 64x2, MLP 256)", True),
+        ("64x2m8", small, {"teacher": vit}, "weight selection cannot serve 64x2h2m8: it needs a teacher at least as "
+                                            "wide and deep (teacher is 64x2, MLP 256)", True),
+        ("32x1", small, {"teacher": bare},
+         f"{bare} is not a ViT model folder; weight selection needs the same family", False),
+        ("8x1-1-1-1", data, {"teacher": resnet, "patch_size": 4},
+         f"{resnet} is a resnet50 but 8x1-1-1-1 at this input is a resnet18 (another block type or stem: check "
+         "--patch-size)", False),
+        ("32x1-1-1-1b", data, {"teacher": resnet, "patch_size": 4},
+         fit_cnn.format("32x1-1-1-1b", "layer1.0.conv1.weight"), True),
+        ("16x2-1-1-1b", data, {"teacher": resnet, "patch_size": 4},
+         fit_cnn.format("16x2-1-1-1b", "layer1.1.conv1.weight"), True),
+    ]
+    for target, images, options, message, not_served in refusals:
+        with pytest.raises(SizelessError) as error:
+            initialize_full(target, images, method="weight-selection", **options)
+        assert str(error.value) == message
+        assert isinstance(error.value, UnsupportedSize) == not_served, message
+    shallow = cnn.parse_size("8x1-1-1-1b")  # a teacher folder that does not record its size
+    save_model(cnn.build(shallow, image, 10), tmp_path / "bare-resnet", *cnn.model_args(shallow, image, 10), data,
+               {"family": "resnet"})
+    init = initialize_full("8x1-1-1-1b", data, method="weight-selection", teacher=tmp_path / "bare-resnet",
+                           patch_size=4)
+    assert init.meta["teacher_size"] == "unknown" and init.meta["family"] == "resnet"
 
 def test_templates_reuse_the_bank_head_for_its_own_classes_and_draw_one_for_others(bank_dir):
     digits = load_data("digits")

@@ -117,46 +117,38 @@ def test_local_dir_round_trip(tmp_path, digits, name, spec, patch):
     assert init.architecture == expected_arch[(name, patch)]
 
 
-@pytest.fixture(scope="module")
-def cnn_banks(tmp_path_factory, digits):
-    """A tiny bank per family, pre-trained for 2 epochs on digits at 8x1-2-1-1 (template width 4)."""
-    banks = {}
-    for name in ("resnet", "convnext"):
-        out = tmp_path_factory.mktemp(f"bank-{name}")
-        pretrain(digits, ["8x1-2-1-1"], family=name, constraint_config={"template_width": 4, "num_templates": 2},
-                 config=TrainConfig(epochs=2, batch_size=64, lr=1e-2), out=out)
-        banks[name] = out
-    return banks
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet", "convnext"])
 def test_pretrain_init_train_end_to_end(tmp_path, digits, cnn_banks, name):
     bank = TemplateBank.load(cnn_banks[name])
     assert bank.config["family"] == name and bank.config["family_config"] == {"share_stages": False}
-    for spec in ("8x2-3-2-2", "16x1-2-1-1", "12x2-2-2-2"):  # new depth, new width, both
-        init = initialize_full(spec, digits, bank=bank, fit=FIT, out=tmp_path / spec)
-        assert evaluate_model(tmp_path / spec, digits)["acc"] > 0.3, spec  # chance is 0.1
-    model, result = train(tmp_path / "16x1-2-1-1", digits, TrainConfig(epochs=1, batch_size=64, lr=1e-3),
+    # a new width (what the bank knows at new sizes, against an untrained bank: tests/test_knowledge.py)
+    init = initialize_full("16x1-2-1-1", digits, bank=bank, fit=FIT, out=tmp_path / "init")
+    at_init = evaluate_model(tmp_path / "init", digits)["acc"]
+    model, result = train(tmp_path / "init", digits, TrainConfig(epochs=1, batch_size=64, lr=1e-3),
                           out=tmp_path / "trained")
-    assert result.history[-1]["val_acc"] > 0.3
+    assert result.history[-1]["val_acc"] >= at_init - 0.02  # training goes on from the init (random: 13% ResNet)
     assert type(timm.create_model(f"local-dir:{tmp_path / 'trained'}", pretrained=True)) is type(model)
     if name == "convnext":  # the layer scales are carried over, not left at timm's 1e-6
         gammas = torch.cat([b.gamma for s in init.model.stages for b in s.blocks])
         assert gammas.abs().mean() > 1e-3
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights(digits, cnn_banks):
     a, b = (initialize_full("16x1-1-1-1", digits, bank=cnn_banks["resnet"], fit=FIT, seed=3).model for _ in range(2))
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(p, q), name
 
 
+@pytest.mark.slow
 def test_batchnorm_statistics_are_reestimated_after_composition(digits, cnn_banks):
     init = initialize_full("8x1-1-1-1", digits, bank=cnn_banks["resnet"], fit=TrainConfig(steps=1, batch_size=8))
     stats = init.model.layer1[0].bn1
     assert stats.num_batches_tracked > 1 and not torch.allclose(stats.running_var, torch.ones_like(stats.running_var))
 
 
+@pytest.mark.slow
 def test_baselines_for_cnns(tmp_path, digits, cnn_banks):
     teacher, _ = train(None, digits, TrainConfig(epochs=1, batch_size=64), size="16x2-2-2-2", family="convnext",
                        out=tmp_path / "teacher")
@@ -172,6 +164,7 @@ def test_baselines_for_cnns(tmp_path, digits, cnn_banks):
         initialize_full("8x1-1-1-1", digits, method="linear-expansion", bank=cnn_banks["resnet"])
 
 
+@pytest.mark.slow
 def test_cli_with_family_flags(tmp_path, run_cli):
     run = run_cli
     code, _, err = run("pretrain", "--data", "digits", "--family", "resnet", "--share-stages", "--size",

@@ -1,9 +1,18 @@
 import pytest
 import torch
 
-from sizeless.constraints import KroneckerConfig, build_constraint, compose_kind, resize_free, resize_stack
-from sizeless.errors import SizelessError
-from sizeless.families import ImageSpec, get_family
+from sizeless.bank import TemplateBank
+from sizeless.constraints import (
+    KroneckerConfig,
+    KroneckerConstraint,
+    build_constraint,
+    compose_kind,
+    resize_free,
+    resize_stack,
+)
+from sizeless.errors import SizelessError, UnsupportedSize
+from sizeless.families import ImageSpec, Kind, get_family
+from sizeless.templated import TemplateNet
 
 
 def test_compose_equals_explicit_kron_sum():
@@ -35,6 +44,9 @@ def test_resize_stack_identity_and_depth_interpolation():
     torch.testing.assert_close(deeper[0], stack[0])
     torch.testing.assert_close(deeper[-1], stack[-1])
     torch.testing.assert_close(deeper[1], (stack[0] + stack[1]) / 2)
+    quarters = resize_stack(stack[:2], 5, 2, 2, fan_in=False)  # interpolated in float64, rounded once
+    for layer, t in enumerate((0.0, 0.25, 0.5, 0.75, 1.0)):
+        assert torch.equal(quarters[layer], ((1 - t) * stack[0].double() + t * stack[1].double()).float())
 
 
 def test_width_resize_preserves_function_on_replicated_inputs():
@@ -67,3 +79,116 @@ def test_bad_config_and_unknown_constraint():
         KroneckerConfig(vectors="sometimes")
     with pytest.raises(SizelessError, match="unknown constraint 'cp'"):
         build_constraint("cp", {})
+
+
+def _kind(name: str, unit, factors, init, template=None, fill=1.0, layers=2, vector=False) -> Kind:
+    shape = (unit[0] * factors[0], unit[1] * factors[1])
+    params = tuple(f"{name}.{i}" for i in range(layers))
+    return Kind(name, params, shape, shape, unit, init, not vector, vector, template=template, fill=fill)
+
+
+def test_config_bounds_and_round_trip():
+    smallest = KroneckerConfig(template_width=1, num_templates=1)
+    assert smallest.to_dict() == {"template_width": 1, "num_templates": 1, "template_mlp_ratio": 4.0,
+                                  "vectors": "template", "scalers": "learned"}
+    assert KroneckerConfig(**smallest.to_dict()) == smallest
+    positive = "template width and number of templates must be positive"
+    for bad, message in (({"template_width": 0}, positive), ({"num_templates": 0}, positive),
+                         ({"scalers": "fixed"}, "scalers must be 'learned' or 'linear', not 'fixed'"),
+                         ({"scalers": "linear", "num_templates": 3},
+                          "linear scalers (TLEG's learngene) need exactly 2 templates: --num-templates 2"),
+                         ({"vectors": "sometimes"}, "vectors must be 'template' or 'free', not 'sometimes'")):
+        with pytest.raises(SizelessError) as error:
+            KroneckerConfig(**bad)
+        assert str(error.value) == message  # the whole line a user reads
+    KroneckerConfig(scalers="linear", num_templates=2)  # TLEG's learngene is valid
+
+
+def test_initial_templates_and_scalers_compose_timm_like_weights():
+    """Matrices at std 0.02 (scalers of variance 1/N keep the template's), norms exactly 1 (or a layer
+    scale's fill), biases exactly 0."""
+    con = KroneckerConstraint(KroneckerConfig(template_width=32, num_templates=4))
+    kinds = [_kind("w", (32, 32), (4, 4), 0.02), _kind("norm", (32, 1), (4, 1), "ones", vector=True),
+             _kind("gamma", (32, 1), (4, 1), "ones", fill=1e-6, vector=True),
+             _kind("bias", (32, 1), (4, 1), "zeros", vector=True)]
+    g = torch.Generator().manual_seed(0)
+    templates, scalers = con.init_templates(kinds, g), con.init_scalers(kinds, g)
+    assert templates["w"].shape == (4, 32, 32) and scalers["w"].shape == (2, 4, 4, 4)
+    composed = con.compose(templates, scalers, kinds)
+    assert abs(composed["w"].std().item() - 0.02) < 0.004
+    assert torch.equal(composed["norm"], torch.ones(2, 128, 1))
+    torch.testing.assert_close(composed["gamma"], torch.full((2, 128, 1), 1e-6))
+    assert torch.equal(composed["bias"], torch.zeros(2, 128, 1))
+    assert abs(scalers["w"].var().item() - 1 / 4) < 0.05
+    assert con.template_shapes(kinds) == {k.name: (4, *k.unit) for k in kinds}
+    assert con.scaler_shapes(kinds)["w"] == (2, 4, 4, 4)
+
+
+def test_kinds_sharing_a_template_set_must_share_its_shape():
+    con = KroneckerConstraint(KroneckerConfig(template_width=4, num_templates=2))
+    same = [_kind("a", (4, 4), (1, 1), 0.02, template="set"), _kind("b", (4, 4), (2, 2), 0.02, template="set")]
+    assert list(con.template_shapes(same)) == ["set"]  # one set, two factor sizes
+    with pytest.raises(SizelessError) as error:
+        con.template_shapes([same[0], _kind("c", (8, 4), (1, 1), 0.02, template="set")])
+    assert str(error.value) == "c and a share template 'set' but need shapes (2, 8, 4) and (2, 4, 4)"
+
+
+def test_free_vectors_stay_out_of_the_templates():
+    kinds = [_kind("w", (4, 4), (1, 1), 0.02), _kind("norm", (4, 1), (1, 1), "ones", vector=True)]
+    assert KroneckerConstraint(KroneckerConfig(vectors="free")).templated(kinds) == kinds[:1]
+    assert KroneckerConstraint(KroneckerConfig(vectors="template")).templated(kinds) == kinds
+
+
+def test_linear_scalers_are_tleg_ramps_and_fixed():
+    con = KroneckerConstraint(KroneckerConfig(template_width=4, num_templates=2, scalers="linear"))
+    assert con.scalers_trainable is False
+    assert KroneckerConstraint(KroneckerConfig()).scalers_trainable is True
+    ramp = con.init_scalers([_kind("w", (4, 4), (1, 1), 0.02, layers=5)], torch.Generator())["w"]
+    assert ramp.view(5, 2).tolist() == [[1.0, 0.0], [1.0, 0.25], [1.0, 0.5], [1.0, 0.75], [1.0, 1.0]]
+    single = con.init_scalers([_kind("w", (4, 4), (1, 1), 0.02, layers=1)], torch.Generator())["w"]
+    assert single.view(2).tolist() == [1.0, 0.0]
+    seeded = con.seed_scalers({"w": ramp}, [_kind("w", (4, 4), (1, 1), 0.02, layers=3)], torch.Generator())
+    torch.testing.assert_close(seeded["w"].view(3, 2), torch.tensor([[1.0, 0.0], [1.0, 0.5], [1.0, 1.0]]))
+    for bad in ("init_scalers", "seed_scalers"):
+        with pytest.raises(UnsupportedSize) as error:
+            args = ({"w": ramp},) if bad == "seed_scalers" else ()
+            getattr(con, bad)(*args, [_kind("w", (4, 4), (2, 2), 0.02, layers=3)], torch.Generator())
+        assert str(error.value) == ("linear expansion (TLEG) keeps the learngene's width 4: it changes depth only, "
+                                    "so w of shape (8, 8) cannot be served")
+
+
+def test_seeding_kronecker_scalers_at_new_sizes():
+    """Kinds the source lacks keep their fresh init; the others are resized (depth, width, fan-in)."""
+    con = KroneckerConstraint(KroneckerConfig(template_width=4, num_templates=2))
+    source = {"w": torch.randn(2, 2, 1, 1, generator=torch.Generator().manual_seed(0))}
+    target = [_kind("w", (4, 4), (2, 2), 0.02, layers=3), _kind("new", (4, 4), (1, 1), 0.02)]
+    seeded = con.seed_scalers(source, target, torch.Generator())
+    assert set(seeded) == {"w"} and seeded["w"].shape == (3, 2, 2, 2)
+    middle = (source["w"][0] + source["w"][1]) / 2
+    torch.testing.assert_close(seeded["w"][1], middle.expand(2, 2, 2) / 2)  # two input replicas: halved
+    torch.testing.assert_close(seeded["w"][0], source["w"][0].expand(2, 2, 2) / 2)
+
+
+def test_resize_free_rescales_input_replicas_of_a_fan_in_kind():
+    source, target = _kind("w", (2, 3), (1, 1), 0.02, layers=1), _kind("w", (2, 3), (1, 2), 0.02, layers=1)
+    stack = torch.arange(6.0).view(1, 2, 3)
+    wider = resize_free(stack, source, target)  # each input feature is now two replicas: half the weight each
+    torch.testing.assert_close(wider, stack.repeat_interleave(2, dim=2) / 2)
+    plain = _kind("w", (2, 3), (1, 2), 0.02, layers=1, vector=True)  # not fan-in: values kept
+    torch.testing.assert_close(resize_free(stack, _kind("w", (2, 3), (1, 1), 0.02, layers=1, vector=True), plain),
+                               stack.repeat_interleave(2, dim=2))
+
+
+def test_a_bank_with_free_vectors_seeds_them_at_new_sizes():
+    fam = get_family("vit")
+    con = build_constraint("kronecker", {"template_width": 16, "num_templates": 2, "vectors": "free"})
+    net = TemplateNet(fam, con, [fam.parse_size("32x2")], ImageSpec(8, 1, 2), 10, seed=0)
+    bank = TemplateBank.from_net(net, {"train": {}})
+    source = {k.name: k for k in fam.kinds(fam.parse_size("32x2"), ImageSpec(8, 1, 2), 16, 4.0)}
+    target = {k.name: k for k in fam.kinds(fam.parse_size("64x3"), ImageSpec(8, 1, 2), 16, 4.0)}
+    name = "blocks.*.norm1.weight"
+    stack = torch.stack([bank.tensors[f"free/32x2h1/blocks.{i}.norm1.weight"] for i in range(2)]).view(2, 32, 1)
+    expected = resize_free(stack, source[name], target[name])
+    seeded = bank.build_net("64x3", 10).model()
+    for layer in range(3):
+        torch.testing.assert_close(seeded.blocks[layer].norm1.weight, expected[layer].view(64))

@@ -23,6 +23,7 @@ from .initializers.base import default_fit_config
 from .mae import MAEConfig, MAELoss, MaskedAutoencoder, mask_generator, save_reconstructions
 from .models import check_input, load_model, model_args_of, save_model, teacher_family
 from .objectives import OBJECTIVES, Distill, DistillConfig, Supervised, objective_name
+from .rng import keep_rng, reseed
 from .sampling import Draw, SizeSampling, size_draws, sub_size
 from .tasks import resolve_task, task_of
 from .teachers import load_teacher
@@ -44,6 +45,7 @@ def image_spec(data: ImageData, patch_size: int | None = None, family: str = "vi
     return ImageSpec(data.img_size, data.in_chans, patch_size or get_family(family).default_patch_size(data.img_size))
 
 
+@keep_rng()
 def pretrain(
     data: ImageData | DataConfig | str,
     sizes: Sequence[str],
@@ -227,6 +229,7 @@ def initialize(
                            out=out, family=family, **baseline_inputs).model
 
 
+@keep_rng()
 def initialize_full(size, data, *, bank=None, method="templates", fit=None, patch_size=None, seed=0,
                     out=None, teacher=None, source=None, pretrain_config=None, family=None, log_dir=None,
                     task=None, head=None, channels=None, backbone=None) -> Initialized:
@@ -280,6 +283,7 @@ def initialize_plain(size, data, *, bank=None, method="templates", fit=None, pat
     return result
 
 
+@keep_rng()
 def train(
     model: nn.Module | str | Path | None,
     data: ImageData | DataConfig | str,
@@ -315,7 +319,7 @@ def train(
 
         return train_dense(model, data, config, task=dense.name, size=size, patch_size=patch_size, out=out,
                            resume=resume, stop_at_step=stop_at_step, family=family, head=head, channels=channels)
-    torch.manual_seed(config.seed)  # a new head drawn below follows --seed
+    reseed(config.seed)  # a new head drawn below follows --seed (on this call's fork of the global RNG)
     if model is None:
         if size is None:
             raise SizelessError("give a model folder (--model) or a size for random init (--size)")
@@ -391,6 +395,7 @@ def rollout_model(model: nn.Module | str | Path, env: str, *, episodes: int = 10
     return rollout(model, task, env, episodes=episodes, target_return=target_return, seed=seed, progress=progress)
 
 
+@keep_rng()  # timm draws a random init before loading the weights
 def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig | str, batch_size: int = 512, *,
                    task: str | None = None, split: str = "val", overlays: str | Path | None = None) -> dict:
     """Validation loss and accuracy of a plain model (or model folder); for a dense task (``task``, or

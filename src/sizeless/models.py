@@ -8,20 +8,22 @@ default timm), and ``load_model`` asks each format whether it owns a folder, so 
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Protocol
 
 import timm
-from timm.models._hub import save_config_for_hf
 from torch import nn
 
 from .data import ImageData
 from .errors import SizelessError
-from .files import atomic_path, load_tensors, read_json, save_tensors, write_json
+from .files import load_tensors, read_json, save_tensors, write_json
 
 WEIGHTS_FILE = "model.safetensors"
+# What a registry pretrained_cfg says about the architecture itself: module names and whether the
+# input size is baked in. The rest of it (tag, hub id, url, license, paper, ImageNet statistics,
+# crop and test sizes) describes a registry checkpoint that these weights are not.
+STRUCTURAL_CFG = ("first_conv", "classifier", "fixed_input_size")
 
 
 class ModelFormat(Protocol):
@@ -50,20 +52,7 @@ class TimmFormat:
     def save(self, model: nn.Module, path: Path, architecture: str, model_args: dict, data: ImageData | None,
              sizeless: dict) -> None:
         save_tensors(path / WEIGHTS_FILE, model.state_dict())
-        with atomic_path(path / "config.json") as tmp:
-            save_config_for_hf(model, str(tmp), model_args=model_args)
-            config = json.loads(tmp.read_text())
-        config["architecture"] = architecture
-        config["num_classes"] = model_args["num_classes"]
-        pretrained = config.setdefault("pretrained_cfg", {})
-        pretrained["num_classes"] = model_args["num_classes"]
-        if data is not None:
-            pretrained.update(mean=list(data.mean), std=list(data.std),
-                              input_size=[data.in_chans, data.img_size, data.img_size])
-            if data.class_names:
-                config["label_names"] = data.class_names
-        config["sizeless"] = sizeless
-        write_json(path / "config.json", config)
+        write_json(path / "config.json", hub_config(model, architecture, model_args, data, sizeless))
 
     def load(self, path: Path, config: dict) -> tuple[nn.Module, dict]:
         load_tensors(path / WEIGHTS_FILE, "model weights")  # a clear error for truncated or foreign files
@@ -76,6 +65,43 @@ class TimmFormat:
 
 
 MODEL_FORMATS: dict[str, ModelFormat] = {"timm": TimmFormat()}
+
+
+def hub_config(model: nn.Module, architecture: str, model_args: dict, data: ImageData | None = None,
+               sizeless: dict | None = None) -> dict:
+    """timm's hub ``config.json`` for weights made here, written field by field (timm has no public
+    writer): a pretrained_cfg that describes this model's own input, normalization and classes.
+
+    Without ``data``, input size and mean/std come from the model's cfg, which every family sets to
+    sizeless's own (``pretrained_cfg_overlay`` at build time, or a config written here).
+    """
+    own = model.pretrained_cfg
+    num_classes = model_args["num_classes"]
+    input_size = [data.in_chans, data.img_size, data.img_size] if data is not None else list(own["input_size"])
+    mean, std = (data.mean, data.std) if data is not None else (own["mean"], own["std"])
+    meta = sizeless or {}
+    how = f" ({meta['method']} init{', then trained' if 'train' in meta else ''})" if "method" in meta else ""
+    where = f" on {data.name}" if data is not None else ""
+    name = f"{meta.get('family', 'model')} {meta['size']} ({architecture} with its model_args)" \
+        if "size" in meta else architecture
+    pretrained = {k: own[k] for k in STRUCTURAL_CFG if own.get(k) is not None}
+    pretrained.update(
+        input_size=input_size,
+        interpolation="bilinear",  # how sizeless resizes (--image-size); inputs are not cropped
+        crop_pct=1.0,
+        crop_mode="center",
+        mean=list(mean),
+        std=list(std),
+        num_classes=num_classes,
+        description=f"{name}, made by sizeless{how}{where}: {'x'.join(map(str, input_size))} inputs, "
+                    f"{num_classes} classes; not a timm registry checkpoint",
+    )
+    config = {"architecture": architecture, "num_classes": num_classes, "num_features": model.num_features,
+              "model_args": dict(model_args), "pretrained_cfg": pretrained}
+    if data is not None and data.class_names:
+        config["label_names"] = list(data.class_names)
+    config["sizeless"] = meta
+    return config
 
 
 def model_format(family: str) -> ModelFormat:

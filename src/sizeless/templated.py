@@ -14,6 +14,7 @@ from torch.func import functional_call
 
 from .errors import SizelessError
 from .families import Family, ImageSpec, Kind
+from .rng import keep_rng, seeded
 from .sampling import sub_size
 
 
@@ -44,13 +45,13 @@ class TemplateNet(nn.Module):
         self.scaler_names: dict[str, list[str]] = {}
         self._narrow: dict[tuple[str, int, int], tuple[nn.Module, list[Kind]]] = {}  # built on first use
         generator = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)  # timm's own init draws from the global generator
         self.models = nn.ModuleDict()
         self.scalers = nn.ModuleDict()
-        for size in sizes:
+        with seeded(seed):  # timm's own init draws from the global generator: one seeded stream for all sizes
+            plain = [family.build(size, image, num_classes) for size in sizes]
+        for size, model in zip(sizes, plain, strict=True):
             kinds = self.kinds_of(size)
             templated = constraint.templated(kinds)
-            model = family.build(size, image, num_classes)
             for kind in templated:
                 for name in kind.params:
                     pop_parameter(model, name)
@@ -121,8 +122,9 @@ class TemplateNet(nn.Module):
             src = source[kind.name]
             stack = src.to_matrix(torch.stack([base.get_parameter(p) for p in src.params]))
             params.update(unstack([kind], {kind.name: self.constraint.seed_free(stack, src, kind, None)}))
+        head = {id(p) for p in base.get_classifier().parameters()}
         for name, p in base.named_parameters():  # the classifier: its input features follow the width
-            if name not in params:
+            if id(p) in head:  # (not the size's own deeper free parameters: a shallower sub-size has no place for them)
                 params[name] = self.constraint.resize_features(p, width) if p.ndim == 2 else p
         return model, params
 
@@ -142,7 +144,8 @@ class TemplateNet(nn.Module):
     def _sub_model(self, size: str, width: int, depth: int) -> tuple[nn.Module, list[Kind]]:
         if (size, width, depth) not in self._narrow:
             sub = self.size_at(size, width, depth)
-            model = self.family.build(sub, self.image, self.num_classes)
+            with keep_rng():  # its parameters are dropped below; a caller's random stream stays as it was
+                model = self.family.build(sub, self.image, self.num_classes)
             for name, _ in list(model.named_parameters()):
                 pop_parameter(model, name)
             device = self.templates[module_key(self.template_names[0])].device

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import torch
-
 from ..data import ImageData
 from ..errors import SizelessError
 from ..families import get_family
+from ..rng import seeded
 from .base import Initialized, InitOptions
 
 
@@ -16,7 +15,7 @@ def scratch(size, data: ImageData, options: InitOptions) -> Initialized:
     if image is None:
         raise SizelessError("scratch init needs an input geometry (image size, channels, patch size)")
     size = family.parse_size(size)
-    torch.manual_seed(options.seed)
-    model = family.build(size, image, data.num_classes)
+    with seeded(options.seed):  # timm's init draws from the global generator
+        model = family.build(size, image, data.num_classes)
     arch, args = family.model_args(size, image, data.num_classes)
     return Initialized(model, arch, args, {"method": "scratch", "family": family.name, "size": size.key})

@@ -16,6 +16,7 @@ from ..errors import SizelessError, UnsupportedSize
 from ..families import ImageSpec, get_family, task_parameters
 from ..models import check_input, input_geometry, load_model, teacher_family
 from ..norm_stats import has_batchnorm, reestimate_batchnorm
+from ..rng import seeded
 from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
 
 # parameter suffix -> (axis, groups): timm's fused qkv rows; a family may name its own (``selection_groups``)
@@ -83,8 +84,8 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
         if arch != config["architecture"]:
             raise SizelessError(f"{options.teacher} is a {config['architecture']} but {size.key} at this input is a "
                                 f"{arch} (another block type or stem: check --patch-size)")
-    torch.manual_seed(options.seed)
-    student = family.build(size, image, data.num_classes)
+    with seeded(options.seed):  # the new head (everything else is selected) follows the seed
+        student = family.build(size, image, data.num_classes)
     source = teacher.state_dict()
     state = student.state_dict()
     head = {id(p) for p in task_parameters(family, student)}

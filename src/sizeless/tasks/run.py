@@ -23,6 +23,7 @@ from ..families import TRANSFORMERS, ImageSpec, get_family
 from ..initializers import INITIALIZERS, Initialized
 from ..initializers.base import RECOMMENDED_FINETUNE, default_fit_config
 from ..models import input_geometry, load_model, save_model, teacher_family
+from ..rng import keep_rng, reseed
 from ..training import TrainConfig, TrainResult, fit
 from . import DenseModel, Task, TemplatedDense, get_task, resolve_task
 from .images import holdout
@@ -41,6 +42,7 @@ def task_image(task: Task, data, patch_size: int | None, family: str = "vit") ->
     return image
 
 
+@keep_rng()
 def initialize_dense(task: str | Task, size: str, data, *, method: str = "templates", bank=None,
                      fit_config: TrainConfig | None = None, patch_size: int | None = None, seed: int = 0,
                      out: str | Path | None = None, teacher=None, source=None, pretrain_config=None,
@@ -67,7 +69,7 @@ def initialize_dense(task: str | Task, size: str, data, *, method: str = "templa
     fam = get_family(family)
     image = task_image(task, data, patch_size, family)
     parsed = fam.parse_size(size)
-    torch.manual_seed(seed)  # the head's init follows the seed
+    reseed(seed)  # the head's init follows the seed (on this call's fork of the global RNG)
     head_module = task.head_class(head, family).for_backbone(family, parsed, image, data.num_classes, channels)
     fit_config = replace(fit_config or default_fit_config(), seed=seed)
     log_dir = Path(log_dir) if log_dir else Path(out) / "fit" if out else None
@@ -90,6 +92,7 @@ def _assemble(task, backbone, head, data, family, size, image, meta, out) -> Ini
     return Initialized(model, arch, args, meta)
 
 
+@keep_rng()
 def _from_model(task, path, data, method, patch_size, seed, out, head, channels) -> Initialized:
     """A dense model whose backbone is the plain model at ``path``, carried to the task's input geometry."""
     plain, config = load_model(path)
@@ -110,7 +113,7 @@ def _from_model(task, path, data, method, patch_size, seed, out, head, channels)
     image = task_image(task, data, patch_size, family)
     old = ImageSpec(img or image.img_size, chans, args.get("patch_size", image.patch_size))
     backbone = carry(fam, plain, size, old, image)
-    torch.manual_seed(seed)
+    reseed(seed)
     head_module = task.head_class(head, family).for_backbone(family, size, image, data.num_classes, channels)
     meta = {**recorded, "method": method, "backbone_from": str(path), "source_image": vars(old),
             "recommended": dict(RECOMMENDED_FINETUNE)}
@@ -206,6 +209,7 @@ def load_dense(model, data, task: Task) -> tuple[DenseModel, dict]:
     return model, config
 
 
+@keep_rng()
 def train_dense(model, data, config: TrainConfig, *, task: str | None = None, size: str | None = None,
                 patch_size: int | None = None, out=None, resume: bool = False, stop_at_step: int | None = None,
                 family: str = "vit", head: str | None = None, channels: int | None = None
@@ -237,6 +241,7 @@ def train_dense(model, data, config: TrainConfig, *, task: str | None = None, si
 
 
 @torch.no_grad()
+@keep_rng()  # timm draws a random init before loading the weights
 def evaluate_dense(model, data, *, task: str | None = None, split: str = "val", batch_size: int = 16,
                    overlays: str | Path | None = None, count: int = 4) -> dict:
     """The task's metrics of ``model`` on a split of ``data``; with ``overlays``, a PNG of a few predictions
