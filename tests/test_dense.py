@@ -387,6 +387,7 @@ def test_dense_from_a_trained_classifier(seg_data, tmp_path):
     assert load_model(tmp_path / "seg")[1]["sizeless"]["backbone_from"] == str(tmp_path / "clf")
 
 
+@pytest.mark.slow
 def test_bench_init_on_a_dense_task(seg_root, tmp_path, run_cli):
     """The fair bench judges dense models on the task's metric: CIFAR-like source images build the bank
     (here: random RGB images labelled by colour), the segmentation data is the target."""
