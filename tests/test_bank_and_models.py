@@ -69,7 +69,7 @@ def test_truncated_and_foreign_bank_files(bank_dir, tmp_path):
     with pytest.raises(SizelessError, match="truncated or not a safetensors file"):
         TemplateBank.load(broken)
 
-    for field, value, message in (("family", "dit", "unknown family 'dit'"),
+    for field, value, message in (("family", "unet", "unknown family 'unet'"),
                                   ("constraint", "cp", "unknown constraint 'cp'"),
                                   ("constraint", "tucker", "bad tucker constraint settings"),
                                   ("format", "something-else", "not a sizeless template bank")):

@@ -156,6 +156,8 @@ def test_profiles_fill_what_is_not_given_and_reject_unknown_names(tmp_path):
     assert cfg.teacher_size == cfg.bank_size  # the teacher gets the bank's size (and FLOPs) unless given
     with pytest.raises(SizelessError, match="unknown profile"):
         BenchConfig.from_profile("huge", data="digits", out=tmp_path)
+    with pytest.raises(SizelessError, match="name the target sizes"):
+        BenchConfig.from_profile(None, data="digits", out=tmp_path, sizes=None)
     with pytest.raises(SizelessError, match="--holdout"):
         BenchConfig(data="digits", out=tmp_path, sizes=["32x2"], lrs=[1e-3, 2e-3])
 
@@ -333,3 +335,87 @@ def test_weight_selection_selects_the_teacher_head_only_for_the_same_classes(tmp
     others = load_data(DataConfig("digits", classes=[1, 0, 2, 3, 4, 5, 6, 7, 8, 9], train_subset=200))
     new = initialize_full("32x2h1", others, method="weight-selection", teacher=tmp_path / "teacher")
     assert new.meta["head"] == "new" and not torch.equal(new.model.head.weight, teacher.head.weight[:, ::2])
+
+
+def _trajectories(state_dim: int = 3, act_dim: int = 2, rows: int = 40):
+    """Generated trajectories (two episodes): all a policy's weight selection reads is their task geometry."""
+    from sizeless.trajectories import TrajectoryData, Windows
+
+    g = torch.Generator().manual_seed(0)
+    starts = torch.tensor([0] * (rows // 2) + [rows // 2] * (rows - rows // 2))
+    return TrajectoryData("generated", Windows(torch.arange(4, rows)), Windows(torch.tensor([rows - 1])),
+                          torch.randn(rows, state_dim, generator=g), torch.randn(rows, act_dim, generator=g),
+                          torch.rand(rows, generator=g), torch.arange(rows) - starts, starts,
+                          torch.ones(rows, act_dim), [{"id": "generated", "env": "none"}], context=4, max_ep_len=50)
+
+
+def test_weight_selection_for_a_policy_reads_the_teachers_size_from_its_config(tmp_path):
+    pytest.importorskip("transformers")
+    from sizeless.initializers.weight_selection import weight_selection
+    from sizeless.models import save_model as save
+
+    fam, data = get_family("decision-transformer"), _trajectories()
+    big = fam.parse_size("64x2h2m2")
+    teacher = fam.build(big, fam.input_spec(data))
+    with torch.no_grad():  # a trained embedding LayerNorm (it sits between task parts in the state dict)
+        teacher.embed_ln.weight.normal_(generator=torch.Generator().manual_seed(1))
+    save(teacher, tmp_path / "dt", *fam.model_args(big, fam.input_spec(data)), None, {"family": fam.name})
+    options = InitOptions(teacher=tmp_path / "dt")
+    init = weight_selection("32x1h1m4", data, options)  # narrower and shallower, the teacher's MLP width (128)
+    assert init.meta["teacher_size"] == "64x2h2m2" and init.meta["size"] == "32x1h1"
+    ref, got = teacher.state_dict(), init.model.state_dict()
+    assert torch.equal(got["encoder.h.0.mlp.c_fc.weight"], ref["encoder.h.0.mlp.c_fc.weight"][::2])  # in-by-out
+    assert torch.equal(got["embed_ln.weight"], ref["embed_ln.weight"][::2])  # selected, not left at its init
+    odd = weight_selection("48x1h1m2", data, options).model.state_dict()["encoder.h.0.attn.c_attn.weight"]
+    qkv = ref["encoder.h.0.attn.c_attn.weight"]  # in-by-out: q | k | v column groups, 64 -> 48 each (not every 2nd)
+    assert torch.equal(odd, select(qkv, (48, 144), 3, 1)) and not torch.equal(odd, select(qkv, (48, 144)))
+    for same in ("64x2h2m2", "64x1h2m2", "32x2h1m4"):  # as wide, as deep, as wide an MLP as the teacher: served
+        assert weight_selection(same, data, options).meta["size"] == fam.parse_size(same).key
+    message = "weight selection cannot serve {}: it needs a teacher at least as wide and deep (teacher is 64x2h2m2)"
+    for target in ("96x1h3m1", "32x3h1m4", "32x1h1m8"):  # wider (a narrower MLP), deeper, a wider MLP
+        with pytest.raises(UnsupportedSize) as error:
+            weight_selection(target, data, options)
+        assert str(error.value) == message.format(fam.parse_size(target).key)
+
+
+def test_weight_selection_serves_the_teachers_own_width_and_reads_a_missing_mlp_ratio_as_timms_4(tmp_path, small):
+    fam = get_family("vit")
+    size = fam.parse_size("64x2m2")
+    teacher = fam.build(size, IMAGE, 10)
+    save_model(teacher, tmp_path / "m2", *fam.model_args(size, IMAGE, 10), small)
+    same = initialize_full("64x1m2", small, method="weight-selection", teacher=tmp_path / "m2")  # same width, MLP
+    assert torch.equal(same.model.blocks[0].mlp.fc1.weight, teacher.blocks[0].mlp.fc1.weight)
+    assert same.model_args["num_classes"] == 10  # the saved config rebuilds the student's own head
+    message = "weight selection cannot serve {}: it needs a teacher at least as wide and deep (teacher is 64x2, MLP {})"
+    with pytest.raises(UnsupportedSize) as error:  # the teacher's MLP ratio (2) is read from its config
+        initialize_full("64x1", small, method="weight-selection", teacher=tmp_path / "m2")
+    assert str(error.value) == message.format("64x1h2", 128)
+    default = fam.parse_size("64x2")
+    save_model(fam.build(default, IMAGE, 10), tmp_path / "m4", *fam.model_args(default, IMAGE, 10), small)
+    config = json.loads((tmp_path / "m4" / "config.json").read_text())
+    del config["model_args"]["mlp_ratio"]  # timm's default, as a config written elsewhere may leave it
+    (tmp_path / "m4" / "config.json").write_text(json.dumps(config))
+    assert initialize_full("64x1", small, method="weight-selection", teacher=tmp_path / "m4").meta["size"] == "64x1h2"
+    with pytest.raises(UnsupportedSize) as error:
+        initialize_full("64x1m5", small, method="weight-selection", teacher=tmp_path / "m4")
+    assert str(error.value) == message.format("64x1h2m5", 256)
+
+
+def test_weight_selection_refuses_a_vit_folder_without_model_args_in_one_line(tmp_path, small):
+    """A timm folder written elsewhere (no model_args: timm's vit_tiny_patch16_224 defaults) is refused, not a crash."""
+    import dataclasses
+
+    import timm
+
+    rgb = dataclasses.replace(small, name="digits-rgb", **{split: dataclasses.replace(
+        getattr(small, split), images=getattr(small, split).images.expand(-1, 3, -1, -1).contiguous())
+        for split in ("train", "val")})
+    save_model(timm.create_model("vit_tiny_patch16_224", num_classes=10), tmp_path / "hub", "vit_tiny_patch16_224",
+               {"num_classes": 10}, rgb)
+    config = json.loads((tmp_path / "hub" / "config.json").read_text())
+    del config["model_args"]
+    config["pretrained_cfg"]["input_size"] = [3, 224, 224]  # as on the Hub
+    (tmp_path / "hub" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SizelessError) as error:
+        initialize_full("32x1", rgb, method="weight-selection", teacher=tmp_path / "hub")
+    assert str(error.value) == f"{tmp_path / 'hub'} is not a ViT model folder; weight selection needs the same family"

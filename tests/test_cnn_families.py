@@ -7,6 +7,7 @@ import torch
 from sizeless.api import evaluate_model, initialize_full, pretrain, train
 from sizeless.bank import TemplateBank
 from sizeless.constraints import build_constraint, compose_kind
+from sizeless.data import DataConfig, load_data
 from sizeless.errors import SizelessError, UnsupportedSize
 from sizeless.families import ImageSpec, get_family
 from sizeless.sizes import CNNSize
@@ -156,6 +157,11 @@ def test_baselines_for_cnns(tmp_path, digits, cnn_banks):
     assert selected.meta["family"] == "convnext" and selected.meta["teacher_size"] == "16x2-2-2-2"
     torch.testing.assert_close(selected.model.stages[1].blocks[1].mlp.fc1.weight,
                                teacher.stages[1].blocks[1].mlp.fc1.weight[::2, ::2])
+    torch.testing.assert_close(selected.model.head.norm.weight, teacher.head.norm.weight[::2])  # same classes
+    other = load_data(DataConfig("digits", classes=[0, 1, 2, 3, 4]))
+    norm = initialize_full("8x1-2-1-1", other, method="weight-selection", teacher=tmp_path / "teacher").model.head.norm
+    assert torch.equal(norm.weight, torch.ones_like(norm.weight))  # a new head: head.* at init, as the reference
+    assert torch.equal(norm.bias, torch.zeros_like(norm.bias))
     with pytest.raises(UnsupportedSize, match="at least as wide and deep"):
         initialize_full("8x3-1-1-1", digits, method="weight-selection", teacher=tmp_path / "teacher")
     with pytest.raises(UnsupportedSize, match="no attention"):

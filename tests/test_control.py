@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import sys
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 
 pytest.importorskip("minari")
 transformers = pytest.importorskip("transformers")
@@ -14,10 +17,11 @@ transformers = pytest.importorskip("transformers")
 from sizeless.api import initialize_full, pretrain, rollout_model, train  # noqa: E402
 from sizeless.bank import TemplateBank  # noqa: E402
 from sizeless.behavior_cloning import BehaviorCloning  # noqa: E402
+from sizeless.budget import count_params  # noqa: E402
 from sizeless.constraints import build_constraint, compose_kind  # noqa: E402
 from sizeless.data import DataConfig, load_data  # noqa: E402
 from sizeless.errors import SizelessError  # noqa: E402
-from sizeless.families import get_family  # noqa: E402
+from sizeless.families import example_macs, get_family  # noqa: E402
 from sizeless.families.decision_transformer import TaskSpec  # noqa: E402
 from sizeless.models import load_model  # noqa: E402
 from sizeless.templated import TemplateNet  # noqa: E402
@@ -174,6 +178,57 @@ def test_train_and_eval_roll_out(policy_dir, pendulum, tmp_path, run_cli):
     code, out, _ = run_cli("eval", "--model", str(tmp_path / "t"), "--env", "InvertedPendulum-v5", "--episodes", "2",
                            "--target-return", "40")
     assert code == 0 and "normalized score" in out
+    card = ModelCard.load(tmp_path / "t" / "README.md")  # a trained policy carries its card too
+    assert card.data.library_name == "transformers" and str(policy_dir) in card.text
+
+
+def test_policy_folders_carry_cards_and_describe_themselves(policy_dir, dt_bank, run_cli):
+    card = ModelCard.load(policy_dir / "README.md")
+    data = card.data.to_dict()
+    assert data["library_name"] == "transformers" and {"sizeless", "decision-transformer", "templates"} <= set(
+        data["tags"])
+    assert "InvertedPendulum-v5" in card.text and "returns-to-go" in card.text and f"bank {dt_bank}" in card.text
+    code = card.text.split("```python\n")[1].split("```")[0]
+    scope = {}
+    exec(code, scope)  # the card's two lines load the policy in bare transformers
+    assert isinstance(scope["model"], transformers.DecisionTransformerModel)
+    code, out, err = run_cli("info", str(policy_dir))
+    assert code == 0 and "48x3h1 (GPT-2 policy, width 48" in out and "context windows of minari:" in out, err
+    code, out, err = run_cli("info", str(dt_bank))
+    assert code == 0 and "family: Decision Transformer" in out and "32x2" in out, err
+
+
+def test_dt_macs_match_an_analytic_count():
+    """Every matrix product of a policy forward over one context window of K steps (3K tokens), counted by hand."""
+    family, task = get_family("decision-transformer"), TaskSpec(5, 2, 100, 4)
+    model = family.build(family.parse_size("64x2"), task)
+    k, w, depth, tokens = task.context, 64, 2, task.positions
+    per_block = tokens * (3 * w * w + w * w + 2 * w * 4 * w) + 2 * tokens * tokens * w
+    embeddings_and_heads = 2 * k * w * (1 + task.state_dim + task.act_dim)  # return/state/action in and out
+    assert example_macs(family, model, task) == depth * per_block + embeddings_and_heads
+    assert model.config._attn_implementation == "sdpa"  # counted with eager attention, left as it was
+
+
+def test_sizes_and_init_within_a_budget_for_a_policy(dt_bank, store, tmp_path, run_cli):
+    """`sizes` lists a policy bank's sizes by MACs per context window; `init --max-params` picks one for a new
+    task within the budget, and its counts are the exported policy's."""
+    grid = ["--max-params", "65000", "--widths", "16,32", "--depths", "1:3"]
+    code, out, err = run_cli("sizes", "--bank", str(dt_bank), *grid)
+    assert code == 0 and "MACs / context window" in out and "within 65,000 parameters" in out, err
+    code, _, err = run_cli("init", "--bank", str(dt_bank), *grid, "--data", f"minari:{REACHER}", "--data-dir",
+                           str(store), "--context", "5", "--fit-steps", "0", "--out", str(tmp_path / "p"))
+    assert code == 0, err
+    said = re.search(r"size (\S+) \(([\d,]+) parameters, ([\d,]+) MACs per context window", err)
+    chosen, params, macs = said.groups()
+    model, _ = load_model(tmp_path / "p")
+    task = TaskSpec(10, 2, 1000, 5)  # Reacher's states and actions, the bank's episode length and context
+    family = get_family("decision-transformer")
+    assert model.config.hidden_size == int(chosen.split("x")[0]) and model.config.state_dim == 10
+    assert (count_params(model), example_macs(family, model, task)) == (int(params.replace(",", "")),
+                                                                        int(macs.replace(",", "")))
+    assert chosen == "32x2h1" and count_params(model) <= 65_000 and (tmp_path / "p" / "README.md").is_file()
+    code, out, err = run_cli("sizes", "--bank", str(dt_bank), "--widths", "16", "--depths", "1", "--latency", "--json")
+    assert code == 0 and 0 < json.loads(out)["sizes"][0]["latency_ms"] < 10_000, err  # real policy forwards
 
 
 def test_bad_inputs(policy_dir, store, tmp_path, run_cli, monkeypatch):
@@ -215,3 +270,21 @@ def test_weight_selection_keeps_q_k_v_column_groups_and_mimetic_shapes_gpt2_atte
     q, k = attn.c_attn.weight[:, :64].T, attn.c_attn.weight[:, 64:128].T  # out-by-in
     head = (q[:32].T @ k[:32]).detach()
     assert torch.trace(head) / 64 > 0.3  # W_q^T W_k of a head is near alpha Z + beta I (positive diagonal)
+
+
+def test_bench_runs_every_default_method_and_amortizes_direct(store, dt_bank, tmp_path):
+    """The policy bench accepts the image bench's default methods; direct-amortized pre-trains each size for the
+    bank's steps divided by the number of sizes, and the report names every method."""
+    from sizeless.bench import BenchConfig, run_init_bench
+
+    cfg = BenchConfig(data=f"minari:{PENDULUM}", data_dir=str(store), out=tmp_path / "b", sizes=["32x3", "48x2"],
+                      methods=["templates", "direct", "direct-amortized"], family="decision-transformer",
+                      bank=str(dt_bank), fit_steps=2, train_steps=2, eval_steps=[1], batch_size=8, context=5,
+                      episodes=1, seeds=1)
+    rows = run_init_bench(cfg)
+    assert {r["method"] for r in rows if r["status"] == "ok"} == {"templates", "direct", "direct-amortized"}
+    direct = json.loads((tmp_path / "b" / "runs" / "direct-32x3h1-seed0" / "init" / "config.json").read_text())
+    amortized = json.loads((tmp_path / "b" / "runs" / "direct-amortized-32x3h1-seed0" / "init" / "config.json")
+                           .read_text())
+    assert direct["sizeless"]["pretrain_steps"] == 30 and amortized["sizeless"]["pretrain_steps"] == 15
+    assert "direct-amortized" in (tmp_path / "b" / "report.md").read_text()

@@ -72,4 +72,4 @@ def test_mae_bank_then_supervised_fit_and_plain_mae(tmp_path, run_cli):
     assert code == 0, err
     code, _, err = run_cli("train", "--data", "digits", "--size", "32x2", "--objective", "contrastive",
                         "--out", str(tmp_path / "bad"))
-    assert code == 2 and "supervised or mae" in err
+    assert code == 2 and "unknown objective 'contrastive'" in err and "supervised, distill or mae" in err

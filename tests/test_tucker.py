@@ -297,6 +297,8 @@ def test_slice_or_extend_draws_new_rows_per_column_spread_from_the_generator():
     again = slice_or_extend(factor, 576, torch.Generator().manual_seed(1))
     assert torch.equal(again, wide) and torch.equal(torch.random.get_rng_state(), state)
     assert not torch.equal(slice_or_extend(factor, 576, torch.Generator().manual_seed(2)), wide)
+    half = slice_or_extend(factor.bfloat16(), 80, torch.Generator().manual_seed(1))
+    assert half.dtype == torch.bfloat16 and torch.equal(half[:64], factor.bfloat16())  # new rows in the bank's dtype
 
 
 def test_tucker_free_parameters_interpolate_over_depth_with_the_ends_kept():
@@ -337,3 +339,15 @@ def test_tucker_free_seeding_keeps_the_banks_dtype():
         if init is not None:  # the new features of a norm or bias start at its init, exactly
             blocks = out.view(dst.layers, -1, 48)[..., 32:]
             assert torch.equal(blocks, torch.full_like(blocks, init)), name
+
+
+def test_one_square_matrix_per_block_composes_as_a_tucker_product():
+    """Nothing assumes several matrices per block: the projections alone are G x1 X x2 U x3 V, one slice a layer."""
+    con = build_constraint("tucker", {"ranks": [3, 4, 5]})
+    proj = [k for k in VIT.kinds(VIT.parse_size("16x2h1"), IMAGE, 1, 4.0) if k.name == "blocks.*.attn.proj.weight"]
+    assert con.templated(proj) == proj and con.geometry(proj) == (2, 16, 1)
+    g = torch.Generator().manual_seed(0)
+    scalers, core = con.init_scalers(proj, g), torch.randn(3, 4, 5, generator=g)
+    assert {k: tuple(v.shape) for k, v in scalers.items()} == {"X": (2, 3), "U": (16, 4), "V": (16, 5)}
+    reference = mode_product(mode_product(mode_product(core, scalers["X"], 0), scalers["U"], 1), scalers["V"], 2)
+    torch.testing.assert_close(con.compose({"G": core}, scalers, proj)["blocks.*.attn.proj.weight"], reference)

@@ -31,8 +31,8 @@ def test_width_not_multiple_of_template_lists_valid_widths():
 
 
 def test_unknown_family():
-    with pytest.raises(SizelessError, match="unknown family 'dit'"):
-        get_family("dit")
+    with pytest.raises(SizelessError, match="unknown family 'unet'"):
+        get_family("unet")
 
 
 @pytest.mark.parametrize("vectors", ["template", "free"])
@@ -153,6 +153,7 @@ def test_classifier_columns_follow_the_width_rule():
     torch.testing.assert_close(kron.resize_features(weight, 16), weight[:, 0::2] * 2)  # leading replica, doubled
     tucker = build_constraint("tucker", {"ranks": [2, 2, 2]})
     assert torch.equal(tucker.resize_features(weight, 20), weight[:, :20])
+    assert torch.equal(tucker.resize_features(weight, 40), torch.cat([weight, torch.zeros(2, 8)], 1))  # unread features
     assert kron.grows_deterministically and not tucker.grows_deterministically
 
 
@@ -170,3 +171,19 @@ def test_sub_sizes_of_each_size_and_what_cannot_be_resized():
     message = "a resnet size cannot run at another width or depth: size sampling resizes Transformer sizes"
     with pytest.raises(SizelessError, match=f"^{re.escape(message)}$"):
         resnet(torch.zeros(1, 1, 8, 8), width=16)
+
+
+def test_other_entry_points_run_at_a_sub_width_and_depth():
+    """``call`` (an MAE encoder, forward_features) runs the size at the width and depth asked for, as forward does."""
+    fam = get_family("vit")
+    net = TemplateNet(fam, build_constraint("kronecker", {"template_width": 16, "num_templates": 2}),
+                      [fam.parse_size("64x2")], IMAGE, 10, seed=0)
+    x = torch.randn(2, 1, 8, 8)
+    for width, depth in ((32, None), (None, 3), (32, 1)):
+        features = net.call(lambda model, images: model.forward_features(images), x, width=width, depth=depth)
+        assert features.shape == (2, 17, width or 64)  # class token + 4x4 patches
+        logits = net.call(lambda model, images: model(images), x, width=width, depth=depth)
+        torch.testing.assert_close(logits, net(x, width=width, depth=depth), rtol=0, atol=0)
+        assert not torch.allclose(logits, net(x), atol=1e-4)  # not the size's own width and depth
+        model, _ = net.weights(None, width, depth)
+        assert model.num_classes == 10 and len(model.blocks) == (depth or 2)  # built for the net's classes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from functools import partial
@@ -15,20 +16,24 @@ from . import distributed as dist
 from .bank import TemplateBank
 from .constraints import build_constraint
 from .data import DataConfig, ImageData, TrainData, load_data
+from .diffusion import DiffusionConfig
 from .errors import SizelessError
-from .families import ImageSpec, get_family
+from .families import ImageSpec, get_family, model_classes
 from .flops import cumulative_macs, macs_per_image, training_flops
+from .gen_metrics import FeatureModel, InceptionFID, compare, real_floor
+from .generation import SampleConfig, check_out, sample, to_uint8, write_samples
 from .initializers import INITIALIZERS, Initialized, InitOptions
 from .initializers.base import default_fit_config
+from .initializers.templates import target_spec
 from .mae import MAEConfig, MAELoss, MaskedAutoencoder, mask_generator, save_reconstructions
 from .models import check_input, load_model, model_args_of, save_model, teacher_family
-from .objectives import OBJECTIVES, Distill, DistillConfig, Supervised, objective_name
+from .objectives import OBJECTIVES, DistillConfig, default_objective
 from .rng import keep_rng, reseed
 from .sampling import Draw, SizeSampling, size_draws, sub_size
+from .sizing import Budget, Choice, choose, size_table
 from .tasks import resolve_task, task_of
-from .teachers import load_teacher
 from .templated import TemplateNet
-from .training import TrainConfig, TrainResult, evaluate, fit
+from .training import TrainConfig, TrainResult, evaluate, fit, seeded_generator
 
 
 def as_data(data: ImageData | DataConfig | str):
@@ -54,9 +59,10 @@ def pretrain(
     family_config: dict | None = None,
     constraint: str = "kronecker",
     constraint_config: dict | None = None,
-    objective: str = "supervised",
+    objective: str | None = None,
     distill: DistillConfig | None = None,
     mae: MAEConfig | None = None,
+    diffusion: DiffusionConfig | None = None,
     size_sampling: SizeSampling | None = None,
     config: TrainConfig | None = None,
     patch_size: int | None = None,
@@ -66,19 +72,21 @@ def pretrain(
 ) -> TemplateBank:
     """Constraint-based pre-training of a template bank; several sizes share templates (one drawn per step).
 
-    ``objective``: "supervised" (WeiT), "distill" (WAVE: a teacher given by ``distill``) or "mae"
-    (SWEET: masked autoencoding, no labels read; settings in ``mae``). ``size_sampling`` runs
-    each step at a drawn width and/or depth (SWEET's width-wise stochastic scaling, extended to depth).
+    ``objective``: "supervised" (WeiT), "distill" (WAVE: a teacher given by ``distill``), "mae"
+    (SWEET: masked autoencoding, no labels read; settings in ``mae``), "diffusion" for generators
+    (``family="dit"``; settings in ``diffusion``) or another registered objective of the family
+    (``objectives.OBJECTIVES``); default: the family's first. ``size_sampling`` runs each step at a drawn
+    width and/or depth (SWEET's width-wise stochastic scaling, extended to depth).
     ``family_config``: family options stored in the bank, e.g. ``{"share_stages": True}`` for a CNN.
     """
     if not sizes:
         raise SizelessError("give at least one --size to pre-train")
     data, config = as_data(data), config or TrainConfig()
     if objective != "mae" and task_of(data):
-        raise SizelessError(f"{objective} pre-training needs class labels, but {data.name} is {task_of(data)} data; "
-                            "pre-train on its images with --objective mae (no labels read)")
+        raise SizelessError(f"{objective or 'supervised'} pre-training needs class labels, but {data.name} is "
+                            f"{task_of(data)} data; pre-train on its images with --objective mae (no labels read)")
     fam = get_family(family, family_config)
-    objective = objective_name(objective, fam)
+    objective = check_objective(fam, objective)
     parsed = [fam.parse_size(s) for s in sizes]
     if len({s.key for s in parsed}) != len(parsed):
         raise SizelessError(f"duplicate sizes in {[s.key for s in parsed]}")
@@ -103,10 +111,10 @@ def pretrain(
             return lambda x: mae_model.reconstruct(partial(encode, size=key, width=width, depth=depth), x,
                                                    generator())
     else:
-        loss = make_objective(objective, distill, data, config)
+        loss = make_objective(objective, data, config, distill=distill, diffusion=diffusion)
 
         def run_at(key: str, width: int | None, depth: int | None, generator: Callable[[], torch.Generator]):
-            return lambda x: net(x, key, width, depth)
+            return lambda x, **inputs: net(x, key, width, depth, **inputs)
 
     draw = size_draws(keys, size_sampling, config.seed)
 
@@ -131,6 +139,7 @@ def pretrain(
         "objective": objective,
         "distill": asdict(distill) if distill else None,
         "mae": asdict(mae) if objective == "mae" else None,
+        "diffusion": loss.config.to_dict() if objective == "diffusion" else None,
         "size_sampling": size_sampling.to_dict() if size_sampling else None,
         "data": data.name,
         "class_names": data.class_names,
@@ -186,24 +195,25 @@ def sample_images(data, module: nn.Module, count: int = 8) -> Tensor:
     return images.to(device)
 
 
-def make_objective(objective: str, distill: DistillConfig | None, data: ImageData, config: TrainConfig):
-    if objective == "supervised":
-        return Supervised(config.label_smoothing)
-    if objective in OBJECTIVES:
-        return OBJECTIVES[objective](data, config)
-    if objective != "distill":
-        raise SizelessError(f"unknown objective {objective!r}; choose supervised, distill, mae or "
-                            f"{', '.join(OBJECTIVES)}")
-    if distill is None:
-        raise SizelessError("--objective distill needs a teacher: --teacher NAME|FOLDER|FILE")
-    teacher = load_teacher(distill.teacher, distill.teacher_arch, distill.allow_pickle)
-    if teacher.num_classes != data.num_classes:
-        raise SizelessError(f"the teacher predicts {teacher.num_classes} classes but {data.name} has "
-                            f"{data.num_classes}; distill on the teacher's label space")
-    if distill.cache_logits and config.augments(data):
-        raise SizelessError("teacher logits can be cached only without augmentation: add --no-augment")
-    return Distill(teacher, data.mean, data.std, distill.temperature, distill.kd_weight, distill.ce_weight,
-                   cache_size=len(data.train) if distill.cache_logits else None)
+def check_objective(family, objective: str | None) -> str:
+    """The objective to train ``family`` with: the given one if the family takes it, else its default."""
+    if objective is None:
+        return family.objectives[0]
+    if objective not in family.objectives:
+        *first, last = family.objectives
+        choices = f"{', '.join(first)} or {last}" if first else last
+        if objective in set(OBJECTIVES) | {"mae"}:
+            raise SizelessError(f"--objective {objective} is not available for the {family.name} family; it trains "
+                                f"with {choices}")
+        raise SizelessError(f"unknown objective {objective!r}; the {family.name} family trains with {choices}")
+    return objective
+
+
+def make_objective(objective: str, data: ImageData, config: TrainConfig, **settings):
+    """A trainer objective by name (``settings``: ``distill=DistillConfig``, ``diffusion=DiffusionConfig``)."""
+    if objective not in OBJECTIVES:
+        raise SizelessError(f"unknown objective {objective!r}; choose {', '.join(OBJECTIVES)} or mae")
+    return OBJECTIVES[objective](data, config, **settings)
 
 
 def initialize(
@@ -283,6 +293,18 @@ def initialize_plain(size, data, *, bank=None, method="templates", fit=None, pat
     return result
 
 
+def pick_size(bank: TemplateBank | str | Path, budget: Budget, data: ImageData | None = None, *,
+              widths: Sequence[int] | None = None, depths: Sequence[int] | None = None) -> Choice:
+    """The size :func:`initialize` should build from ``bank`` within ``budget`` and why (:func:`sizing.choose`),
+    counted for what :func:`initialize` builds for ``data`` (its resolution and classes; a policy's task), by
+    default for the bank's own input."""
+    bank = TemplateBank.load(bank) if isinstance(bank, (str, Path)) else bank
+    table = size_table(bank, budget, widths=widths, depths=depths,
+                       spec=target_spec(bank, data) if data is not None else None,
+                       num_classes=data.num_classes if data is not None else None)
+    return choose(bank, table, depths)
+
+
 @keep_rng()
 def train(
     model: nn.Module | str | Path | None,
@@ -294,25 +316,28 @@ def train(
     out: str | Path | None = None,
     resume: bool = False,
     stop_at_step: int | None = None,
-    objective: str = "supervised",
+    objective: str | None = None,
     mae: MAEConfig | None = None,
-    family: str = "vit",
+    diffusion: DiffusionConfig | None = None,
+    family: str | None = None,
     task: str | None = None,
     head: str | None = None,
     channels: int | None = None,
 ) -> tuple[nn.Module, TrainResult]:
     """Train a plain model: a model folder, or random init of ``size`` (the baseline) when ``model`` is None.
 
-    ``family`` is the family of a random-init ``size`` (vit, resnet, convnext). ``objective="mae"``
-    pre-trains it by masked autoencoding instead (the conventional self-supervised path; no labels
-    read); fine-tune the result with a second ``train``.
+    ``family`` is the family of a random-init ``size`` (vit, resnet, convnext, dit; default vit), and is
+    checked against a model folder's. ``objective`` defaults to the family's (supervised; diffusion for
+    dit, whose schedule a model folder keeps). ``objective="mae"`` pre-trains a ViT by masked
+    autoencoding instead (the conventional self-supervised path; no labels read); fine-tune the result
+    with a second ``train``.
     With ``out``, the folder receives metrics.csv, curve.png, a resumable checkpoint and the
     trained model in timm's layout (``timm.create_model("local-dir:OUT", pretrained=True)``).
     """
     data, config = as_data(data), config or TrainConfig()
     dense = resolve_task(task, data)
     if dense is not None:
-        if objective != "supervised":
+        if objective not in (None, "supervised"):
             raise SizelessError(f"{dense.name} models train on their task's loss; --objective {objective} is for "
                                 "image classifiers (pre-train a bank with it instead)")
         from .tasks.run import train_dense
@@ -323,7 +348,8 @@ def train(
     if model is None:
         if size is None:
             raise SizelessError("give a model folder (--model) or a size for random init (--size)")
-        init = initialize_full(size, data, method="scratch", patch_size=patch_size, seed=config.seed, family=family)
+        init = initialize_full(size, data, method="scratch", patch_size=patch_size, seed=config.seed,
+                               family=family or "vit")
         model, arch, args, meta = init.model, init.architecture, init.model_args, init.meta
     elif isinstance(model, (str, Path)):
         path = model
@@ -331,24 +357,29 @@ def train(
         _check_classifier(saved, data, path)
         arch, args = model_args_of(saved)
         meta = {**saved.get("sizeless", {}), "trained_from": str(path)}
-        if getattr(model, "num_classes", data.num_classes) != data.num_classes:
-            model.reset_classifier(data.num_classes)
-            args["num_classes"] = data.num_classes
+        if family is not None and family != meta.get("family", "vit"):
+            raise SizelessError(f"--family {family} but {path} is a {meta.get('family', 'vit')} model")
+        fam = get_family(meta.get("family", "vit"))
+        classes = model_classes(fam, model)
+        if classes is not None and classes != data.num_classes:
+            fam.reset_classes(model, data.num_classes)
+            if "num_classes" in args:
+                args["num_classes"] = data.num_classes
     else:
         raise SizelessError("train() takes a model folder path or None (with size=...)")
-    objective = objective_name(objective, get_family(meta.get("family", "vit")))
+    objective = check_objective(get_family(meta.get("family", "vit")), objective)
     if objective == "mae":
         result = _train_mae(model, args, meta, data, config, mae or MAEConfig(), out, resume, stop_at_step)
         meta = {**meta, "objective": "mae", "mae": asdict(mae or MAEConfig())}
-    elif objective == "supervised" or objective in OBJECTIVES:
-        loss = OBJECTIVES[objective](data, config) if objective in OBJECTIVES else None
+    else:
+        if objective == "diffusion":  # a model folder keeps its noise schedule
+            diffusion = diffusion or DiffusionConfig(**meta.get("diffusion", {}))
+            meta = {**meta, "diffusion": diffusion.to_dict()}
+        loss = make_objective(objective, data, config, diffusion=diffusion)
         result = fit(model, data, config, objective=loss, out_dir=out, resume=resume, stop_at_step=stop_at_step)
         meta = {**meta, "objective": objective}
-    else:
-        raise SizelessError(f"train supports --objective supervised or mae (or {', '.join(OBJECTIVES)}), not "
-                            f"{objective!r}")
     model = model.cpu()
-    saved = out is not None and (Path(out) / "model.safetensors").exists()
+    saved = out is not None and (Path(out) / "config.json").exists()
     if out and dist.is_main() and result.completed and (result.steps_run or not saved):  # a reused run stays as is
         final = result.history[-1] if result.history else {}
         meta = {**meta, "train": asdict(config), "val_acc": final.get("val_acc"), "val_loss": final.get("val_loss")}
@@ -396,10 +427,13 @@ def rollout_model(model: nn.Module | str | Path, env: str, *, episodes: int = 10
 
 
 @keep_rng()  # timm draws a random init before loading the weights
-def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig | str, batch_size: int = 512, *,
-                   task: str | None = None, split: str = "val", overlays: str | Path | None = None) -> dict:
-    """Validation loss and accuracy of a plain model (or model folder); for a dense task (``task``, or
-    implied by the data) the task's metrics on ``split``, and with ``overlays`` a PNG of predictions."""
+def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig | str, batch_size: int = 512,
+                   family: str | None = None, *, task: str | None = None, split: str = "val",
+                   overlays: str | Path | None = None) -> dict:
+    """Validation metrics of a plain model (or model folder) under its family's objective: loss and accuracy
+    for classifiers, the held-out denoising loss at fixed timesteps and noise for generators (dit).
+    ``family``: of a model given as a module (default vit); a folder records its own. For a dense task
+    (``task``, or implied by the data) the task's metrics on ``split``, and with ``overlays`` a PNG of predictions."""
     data = as_data(data)
     dense = resolve_task(task, data)
     if dense is not None:
@@ -409,14 +443,19 @@ def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig |
                               overlays=overlays)
     if split != "val":
         raise SizelessError("classification data has a training and a validation split; evaluate on val")
+    record = {}
     if isinstance(model, (str, Path)):
         path = model
         model, saved = load_model(path)
         _check_classifier(saved, data, path)
-        if getattr(model, "num_classes", data.num_classes) != data.num_classes:
-            raise SizelessError(f"{path} predicts {model.num_classes} classes but {data.name} has {data.num_classes}")
+        record = saved.get("sizeless", {})
+        family = record.get("family", "vit")
+        classes = model_classes(get_family(family), model)
+        if classes is not None and classes != data.num_classes:
+            raise SizelessError(f"{path} serves {classes} classes but {data.name} has {data.num_classes}")
+    objective = default_objective(get_family(family or "vit"), data, TrainConfig(), record)
     model.to(dist.setup())
-    return evaluate(model, model, data, batch_size=batch_size)
+    return evaluate(model, model, data, batch_size=batch_size, objective=objective)
 
 
 def _check_classifier(config: dict, data, path) -> None:
@@ -425,3 +464,78 @@ def _check_classifier(config: dict, data, path) -> None:
         raise SizelessError(f"{path} is a {config['task']} model; use it with {config['task']} data "
                             f"(--task {config['task']}), not with the classification dataset {data.name}")
     check_input(config, data, path)
+
+
+def load_generator(path: str | Path) -> tuple[nn.Module, dict]:
+    """A generator model folder (family dit) and its sizeless record; anything else is refused in one line."""
+    model, saved = load_model(path)
+    record = saved.get("sizeless", {})
+    family = record.get("family", "vit")
+    if "diffusion" not in get_family(family).objectives:
+        raise SizelessError(f"{path} is a {family} classifier, not a generator; sampling needs a DiT model folder "
+                            "(made with --family dit)")
+    return model, record
+
+
+@keep_rng()  # loading a model folder may draw an init before the weights arrive
+def generate(model: str | Path, config: SampleConfig | None = None, *, out: str | Path | None = None,
+             fmt: str = "png", progress: bool = True) -> tuple[Tensor, Tensor]:
+    """Sample uint8 images and their labels from a DiT model folder; with ``out``, write ``grid.png``, the images
+    (PNG files or ``train.parquet``) and ``samples.json`` there (all or nothing)."""
+    config = config or SampleConfig()
+    net, record = load_generator(model)
+    labels = config.labels(get_family(record["family"]).num_classes(net))
+    if out is not None:
+        check_out(Path(out))  # before minutes of sampling, not after
+    net.to(dist.setup())
+    start = time.perf_counter()
+    images = to_uint8(sample(net, labels, config, noise_schedule(record), progress), record.get("mean", (0.5,)),
+                      record.get("std", (0.5,)))
+    seconds = time.perf_counter() - start
+    if out is not None:
+        meta = {"model": str(model), **asdict(config), "labels": labels.tolist(), "seconds": round(seconds, 2),
+                "images_per_second": round(len(images) / seconds, 3)}
+        title = f"{record.get('size', '')} {config.scheduler} {config.steps} steps, guidance {config.guidance:g}"
+        write_samples(Path(out), images, labels, record.get("label_names", []), fmt, meta, title)
+    return images, labels
+
+
+def noise_schedule(record: dict) -> dict:
+    """The diffusers scheduler config a model was trained with (its record's schedule)."""
+    return dict(DiffusionConfig(**record.get("diffusion", {})).scheduler().config)
+
+
+@keep_rng()
+def evaluate_generator(model: str | Path, data: ImageData | DataConfig | str, feature_model: str | Path,
+                       config: SampleConfig | None = None, inception_weights: str | Path | None = None,
+                       progress: bool = True) -> dict:
+    """Samples ``config.num_images`` images (classes in turn) and measures them against as many held-out real
+    images: Frechet and kernel distances in ``feature_model``'s features with the real-vs-real floor (training
+    vs held-out images, same count), class consistency, the held-out denoising loss, and real FID with
+    ``inception_weights``."""
+    data, config = as_data(data), config or SampleConfig(num_images=1000)
+    net, record = load_generator(model)
+    check_input({"model_args": dict(net.config)}, data, model)
+    classes = get_family(record["family"]).num_classes(net)
+    if classes != data.num_classes:
+        raise SizelessError(f"{model} generates {classes} classes but {data.name} has {data.num_classes}")
+    n = config.num_images
+    if n > min(len(data.train), len(data.val)):
+        raise SizelessError(f"--num-images {n} is more than the real images to compare with ({len(data.val)} held "
+                            f"out, {len(data.train)} for training); pass at most {min(len(data.train), len(data.val))}")
+    inception = InceptionFID(inception_weights) if inception_weights is not None else None  # fails before sampling
+    features = FeatureModel.load(feature_model)
+    order = seeded_generator(config.seed, 31)
+    test_index = torch.randperm(len(data.val), generator=order)[:n]
+    real_test, real_train = data.val.images[test_index], data.train.images[torch.randperm(len(data.train),
+                                                                                          generator=order)[:n]]
+    test_feats = features(real_test)
+    accuracy = float((test_feats[1].argmax(1) == data.val.labels[test_index]).float().mean())
+    fake, labels = generate(model, config, progress=progress)
+    out = {"denoising_loss": evaluate_model(model, data)["loss"], **compare(features(fake), labels, test_feats),
+           "floor": real_floor(features(real_train), test_feats), "num_images": n,
+           "classifier": {**features.info, "acc_on_real": accuracy}}
+    if inception is not None:
+        out["fid_inception"] = inception(fake, real_test)
+        out["fid_inception_floor"] = inception(real_train, real_test)
+    return out

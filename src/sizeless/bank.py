@@ -12,7 +12,7 @@ from torch import Tensor
 from . import __version__
 from .constraints import build_constraint
 from .data import label_space
-from .errors import SizelessError
+from .errors import SizelessError, UnsupportedSize
 from .families import ImageSpec, Kind, get_family, input_key, task_parameters
 from .files import load_tensors, read_json, save_tensors, write_json
 from .templated import TemplateNet
@@ -21,6 +21,7 @@ from .training import TrainConfig
 FORMAT = "sizeless-bank"
 FORMAT_VERSION = 1
 CONFIG_FILE, TENSOR_FILE = "config.json", "templates.safetensors"
+MODEL_WEIGHTS = ("model.safetensors", "diffusion_pytorch_model.safetensors")  # timm's and diffusers' model folders
 
 
 @dataclass
@@ -29,6 +30,7 @@ class TemplateBank:
 
     config: dict
     tensors: dict[str, Tensor]
+    path: Path | None = None  # where it was loaded from (recorded in the models it initializes)
 
     # -- what the bank describes ------------------------------------------------------------------
     @property
@@ -53,6 +55,29 @@ class TemplateBank:
     def train_config(self) -> TrainConfig:
         """The pre-training budget, e.g. for direct pre-training "with the same budget"."""
         return TrainConfig(**self.config["train"])
+
+    @property
+    def widest_size(self):
+        """The pre-trained size that sets the shape of the sizes `sizeless sizes` lists (widest, then deepest)."""
+        return max(self.sizes, key=lambda s: (s.width, s.depth))
+
+    def summary(self) -> dict:
+        """What a model initialized from this bank records about it (its card quotes this)."""
+        keys = ("family", "constraint", "constraint_config", "objective", "data", "sizes", "steps", "train_flops",
+                "template_params")
+        return {"path": str(self.path) if self.path else None, **{k: self.config.get(k) for k in keys}}
+
+    def check_serves(self, size, image: ImageSpec | None = None) -> list[Kind]:
+        """The templated kinds of ``size``; raises UnsupportedSize unless the constraint composes them and the
+        bank holds every template set they use."""
+        templated = self.constraint.check_serves(self.kinds(size, image))
+        for name in self.constraint.template_shapes(templated):
+            if f"template/{name}" not in self.tensors:
+                raise UnsupportedSize(
+                    f"the bank has no template {name!r} for {size.key} (its sizes {self.config['sizes']} never "
+                    "used it); pre-train the bank at a size with at least 2 blocks per stage"
+                )
+        return templated
 
     def kinds(self, size, image: ImageSpec | None = None) -> list[Kind]:
         """The family's kinds for ``size`` at the bank's template width (and input geometry by default)."""
@@ -120,6 +145,7 @@ class TemplateBank:
                 "needs the same patch size"
             )
         family = self.family
+        self.check_serves(size, image)
         net = TemplateNet(family, self.constraint, [size], image, num_classes, seed=seed)
         source = self.nearest_size(size)
         source_size = family.parse_size(source)
@@ -128,11 +154,6 @@ class TemplateBank:
         generator = torch.Generator().manual_seed(seed)  # constraints that extend a width draw the new part
         with torch.no_grad():
             for name, param in net.template_tensors().items():
-                if f"template/{name}" not in self.tensors:
-                    raise SizelessError(
-                        f"the bank has no template {name!r} for {size.key} (its sizes {self.config['sizes']} never "
-                        "used it); pre-train the bank at a size with at least 2 blocks per stage"
-                    )
                 param.copy_(family.adapt_to_image(name, self.tensors[f"template/{name}"], self.image, image))
             kinds = net.templated_kinds[size.key]
             names = [k for k in net.scaler_names[size.key] if f"scaler/{source}/{k}" in self.tensors]
@@ -173,7 +194,7 @@ class TemplateBank:
         path = Path(path)
         if not path.is_dir():
             raise SizelessError(f"template bank {path} does not exist; create one with `sizeless pretrain --out`")
-        if not (path / TENSOR_FILE).exists() and (path / "model.safetensors").exists():
+        if not (path / TENSOR_FILE).exists() and any((path / f).exists() for f in MODEL_WEIGHTS):
             raise SizelessError(f"{path} is a model folder, not a template bank; pass it as --model, a bank as --bank")
         config = read_json(path / CONFIG_FILE, "template bank config")
         if config.get("format") != FORMAT:
@@ -184,7 +205,7 @@ class TemplateBank:
             raise SizelessError(f"{path / CONFIG_FILE} has no valid format_version; the bank config is damaged")
         if version > FORMAT_VERSION:
             raise SizelessError(f"{path} was written by a newer sizeless (bank format {version}); upgrade sizeless")
-        bank = cls(config, load_tensors(path / TENSOR_FILE, "template bank"))
+        bank = cls(config, load_tensors(path / TENSOR_FILE, "template bank"), path)
         try:
             bank.validate(path)
         except (KeyError, TypeError, ValueError) as err:
@@ -193,8 +214,18 @@ class TemplateBank:
         return bank
 
     def validate(self, path: str | Path = "bank") -> None:
-        """Every tensor the config implies is present with the right shape."""
+        """The config agrees with itself, and every tensor it implies is present with the right shape."""
         constraint = self.constraint  # raises on an unknown constraint
+        family = self.family  # raises on an unknown family
+        for size in self.config["sizes"]:
+            try:
+                family.parse_size(size)
+            except SizelessError:
+                raise SizelessError(
+                    f"{path}: the bank's config is inconsistent: family {family.name} but pre-trained size {size!r} "
+                    f"is not a {getattr(family, 'title', family.name)} size; re-create the bank (or correct 'family' "
+                    "in its config.json)"
+                ) from None
         problems = []
         for size in self.sizes:
             kinds = self.kinds(size)

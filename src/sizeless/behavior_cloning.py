@@ -44,4 +44,4 @@ class BehaviorCloning:
         return {"loss": (sse / count.clamp(min=1)).item() * windows}
 
 
-OBJECTIVES["behavior-cloning"] = lambda data, config: BehaviorCloning()
+OBJECTIVES["behavior-cloning"] = lambda data, config, **_: BehaviorCloning()

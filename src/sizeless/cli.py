@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from . import checks
 from .errors import SizelessError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -24,20 +25,49 @@ DataOpt = Annotated[str, typer.Option("--data", help="digits | cifar10 | path to
                                                      "| minari:DATASET_ID[,DATASET_ID...] (trajectories)")]
 DataDirOpt = Annotated[str | None, typer.Option(help="local copy for --data cifar10 (no download); the Minari store "
                                                      "for --data minari:ID")]
-ImageSizeOpt = Annotated[int | None, typer.Option(help="resize images to this side")]
-SubsetOpt = Annotated[int | None, typer.Option(help="use this many training images (fixed subset)")]
-ValSubsetOpt = Annotated[int | None, typer.Option(help="use this many validation images (fixed subset)")]
-ClassesOpt = Annotated[str | None, typer.Option(help="keep only these labels, e.g. 0,1,2,3,4")]
-EpochsOpt = Annotated[int, typer.Option(help="training epochs")]
-BatchOpt = Annotated[int, typer.Option(help="global batch size (split across torchrun processes)")]
-WarmupOpt = Annotated[float | None, typer.Option(help="warm-up, as a fraction of all steps")]
-WdOpt = Annotated[float, typer.Option(help="AdamW weight decay (matrices only)")]
-SeedOpt = Annotated[int, typer.Option(help="random seed (same seed, data and CPU -> same weights)")]
+ImageSizeOpt = Annotated[int | None, typer.Option(help="resize images to this side", callback=checks.at_least_one)]
+SubsetOpt = Annotated[int | None, typer.Option(help="use this many training images (fixed subset)",
+                                               callback=checks.at_least_one)]
+ValSubsetOpt = Annotated[int | None, typer.Option(help="use this many validation images (fixed subset)",
+                                                  callback=checks.at_least_one)]
+ClassesOpt = Annotated[str | None, typer.Option(help="keep only these labels, e.g. 0,1,2,3,4", callback=checks.labels)]
+EpochsOpt = Annotated[int, typer.Option(help="training epochs", callback=checks.at_least_one)]
+BatchOpt = Annotated[int, typer.Option(help="global batch size (split across torchrun processes)",
+                                       callback=checks.at_least_one)]
+WarmupOpt = Annotated[float | None, typer.Option(help="warm-up, as a fraction of all steps", callback=checks.fraction)]
+WdOpt = Annotated[float, typer.Option(help="AdamW weight decay (matrices only)", callback=checks.non_negative)]
+SeedOpt = Annotated[int, typer.Option(help="random seed (same seed, data and CPU -> same weights)",
+                                      callback=checks.non_negative)]
 PatchOpt = Annotated[int | None, typer.Option(
     help="input reduction of the stem. ViT: patch size (default image/8, 2 below 16 px); ConvNeXt: patch size "
          "(default 4, 1 below 32 px); ResNet: 1 = small-image stem (3x3 stride 1, the default up to 64 px), "
-         "4 = ImageNet stem (7x7 stride 2 + max-pool)")]
-FamilyOpt = Annotated[str, typer.Option(help="architecture family: vit | resnet | convnext | decision-transformer")]
+         "4 = ImageNet stem (7x7 stride 2 + max-pool)", callback=checks.at_least_one)]
+LrOpt = Annotated[float, typer.Option(help="peak learning rate", callback=checks.positive)]
+MaskOpt = Annotated[float, typer.Option(help="mae: fraction of patches masked", callback=checks.open_fraction)]
+DecoderWidthOpt = Annotated[int, typer.Option(help="mae: decoder width", callback=checks.at_least_one)]
+DecoderDepthOpt = Annotated[int, typer.Option(help="mae: decoder blocks", callback=checks.at_least_one)]
+TemplatesOpt = Annotated[int, typer.Option(help="kronecker: templates per kind (N)", callback=checks.at_least_one)]
+RanksOpt = Annotated[str, typer.Option(help="tucker: core ranks R1,R2,R3 (slices, output, input features)",
+                                       callback=checks.ranks)]
+MaxParamsOpt = Annotated[int | None, typer.Option(help="budget: parameters of the exported model",
+                                                  callback=checks.at_least_one)]
+MaxMacsOpt = Annotated[int | None, typer.Option(
+    help="budget: multiply-accumulates per image (a policy: per context window; FLOPs / 2)",
+    callback=checks.at_least_one)]
+MaxLatencyOpt = Annotated[float | None, typer.Option(
+    help="budget: milliseconds of one forward of --batch-size images (context windows), measured on this "
+         "machine's CPU",
+    callback=checks.positive)]
+ThreadsOpt = Annotated[int, typer.Option(help="latency: CPU threads of the measured forward",
+                                         callback=checks.at_least_one)]
+WidthsOpt = Annotated[str | None, typer.Option(help="widths to consider: a list 64,96,128 or a range 32:512:32 "
+                                                    "(default: the bank's width unit up to 4x its widest size)",
+                                               callback=checks.widths)]
+DepthsOpt = Annotated[str | None, typer.Option(help="depths to consider (CNNs: blocks per stage): a list or a range "
+                                                    "like 2:24 (default: 2:24 for ViT, 1:8 for CNNs)",
+                                               callback=checks.depths)]
+FamilyOpt = Annotated[str, typer.Option(help="architecture family: vit | resnet | convnext | decision-transformer | "
+                                            "dit (generator)")]
 SIZE_HELP = ("ViT: WIDTHxDEPTH[hHEADS][mMLP], e.g. 128x6; ResNet/ConvNeXt: BASE_WIDTHxBLOCKS-PER-STAGE (4 stages, "
              "widths double), e.g. 32x2-2-2-2, with a trailing b for ResNet Bottleneck blocks (32x3-4-6-3b)")
 ShareOpt = Annotated[bool, typer.Option(help="CNNs: stages of doubling width share one template set (larger "
@@ -47,18 +77,31 @@ ResumeOpt = Annotated[bool, typer.Option(help="continue the run in --out from it
 TaskOpt = Annotated[str | None, typer.Option(help="segmentation | detection (default: what --data is: an images + "
                                                   "masks folder, a COCO folder, or classification images)")]
 HeadOpt = Annotated[str | None, typer.Option(help="dense task head: dpt (segmentation), fcos (detection)")]
-ChannelsOpt = Annotated[int | None, typer.Option(help="dense task head width (decoder / pyramid channels, default 64)")]
+ChannelsOpt = Annotated[int | None, typer.Option(help="dense task head width (decoder / pyramid channels, default 64)",
+                                                 callback=checks.at_least_one)]
 DenseBatchOpt = Annotated[int | None, typer.Option(
-    help="global batch size (split across torchrun processes); default 128, 8 for dense tasks")]
-StepsOpt = Annotated[int | None, typer.Option(help="train for this many steps instead of --epochs")]
-ContextOpt = Annotated[int | None, typer.Option(help="trajectories: context length K of the policy (default 20)")]
+    help="global batch size (split across torchrun processes); default 128, 8 for dense tasks",
+    callback=checks.at_least_one)]
+EmbeddingsOpt = Annotated[str, typer.Option(help="dit: per-block timestep embedders in a templated model: free "
+                                                  "(plain parameters; the default, best measured) | templated | "
+                                                  "shared (one for all blocks, as in the original DiT)")]
+LabelDropoutOpt = Annotated[float, typer.Option(help="diffusion: fraction of labels dropped to the null label "
+                                                     "(classifier-free guidance)", callback=checks.fraction)]
+SampleStepsOpt = Annotated[int, typer.Option(help="sampling steps", callback=checks.at_least_one)]
+GuidanceOpt = Annotated[float, typer.Option(help="classifier-free guidance scale (1: none, 0: unconditional)",
+                                             callback=checks.non_negative)]
+SchedulerOpt = Annotated[str, typer.Option(help="sampling scheduler: ddim | dpm (DPM-Solver++ multistep)")]
+ObjectiveOpt = Annotated[str | None, typer.Option(
+    help="supervised | distill (needs --teacher) | mae (ViT, no labels) | diffusion (dit) | behavior-cloning "
+         "(decision-transformer); default: the family's")]
+StepsOpt = Annotated[int | None, typer.Option(help="train for this many steps instead of --epochs",
+                                              callback=checks.at_least_one)]
+ContextOpt = Annotated[int | None, typer.Option(help="trajectories: context length K of the policy (default 20)",
+                                                callback=checks.at_least_one)]
 
 
 def _labels(classes: str | None) -> list[int] | None:
-    try:
-        return [int(c) for c in classes.split(",")] if classes else None
-    except ValueError:
-        raise SizelessError(f"bad class list {classes!r}: expected comma-separated label numbers, e.g. 0,1,2") from None
+    return checks.parse_labels(classes) if classes else None
 
 
 def _ints(values: str, flag: str) -> list[int]:
@@ -114,36 +157,39 @@ def pretrain(
     family: FamilyOpt = "vit",
     share_stages: ShareOpt = False,
     constraint: Annotated[str, typer.Option(help="kronecker (WAVE/WeiT) | tucker (SWEET: any width)")] = "kronecker",
-    objective: Annotated[str, typer.Option(help="supervised | distill (needs --teacher) | mae (no labels) | "
-                                                    "behavior-cloning (decision-transformer's default)")] =
-        "supervised",
-    template_width: Annotated[int, typer.Option(help="kronecker: template width w; targets need multiples")] = 32,
-    num_templates: Annotated[int, typer.Option(help="kronecker: templates per kind (N)")] = 4,
+    objective: ObjectiveOpt = None,
+    embeddings: EmbeddingsOpt = "free",
+    label_dropout: LabelDropoutOpt = 0.1,
+    template_width: Annotated[int, typer.Option(help="kronecker: template width w; targets need multiples",
+                                                callback=checks.at_least_one)] = 32,
+    num_templates: TemplatesOpt = 4,
     vectors: Annotated[str, typer.Option(help="kronecker: biases/norms/embeddings 'template' or 'free'")] = "template",
     linear_scalers: Annotated[bool, typer.Option(help="TLEG learngene: fixed scalers 1, l/(L-1); needs N=2")] = False,
-    ranks: Annotated[str, typer.Option(help="tucker: core ranks R1,R2,R3 (slices, output, input features)")] =
-        "16,64,64",
+    ranks: RanksOpt = "16,64,64",
     width_sampling: Annotated[str | None, typer.Option(help="a width per step from a list 64,96,128 or a range "
                                                             "64:128:32 (tucker: up to each --size's width; kronecker: "
-                                                            "multiples of the template width)")] = None,
+                                                            "multiples of the template width)",
+                                                       callback=checks.sampled_widths)] = None,
     depth_sampling: Annotated[str | None, typer.Option(help="a depth per step from a list 3,6,9 or a range 3:10:1 "
-                                                            "(scalers interpolated over depth, as for a new size)")] =
-        None,
+                                                            "(scalers interpolated over depth, as for a new size)",
+                                                       callback=checks.sampled_depths)] = None,
     width_distribution: Annotated[str, typer.Option(help="size sampling: uniform | sandwich")] = "uniform",
-    mask_ratio: Annotated[float, typer.Option(help="mae: fraction of patches masked")] = 0.75,
-    decoder_width: Annotated[int, typer.Option(help="mae: decoder width")] = 128,
-    decoder_depth: Annotated[int, typer.Option(help="mae: decoder blocks")] = 2,
+    mask_ratio: MaskOpt = 0.75,
+    decoder_width: DecoderWidthOpt = 128,
+    decoder_depth: DecoderDepthOpt = 2,
     teacher: Annotated[str | None, typer.Option(help="distill: timm name, model folder or checkpoint file")] = None,
     teacher_arch: Annotated[str | None, typer.Option(help="distill: timm architecture of a checkpoint file")] = None,
-    temperature: Annotated[float, typer.Option(help="distill: softmax temperature")] = 4.0,
-    kd_weight: Annotated[float, typer.Option(help="distill: weight of the soft (KL) loss")] = 1.0,
-    ce_weight: Annotated[float, typer.Option(help="distill: weight of the label cross-entropy")] = 1.0,
+    temperature: Annotated[float, typer.Option(help="distill: softmax temperature", callback=checks.positive)] = 4.0,
+    kd_weight: Annotated[float, typer.Option(help="distill: weight of the soft (KL) loss",
+                                             callback=checks.non_negative)] = 1.0,
+    ce_weight: Annotated[float, typer.Option(help="distill: weight of the label cross-entropy",
+                                             callback=checks.non_negative)] = 1.0,
     cache_teacher_logits: Annotated[bool, typer.Option(help="distill: compute teacher logits once per image")] = False,
     allow_unsafe_pickle: Annotated[bool, typer.Option(help="distill: allow a pickled teacher checkpoint")] = False,
     augment: Annotated[bool | None, typer.Option("--augment/--no-augment", help="random crop + flip")] = None,
     epochs: EpochsOpt = 10,
     batch_size: BatchOpt = 128,
-    lr: Annotated[float, typer.Option(help="peak learning rate")] = 1e-3,
+    lr: LrOpt = 1e-3,
     warmup: WarmupOpt = None,
     weight_decay: WdOpt = 0.05,
     seed: SeedOpt = 0,
@@ -159,30 +205,30 @@ def pretrain(
 ):
     """Constraint-based pre-training of a template bank (config.json + templates.safetensors)."""
     from .api import pretrain as run
+    from .diffusion import DiffusionConfig
+    from .families import family_options
     from .mae import MAEConfig
     from .objectives import DistillConfig
     from .sampling import SizeSampling
     from .training import TrainConfig
 
     config = TrainConfig(epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                         seed=seed, augment=augment)
-    if warmup is not None:
-        config.warmup = warmup
+                         seed=seed, augment=augment, **({} if warmup is None else {"warmup": warmup}))
     distill = DistillConfig(teacher, teacher_arch, temperature, kd_weight, ce_weight, cache_teacher_logits,
                             allow_unsafe_pickle) if teacher else None
     if constraint == "tucker":
-        constraint_config = {"ranks": _ints(ranks, "--ranks")}
+        constraint_config = {"ranks": checks.parse_ranks(ranks)}
     else:
         constraint_config = {"template_width": template_width, "num_templates": num_templates, "vectors": vectors,
                              "scalers": "linear" if linear_scalers else "learned"}
-    family_config = {"share_stages": share_stages} if family != "vit" else None
+    family_config = family_options(family, share_stages=share_stages, embeddings=embeddings)
     sampling = SizeSampling.parse(width_sampling, width_distribution, depth_sampling) \
         if width_sampling or depth_sampling else None
     mae = MAEConfig(mask_ratio, decoder_width, decoder_depth) if objective == "mae" else None
     bank = run(_data(data, data_dir, image_size, train_subset, val_subset, classes, context), size, family=family,
                family_config=family_config, constraint=constraint, constraint_config=constraint_config,
-               objective=objective, distill=distill, mae=mae, size_sampling=sampling, config=config,
-               patch_size=patch_size, out=out, resume=resume)
+               objective=objective, distill=distill, mae=mae, diffusion=DiffusionConfig(label_dropout=label_dropout),
+               size_sampling=sampling, config=config, patch_size=patch_size, out=out, resume=resume)
     if "val_loss" in bank.config:
         scores = ", ".join(f"{k} loss {v:.4f}" for k, v in bank.config["val_loss"].items() if v is not None)
         scores += f"; reconstructions in {out / 'reconstructions.png'}" if objective == "mae" else ""
@@ -195,16 +241,18 @@ def pretrain(
 def init(
     data: DataOpt,
     out: Annotated[Path, typer.Option(help="output model folder (timm hub layout)")],
-    size: Annotated[str | None, typer.Option(help="target size. " + SIZE_HELP)] = None,
+    size: Annotated[str | None, typer.Option(help="target size (or a budget flag to pick one). " + SIZE_HELP)] = None,
     bank: Annotated[Path | None, typer.Option(help="template bank folder")] = None,
-    family: Annotated[str | None, typer.Option(help="vit | resnet | convnext (default: the bank's or teacher's, "
-                                                    "else vit)")] = None,
+    family: Annotated[str | None, typer.Option(help="vit | resnet | convnext | dit (default: the bank's or "
+                                                    "teacher's, else vit)")] = None,
     method: Annotated[str, typer.Option(help="templates | scratch | weight-selection | mimetic | "
                                               "linear-expansion | direct")] = "templates",
     teacher: Annotated[Path | None, typer.Option(help="weight-selection: a larger pre-trained model")] = None,
-    num_classes: Annotated[int | None, typer.Option(help="check the data has this many classes")] = None,
-    fit_steps: Annotated[int, typer.Option(help="scaler-fitting steps (0: compose without fitting)")] = 200,
-    fit_lr: Annotated[float, typer.Option(help="scaler-fitting learning rate")] = 3e-3,
+    num_classes: Annotated[int | None, typer.Option(help="check the data has this many classes",
+                                                    callback=checks.at_least_one)] = None,
+    fit_steps: Annotated[int, typer.Option(help="scaler-fitting steps (0: compose without fitting)",
+                                           callback=checks.non_negative)] = 200,
+    fit_lr: Annotated[float, typer.Option(help="scaler-fitting learning rate", callback=checks.positive)] = 3e-3,
     batch_size: DenseBatchOpt = None,
     seed: SeedOpt = 0,
     patch_size: PatchOpt = None,
@@ -213,6 +261,14 @@ def init(
     train_subset: SubsetOpt = None,
     val_subset: ValSubsetOpt = None,
     classes: ClassesOpt = None,
+    max_params: MaxParamsOpt = None,
+    max_macs: MaxMacsOpt = None,
+    max_latency_ms: MaxLatencyOpt = None,
+    latency_batch_size: Annotated[int, typer.Option(help="latency: images (context windows) per measured forward",
+                                                    callback=checks.at_least_one)] = 1,
+    threads: ThreadsOpt = 1,
+    widths: WidthsOpt = None,
+    depths: DepthsOpt = None,
     task: TaskOpt = None,
     head: HeadOpt = None,
     decoder_channels: ChannelsOpt = None,
@@ -224,16 +280,27 @@ def init(
         None,
     context: ContextOpt = None,
 ):
-    """Initialize a plain timm model of a new size (templates frozen, scalers fitted), or a dense task model
-    (segmentation, detection) whose backbone is initialized so and whose head is new."""
-    from .api import initialize_full
+    """Initialize a plain timm model of a new size (templates frozen, scalers fitted; a budget flag picks the size),
+    or a dense task model (segmentation, detection) whose backbone is initialized so and whose head is new."""
+    from .api import initialize_full, pick_size
     from .initializers.base import default_fit_config
+    from .sizing import Budget, parse_grid
 
-    if (size is None) == (from_model is None):
-        raise SizelessError("give exactly one of --size (a new model) or --from-model (a trained classifier)")
+    budget = Budget(max_params, max_macs, max_latency_ms, latency_batch_size, threads)
+    if (size is not None) + bool(budget.limits) + (from_model is not None) != 1:
+        raise SizelessError("give --size, or a budget (--max-params, --max-macs, --max-latency-ms) to pick one, or "
+                            "--from-model (a trained classifier for a dense task): exactly one of them")
+    if budget.limits and (bank is None or method != "templates"):
+        raise SizelessError("picking a size for a budget needs template init from a bank: add --bank BANK")
     dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes, context)
     if num_classes is not None and num_classes != dataset.num_classes:
         raise SizelessError(f"--num-classes {num_classes} but {dataset.name} has {dataset.num_classes} classes")
+    if budget.limits:
+        choice = pick_size(bank, budget, dataset, widths=parse_grid(widths, "--widths") if widths else None,
+                           depths=parse_grid(depths, "--depths") if depths else None)
+        size = choice.cost.key
+        console.print(f"size {size} ({choice.cost.params:,} parameters, {choice.cost.macs:,} MACs per "
+                      f"{choice.budget.per}): {choice.reason}", highlight=False, soft_wrap=True)
     fit = replace(default_fit_config(), steps=fit_steps, lr=fit_lr, batch_size=_batch(batch_size, dataset))
     source = _data(source_data, data_dir, None, None, None, None) if source_data else None
     start = time.perf_counter()
@@ -249,15 +316,87 @@ def init(
 
 
 @app.command()
+def sizes(
+    bank: Annotated[Path, typer.Option(help="template bank folder")],
+    max_params: MaxParamsOpt = None,
+    max_macs: MaxMacsOpt = None,
+    max_latency_ms: MaxLatencyOpt = None,
+    batch_size: Annotated[int, typer.Option(help="latency: images (context windows) per measured forward",
+                                            callback=checks.at_least_one)] = 1,
+    threads: ThreadsOpt = 1,
+    latency: Annotated[bool, typer.Option(help="measure every listed size's latency (implied by "
+                                               "--max-latency-ms; takes real forwards)")] = False,
+    widths: WidthsOpt = None,
+    depths: DepthsOpt = None,
+    num_classes: Annotated[int | None, typer.Option(help="classes of the head (default: the bank's)",
+                                                    callback=checks.at_least_one)] = None,
+    image_size: Annotated[int | None, typer.Option(help="input side (default: the bank's)",
+                                                   callback=checks.at_least_one)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
+):
+    """The sizes a bank can serve within a budget, with parameters, MACs and latency, most budget used first."""
+    from dataclasses import replace as with_field
+
+    from .bank import TemplateBank
+    from .families import ImageSpec
+    from .sizing import Budget, choose, parse_grid, size_table
+
+    budget = Budget(max_params, max_macs, max_latency_ms, batch_size, threads)
+    loaded = TemplateBank.load(bank)
+    grid_depths = parse_grid(depths, "--depths") if depths else None
+    if image_size and not isinstance(loaded.image, ImageSpec):
+        raise SizelessError(f"--image-size: a {loaded.family.name} bank takes no images; it counts for its own input")
+    spec = with_field(loaded.image, img_size=image_size) if image_size else None
+    table = size_table(loaded, budget, widths=parse_grid(widths, "--widths") if widths else None, depths=grid_depths,
+                       spec=spec, num_classes=num_classes, latency=latency)
+    budget = table.budget  # as the family counts it (MACs per image, per context window)
+    if not table.rows:
+        refused = "".join(f"; width {w}: {why}" for w, why in list(table.refused.items())[:2])
+        raise SizelessError(f"no size this bank can serve fits {budget.describe()}{refused}")
+    pick = choose(loaded, table, grid_depths) if budget.limits else None
+    if as_json:
+        print(json.dumps({"bank": str(bank), **table.to_dict(), "init_would_pick": pick.cost.key if pick else None}))
+        return
+    measured = table.rows[0].latency_ms is not None
+    grid = Table(title=f"{bank}: {loaded.constraint.serves()}; within {budget.describe()}", title_justify="left")
+    latency_col = f"latency ms (batch {batch_size}, {threads} thread(s))"
+    for col in ["size", "parameters", f"MACs / {budget.per}"] + [latency_col] * measured + \
+            ["budget used"] * bool(budget.limits):
+        grid.add_column(col, justify="right")
+    for c in table.rows:
+        cells = [c.key + (" *" if pick and c is pick.cost else ""), f"{c.params:,}", f"{c.macs:,}"]
+        cells += [f"{c.latency_ms:.2f}"] if measured else []
+        cells += [f"{100 * budget.use(c):.1f}%"] if budget.limits else []
+        grid.add_row(*cells)
+    out = Console()
+    out.print(grid)
+    if pick:
+        out.print(f"* what `sizeless init --bank {bank}` picks for this budget: {pick.reason}", highlight=False)
+    for width, why in list(table.refused.items())[:3]:
+        out.print(f"not served: width {width}: {why}", highlight=False)
+
+
+@app.command()
+def info(path: Annotated[Path, typer.Argument(help="a template bank or model folder")]):
+    """What a template bank or model folder is: family, constraint, sizes, data, budget, how it was made."""
+    from .describe import describe_path
+
+    for label, text in describe_path(path):
+        print(f"{label:>15}: {text}")
+
+
+@app.command()
 def train(
     data: DataOpt,
     out: Annotated[Path, typer.Option(help="run folder: metrics.csv, curve.png, checkpoint, final model")],
     model: Annotated[Path | None, typer.Option(help="model folder to train (from `init` or `train`)")] = None,
     size: Annotated[str | None, typer.Option(help="random init of this size instead of --model. " + SIZE_HELP)] = None,
-    family: FamilyOpt = "vit",
+    family: Annotated[str | None, typer.Option(help="family of a random-init --size: vit (default) | resnet | "
+                                                    "convnext | dit; checked against a --model's")] = None,
     epochs: EpochsOpt = 10,
     batch_size: DenseBatchOpt = None,
-    lr: Annotated[float | None, typer.Option(help="peak LR (default: the model's recommendation, else 1e-3)")] = None,
+    lr: Annotated[float | None, typer.Option(help="peak LR (default: the model's recommendation, else 1e-3)",
+                                             callback=checks.positive)] = None,
     warmup: WarmupOpt = None,
     weight_decay: WdOpt = 0.05,
     seed: SeedOpt = 0,
@@ -268,12 +407,11 @@ def train(
     val_subset: ValSubsetOpt = None,
     classes: ClassesOpt = None,
     resume: ResumeOpt = False,
-    objective: Annotated[str, typer.Option(help="supervised | mae (self-supervised pre-training, no labels) | "
-                                                    "behavior-cloning (decision-transformer's default)")] =
-        "supervised",
-    mask_ratio: Annotated[float, typer.Option(help="mae: fraction of patches masked")] = 0.75,
-    decoder_width: Annotated[int, typer.Option(help="mae: decoder width")] = 128,
-    decoder_depth: Annotated[int, typer.Option(help="mae: decoder blocks")] = 2,
+    objective: ObjectiveOpt = None,
+    label_dropout: LabelDropoutOpt = 0.1,
+    mask_ratio: MaskOpt = 0.75,
+    decoder_width: DecoderWidthOpt = 128,
+    decoder_depth: DecoderDepthOpt = 2,
     task: TaskOpt = None,
     head: HeadOpt = None,
     decoder_channels: ChannelsOpt = None,
@@ -282,23 +420,25 @@ def train(
 ):
     """Train a plain model or a dense task model (a model folder, or random init of --size: the baseline)."""
     from .api import train as run
-    from .files import read_json
+    from .diffusion import DiffusionConfig
     from .mae import MAEConfig
+    from .models import model_record
     from .training import TrainConfig
 
     if (model is None) == (size is None):
         raise SizelessError("give exactly one of --model (a model folder) or --size (random init)")
+    recommended = model_record(model).get("recommended", {}) if model else {}
     dataset = _data(data, data_dir, _dense_image_size(model, image_size), train_subset, val_subset, classes,
                     context)
+    given = {k: v for k, v in {"lr": lr, "warmup": warmup}.items() if v is not None}
+    chosen = {**{k: v for k, v in recommended.items() if k in ("lr", "warmup")}, **given}  # flags win
     config = TrainConfig(epochs=epochs, steps=steps, batch_size=_batch(batch_size, dataset),
-                         weight_decay=weight_decay, seed=seed)
-    recommended = read_json(model / "config.json", "model config").get("sizeless", {}).get("recommended", {}) \
-        if model and (model / "config.json").is_file() else {}
-    config.lr = lr if lr is not None else recommended.get("lr", config.lr)
-    config.warmup = warmup if warmup is not None else recommended.get("warmup", config.warmup)
+                         weight_decay=weight_decay, seed=seed, **chosen)
     mae = MAEConfig(mask_ratio, decoder_width, decoder_depth) if objective == "mae" else None
+    diffusion = DiffusionConfig(label_dropout=label_dropout) if size else None  # a model folder keeps its own
     _, result = run(model, dataset, config, size=size, patch_size=patch_size, out=out, resume=resume,
-                    objective=objective, mae=mae, family=family, task=task, head=head, channels=decoder_channels)
+                    objective=objective, mae=mae, diffusion=diffusion, family=family, task=task, head=head,
+                    channels=decoder_channels)
     console.print(f"[green]trained model written to {out}[/] ({_score(result.history[-1], 'val_')})")
 
 
@@ -309,26 +449,40 @@ def evaluate(
                                                             "dataset whose reference scores normalize returns")] = None,
     env: Annotated[str | None, typer.Option(help="a policy: roll it out in this gymnasium environment, e.g. "
                                                  "Hopper-v5")] = None,
-    episodes: Annotated[int, typer.Option(help="--env: episodes (run in lockstep)")] = 10,
+    episodes: Annotated[int, typer.Option(help="--env: episodes (run in lockstep)", callback=checks.at_least_one)] = 10,
     target_return: Annotated[float | None, typer.Option(help="--env: return-to-go the policy is conditioned on "
-                                                             "(default: the expert's return)")] = None,
-    seed: Annotated[int, typer.Option(help="--env: episode i is seeded seed + i")] = 0,
+                                                             "(default: the expert's return)",
+                                                        callback=checks.finite)] = None,
+    seed: Annotated[int, typer.Option(help="random seed of the sampled noise (dit); --env: episode i is seeded "
+                                           "seed + i", callback=checks.non_negative)] = 0,
     batch_size: BatchOpt = 512,
     data_dir: DataDirOpt = None,
     image_size: ImageSizeOpt = None,
     val_subset: ValSubsetOpt = None,
     classes: ClassesOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
+    feature_model: Annotated[Path | None, typer.Option(
+        help="dit: a classifier folder trained on the same data; adds Frechet and kernel distances in its features "
+             "(with the real-vs-real floor) and class consistency of sampled images")] = None,
+    inception_weights: Annotated[Path | None, typer.Option(
+        help="dit: InceptionV3 weights (torch-fidelity layout, .safetensors or tensors-only .pth): real FID")] = None,
+    num_images: Annotated[int, typer.Option(help="dit: images to sample and compare with as many real ones",
+                                            callback=checks.at_least_one)] = 1000,
+    steps: SampleStepsOpt = 50,
+    guidance: GuidanceOpt = 1.5,
+    scheduler: SchedulerOpt = "ddim",
     task: TaskOpt = None,
     split: Annotated[str, typer.Option(help="dense tasks: the split to score (val, test where the data has one)")] =
         "val",
     overlays: Annotated[Path | None, typer.Option(help="dense tasks: PNG of predictions next to the ground truth "
                                                        "(default MODEL/overlays-SPLIT.png)")] = None,
 ):
-    """Validation accuracy and loss of a model folder; a dense task model's mean IoU or COCO mAP (per class
-    for segmentation) on --split, with a picture of a few predictions; for a policy (--env), its return in the
-    simulator."""
-    from .api import evaluate_model, rollout_model
+    """Validation metrics of a model folder: accuracy and loss (classifiers), held-out denoising loss at fixed
+    timesteps and noise (dit, plus sample metrics with --feature-model / --inception-weights), a dense task
+    model's mean IoU or COCO mAP (per class for segmentation) on --split with a picture of a few predictions;
+    for a policy (--env), its return in the simulator."""
+    from .api import evaluate_generator, evaluate_model, rollout_model
+    from .generation import SampleConfig
 
     if env is not None:
         from .data import DataConfig
@@ -346,18 +500,61 @@ def evaluate(
         raise SizelessError("give --data (validation data) or --env (roll a policy out in a simulator)")
     dataset = _data(data, data_dir, _dense_image_size(model, image_size), None, val_subset, classes)
     picture = overlays or model / f"overlays-{split}.png"
-    metrics = evaluate_model(model, dataset, batch_size, task=task, split=split, overlays=picture)
+    if feature_model is not None:
+        config = SampleConfig(num_images, steps=steps, guidance=guidance, seed=seed, scheduler=scheduler)
+        metrics = evaluate_generator(model, dataset, feature_model, config, inception_weights)
+    elif inception_weights is not None:
+        raise SizelessError("--inception-weights comes with --feature-model (the classifier of the other metrics)")
+    else:
+        metrics = evaluate_model(model, dataset, batch_size, task=task, split=split, overlays=picture)
     if as_json:
         print(json.dumps(metrics))
     elif "acc" in metrics:
         print(f"{model}: accuracy {100 * metrics['acc']:.2f}%  loss {metrics['loss']:.4f}")
-    else:
+    elif "miou" in metrics or "map" in metrics:
         print(f"{model} on {dataset.name} {split}: {_score(metrics)}")
         per_class = {k[4:]: v for k, v in metrics.items() if k.startswith("iou_")}
         if per_class:
             print("IoU per class: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in per_class.items()))
-        if "miou" in metrics or "map" in metrics:
-            print(f"overlays: {picture}")
+        print(f"overlays: {picture}")
+    elif "fd" not in metrics:
+        print(f"{model}: loss {metrics['loss']:.4f}" + (" (held-out denoising)" if "denoising" in metrics else ""))
+    else:
+        floor, clf = metrics["floor"], metrics["classifier"]
+        fid = f"  FID (Inception) {metrics['fid_inception']:.2f} (real floor {metrics['fid_inception_floor']:.2f})" \
+            if "fid_inception" in metrics else ""
+        print(f"{model}: {metrics['num_images']} images; in the features of {clf['path']} (accuracy on these real "
+              f"images {100 * clf['acc_on_real']:.2f}%, sha256 {clf['sha256'][:12]}): Frechet distance "
+              f"{metrics['fd']:.3f} (real floor {floor['fd']:.3f}), kernel distance {metrics['kd']:.5f} (floor "
+              f"{floor['kd']:.5f}); class consistency {100 * metrics['class_consistency']:.2f}%; held-out denoising "
+              f"loss {metrics['denoising_loss']:.4f}{fid}")
+
+
+@app.command()
+def sample(
+    model: Annotated[Path, typer.Option(help="a DiT model folder (diffusers layout, from --family dit)")],
+    out: Annotated[Path, typer.Option(help="new output folder: grid.png, images, samples.json")],
+    num_images: Annotated[int, typer.Option(help="images to generate (classes in turn)",
+                                            callback=checks.at_least_one)] = 16,
+    classes: Annotated[str | None, typer.Option(help="class indices to generate, e.g. 3,5 (default: all)")] = None,
+    steps: SampleStepsOpt = 50,
+    guidance: GuidanceOpt = 1.5,
+    scheduler: SchedulerOpt = "ddim",
+    seed: SeedOpt = 0,
+    fmt: Annotated[str, typer.Option("--format", help="png (images/CLASS/NNNN.png) | parquet (train.parquet in "
+                                                       "the Hugging Face image layout)")] = "png",
+    batch_size: Annotated[int, typer.Option(help="images denoised at once", callback=checks.at_least_one)] = 250,
+):
+    """Generate labelled images from a DiT model folder (a diffusers scheduler, classifier-free guidance)."""
+    from .api import generate
+    from .files import read_json
+    from .generation import SampleConfig
+
+    config = SampleConfig(num_images, _labels(classes), steps, guidance, seed, scheduler, batch_size)
+    generate(model, config, out=out, fmt=fmt)
+    meta = read_json(out / "samples.json", "sample record")
+    console.print(f"[green]{num_images} images written to {out}[/] ({meta['seconds']:.1f}s, "
+                  f"{meta['images_per_second']:.2f} images/s; grid in {out / 'grid.png'})")
 
 
 @app.command()
@@ -369,7 +566,7 @@ def demo(
     from .demo import run_demo
 
     start = time.perf_counter()
-    rows = run_demo(out, seed=seed)
+    rows, figure = run_demo(out, seed=seed)
     table = Table(title=f"sizeless demo: digits, same training budget ({time.perf_counter() - start:.0f}s)")
     for col in ("size", "params", "acc from templates", "acc from scratch"):
         table.add_column(col, justify="right")
@@ -380,6 +577,7 @@ def demo(
     mean_s = sum(r["scratch"] for r in rows) / len(rows)
     table.add_row("mean", "", f"{100 * mean_t:.2f}%", f"{100 * mean_s:.2f}%")
     Console().print(table)
+    Console().print(f"accuracy per epoch, templates vs scratch: {figure}", highlight=False, soft_wrap=True)
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: every initializer side by side.")
@@ -415,37 +613,49 @@ def bench_init(
     teacher: Annotated[Path | None, typer.Option(help="weight-selection teacher (default: OUT/teacher)")] = None,
     learngene: Annotated[Path | None, typer.Option(help="TLEG learngene bank (default: OUT/learngene)")] = None,
     fit_steps: Annotated[int | None, typer.Option(help="fit steps of template-based methods, counted inside the "
-                                                       "target budget")] = None,
-    epochs: Annotated[int | None, typer.Option(help="target budget: epochs of --train-subset images")] = None,
-    seeds: Annotated[int | None, typer.Option(help="target seeds per (method, size)")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="batch size of every stage")] = None,
+                                                       "target budget", callback=checks.non_negative)] = None,
+    epochs: Annotated[int | None, typer.Option(help="target budget: epochs of --train-subset images",
+                                               callback=checks.at_least_one)] = None,
+    seeds: Annotated[int | None, typer.Option(help="target seeds per (method, size)", callback=checks.at_least_one)] =
+        None,
+    batch_size: Annotated[int | None, typer.Option(help="batch size of every stage", callback=checks.at_least_one)] =
+        None,
     train_subset: SubsetOpt = None,
     holdout: Annotated[int | None, typer.Option(help="validation images carved from train (choices are made on "
-                                                     "them); the data's own test split is reported")] = None,
-    test_subset: Annotated[int | None, typer.Option(help="report on this many test images (fixed subset)")] = None,
+                                                     "them); the data's own test split is reported",
+                                                callback=checks.at_least_one)] = None,
+    test_subset: Annotated[int | None, typer.Option(help="report on this many test images (fixed subset)",
+                                                    callback=checks.at_least_one)] = None,
     val_subset: ValSubsetOpt = None,
     lrs: Annotated[str | None, typer.Option(help="LR sweep every method gets, chosen on the holdout, e.g. "
-                                                 "2.5e-4,1e-3 (default: each method's recommended recipe)")] = None,
-    warmup: Annotated[float | None, typer.Option(help="warm-up fraction of every run of the LR sweep")] = None,
-    pretrain_subset: Annotated[int | None, typer.Option(help="images for building bank/teacher/direct")] = None,
+                                                 "2.5e-4,1e-3 (default: each method's recommended recipe)",
+                                            callback=checks.learning_rates)] = None,
+    warmup: Annotated[float | None, typer.Option(help="warm-up fraction of every run of the LR sweep",
+                                                 callback=checks.fraction)] = None,
+    pretrain_subset: Annotated[int | None, typer.Option(help="images for building bank/teacher/direct",
+                                                        callback=checks.at_least_one)] = None,
     data_dir: DataDirOpt = None,
     bank_size: Annotated[str | None, typer.Option(help="size of a bank built here (default 64x4 for ViT, "
                                                        "16x2-2-2-2 for CNNs)")] = None,
     template_width: Annotated[int | None, typer.Option(help="template width of a bank built here (default 32 for "
-                                                            "ViT, 8 for CNNs)")] = None,
-    num_templates: Annotated[int | None, typer.Option(help="templates per kind of a bank built here")] = None,
+                                                            "ViT, 8 for CNNs)", callback=checks.at_least_one)] = None,
+    num_templates: Annotated[int | None, typer.Option(help="templates per kind of a bank built here",
+                                                      callback=checks.at_least_one)] = None,
     constraint: Annotated[str | None, typer.Option(help="constraint of a bank built here: kronecker | tucker")] =
         None,
-    ranks: Annotated[str | None, typer.Option(help="tucker: core ranks R1,R2,R3 of a bank built here")] = None,
+    ranks: Annotated[str | None, typer.Option(help="tucker: core ranks R1,R2,R3 of a bank built here",
+                                              callback=checks.ranks)] = None,
     bank_widths: Annotated[str | None, typer.Option(help="size sampling of a bank built here: widths per step, "
                                                          "e.g. 32,64,96 (it gets the FLOPs of --pretrain-epochs at "
-                                                         "--bank-size)")] = None,
-    bank_depths: Annotated[str | None, typer.Option(help="size sampling of a bank built here: depths, e.g. 3,6,10")] =
-        None,
+                                                         "--bank-size)", callback=checks.positive_ints)] = None,
+    bank_depths: Annotated[str | None, typer.Option(help="size sampling of a bank built here: depths, e.g. 3,6,10",
+                                                    callback=checks.positive_ints)] = None,
     bank_distribution: Annotated[str | None, typer.Option(help="size sampling: uniform | sandwich")] = None,
     pretrain_epochs: Annotated[int | None, typer.Option(help="epochs of bank pre-training; the teacher, learngene "
-                                                             "and direct get its FLOPs")] = None,
-    pretrain_lr: Annotated[float | None, typer.Option(help="peak LR of bank/teacher/direct pre-training")] = None,
+                                                             "and direct get its FLOPs",
+                                                        callback=checks.at_least_one)] = None,
+    pretrain_lr: Annotated[float | None, typer.Option(help="peak LR of bank/teacher/direct pre-training",
+                                                      callback=checks.positive)] = None,
     teacher_size: Annotated[str | None, typer.Option(help="size of a teacher trained here (default: the bank's)")] =
         None,
     direct_sizes: Annotated[str | None, typer.Option(help="sizes that get full-budget direct pre-training "
@@ -454,24 +664,29 @@ def bench_init(
     task: Annotated[str | None, typer.Option(help="segmentation | detection: dense models on the target data (an "
                                                   "images + masks or COCO folder; the bank, teacher and direct "
                                                   "pre-training use --source-data)")] = None,
-    image_size: Annotated[int | None, typer.Option(help="dense tasks: the target's input size")] = None,
+    image_size: Annotated[int | None, typer.Option(help="dense tasks: the target's input size",
+                                                   callback=checks.at_least_one)] = None,
     task_patch_size: Annotated[int | None, typer.Option(help="dense tasks: the ViT patch size at the target's "
-                                                             "input (default: the task's)")] = None,
+                                                             "input (default: the task's)",
+                                                        callback=checks.at_least_one)] = None,
     decoder_channels: ChannelsOpt = None,
     target_batch_size: Annotated[int | None, typer.Option(help="batch size of the fit and target training (default: "
-                                                               "--batch-size; dense tasks: the task's)")] = None,
+                                                               "--batch-size; dense tasks: the task's)",
+                                                          callback=checks.at_least_one)] = None,
     mae_bank: Annotated[Path | None, typer.Option(help="templates-mae: its bank (default: a Tucker bank pre-trained "
                                                        "by MAE on the target's training images into OUT)")] = None,
-    mae_epochs: Annotated[int | None, typer.Option(help="templates-mae: epochs of MAE pre-training built here")] =
-        None,
-    train_steps: Annotated[int, typer.Option(help="decision-transformer: behavior-cloning steps after init")] = 300,
+    mae_epochs: Annotated[int | None, typer.Option(help="templates-mae: epochs of MAE pre-training built here",
+                                                   callback=checks.at_least_one)] = None,
+    train_steps: Annotated[int, typer.Option(help="decision-transformer: behavior-cloning steps after init",
+                                             callback=checks.at_least_one)] = 300,
     pretrain_steps: Annotated[int | None, typer.Option(help="steps of bank/teacher/direct pre-training (instead of "
-                                                            "--pretrain-epochs)")] = None,
+                                                            "--pretrain-epochs)", callback=checks.at_least_one)] = None,
     eval_steps: Annotated[str | None, typer.Option(help="decision-transformer: also roll out at these steps, e.g. "
-                                                        "100,200")] = None,
-    episodes: Annotated[int, typer.Option(help="decision-transformer: episodes per evaluation")] = 10,
+                                                        "100,200", callback=checks.positive_ints)] = None,
+    episodes: Annotated[int, typer.Option(help="decision-transformer: episodes per evaluation",
+                                          callback=checks.at_least_one)] = 10,
     target_return: Annotated[float | None, typer.Option(help="decision-transformer: return-to-go (default: the "
-                                                             "expert's)")] = None,
+                                                             "expert's)", callback=checks.finite)] = None,
     context: ContextOpt = None,
 ):
     """Compare initializers on the same data, sizes and budgets; writes a report with plots."""
@@ -489,7 +704,7 @@ def bench_init(
         template_width=template_width, num_templates=num_templates, pretrain_epochs=pretrain_epochs,
         pretrain_lr=pretrain_lr, pretrain_subset=pretrain_subset, teacher_size=teacher_size, family=family,
         share_stages=share_stages, patch_size=patch_size, constraint=constraint,
-        ranks=tuple(_ints(ranks, "--ranks")) if ranks else None, direct_sizes=split(direct_sizes),
+        ranks=tuple(checks.parse_ranks(ranks)) if ranks else None, direct_sizes=split(direct_sizes),
         bank_widths=_ints(bank_widths, "--bank-widths") if bank_widths else None,
         bank_depths=_ints(bank_depths, "--bank-depths") if bank_depths else None,
         bank_distribution=bank_distribution, task=task, image_size=image_size, task_patch_size=task_patch_size,
@@ -502,16 +717,31 @@ def bench_init(
     Console().print((out / "report.md").read_text())
 
 
+def _error(message: str, code: int) -> None:
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; every error a user can cause is one line on stderr and a non-zero exit."""
     try:
-        app(args=argv, prog_name="sizeless")
+        code = app(args=argv, prog_name="sizeless", standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into exit code 130
+            console.print("[yellow]interrupted[/]: pretrain and train continue from their last checkpoint with "
+                          "--resume; init and bench pick up their finished steps when run again")
+        sys.exit(code if isinstance(code, int) else 0)
     except SizelessError as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: pretrain and train continue from their last checkpoint with "
-                      "--resume; init and bench pick up their finished steps when run again")
-        sys.exit(130)
+        _error(str(err), 2)
+    except typer.TyperException as err:  # what the parser refuses: a missing or unknown flag, a word for a number
+        context = getattr(err, "ctx", None)
+        if type(err).__name__ == "NoArgsIsHelpError":  # `sizeless` or `sizeless bench` alone: the help
+            if err.format_message().strip():  # (typer's rich help has printed itself already)
+                print(err.format_message(), file=sys.stderr)
+            sys.exit(err.exit_code)
+        hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+        _error(" ".join(err.format_message().split()) + hint, err.exit_code)
+    except typer.Abort:
+        _error("aborted", 1)
     finally:
         from .distributed import cleanup
 

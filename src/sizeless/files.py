@@ -63,7 +63,12 @@ def read_json(path: str | Path, what: str) -> dict:
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    clean, seen = {}, set()
+    for key, value in tensors.items():  # tied parameters (one module in several places) are stored as copies
+        tensor = value.detach().contiguous().cpu()
+        storage = tensor.untyped_storage().data_ptr()
+        clean[key] = tensor.clone() if storage in seen else tensor
+        seen.add(storage)
     with atomic_path(path) as tmp:
         save_file(clean, str(tmp), metadata=metadata)
 

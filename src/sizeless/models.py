@@ -17,6 +17,7 @@ from torch import nn
 
 from .data import ImageData
 from .errors import SizelessError
+from .families.dit import DiTFormat
 from .files import load_tensors, read_json, save_tensors, write_json
 
 WEIGHTS_FILE = "model.safetensors"
@@ -40,6 +41,13 @@ class ModelFormat(Protocol):
 
     def load(self, path: Path, config: dict) -> tuple[nn.Module, dict]: ...
 
+    def load_lines(self, path: Path, config: dict) -> list[str]:
+        """Two lines of Python that load the folder with its own library (quoted in its model card)."""
+        ...
+
+    # optional: ``record(config) -> dict``, sizeless's record (family, size, provenance, recommended fine-tuning)
+    # in this format's config.json when it is kept elsewhere than under "sizeless" (diffusers: "_sizeless")
+
 
 class TimmFormat:
     """timm's hub layout: ``timm.create_model("local-dir:PATH", pretrained=True)`` rebuilds the model."""
@@ -57,14 +65,26 @@ class TimmFormat:
     def load(self, path: Path, config: dict) -> tuple[nn.Module, dict]:
         load_tensors(path / WEIGHTS_FILE, "model weights")  # a clear error for truncated or foreign files
         logging.getLogger("timm").setLevel(logging.WARNING)
+        if not timm.is_model(config["architecture"]):
+            raise SizelessError(f"{path} needs timm architecture {config['architecture']!r}, which this Python does "
+                                f"not know (made by a newer sizeless or another library?); {path / 'README.md'} "
+                                "says how to load it")
         try:
             model = timm.create_model(f"local-dir:{path}", pretrained=True)
         except (RuntimeError, KeyError, TypeError, ValueError) as err:
             raise SizelessError(f"timm could not build {path} from its config.json and weights: {err}") from None
         return model, config
 
+    def load_lines(self, path: Path, config: dict) -> list[str]:
+        from .families import needs_sizeless
 
-MODEL_FORMATS: dict[str, ModelFormat] = {"timm": TimmFormat()}
+        architecture = config.get("architecture", "")
+        first = f"import sizeless, timm  # sizeless registers {architecture} in timm" \
+            if needs_sizeless(architecture) else "import timm"
+        return [first, f'model = timm.create_model("local-dir:{path}", pretrained=True)']
+
+
+MODEL_FORMATS: dict[str, ModelFormat] = {"timm": TimmFormat(), "diffusers": DiTFormat()}
 
 
 def hub_config(model: nn.Module, architecture: str, model_args: dict, data: ImageData | None = None,
@@ -118,26 +138,46 @@ def save_model(model: nn.Module, path: str | Path, architecture: str, model_args
     pretrained=True)`` rebuilds exactly)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    sizeless = sizeless or {}
+    sizeless = {**(sizeless or {}), **({"data": data.name} if data is not None else {})}
     own = getattr(model, "model_format", None)  # a model type that is not a family's plain model (a task model)
     fmt = MODEL_FORMATS[own] if own else model_format(sizeless.get("family", "vit"))
     fmt.save(model, path, architecture, model_args, data, sizeless)
+    from .cards import write_card  # cards describe banks too, and banks import the families that import this
+
+    write_card(path, fmt, model)
     return path
 
 
-def load_model(path: str | Path) -> tuple[nn.Module, dict]:
-    """Load a model folder in whichever registered format owns it; returns the model and its config."""
-    path = Path(path)
+def _owner(path: Path) -> tuple[ModelFormat, dict]:
     if not path.is_dir():
         raise SizelessError(f"model folder {path} does not exist; create one with `sizeless init` or `sizeless train`")
     if (path / "templates.safetensors").exists():
         raise SizelessError(f"{path} is a template bank, not a model; pass it as --bank, or a model as --model")
     config = read_json(path / "config.json", "model config")
+    return folder_format(path, config), config
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict]:
+    """Load a model folder in whichever registered format owns it; returns the model and its config
+    (with sizeless's record as ``config["sizeless"]``, whatever the format)."""
+    fmt, config = _owner(Path(path))
+    return fmt.load(Path(path), config)
+
+
+def model_record(path: str | Path) -> dict:
+    """sizeless's record of a model folder (family, size, recommended fine-tuning), without building the model."""
+    fmt, config = _owner(Path(path))
+    record = getattr(fmt, "record", None)
+    return record(config) if record else config.get("sizeless", {})
+
+
+def folder_format(path: Path, config: dict) -> ModelFormat:
+    """The registered format that owns the folder ``path`` (whose ``config.json`` is ``config``)."""
     fmt = next((f for f in MODEL_FORMATS.values() if f.owns(path, config)), None)
     if fmt is None:
         raise SizelessError(f"{path / 'config.json'} is not a model config sizeless can read (formats: "
                             f"{', '.join(MODEL_FORMATS)})")
-    return fmt.load(path, config)
+    return fmt
 
 
 def model_args_of(config: dict) -> tuple[str, dict]:
@@ -147,8 +187,8 @@ def model_args_of(config: dict) -> tuple[str, dict]:
 def input_geometry(config: dict) -> tuple[int | None, int]:
     """(image side, channels) a saved model takes; timm records img_size as an int or a pair."""
     args = config.get("model_args", {})
-    img = args.get("img_size")
-    return (img[0] if isinstance(img, (list, tuple)) else img), args.get("in_chans", 3)
+    img = args.get("img_size", args.get("sample_size"))  # timm's names, or diffusers'
+    return (img[0] if isinstance(img, (list, tuple)) else img), args.get("in_chans", args.get("in_channels", 3))
 
 
 def check_input(config: dict, data: ImageData, path: str | Path) -> None:
@@ -168,5 +208,4 @@ def check_input(config: dict, data: ImageData, path: str | Path) -> None:
 
 def teacher_family(path: str | Path) -> str:
     """The family of a model folder: recorded by sizeless, else ViT (the only family without a record)."""
-    config = read_json(Path(path) / "config.json", "model config")
-    return config.get("sizeless", {}).get("family", "vit")
+    return model_record(path).get("family", "vit")

@@ -10,23 +10,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 Forward = Callable[[Tensor], Tensor]
-# Objectives of other tasks register a factory ``fn(data, config) -> objective`` under their name (e.g.
-# "behavior-cloning"); pretrain and train look names up here after their built-in ones.
-OBJECTIVES: dict[str, Callable] = {}
-
-
-def objective_name(objective: str | None, family) -> str:
-    """The objective to train with: a family's own (``family.objective``, e.g. behavior cloning for a policy)
-    stands in for the classifier default "supervised"."""
-    own = getattr(family, "objective", None)
-    return own if own and objective in (None, "supervised") else objective or "supervised"
-
-
-def family_objective(family, data, config):
-    """The family's own loss object for stages that train without naming one (scaler fitting, direct
-    pre-training); None means cross-entropy."""
-    name = getattr(family, "objective", None)
-    return OBJECTIVES[name](data, config) if name else None
 
 
 class Supervised:
@@ -120,3 +103,46 @@ class Distill:
         logits = forward(images)
         loss, _, _ = distillation_loss(logits, teacher, labels, self.temperature, self.kd_weight, self.ce_weight)
         return loss, {"correct": float((logits.argmax(-1) == labels).sum().item())}
+
+
+def _supervised(data, config, **_) -> Supervised:
+    return Supervised(config.label_smoothing)
+
+
+def _distill(data, config, distill: DistillConfig | None = None, **_) -> Distill:
+    from .errors import SizelessError
+    from .teachers import load_teacher
+
+    if distill is None:
+        raise SizelessError("--objective distill needs a teacher: --teacher NAME|FOLDER|FILE")
+    teacher = load_teacher(distill.teacher, distill.teacher_arch, distill.allow_pickle)
+    if teacher.num_classes != data.num_classes:
+        raise SizelessError(f"the teacher predicts {teacher.num_classes} classes but {data.name} has "
+                            f"{data.num_classes}; distill on the teacher's label space")
+    if distill.cache_logits and config.augments(data):
+        raise SizelessError("teacher logits can be cached only without augmentation: add --no-augment")
+    return Distill(teacher, data.mean, data.std, distill.temperature, distill.kd_weight, distill.ce_weight,
+                   cache_size=len(data.train) if distill.cache_logits else None)
+
+
+def _diffusion(data, config, diffusion=None, **_):
+    from .diffusion import Diffusion, DiffusionConfig
+
+    return Diffusion(diffusion or DiffusionConfig(), data.num_classes)
+
+
+# Objectives the trainer runs as ``loss(forward, inputs, targets)`` on the model itself, by name:
+# ``factory(data, train_config, **settings)`` (settings: ``distill=DistillConfig``, ``diffusion=DiffusionConfig``).
+# Other tasks register theirs here (e.g. "behavior-cloning", from the module that defines it); a family lists
+# the names it trains with in ``family.objectives``. MAE, which trains a decoder beside the model, has its own
+# path in the API.
+OBJECTIVES: dict[str, Callable] = {"supervised": _supervised, "distill": _distill, "diffusion": _diffusion}
+
+
+def default_objective(family, data, config, record: dict | None = None):
+    """The loss a family's models train with by default (its first objective: what a template fit, direct
+    pre-training and evaluation use), with the settings a bank or model folder ``record``-ed (a noise schedule)."""
+    from .diffusion import DiffusionConfig
+
+    settings = (record or {}).get("diffusion") or {}
+    return OBJECTIVES[family.objectives[0]](data, config, diffusion=DiffusionConfig(**settings))

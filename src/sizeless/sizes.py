@@ -40,6 +40,16 @@ class ViTSize:
         size.validate()
         return size
 
+    @classmethod
+    def shaped_like(cls, like: ViTSize, width: int, depth: int) -> ViTSize:
+        """``like``'s MLP ratio, and the head count that divides ``width`` with the head dim nearest ``like``'s
+        (the grid `sizeless sizes` lists for attention families)."""
+        head_dim = like.width / like.heads
+        heads = min((h for h in range(1, width + 1) if width % h == 0), key=lambda h: (abs(width / h - head_dim), h))
+        size = cls(width, depth, heads, like.mlp_ratio)
+        size.validate()
+        return size
+
     def validate(self) -> None:
         if self.width < 1 or self.depth < 1 or self.heads < 1 or self.mlp_ratio <= 0:
             raise SizelessError(f"bad size {self.key}: width, depth, heads and MLP ratio must be positive")

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from .errors import SizelessError
-from .families import Family, ImageSpec, Kind
+from .families import Family, ImageSpec, Kind, task_parameters, tie_weights
 from .rng import keep_rng, seeded
 from .sampling import sub_size
 
@@ -27,6 +27,15 @@ def pop_parameter(model: nn.Module, name: str) -> Tensor:
     module_path, _, leaf = name.rpartition(".")
     module = model.get_submodule(module_path) if module_path else model
     return module._parameters.pop(leaf)
+
+
+def has_module(model: nn.Module, path: str) -> bool:
+    """Whether ``model`` holds a submodule at ``path`` (a sub-size shallower than its size lacks the deeper blocks)."""
+    try:
+        model.get_submodule(path)
+    except AttributeError:
+        return False
+    return True
 
 
 class TemplateNet(nn.Module):
@@ -52,6 +61,7 @@ class TemplateNet(nn.Module):
         for size, model in zip(sizes, plain, strict=True):
             kinds = self.kinds_of(size)
             templated = constraint.templated(kinds)
+            tie_weights(family, model)
             for kind in templated:
                 for name in kind.params:
                     pop_parameter(model, name)
@@ -122,9 +132,11 @@ class TemplateNet(nn.Module):
             src = source[kind.name]
             stack = src.to_matrix(torch.stack([base.get_parameter(p) for p in src.params]))
             params.update(unstack([kind], {kind.name: self.constraint.seed_free(stack, src, kind, None)}))
-        head = {id(p) for p in base.get_classifier().parameters()}
+        head = {id(p) for p in task_parameters(self.family, base)}
         for name, p in base.named_parameters():  # the classifier: its input features follow the width
-            if id(p) in head:  # (not the size's own deeper free parameters: a shallower sub-size has no place for them)
+            # (not the size's own deeper free parameters, nor a deeper block's label table (DiT): a shallower
+            # sub-size has no place for them)
+            if id(p) in head and has_module(model, name.rpartition(".")[0]):
                 params[name] = self.constraint.resize_features(p, width) if p.ndim == 2 else p
         return model, params
 
@@ -146,6 +158,7 @@ class TemplateNet(nn.Module):
             sub = self.size_at(size, width, depth)
             with keep_rng():  # its parameters are dropped below; a caller's random stream stays as it was
                 model = self.family.build(sub, self.image, self.num_classes)
+            tie_weights(self.family, model)
             for name, _ in list(model.named_parameters()):
                 pop_parameter(model, name)
             device = self.templates[module_key(self.template_names[0])].device
@@ -155,7 +168,8 @@ class TemplateNet(nn.Module):
     def forward(self, x: Tensor | dict | None = None, size: str | None = None, width: int | None = None,
                 depth: int | None = None, **inputs):
         """The size's plain model on ``x``; a dict ``x`` (or keyword ``inputs``) is passed as keyword arguments
-        (e.g. a Decision Transformer's states, actions, returns_to_go, timesteps, attention_mask)."""
+        (e.g. a Decision Transformer's states, actions, returns_to_go, timesteps, attention_mask; a DiT's
+        ``timestep`` and ``class_labels`` beside its noisy images ``x``)."""
         model, params = self.weights(size, width, depth)
         if isinstance(x, dict):
             x, inputs = None, {**x, **inputs}
@@ -181,9 +195,14 @@ class TemplateNet(nn.Module):
         size = self.default_size(size)
         with torch.device("meta"):
             plain = self.family.build(self.sizes[size], self.image, self.num_classes)
-        state = {k: v.detach().clone() for k, v in self.model(size).state_dict().items()}
+        model = self.model(size)
+        state = {k: v.detach().clone() for k, v in model.state_dict().items()}  # tied modules: a copy per block
         state.update({k: v.detach().clone() for k, v in self.composed(size).items()})
         plain.load_state_dict(state, strict=True, assign=True)
+        for name, buffer in model.named_buffers():  # non-persistent buffers (a sin-cos table) are not in the state
+            if plain.get_buffer(name).is_meta:
+                module_path, _, leaf = name.rpartition(".")
+                (plain.get_submodule(module_path) if module_path else plain)._buffers[leaf] = buffer.clone()
         return plain
 
 

@@ -62,14 +62,16 @@ class TrainConfig:
             "warm-up is a fraction of the steps, between 0 and 1": 0 <= self.warmup <= 1,
             "checkpoint interval must be at least 1 step": self.checkpoint_every >= 1,
             "evaluation interval must be at least 1 step": self.eval_every is None or self.eval_every >= 1,
-            "learning rates must be positive": self.lr > 0 and self.min_lr >= 0,
+            "learning rates must be positive": self.lr > 0 and self.min_lr >= 0 and math.isfinite(self.lr),
+            "weight decay must be a finite number >= 0": 0 <= self.weight_decay < math.inf,
         }
         bad = [message for message, ok in checks.items() if not ok]
         if bad:
             raise SizelessError(f"bad training settings: {'; '.join(bad)}")
 
-    def augments(self, data: TrainData) -> bool:
-        return data.augment if self.augment is None else self.augment
+    def augments(self, data: TrainData, objective=None) -> bool:
+        """Whether to augment: as told, else as the objective wants (diffusion: never), else the data's default."""
+        return getattr(objective, "default_augment", data.augment) if self.augment is None else self.augment
 
     def lr_at(self, step: int, total: int) -> float:
         warmup = int(self.warmup * total)
@@ -206,7 +208,7 @@ def fit(
     if total < 1 and config.steps is None:
         raise SizelessError(f"{desc}: the budget of {config.epochs} epochs ({config.epochs * steps_per_epoch} steps) "
                             f"is spent before training starts ({config.spent_steps} steps); give more epochs")
-    augment = config.augments(data)
+    augment = config.augments(data, objective)
     out = Path(out_dir) if out_dir else None
     fingerprint = _fingerprint(module, data)
 
@@ -273,7 +275,8 @@ def fit(
             history.append(row)
             sums.zero_()
             if dist.is_main():
-                bar.write(_format_row(row, desc, getattr(objective, "primary_metric", None)))
+                bar.write(_format_row(row, desc, getattr(objective, "primary_metric", None),
+                                      by_step=config.steps is not None))
                 if out:
                     _write_metrics(out, history, desc, getattr(objective, "primary_metric", None))
         stopping = stop_at_step is not None and step >= stop_at_step and step < total
@@ -301,11 +304,13 @@ def _epoch_row(step: int, steps_per_epoch: int, lr: float, sums: Tensor, seconds
     return row | {"seconds": round(seconds[0], 2), "cpu_seconds": round(seconds[1], 2)}
 
 
-def _format_row(row: dict, desc: str, primary: str | None = None) -> str:
+def _format_row(row: dict, desc: str, primary: str | None = None, by_step: bool = False) -> str:
+    """One log line; a run counted in steps (scaler fitting) says its step, not a fraction of an epoch."""
     key = f"val_{primary or 'acc'}"
     vals = "  ".join(f"{k} {100 * v:.2f}%" for k, v in row.items() if k == key or k.startswith(f"{key}[")) or \
         "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith("val_loss"))
-    return f"{desc} epoch {row['epoch']:g}: train loss {row['train_loss']:.4f}  {vals}"
+    where = f"step {row['step']}" if by_step else f"epoch {row['epoch']:g}"
+    return f"{desc} {where}: train loss {row['train_loss']:.4f}  {vals}"
 
 
 def _write_metrics(out: Path, history: list[dict], title: str, primary: str | None = None) -> None:

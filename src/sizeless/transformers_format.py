@@ -3,7 +3,8 @@
 The folder is exactly what ``save_pretrained`` writes (``config.json`` + ``model.safetensors``), so
 ``DecisionTransformerModel.from_pretrained(DIR)`` loads it; the transformers config also carries a
 ``sizeless`` record (provenance, and the task: environment, state statistics, reference scores,
-return scale) that ``sizeless eval`` rolls the policy out with, and a README model card.
+return scale) that ``sizeless eval`` rolls the policy out with; ``save_model`` adds the README model
+card (``load_lines`` and ``card_notes`` below).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ class TransformersFormat:
             config = json.loads((tmp / "config.json").read_text())
             config["sizeless"] = record
             os.replace(tmp / WEIGHTS_FILE, path / WEIGHTS_FILE)
-            (path / "README.md").write_text(model_card(config, record))
             write_json(path / "config.json", config)  # last: a folder with a config is complete
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -67,23 +67,14 @@ class TransformersFormat:
                 f"{have[0]} and {have[1]}; initialize a policy for this task instead (`sizeless init --bank BANK "
                 f"--data {data.name} ...`, whose embeddings and action head are new for the task)")
 
+    def load_lines(self, path: Path, config: dict) -> list[str]:
+        return ["from transformers import DecisionTransformerModel",
+                f'model = DecisionTransformerModel.from_pretrained("{path}")']
 
-def model_card(config: dict, record: dict) -> str:
-    task = record.get("task") or {}
-    return "\n".join([
-        "---", "library_name: transformers", "tags: [decision-transformer, sizeless, offline-rl]", "---", "",
-        f"# Decision Transformer {config['hidden_size']}x{config['n_layer']} ({record.get('method', 'trained')})",
-        "",
-        f"Made by sizeless ({record.get('method', 'train')}; size {record.get('size')}), "
-        f"for `{task.get('env', 'unknown env')}` (data `{task.get('id', 'unknown')}`).",
-        "",
-        "```python",
-        "from transformers import DecisionTransformerModel",
-        "model = DecisionTransformerModel.from_pretrained(DIR)",
-        "```",
-        "",
-        "States are normalized with `sizeless.task.state_mean` / `state_std` from `config.json`; returns-to-go "
-        f"are divided by {task.get('return_scale', 1000.0):g}. Roll it out with "
-        "`sizeless eval --model DIR --env ENV --target-return R`.",
-        "",
-    ])
+    def card_notes(self, config: dict) -> list[str]:
+        """What a policy's model card adds: its task, and how to feed and roll it out."""
+        task = (config.get("sizeless") or {}).get("task") or {}
+        return [f"A policy for `{task.get('env', 'an unrecorded environment')}` (data `{task.get('id', 'unknown')}`). "
+                "States are normalized with `sizeless.task.state_mean` / `state_std` from `config.json`; returns-to-go "
+                f"are divided by {task.get('return_scale', 1000.0):g}. Roll it out with "
+                "`sizeless eval --model DIR --env ENV --target-return R`."]

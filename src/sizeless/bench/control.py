@@ -32,7 +32,7 @@ from ..errors import SizelessError, UnsupportedSize
 from ..files import atomic_path, read_json, write_csv, write_json
 from ..initializers.base import default_fit_config
 from ..training import TrainConfig
-from .init_bench import BenchConfig
+from .init_bench import ALIASES, BenchConfig
 
 FAMILY = "decision-transformer"
 
@@ -105,10 +105,16 @@ def _run_one(cfg: BenchConfig, method, size, seed, bank, learngene, teacher, sou
     base = {"method": method, "size": size, "seed": seed}
     fit = replace(default_fit_config(), steps=cfg.fit_steps, batch_size=cfg.batch_size)
     start = time.perf_counter()
+    pretrain_config = bank.train_config
+    if method == "direct-amortized":  # the bank's steps shared by the sizes it serves (FLOPs differ little here)
+        if pretrain_config.steps is None:
+            raise SizelessError("direct-amortized divides the bank's steps among the sizes: pre-train the bank with "
+                                "--pretrain-steps, or leave direct-amortized out of --methods")
+        pretrain_config = replace(pretrain_config, steps=max(1, pretrain_config.steps // len(cfg.sizes)))
     try:
-        init = initialize_full(size, target, bank=learngene if method == "linear-expansion" else bank, method=method,
-                               fit=fit, seed=seed, out=run_dir / "init", teacher=teacher, source=source,
-                               pretrain_config=bank.train_config, family=FAMILY)
+        init = initialize_full(size, target, bank=learngene if method == "linear-expansion" else bank,
+                               method=ALIASES.get(method, method), fit=fit, seed=seed, out=run_dir / "init",
+                               teacher=teacher, source=source, pretrain_config=pretrain_config, family=FAMILY)
     except UnsupportedSize as err:
         return [{**base, "step": None, "status": f"n/a: {err}"}]
     common = {**base, "status": "ok", "params": sum(p.numel() for p in init.model.parameters()),

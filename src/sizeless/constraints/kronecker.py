@@ -82,7 +82,29 @@ class KroneckerConstraint:
 
     def templated(self, kinds: list[Kind]) -> list[Kind]:
         """The kinds this constraint composes; the others stay free parameters of the plain model."""
-        return [k for k in kinds if not k.vector or self.config.vectors == "template"]
+        return [k for k in kinds if k.constrained and (not k.vector or self.config.vectors == "template")]
+
+    def check_serves(self, kinds: list[Kind]) -> list[Kind]:
+        """The templated kinds of a size a bank is asked to initialize; raises UnsupportedSize if it cannot."""
+        templated = self.templated(kinds)
+        for kind in templated:
+            self._check_linear(kind)
+        return templated
+
+    def describe(self) -> str:
+        cfg = self.config
+        scalers = ", fixed linear scalers (a TLEG learngene)" if cfg.scalers == "linear" else ""
+        return (f"Kronecker, template width {cfg.template_width}, {cfg.num_templates} templates per kind, "
+                f"{cfg.vectors} vectors{scalers}")
+
+    def serves(self) -> str:
+        """The widths this constraint can initialize, in words."""
+        cfg = self.config
+        if cfg.scalers == "linear":
+            return f"width {cfg.template_width} only (a learngene changes depth), any depth"
+        hidden = cfg.template_width * cfg.template_mlp_ratio
+        return (f"widths that are multiples of the template width {cfg.template_width} (MLPs: hidden sizes that "
+                f"are multiples of {hidden:g}), any depth")
 
     def template_shapes(self, kinds: list[Kind]) -> dict[str, tuple[int, ...]]:
         """One stack of ``N`` templates per template key (a kind's own name unless the family shares a set

@@ -80,7 +80,7 @@ class TuckerConstraint:
     # -- which parameters, in which layout -----------------------------------------------------------
     def templated(self, kinds: list[Kind]) -> list[Kind]:
         """Block matrices only; biases, norms and embeddings stay free (sliced under stochastic width)."""
-        matrices = [k for k in kinds if not k.vector]
+        matrices = [k for k in kinds if not k.vector and k.constrained]
         conv = next((k for k in matrices if k.spatial), None)
         if conv is not None:
             raise UnsupportedSize(f"the Tucker constraint composes a Transformer's square weight slices (vit); "
@@ -95,6 +95,18 @@ class TuckerConstraint:
                     f"needs every size at MLP ratio {self.config.mlp_ratio} (spell sizes without an m suffix)"
                 )
         return matrices
+
+    def check_serves(self, kinds: list[Kind]) -> list[Kind]:
+        """The templated kinds of a size a bank is asked to initialize; raises UnsupportedSize if it cannot."""
+        return self.templated(kinds)
+
+    def describe(self) -> str:
+        r1, r2, r3 = self.config.ranks
+        return f"Tucker, core ranks {r1}x{r2}x{r3}, MLP ratio {self.config.mlp_ratio}"
+
+    def serves(self) -> str:
+        """The widths this constraint can initialize, in words."""
+        return f"any width the heads divide (at MLP ratio {self.config.mlp_ratio}), any depth"
 
     @staticmethod
     def geometry(kinds: list[Kind]) -> tuple[int, int, int]:
@@ -122,6 +134,16 @@ class TuckerConstraint:
         for name, (rows, cols) in self.scaler_shapes(kinds).items():
             out[name] = torch.nn.init.orthogonal_(torch.empty(rows, cols), gain=max(rows / cols, 1) ** 0.5,
                                                   generator=generator)
+        # a kind that starts at zero (DiT's adaLN-Zero modulation) gets zero depth-scaler rows: its slices compose to
+        # exactly 0 and still get gradients through the core and U, V
+        layers, _, per_layer = self.geometry(kinds)
+        rows = out[DEPTH].view(layers, per_layer, -1)
+        start = 0
+        for kind in kinds:
+            count = kind.unit[0] * kind.unit[1]
+            if kind.init == "zeros":
+                rows[:, start:start + count] = 0.0
+            start += count
         return out
 
     def seed_scalers(self, source: dict[str, Tensor], kinds: list[Kind],

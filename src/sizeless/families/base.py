@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import torch
 from torch import nn
+
+from ..flops import model_macs
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,9 @@ class Kind:
     template: str | None = None  # name of the template set this kind uses (default: its own name)
     fill: float = 1.0  # the value of an init == "ones" kind (e.g. ConvNeXt's layer scale, 1e-6)
     transpose: bool = False  # the parameter stores the (rows, cols) matrix transposed (GPT-2's in-by-out Conv1D)
+    # False: never composed from templates, under any constraint; a plain parameter that new sizes seed by
+    # resizing (e.g. a DiT's timestep embedding when the family is configured to keep it free)
+    constrained: bool = True
 
     @property
     def template_key(self) -> str:
@@ -65,9 +72,19 @@ class Kind:
 
 
 class Family(Protocol):
-    """An architecture family: builds plain models and declares their templated parameters."""
+    """An architecture family: builds plain models and declares their templated parameters.
+
+    ``objectives`` lists the training objectives its models take (the first is the default, and
+    the one a template fit uses); ``model_format`` names its folder format in ``models.MODEL_FORMATS``.
+    """
 
     name: str
+    objectives: tuple[str, ...]
+    model_format: str
+    title: str  # how people write it ("ViT", "ResNet"): model cards and `sizeless info`
+    task: str  # the Hugging Face pipeline tag of its models, e.g. "image-classification"
+    custom_architectures: tuple[str, ...]  # timm architectures that exist only once sizeless is imported
+    default_depths: range  # the depths `sizeless sizes` lists when the user gives none
 
     def parse_size(self, spec: Any) -> Any: ...
 
@@ -89,12 +106,79 @@ class Family(Protocol):
         """The input reduction of the stem when the user gives none (ViT/ConvNeXt patch, ResNet stem)."""
         ...
 
+    def grid_size(self, like: Any, width: int, depth: int) -> Any:
+        """The size of ``width`` and ``depth`` shaped like ``like`` (its head dim, MLP ratio, stages):
+        the points `sizeless sizes` lists. Raises SizelessError where no such size exists."""
+        ...
+
+    def grid_point(self, size: Any) -> tuple[int, int]:
+        """``(width, depth)`` of a size on that grid (inverse of :meth:`grid_size`)."""
+        ...
+
+    def describe_size(self, size: Any) -> str:
+        """One line a person reads: what the size's numbers mean for this family."""
+        ...
+
+
+class TimmClassifier:
+    """What the timm classifier families share: the classification head is the task-specific part (the
+    default of ``task_parameters`` below: stored in a bank, reused for the same classes)."""
+
+    model_format = "timm"
+    objectives: tuple[str, ...] = ("supervised", "distill")
+
+    def num_classes(self, model: nn.Module) -> int:
+        return model.num_classes
+
+    def reset_classes(self, model: nn.Module, num_classes: int) -> None:
+        model.reset_classifier(num_classes)
+
+
+# Optional family hooks, with the defaults of a timm classifier:
+# - ``task_parameters(model)``: task-specific parameters that a bank never stores and a new task always
+#   replaces (a policy's state/action embeddings and head; a DiT's class embedding). Without it the head
+#   is ``model.get_classifier()``, stored in a bank and reused for the same classes.
+# - ``num_classes(model)``: how many classes the task-specific part serves (None: no classes, e.g. a policy).
+# - ``tie_weights(model)``: share modules across blocks in a templated model (DiT's one embedder).
+
 
 def task_parameters(family: Any, model: nn.Module) -> list[nn.Parameter]:
     """The task-specific parameters of a plain model (a classifier; a policy's state/action embeddings and
     action head): never stored in a bank, always new for a new task."""
     hook = getattr(family, "task_parameters", None)
     return list(hook(model) if hook else model.get_classifier().parameters())
+
+
+def model_classes(family: Any, model: nn.Module) -> int | None:
+    """How many classes a plain model's task-specific part serves; None for a model without classes."""
+    hook = getattr(family, "num_classes", None)
+    return hook(model) if hook else getattr(model, "num_classes", None)
+
+
+def tie_weights(family: Any, model: nn.Module) -> None:
+    """Share what the family shares across blocks in a templated model; plain models stay untied."""
+    hook = getattr(family, "tie_weights", None)
+    if hook:
+        hook(model)
+def example_input(family: Any, spec: Any, batch: int = 1) -> Any:
+    """``batch`` inputs of one forward of the family's plain model built for ``spec`` (values are irrelevant: they
+    are counted for MACs and timed for latency): the family's ``example`` (a dict of keyword inputs), else images."""
+    hook = getattr(family, "example", None)
+    if hook is not None:
+        return hook(spec, batch)
+    return torch.randn(batch, spec.in_chans, spec.img_size, spec.img_size, generator=torch.Generator().manual_seed(0))
+
+
+def example_macs(family: Any, model: nn.Module, spec: Any) -> int:
+    """MACs of one forward of ``model`` (the family's plain model for ``spec``) on one example, counted on the meta
+    device; a family whose forward needs it sets the model up for counting first (its ``counting`` context)."""
+    with getattr(family, "counting", lambda model: nullcontext())(model):
+        return model_macs(model, example_input(family, spec))
+
+
+def example_noun(family: Any) -> str:
+    """What one example of the family is ("image"; a policy's "context window"): MACs are counted per example."""
+    return getattr(family, "example_noun", "image")
 
 
 def input_key(family: Any) -> str:

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from ..errors import SizelessError
 from ..sizes import CNNSize
-from .base import ImageSpec, Kind
+from .base import ImageSpec, Kind, TimmClassifier
 
 Dim = tuple[int, int]  # (channels at the target size, channels at the template width)
 
@@ -58,10 +58,12 @@ class CNNKinds:
                         part=f"{part}.{leaf}" if part else None, **where)
 
 
-class CNNFamily:
+class CNNFamily(TimmClassifier):
     """Sizes, options and plain-model building common to ResNet and ConvNeXt."""
 
-    name = "cnn"
+    name, title, task = "cnn", "CNN", "image-classification"
+    custom_architectures: tuple[str, ...] = ()
+    default_depths = range(1, 9)  # blocks per stage
 
     # one template set per stage by default: on CIFAR-10 it beat a shared set by 1-5 points at every size
     # (benchmarks/bench-init-cifar10-*-per-stage)
@@ -78,6 +80,17 @@ class CNNFamily:
 
     def parse_size(self, spec: str | CNNSize) -> CNNSize:
         return CNNSize.parse(spec)
+
+    def grid_size(self, like: CNNSize, width: int, depth: int) -> CNNSize:
+        """Base width ``width`` and ``depth`` blocks in each of ``like``'s stages, with its block type."""
+        return CNNSize(width, (depth,) * like.stages, like.bottleneck)
+
+    def grid_point(self, size: CNNSize) -> tuple[int, int]:
+        return size.width, round(size.depth / size.stages)
+
+    def describe_size(self, size: CNNSize) -> str:
+        return (f"{self.title}, stage widths {'/'.join(map(str, size.channels))}, blocks per stage "
+                f"{'-'.join(map(str, size.depths))}")
 
     def adapt_to_image(self, kind_name: str, tensor: Tensor, old: ImageSpec, new: ImageSpec) -> Tensor:
         """Convolutions do not depend on the input resolution: nothing to adapt."""

@@ -21,7 +21,7 @@ LAYER_SCALE = 1e-6  # timm's ls_init_value: where pre-training starts the layer 
 
 
 class ConvNeXtFamily(CNNFamily):
-    name = "convnext"
+    name, title = "convnext", "ConvNeXt"
 
     def default_patch_size(self, img_size: int) -> int:
         """4 (ConvNeXt's own) from 32 px; 1 below, so that 4 stages still fit a small image."""

@@ -13,9 +13,11 @@ model format; transformers, gymnasium and minari are imported only when used (``
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from ..errors import SizelessError, UnsupportedSize
@@ -54,16 +56,47 @@ class TaskSpec:
 
 
 class DecisionTransformerFamily:
-    name = "decision-transformer"
+    name, title, task = "decision-transformer", "Decision Transformer", "reinforcement-learning"
+    custom_architectures = ()  # transformers' own DecisionTransformerModel
     model_format = "transformers"
     input_key = "task"  # bank configs store the TaskSpec under "task"
     input_type = TaskSpec
-    objective = "behavior-cloning"  # what pretrain, init's fit and train use unless told otherwise
+    objectives = ("behavior-cloning",)  # what pretrain, init's fit and train use unless told otherwise
+    example_noun = "context window"  # one example: what MACs are counted per and a fit's data is counted in
+    default_depths = range(2, 25)  # the depths `sizeless sizes` lists when the user gives none
     # weight selection picks q, k and v columns of GPT-2's fused c_attn per group
     selection_groups: ClassVar[dict] = {"attn.c_attn.weight": (1, 3), "attn.c_attn.bias": (0, 3)}
 
     def parse_size(self, spec: str | ViTSize) -> ViTSize:
         return ViTSize.parse(spec)
+
+    def grid_size(self, like: ViTSize, width: int, depth: int) -> ViTSize:
+        return ViTSize.shaped_like(like, width, depth)
+
+    def grid_point(self, size: ViTSize) -> tuple[int, int]:
+        return size.width, size.depth
+
+    def example(self, task: TaskSpec, batch: int) -> dict[str, Tensor]:
+        """``batch`` context windows of zeros: the keyword inputs of one policy forward (MACs, latency)."""
+        steps = (batch, task.context)
+        return {"states": torch.zeros(*steps, task.state_dim), "actions": torch.zeros(*steps, task.act_dim),
+                "returns_to_go": torch.zeros(*steps, 1), "timesteps": torch.zeros(steps, dtype=torch.long),
+                "attention_mask": torch.ones(steps, dtype=torch.long)}
+
+    @contextmanager
+    def counting(self, model: nn.Module):
+        """Eager attention while MACs are counted: transformers' SDPA path reads the mask's values (impossible on
+        the meta device), and eager attention is the math decomposition every family's attention is counted by."""
+        previous = model.config._attn_implementation
+        model.set_attn_implementation("eager")
+        try:
+            yield model
+        finally:
+            model.set_attn_implementation(previous)
+
+    def describe_size(self, size: ViTSize) -> str:
+        return (f"GPT-2 policy, width {size.width}, depth {size.depth}, {size.heads} head(s), MLP ratio "
+                f"{size.mlp_ratio:g}")
 
     def input_spec(self, data, patch_size: int | None = None) -> TaskSpec:
         """The spec of a trajectory dataset (``TrajectoryData``)."""
@@ -92,9 +125,13 @@ class DecisionTransformerFamily:
         return [p for name in TASK_MODULES for p in model.get_submodule(name).parameters()]
 
     def attention(self, model: nn.Module):
-        """Per block: (fused qkv weight, output projection weight, heads, stored in-by-out), for mimetic init."""
-        return [(block.attn.c_attn.weight, block.attn.c_proj.weight, block.attn.num_heads, True)
-                for block in model.encoder.h]
+        """Per block: ``(W_q, W_k, W_v, W_proj, heads)`` as ``(out, in)`` views into GPT-2's in-by-out Conv1D
+        weights (mimetic init writes them)."""
+        out = []
+        for block in model.encoder.h:
+            q, k, v = block.attn.c_attn.weight.T.view(3, block.attn.embed_dim, block.attn.embed_dim)
+            out.append((q, k, v, block.attn.c_proj.weight.T, block.attn.num_heads))
+        return out
 
     def size_of(self, config: dict) -> ViTSize:
         """The size of a saved model from its transformers config (weight-selection teachers)."""

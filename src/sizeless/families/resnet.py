@@ -58,7 +58,11 @@ def sizeless_resnet(pretrained: bool = False, **kwargs) -> SmallStemResNet:
 
 
 class ResNetFamily(CNNFamily):
-    name = "resnet"
+    name, title = "resnet", "ResNet"
+    custom_architectures = (SMALL_STEM_ARCH,)
+
+    def describe_size(self, size: CNNSize) -> str:
+        return f"{super().describe_size(size)}, {'Bottleneck' if size.bottleneck else 'BasicBlock'} blocks"
 
     def default_patch_size(self, img_size: int) -> int:
         return SMALL_STEM if img_size <= 64 else IMAGENET_STEM
@@ -79,9 +83,12 @@ class ResNetFamily(CNNFamily):
             return SMALL_STEM_ARCH, {**args, "block": "bottleneck" if size.bottleneck else "basic"}
         return ("resnet50" if size.bottleneck else "resnet18"), args
 
-    def build(self, size: CNNSize, image: ImageSpec, num_classes: int) -> nn.Module:
+    def _check_stem(self, size: CNNSize, image: ImageSpec) -> None:
         if size.width % 2 and self._small_stem(image):
             raise SizelessError(f"the small-image ResNet stem needs an even base width, not {size.width}")
+
+    def build(self, size: CNNSize, image: ImageSpec, num_classes: int) -> nn.Module:
+        self._check_stem(size, image)
         check_stride(size, image, image.patch_size * 8, "ResNet")
         return super().build(size, image, num_classes)
 
@@ -90,6 +97,7 @@ class ResNetFamily(CNNFamily):
         w = template_width
         check_width(size.width, w)
         check_stages(size, "ResNet")
+        self._check_stem(size, image)
         expansion = 4 if size.bottleneck else 1
         out = CNNKinds(self.share_stages)
         chans = image.in_chans

@@ -9,17 +9,30 @@ from torch import Tensor, nn
 
 from ..errors import SizelessError, UnsupportedSize
 from ..sizes import ViTSize
-from .base import ImageSpec, Kind
+from .base import ImageSpec, Kind, TimmClassifier
 
 # Built through timm's registry so the model carries a pretrained_cfg; model_args override the rest.
 ARCHITECTURE = "vit_tiny_patch16_224"
 
 
-class ViTFamily:
-    name = "vit"
+class ViTFamily(TimmClassifier):
+    name, title, task = "vit", "ViT", "image-classification"
+    objectives = ("supervised", "distill", "mae")
+    custom_architectures = ()
+    default_depths = range(2, 25)
 
     def parse_size(self, spec: str | ViTSize) -> ViTSize:
         return ViTSize.parse(spec)
+
+    def grid_size(self, like: ViTSize, width: int, depth: int) -> ViTSize:
+        return ViTSize.shaped_like(like, width, depth)
+
+    def grid_point(self, size: ViTSize) -> tuple[int, int]:
+        return size.width, size.depth
+
+    def describe_size(self, size: ViTSize) -> str:
+        heads = f"{size.heads} head{'s' if size.heads > 1 else ''} of {size.width // size.heads}"
+        return f"ViT, width {size.width}, depth {size.depth}, {heads}, MLP ratio {size.mlp_ratio:g}"
 
     def default_patch_size(self, img_size: int) -> int:
         """8x8 token grids for natural images (4px patches at 32x32); 2px patches for tiny inputs."""

@@ -13,7 +13,7 @@ import torch
 from ..data import TrainData
 from ..errors import SizelessError
 from ..families import get_family
-from ..objectives import family_objective
+from ..objectives import default_objective
 from ..training import fit
 from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
 from .scratch import scratch
@@ -30,7 +30,8 @@ def direct(size, data: TrainData, options: InitOptions) -> Initialized:
         raise SizelessError("direct pre-training needs a budget: pass --bank (its budget is reused)")
     init = scratch(size, source, replace(options, seed=budget.seed))
     family = get_family(init.meta["family"])
-    result = fit(init.model, source, budget, objective=family_objective(family, source, budget),
+    record = options.bank.config if options.bank is not None else None  # a bank's noise schedule (dit)
+    result = fit(init.model, source, budget, objective=default_objective(family, source, budget, record),
                  out_dir=options.log_dir, resume=True, desc=f"direct {init.meta['size']}")
     model = init.model.cpu()
     retask = getattr(family, "retask", None)  # a policy: new state/action embeddings and head for another task
@@ -39,11 +40,12 @@ def direct(size, data: TrainData, options: InitOptions) -> Initialized:
         if target != family.input_spec(source):
             init.model = retask(model, family.parse_size(size), target)
             init.model_args = family.model_args(family.parse_size(size), target)[1]
-    elif source.labels != data.labels:  # a head trained on other classes is no head for these
+    elif source.labels != data.labels:  # a head (a generator's labels) trained on other classes is none for these
         with torch.random.fork_rng(devices=[]):  # a new head drawn from the target seed, the caller's stream untouched
             torch.manual_seed(options.seed)
-            model.reset_classifier(data.num_classes)
-        init.model_args["num_classes"] = data.num_classes
+            family.reset_classes(model, data.num_classes)
+        if "num_classes" in init.model_args:
+            init.model_args["num_classes"] = data.num_classes
     last = result.history[-1] if result.history else {"step": 0, "seconds": 0.0}
     init.meta.update(method="direct", recommended=dict(RECOMMENDED_FINETUNE), pretrain_steps=last["step"],
                      pretrain_images=last["step"] * budget.batch_size, pretrain_seconds=last["seconds"],

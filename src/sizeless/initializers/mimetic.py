@@ -28,29 +28,30 @@ def identity_like(dim: int, alpha: float, beta: float, sign: float, generator: t
 
 
 def timm_attention(model: torch.nn.Module):
-    """Per block of a timm ViT: (fused qkv weight, projection weight, heads, whether stored in-by-out)."""
-    return [(block.attn.qkv.weight, block.attn.proj.weight, block.attn.num_heads, False) for block in model.blocks]
+    """Per block of a timm ViT: ``(W_q, W_k, W_v, W_proj, heads)`` as views into the fused qkv weight."""
+    out = []
+    for block in model.blocks:
+        dim = block.attn.qkv.in_features
+        q, k, v = block.attn.qkv.weight.view(3, dim, dim)
+        out.append((q, k, v, block.attn.proj.weight, block.attn.num_heads))
+    return out
 
 
 @torch.no_grad()
 def apply_mimetic(model: torch.nn.Module, generator: torch.Generator, attention=timm_attention) -> None:
-    """``attention(model)`` lists each block's weights (a family hook: GPT-2 stores them in-by-out)."""
-    for qkv_weight, proj_weight, heads, transposed in attention(model):
-        qkv = (qkv_weight.T if transposed else qkv_weight).clone()
-        dim = qkv.shape[1]
+    """``attention(model)`` lists each block's ``(W_q, W_k, W_v, W_proj, heads)`` as writable ``(out, in)`` views
+    (a family hook: fused or separate projections, GPT-2's in-by-out storage seen transposed)."""
+    for q, k, v, proj, heads in attention(model):
+        dim = q.shape[1]
         head_dim = dim // heads
-        qkv = qkv.view(3, dim, dim)
-        proj = proj_weight.T.clone() if transposed else proj_weight
         for h in range(heads):
             left, right = identity_like(dim, ALPHA_QK, BETA_QK, 1.0, generator)
             rows = slice(h * head_dim, (h + 1) * head_dim)
-            qkv[0, rows] = left[:, :head_dim].T  # W_q^h, so that W_q^h^T W_k^h ~ L R
-            qkv[1, rows] = right[:head_dim]
+            q[rows] = left[:, :head_dim].T  # W_q^h, so that W_q^h^T W_k^h ~ L R
+            k[rows] = right[:head_dim]
         left, right = identity_like(dim, ALPHA_VO, BETA_VO, -1.0, generator)
-        qkv[2] = left.T  # W_v^T W_proj^T = L R
+        v.copy_(left.T)  # W_v^T W_proj^T = L R
         proj.copy_(right.T)
-        qkv_weight.copy_(qkv.reshape(3 * dim, dim).T if transposed else qkv.reshape(3 * dim, dim))
-        proj_weight.copy_(proj.T if transposed else proj)
 
 
 def mimetic(size, data: ImageData, options: InitOptions) -> Initialized:

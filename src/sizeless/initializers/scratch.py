@@ -10,7 +10,9 @@ from .base import Initialized, InitOptions
 
 
 def scratch(size, data: ImageData, options: InitOptions) -> Initialized:
-    family = get_family(options.bank.config["family"] if options.bank else options.family or "vit")
+    bank = options.bank
+    family = get_family(bank.config["family"], bank.config.get("family_config")) if bank else \
+        get_family(options.family or "vit")
     image = options.image or (options.bank.image if options.bank else None)
     if image is None:
         raise SizelessError("scratch init needs an input geometry (image size, channels, patch size)")

@@ -13,7 +13,7 @@ from ..data import ImageData
 from ..errors import SizelessError, UnsupportedSize
 from ..families import TRANSFORMERS
 from ..norm_stats import has_batchnorm, reestimate_batchnorm
-from ..objectives import family_objective
+from ..objectives import default_objective
 from ..training import fit
 from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
 
@@ -52,19 +52,26 @@ def target_image(bank, data: ImageData):
     return replace(bank.image, img_size=data.img_size)
 
 
+def target_spec(bank, data: ImageData):
+    """What a model from ``bank`` for ``data`` is built for: the bank's image geometry at the data's resolution,
+    or for a family with its own input (a policy's task) the data's."""
+    custom = getattr(bank.family, "input_spec", None)
+    return custom(data) if custom is not None else target_image(bank, data)
+
+
 def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initialized:
     bank = options.bank
     family = bank.family
-    custom = getattr(family, "input_spec", None)  # families with their own input (a policy's task) take the data's
-    image = custom(data) if custom is not None else target_image(bank, data)
+    image = target_spec(bank, data)
     size = family.parse_size(size)
     net = bank.build_net(size, data.num_classes, seed=options.seed, image=image, labels=data.labels)
     trainable = [p for p in net.parameters() if p.requires_grad]  # scalers, free vectors, new head
     history = []
     if options.fit.steps:
         # re-running an init into the same folder continues (or reuses) its fit instead of refusing
-        result = fit(net, data, options.fit, objective=family_objective(family, data, options.fit), params=trainable,
-                     out_dir=options.log_dir, resume=True, desc=f"fit {method} {size.key}")
+        objective = default_objective(family, data, options.fit, bank.config)  # the family's loss (diffusion: DiT)
+        result = fit(net, data, options.fit, objective=objective, params=trainable, out_dir=options.log_dir,
+                     resume=True, desc=f"fit {method} {size.key}")
         history = result.history
     model = net.export().cpu()
     if has_batchnorm(model):  # composed weights need their own statistics (the fit's were gathered mid-way)
@@ -75,8 +82,12 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
         "family": family.name,
         "size": size.key,
         "bank_sizes": bank.config["sizes"],
+        "bank": bank.summary(),
+        "fit": {"data": data.name, "images": len(data.train), "steps": options.fit.steps or 0,
+                "batch_size": options.fit.batch_size, "lr": options.fit.lr},
         "seeded_from": bank.nearest_size(size),
-        "head": "the bank's" if data.labels == bank.labels else "new",
+        # a family's own task parts (a DiT's label table, a policy's embeddings) are never stored: always new
+        "head": "the bank's" if data.labels == bank.labels and not hasattr(family, "task_parameters") else "new",
         "fit_steps": options.fit.steps or 0,
         "fit_val_acc": history[-1].get("val_acc") if history else None,
         "fit_val_loss": history[-1].get("val_loss") if history else None,
@@ -84,4 +95,6 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
         "family_config": bank.config.get("family_config") or {},
         "recommended": dict(RECOMMENDED_FINETUNE),
     }
+    if bank.config.get("diffusion"):  # a generator keeps its noise schedule
+        meta["diffusion"] = bank.config["diffusion"]
     return Initialized(model, arch, args, meta)

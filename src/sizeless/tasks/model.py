@@ -73,6 +73,19 @@ class DenseFormat:
     def owns(self, path: Path, config: dict) -> bool:
         return config.get("format") == FORMAT
 
+    library = "sizeless"  # the whole model loads with sizeless; its backbone/ folder alone with timm
+
+    def load_lines(self, path: Path, config: dict) -> list[str]:
+        return ["from sizeless.models import load_model",
+                f'model, config = load_model("{path}")  # a DenseModel: backbone + {config.get("task", "task")} head']
+
+    def card_notes(self, config: dict) -> list[str]:
+        """What a dense model's card adds: its task and head, and where the plain backbone lies."""
+        head = config.get("head") or {}
+        return [f"A {config.get('task', 'dense')} model: a plain backbone and a new head "
+                f"(`{head.get('name', 'head')}`). The backbone alone is a timm model folder: "
+                f'`timm.create_model("local-dir:PATH/{BACKBONE_DIR}", pretrained=True)`.']
+
     def save(self, model: DenseModel, path: Path, architecture: str, model_args: dict, data, sizeless: dict) -> None:
         path = Path(path)
         save_model(model.backbone, path / BACKBONE_DIR, architecture, model_args, None,
