@@ -104,8 +104,11 @@ def test_transfer_to_a_new_resolution_resamples_position_embeddings(bank_dir):
     assert pos_low.shape == (1, 17, 48) and pos_high.shape == (1, 65, 48)
     expected = fam.adapt_to_image("pos_embed", pos_low, bank.image, ImageSpec(16, 1, 2))
     torch.testing.assert_close(pos_high, expected, rtol=1e-4, atol=1e-5)
-    with pytest.raises(SizelessError, match="same channels and patch size"):
-        bank.build_net("48x3", 10, image=ImageSpec(16, 1, 4))
+    # another patch size: patch embeddings resampled (timm's resample_patch_embed), position grid follows
+    coarse = bank.build_net("48x3", 10, image=ImageSpec(16, 1, 4)).composed()
+    assert coarse["patch_embed.proj.weight"].shape == (48, 1, 4, 4) and coarse["pos_embed"].shape == (1, 17, 48)
+    with pytest.raises(SizelessError, match="1-channel inputs"):
+        bank.build_net("48x3", 10, image=ImageSpec(16, 3, 2))
 
 
 def test_end_to_end_transfer_to_other_classes_and_resolution(tmp_path):

@@ -31,12 +31,14 @@ from .objectives import OBJECTIVES, DistillConfig, default_objective
 from .rng import keep_rng, reseed
 from .sampling import Draw, SizeSampling, size_draws, sub_size
 from .sizing import Budget, Choice, choose, size_table
+from .tasks import resolve_task, task_of
 from .templated import TemplateNet
 from .training import TrainConfig, TrainResult, evaluate, fit, seeded_generator
 
 
-def as_data(data: ImageData | DataConfig | str) -> ImageData:
-    return load_data(data) if isinstance(data, (str, DataConfig)) else data  # any TrainData passes through
+def as_data(data: ImageData | DataConfig | str):
+    """A loaded dataset: images, a task's dataset (segmentation masks, COCO boxes) or any TrainData."""
+    return load_data(data) if isinstance(data, (DataConfig, str)) else data
 
 
 def image_spec(data: ImageData, patch_size: int | None = None, family: str = "vit") -> ImageSpec:
@@ -80,6 +82,9 @@ def pretrain(
     if not sizes:
         raise SizelessError("give at least one --size to pre-train")
     data, config = as_data(data), config or TrainConfig()
+    if objective != "mae" and task_of(data):
+        raise SizelessError(f"{objective or 'supervised'} pre-training needs class labels, but {data.name} is "
+                            f"{task_of(data)} data; pre-train on its images with --objective mae (no labels read)")
     fam = get_family(family, family_config)
     objective = check_objective(fam, objective)
     parsed = [fam.parse_size(s) for s in sizes]
@@ -182,10 +187,12 @@ def masked_encoder(family, call: Callable) -> Callable:
     return lambda images, keep, **where: call(encode_visible, images, keep, **where)
 
 
-def sample_images(data: ImageData, module: nn.Module, count: int = 8) -> Tensor:
-    """A few normalized validation images on the module's device (for reconstruction figures)."""
+def sample_images(data, module: nn.Module, count: int = 8) -> Tensor:
+    """A few normalized validation images (any dataset's un-augmented batch) on the module's device, for
+    reconstruction figures."""
     device = next(module.parameters()).device
-    return data.normalize(data.val.images[:count].to(device))
+    images, _ = data.batch(data.val, torch.arange(min(count, len(data.val))))
+    return images.to(device)
 
 
 def check_objective(family, objective: str | None) -> str:
@@ -234,16 +241,38 @@ def initialize(
 
 @keep_rng()
 def initialize_full(size, data, *, bank=None, method="templates", fit=None, patch_size=None, seed=0,
-                    out=None, teacher=None, source=None, pretrain_config=None, family=None,
-                    log_dir=None) -> Initialized:
+                    out=None, teacher=None, source=None, pretrain_config=None, family=None, log_dir=None,
+                    task=None, head=None, channels=None, backbone=None) -> Initialized:
     """:func:`initialize`, also returning the architecture, model args and provenance.
 
     ``teacher`` (weight-selection), ``source`` and ``pretrain_config`` (direct) feed the baselines;
     ``log_dir`` is where a fit or direct pre-training logs and checkpoints (default ``out/fit``).
+    ``task`` (segmentation, detection; implied by such data) builds a dense model: the backbone from
+    ``method`` plus a new ``head`` (``channels`` wide), see :mod:`sizeless.tasks.run`; ``backbone`` (a plain
+    model folder) starts a dense model from a trained classifier instead.
     """
-    if method not in INITIALIZERS:
+    if method not in INITIALIZERS and backbone is None:
         raise SizelessError(f"unknown init method {method!r}; choose from {', '.join(INITIALIZERS)}")
     data = as_data(data)
+    dense = resolve_task(task, data)
+    if dense is not None:
+        from .tasks.run import initialize_dense
+
+        return initialize_dense(dense, size, data, method=method, bank=bank, fit_config=fit, patch_size=patch_size,
+                                seed=seed, out=out, teacher=teacher, source=source, pretrain_config=pretrain_config,
+                                family=family, head=head, channels=channels, backbone=backbone, log_dir=log_dir)
+    if backbone is not None:
+        raise SizelessError("--from-model builds a dense task model (segmentation, detection) from a classifier; "
+                            f"{data.name} is a classification dataset")
+    return initialize_plain(size, data, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed, out=out,
+                            teacher=teacher, source=source, pretrain_config=pretrain_config, family=family,
+                            log_dir=log_dir)
+
+
+def initialize_plain(size, data, *, bank=None, method="templates", fit=None, patch_size=None, seed=0, out=None,
+                     teacher=None, source=None, pretrain_config=None, family=None, log_dir=None) -> Initialized:
+    """A plain model of the family (a classifier over ``data``'s classes), as :func:`initialize_full` makes it
+    for classification data; dense tasks build their backbones with it."""
     if isinstance(bank, (str, Path)):
         bank = TemplateBank.load(bank)
     if bank is not None and family is not None and family != bank.config["family"]:
@@ -291,6 +320,9 @@ def train(
     mae: MAEConfig | None = None,
     diffusion: DiffusionConfig | None = None,
     family: str | None = None,
+    task: str | None = None,
+    head: str | None = None,
+    channels: int | None = None,
 ) -> tuple[nn.Module, TrainResult]:
     """Train a plain model: a model folder, or random init of ``size`` (the baseline) when ``model`` is None.
 
@@ -303,6 +335,15 @@ def train(
     trained model in timm's layout (``timm.create_model("local-dir:OUT", pretrained=True)``).
     """
     data, config = as_data(data), config or TrainConfig()
+    dense = resolve_task(task, data)
+    if dense is not None:
+        if objective not in (None, "supervised"):
+            raise SizelessError(f"{dense.name} models train on their task's loss; --objective {objective} is for "
+                                "image classifiers (pre-train a bank with it instead)")
+        from .tasks.run import train_dense
+
+        return train_dense(model, data, config, task=dense.name, size=size, patch_size=patch_size, out=out,
+                           resume=resume, stop_at_step=stop_at_step, family=family, head=head, channels=channels)
     reseed(config.seed)  # a new head drawn below follows --seed (on this call's fork of the global RNG)
     if model is None:
         if size is None:
@@ -313,7 +354,7 @@ def train(
     elif isinstance(model, (str, Path)):
         path = model
         model, saved = load_model(path)
-        check_input(saved, data, path)
+        _check_classifier(saved, data, path)
         arch, args = model_args_of(saved)
         meta = {**saved.get("sizeless", {}), "trained_from": str(path)}
         if family is not None and family != meta.get("family", "vit"):
@@ -387,16 +428,26 @@ def rollout_model(model: nn.Module | str | Path, env: str, *, episodes: int = 10
 
 @keep_rng()  # timm draws a random init before loading the weights
 def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig | str, batch_size: int = 512,
-                   family: str | None = None) -> dict:
+                   family: str | None = None, *, task: str | None = None, split: str = "val",
+                   overlays: str | Path | None = None) -> dict:
     """Validation metrics of a plain model (or model folder) under its family's objective: loss and accuracy
     for classifiers, the held-out denoising loss at fixed timesteps and noise for generators (dit).
-    ``family``: of a model given as a module (default vit); a folder records its own."""
+    ``family``: of a model given as a module (default vit); a folder records its own. For a dense task
+    (``task``, or implied by the data) the task's metrics on ``split``, and with ``overlays`` a PNG of predictions."""
     data = as_data(data)
+    dense = resolve_task(task, data)
+    if dense is not None:
+        from .tasks.run import evaluate_dense
+
+        return evaluate_dense(model, data, task=dense.name, split=split, batch_size=min(batch_size, 16),
+                              overlays=overlays)
+    if split != "val":
+        raise SizelessError("classification data has a training and a validation split; evaluate on val")
     record = {}
     if isinstance(model, (str, Path)):
         path = model
         model, saved = load_model(path)
-        check_input(saved, data, path)
+        _check_classifier(saved, data, path)
         record = saved.get("sizeless", {})
         family = record.get("family", "vit")
         classes = model_classes(get_family(family), model)
@@ -406,6 +457,13 @@ def evaluate_model(model: nn.Module | str | Path, data: ImageData | DataConfig |
     model.to(dist.setup())
     return evaluate(model, model, data, batch_size=batch_size, objective=objective)
 
+
+def _check_classifier(config: dict, data, path) -> None:
+    """A classification model folder that fits ``data`` (not a dense task's model)."""
+    if "task" in config:
+        raise SizelessError(f"{path} is a {config['task']} model; use it with {config['task']} data "
+                            f"(--task {config['task']}), not with the classification dataset {data.name}")
+    check_input(config, data, path)
 
 
 def load_generator(path: str | Path) -> tuple[nn.Module, dict]:

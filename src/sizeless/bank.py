@@ -127,17 +127,22 @@ class TemplateBank:
                   labels: tuple | None = None) -> TemplateNet:
         """A templated model of a new size: frozen templates, seeded scalers and free vectors, and a head.
 
-        ``image`` moves it to another input resolution (same channels and patch size): the family
-        adapts resolution-dependent kinds such as position embeddings. The head is the bank's,
+        ``image`` moves it to another input resolution or patch size (same channels): the family
+        adapts resolution-dependent kinds such as position and patch embeddings. The head is the bank's,
         resized to the new width, when ``labels`` (the target's label space) is the bank's; else new.
         """
         size = self.family.parse_size(size)
         image = image or self.image
-        if isinstance(image, ImageSpec) and (image.in_chans, image.patch_size) != (self.image.in_chans,
-                                                                                    self.image.patch_size):
+        if isinstance(image, ImageSpec) and image.in_chans != self.image.in_chans:
             raise SizelessError(
-                f"the bank was pre-trained on {self.image.in_chans}-channel inputs with patch size "
-                f"{self.image.patch_size}; a target needs the same channels and patch size"
+                f"the bank was pre-trained on {self.image.in_chans}-channel inputs; {image.in_chans}-channel "
+                "targets cannot use it"
+            )
+        if (isinstance(image, ImageSpec) and image.patch_size != self.image.patch_size
+                and not hasattr(self.family, "adapt_model")):
+            raise SizelessError(
+                f"the bank was pre-trained with patch size {self.image.patch_size}; a {self.family.name} target "
+                "needs the same patch size"
             )
         family = self.family
         self.check_serves(size, image)

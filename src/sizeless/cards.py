@@ -82,7 +82,8 @@ def write_card(path: str | Path, fmt, model: nn.Module | None = None) -> Path:
         return path / CARD_FILE
     config = read_json(path / "config.json", "model config")
     notes = getattr(fmt, "card_notes", lambda config: [])(config)  # optional: what the format adds
-    text = render_card(path, config, fmt.name, fmt.load_lines(path, config),
+    library = getattr(fmt, "library", fmt.name)  # optional: the library that loads it, when not the format's name
+    text = render_card(path, config, library, fmt.load_lines(path, config),
                        count_params(model) if model is not None else None, notes)
     with atomic_path(path / CARD_FILE) as tmp:
         tmp.write_text(text)

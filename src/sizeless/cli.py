@@ -74,6 +74,14 @@ ShareOpt = Annotated[bool, typer.Option(help="CNNs: stages of doubling width sha
                                              "scalers) instead of one set per stage (the default, better on "
                                              "CIFAR-10)")]
 ResumeOpt = Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")]
+TaskOpt = Annotated[str | None, typer.Option(help="segmentation | detection (default: what --data is: an images + "
+                                                  "masks folder, a COCO folder, or classification images)")]
+HeadOpt = Annotated[str | None, typer.Option(help="dense task head: dpt (segmentation), fcos (detection)")]
+ChannelsOpt = Annotated[int | None, typer.Option(help="dense task head width (decoder / pyramid channels, default 64)",
+                                                 callback=checks.at_least_one)]
+DenseBatchOpt = Annotated[int | None, typer.Option(
+    help="global batch size (split across torchrun processes); default 128, 8 for dense tasks",
+    callback=checks.at_least_one)]
 EmbeddingsOpt = Annotated[str, typer.Option(help="dit: per-block timestep embedders in a templated model: free "
                                                   "(plain parameters; the default, best measured) | templated | "
                                                   "shared (one for all blocks, as in the original DiT)")]
@@ -106,8 +114,39 @@ def _ints(values: str, flag: str) -> list[int]:
 def _data(data, data_dir, image_size, train_subset, val_subset, classes, context=None):
     from .data import DataConfig, load_data
 
-    return load_data(DataConfig(data, data_dir, image_size, train_subset, val_subset, classes=_labels(classes),
-                                context=context))
+    dataset = load_data(DataConfig(data, data_dir, image_size, train_subset, val_subset, classes=_labels(classes),
+                                   context=context))
+    for note in getattr(dataset, "notes", list)():
+        console.print(f"[yellow]note:[/] {dataset.name}: {note}", highlight=False)
+    return dataset
+
+
+def _batch(batch_size: int | None, dataset) -> int:
+    """``--batch-size``, else 128 for classification and the task's own default for dense tasks."""
+    from .tasks import get_task, task_of
+
+    if batch_size is not None:
+        return batch_size
+    return get_task(task_of(dataset)).default_batch if task_of(dataset) else 128
+
+
+def _dense_image_size(model: Path | None, image_size: int | None) -> int | None:
+    """A dense model's input size (its data must be read at it) when --image-size is not given."""
+    from .files import read_json
+
+    if image_size is not None or model is None or not (model / "config.json").is_file():
+        return image_size
+    return read_json(model / "config.json", "model config").get("input", {}).get("img_size")
+
+
+def _score(metrics: dict, prefix: str = "") -> str:
+    """The headline of a metrics dict: accuracy, a dense task's metrics, or the loss."""
+    if f"{prefix}acc" in metrics:
+        return f"{prefix.replace('_', ' ')}acc {100 * metrics[f'{prefix}acc']:.2f}%"
+    dense = [k for k in ("miou", "pixel_acc", "map", "map_50") if f"{prefix}{k}" in metrics]
+    if dense:
+        return "  ".join(f"{prefix.replace('_', ' ')}{k} {100 * metrics[f'{prefix}{k}']:.2f}%" for k in dense)
+    return f"{prefix.replace('_', ' ')}loss {metrics[f'{prefix}loss']:.4f}"
 
 
 @app.command()
@@ -214,7 +253,7 @@ def init(
     fit_steps: Annotated[int, typer.Option(help="scaler-fitting steps (0: compose without fitting)",
                                            callback=checks.non_negative)] = 200,
     fit_lr: Annotated[float, typer.Option(help="scaler-fitting learning rate", callback=checks.positive)] = 3e-3,
-    batch_size: BatchOpt = 128,
+    batch_size: DenseBatchOpt = None,
     seed: SeedOpt = 0,
     patch_size: PatchOpt = None,
     data_dir: DataDirOpt = None,
@@ -230,35 +269,48 @@ def init(
     threads: ThreadsOpt = 1,
     widths: WidthsOpt = None,
     depths: DepthsOpt = None,
+    task: TaskOpt = None,
+    head: HeadOpt = None,
+    decoder_channels: ChannelsOpt = None,
+    source_data: Annotated[str | None, typer.Option(help="dense tasks, weight-selection / direct: the "
+                                                          "classification images the teacher or direct "
+                                                          "pre-training uses")] = None,
+    from_model: Annotated[Path | None, typer.Option(help="dense tasks: start the backbone from this trained "
+                                                         "classifier folder (its own size) instead of --method")] =
+        None,
     context: ContextOpt = None,
 ):
-    """Initialize a plain timm model of a new size (templates frozen, scalers fitted); a budget flag picks the size."""
+    """Initialize a plain timm model of a new size (templates frozen, scalers fitted; a budget flag picks the size),
+    or a dense task model (segmentation, detection) whose backbone is initialized so and whose head is new."""
     from .api import initialize_full, pick_size
     from .initializers.base import default_fit_config
     from .sizing import Budget, parse_grid
 
     budget = Budget(max_params, max_macs, max_latency_ms, latency_batch_size, threads)
-    if (size is None) == (not budget.limits):
-        raise SizelessError("give --size, or a budget (--max-params, --max-macs, --max-latency-ms) to pick one")
-    if size is None and (bank is None or method != "templates"):
+    if (size is not None) + bool(budget.limits) + (from_model is not None) != 1:
+        raise SizelessError("give --size, or a budget (--max-params, --max-macs, --max-latency-ms) to pick one, or "
+                            "--from-model (a trained classifier for a dense task): exactly one of them")
+    if budget.limits and (bank is None or method != "templates"):
         raise SizelessError("picking a size for a budget needs template init from a bank: add --bank BANK")
     dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes, context)
     if num_classes is not None and num_classes != dataset.num_classes:
         raise SizelessError(f"--num-classes {num_classes} but {dataset.name} has {dataset.num_classes} classes")
-    if size is None:
+    if budget.limits:
         choice = pick_size(bank, budget, dataset, widths=parse_grid(widths, "--widths") if widths else None,
                            depths=parse_grid(depths, "--depths") if depths else None)
         size = choice.cost.key
         console.print(f"size {size} ({choice.cost.params:,} parameters, {choice.cost.macs:,} MACs per "
                       f"{choice.budget.per}): {choice.reason}", highlight=False, soft_wrap=True)
-    fit = replace(default_fit_config(), steps=fit_steps, lr=fit_lr, batch_size=batch_size)
+    fit = replace(default_fit_config(), steps=fit_steps, lr=fit_lr, batch_size=_batch(batch_size, dataset))
+    source = _data(source_data, data_dir, None, None, None, None) if source_data else None
     start = time.perf_counter()
+    method = "pretrained" if from_model is not None else method  # what the model folder records
     result = initialize_full(size, dataset, bank=bank, method=method, fit=fit, patch_size=patch_size, seed=seed,
-                             out=out, teacher=teacher, family=family)
+                             out=out, teacher=teacher, family=family, task=task, head=head, channels=decoder_channels,
+                             source=source, backbone=from_model)
     params = sum(p.numel() for p in result.model.parameters())
-    fitted, fitted_loss = result.meta.get("fit_val_acc"), result.meta.get("fit_val_loss")
-    note = f", val acc after fit {100 * fitted:.2f}%" if fitted is not None else \
-        f", val loss after fit {fitted_loss:.4f}" if fitted_loss is not None else ""
+    fitted = {k[len("fit_"):]: v for k, v in result.meta.items() if k.startswith("fit_val_") and v is not None}
+    note = f", {_score(fitted, 'val_')} after fit" if fitted else ""
     console.print(f"[green]model written to {out}[/] ({result.meta['size']}, {params:,} parameters{note}, "
                   f"{time.perf_counter() - start:.1f}s)")
 
@@ -342,7 +394,7 @@ def train(
     family: Annotated[str | None, typer.Option(help="family of a random-init --size: vit (default) | resnet | "
                                                     "convnext | dit; checked against a --model's")] = None,
     epochs: EpochsOpt = 10,
-    batch_size: BatchOpt = 128,
+    batch_size: DenseBatchOpt = None,
     lr: Annotated[float | None, typer.Option(help="peak LR (default: the model's recommendation, else 1e-3)",
                                              callback=checks.positive)] = None,
     warmup: WarmupOpt = None,
@@ -360,10 +412,13 @@ def train(
     mask_ratio: MaskOpt = 0.75,
     decoder_width: DecoderWidthOpt = 128,
     decoder_depth: DecoderDepthOpt = 2,
+    task: TaskOpt = None,
+    head: HeadOpt = None,
+    decoder_channels: ChannelsOpt = None,
     steps: StepsOpt = None,
     context: ContextOpt = None,
 ):
-    """Train a plain model (a model folder, or random init of --size: the baseline)."""
+    """Train a plain model or a dense task model (a model folder, or random init of --size: the baseline)."""
     from .api import train as run
     from .diffusion import DiffusionConfig
     from .mae import MAEConfig
@@ -373,18 +428,18 @@ def train(
     if (model is None) == (size is None):
         raise SizelessError("give exactly one of --model (a model folder) or --size (random init)")
     recommended = model_record(model).get("recommended", {}) if model else {}
+    dataset = _data(data, data_dir, _dense_image_size(model, image_size), train_subset, val_subset, classes,
+                    context)
     given = {k: v for k, v in {"lr": lr, "warmup": warmup}.items() if v is not None}
     chosen = {**{k: v for k, v in recommended.items() if k in ("lr", "warmup")}, **given}  # flags win
-    config = TrainConfig(epochs=epochs, steps=steps, batch_size=batch_size, weight_decay=weight_decay, seed=seed,
-                         **chosen)
-    dataset = _data(data, data_dir, image_size, train_subset, val_subset, classes, context)
+    config = TrainConfig(epochs=epochs, steps=steps, batch_size=_batch(batch_size, dataset),
+                         weight_decay=weight_decay, seed=seed, **chosen)
     mae = MAEConfig(mask_ratio, decoder_width, decoder_depth) if objective == "mae" else None
     diffusion = DiffusionConfig(label_dropout=label_dropout) if size else None  # a model folder keeps its own
     _, result = run(model, dataset, config, size=size, patch_size=patch_size, out=out, resume=resume,
-                    objective=objective, mae=mae, diffusion=diffusion, family=family)
-    final = result.history[-1]
-    score = f"val acc {100 * final['val_acc']:.2f}%" if "val_acc" in final else f"val loss {final['val_loss']:.4f}"
-    console.print(f"[green]trained model written to {out}[/] ({score})")
+                    objective=objective, mae=mae, diffusion=diffusion, family=family, task=task, head=head,
+                    channels=decoder_channels)
+    console.print(f"[green]trained model written to {out}[/] ({_score(result.history[-1], 'val_')})")
 
 
 @app.command(name="eval")
@@ -416,10 +471,16 @@ def evaluate(
     steps: SampleStepsOpt = 50,
     guidance: GuidanceOpt = 1.5,
     scheduler: SchedulerOpt = "ddim",
+    task: TaskOpt = None,
+    split: Annotated[str, typer.Option(help="dense tasks: the split to score (val, test where the data has one)")] =
+        "val",
+    overlays: Annotated[Path | None, typer.Option(help="dense tasks: PNG of predictions next to the ground truth "
+                                                       "(default MODEL/overlays-SPLIT.png)")] = None,
 ):
     """Validation metrics of a model folder: accuracy and loss (classifiers), held-out denoising loss at fixed
-    timesteps and noise (dit, plus sample metrics with --feature-model / --inception-weights); for a policy
-    (--env), its return in the simulator."""
+    timesteps and noise (dit, plus sample metrics with --feature-model / --inception-weights), a dense task
+    model's mean IoU or COCO mAP (per class for segmentation) on --split with a picture of a few predictions;
+    for a policy (--env), its return in the simulator."""
     from .api import evaluate_generator, evaluate_model, rollout_model
     from .generation import SampleConfig
 
@@ -437,18 +498,25 @@ def evaluate(
         return
     if data is None:
         raise SizelessError("give --data (validation data) or --env (roll a policy out in a simulator)")
-    dataset = _data(data, data_dir, image_size, None, val_subset, classes)
+    dataset = _data(data, data_dir, _dense_image_size(model, image_size), None, val_subset, classes)
+    picture = overlays or model / f"overlays-{split}.png"
     if feature_model is not None:
         config = SampleConfig(num_images, steps=steps, guidance=guidance, seed=seed, scheduler=scheduler)
         metrics = evaluate_generator(model, dataset, feature_model, config, inception_weights)
     elif inception_weights is not None:
         raise SizelessError("--inception-weights comes with --feature-model (the classifier of the other metrics)")
     else:
-        metrics = evaluate_model(model, dataset, batch_size)
+        metrics = evaluate_model(model, dataset, batch_size, task=task, split=split, overlays=picture)
     if as_json:
         print(json.dumps(metrics))
     elif "acc" in metrics:
         print(f"{model}: accuracy {100 * metrics['acc']:.2f}%  loss {metrics['loss']:.4f}")
+    elif "miou" in metrics or "map" in metrics:
+        print(f"{model} on {dataset.name} {split}: {_score(metrics)}")
+        per_class = {k[4:]: v for k, v in metrics.items() if k.startswith("iou_")}
+        if per_class:
+            print("IoU per class: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in per_class.items()))
+        print(f"overlays: {picture}")
     elif "fd" not in metrics:
         print(f"{model}: loss {metrics['loss']:.4f}" + (" (held-out denoising)" if "denoising" in metrics else ""))
     else:
@@ -535,7 +603,8 @@ def bench_init(
     share_stages: ShareOpt = False,
     methods: Annotated[str | None, typer.Option(help="comma-separated methods (default: all: templates, scratch, "
                                                      "weight-selection, mimetic, linear-expansion, direct, "
-                                                     "direct-amortized)")] = None,
+                                                     "direct-amortized; templates-mae adds a bank pre-trained by MAE "
+                                                     "on the target's own images)")] = None,
     source_data: Annotated[str | None, typer.Option(help="transfer: data for bank/teacher/direct")] = None,
     target_data: Annotated[str | None, typer.Option(help="transfer: data the methods are judged on")] = None,
     source_classes: Annotated[str | None, typer.Option(help="transfer: source labels, e.g. 0,1,2,3,4")] = None,
@@ -592,6 +661,22 @@ def bench_init(
     direct_sizes: Annotated[str | None, typer.Option(help="sizes that get full-budget direct pre-training "
                                                           "(default: every size)")] = None,
     patch_size: PatchOpt = None,
+    task: Annotated[str | None, typer.Option(help="segmentation | detection: dense models on the target data (an "
+                                                  "images + masks or COCO folder; the bank, teacher and direct "
+                                                  "pre-training use --source-data)")] = None,
+    image_size: Annotated[int | None, typer.Option(help="dense tasks: the target's input size",
+                                                   callback=checks.at_least_one)] = None,
+    task_patch_size: Annotated[int | None, typer.Option(help="dense tasks: the ViT patch size at the target's "
+                                                             "input (default: the task's)",
+                                                        callback=checks.at_least_one)] = None,
+    decoder_channels: ChannelsOpt = None,
+    target_batch_size: Annotated[int | None, typer.Option(help="batch size of the fit and target training (default: "
+                                                               "--batch-size; dense tasks: the task's)",
+                                                          callback=checks.at_least_one)] = None,
+    mae_bank: Annotated[Path | None, typer.Option(help="templates-mae: its bank (default: a Tucker bank pre-trained "
+                                                       "by MAE on the target's training images into OUT)")] = None,
+    mae_epochs: Annotated[int | None, typer.Option(help="templates-mae: epochs of MAE pre-training built here",
+                                                   callback=checks.at_least_one)] = None,
     train_steps: Annotated[int, typer.Option(help="decision-transformer: behavior-cloning steps after init",
                                              callback=checks.at_least_one)] = 300,
     pretrain_steps: Annotated[int | None, typer.Option(help="steps of bank/teacher/direct pre-training (instead of "
@@ -622,7 +707,9 @@ def bench_init(
         ranks=tuple(checks.parse_ranks(ranks)) if ranks else None, direct_sizes=split(direct_sizes),
         bank_widths=_ints(bank_widths, "--bank-widths") if bank_widths else None,
         bank_depths=_ints(bank_depths, "--bank-depths") if bank_depths else None,
-        bank_distribution=bank_distribution, train_steps=train_steps, pretrain_steps=pretrain_steps,
+        bank_distribution=bank_distribution, task=task, image_size=image_size, task_patch_size=task_patch_size,
+        head_channels=decoder_channels, target_batch_size=target_batch_size, mae_bank=mae_bank, mae_epochs=mae_epochs,
+        train_steps=train_steps, pretrain_steps=pretrain_steps,
         eval_steps=_ints(eval_steps, "--eval-steps") if eval_steps else [], episodes=episodes,
         target_return=target_return, context=context)
     run_init_bench(config)

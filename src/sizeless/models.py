@@ -133,12 +133,14 @@ def model_format(family: str) -> ModelFormat:
 
 def save_model(model: nn.Module, path: str | Path, architecture: str, model_args: dict,
                data: ImageData | None = None, sizeless: dict | None = None) -> Path:
-    """Write ``model`` to the folder ``path`` in its family's format (``sizeless["family"]``, default vit:
-    timm's layout, which ``timm.create_model("local-dir:PATH", pretrained=True)`` rebuilds exactly)."""
+    """Write ``model`` to the folder ``path`` in its own format (``model.model_format``) or its family's
+    (``sizeless["family"]``, default vit: timm's layout, which ``timm.create_model("local-dir:PATH",
+    pretrained=True)`` rebuilds exactly)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     sizeless = {**(sizeless or {}), **({"data": data.name} if data is not None else {})}
-    fmt = model_format(sizeless.get("family", "vit"))
+    own = getattr(model, "model_format", None)  # a model type that is not a family's plain model (a task model)
+    fmt = MODEL_FORMATS[own] if own else model_format(sizeless.get("family", "vit"))
     fmt.save(model, path, architecture, model_args, data, sizeless)
     from .cards import write_card  # cards describe banks too, and banks import the families that import this
 

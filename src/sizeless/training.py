@@ -103,12 +103,19 @@ def classification_score(forward: Forward, images: Tensor, labels: Tensor) -> di
 @torch.no_grad()
 def evaluate(forward: Forward, module: nn.Module, data: TrainData, split: Split | None = None,
              batch_size: int = 512, objective=None) -> dict[str, float]:
-    """Mean validation metrics (loss and accuracy, or the objective's own ``score``), sharded over ranks."""
+    """Mean validation metrics (loss and accuracy, or the objective's own ``score``), sharded over ranks;
+    an objective with ``evaluate_split`` computes its metrics over the whole split itself (every rank)."""
     split = split if split is not None else data.val
     score = getattr(objective, "score", classification_score)
     device = next(module.parameters()).device
     was_training = module.training
     module.eval()
+    whole = getattr(objective, "evaluate_split", None)
+    if whole is not None:  # metrics that do not decompose into batch sums (mean IoU, mAP): the objective's own pass
+        try:
+            return whole(forward, data, split, batch_size, device)
+        finally:
+            module.train(was_training)
     shard = torch.arange(dist.rank(), len(split), dist.world_size())
     batches = [shard[start:start + batch_size] for start in range(0, len(shard), batch_size)] or [shard[:0]]
     totals = None
@@ -260,15 +267,18 @@ def fit(
             for name, forward in evaluators.items():
                 suffix = f"[{name}]" if name else ""
                 for split_name, split in splits.items():
+                    if split_name == "test" and step < total and getattr(objective, "test_at_end", False):
+                        continue  # whole-split metrics over a large test split: scored once, at the end
                     metrics = evaluate(forward, module, data, split, batch_size=config.eval_batch_size,
                                        objective=objective)
                     row.update({f"{split_name}_{metric}{suffix}": value for metric, value in metrics.items()})
             history.append(row)
             sums.zero_()
             if dist.is_main():
-                bar.write(_format_row(row, desc, by_step=config.steps is not None))
+                bar.write(_format_row(row, desc, getattr(objective, "primary_metric", None),
+                                      by_step=config.steps is not None))
                 if out:
-                    _write_metrics(out, history, desc)
+                    _write_metrics(out, history, desc, getattr(objective, "primary_metric", None))
         stopping = stop_at_step is not None and step >= stop_at_step and step < total
         due = step == total or stopping or step % config.checkpoint_every == 0
         if out and not due and epoch_done:  # a minute since the last save: rank 0's clock decides for all
@@ -294,17 +304,18 @@ def _epoch_row(step: int, steps_per_epoch: int, lr: float, sums: Tensor, seconds
     return row | {"seconds": round(seconds[0], 2), "cpu_seconds": round(seconds[1], 2)}
 
 
-def _format_row(row: dict, desc: str, by_step: bool = False) -> str:
+def _format_row(row: dict, desc: str, primary: str | None = None, by_step: bool = False) -> str:
     """One log line; a run counted in steps (scaler fitting) says its step, not a fraction of an epoch."""
-    vals = "  ".join(f"{k} {100 * v:.2f}%" for k, v in row.items() if k.startswith("val_acc")) or \
+    key = f"val_{primary or 'acc'}"
+    vals = "  ".join(f"{k} {100 * v:.2f}%" for k, v in row.items() if k == key or k.startswith(f"{key}[")) or \
         "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith("val_loss"))
     where = f"step {row['step']}" if by_step else f"epoch {row['epoch']:g}"
     return f"{desc} {where}: train loss {row['train_loss']:.4f}  {vals}"
 
 
-def _write_metrics(out: Path, history: list[dict], title: str) -> None:
+def _write_metrics(out: Path, history: list[dict], title: str, primary: str | None = None) -> None:
     write_csv(out / "metrics.csv", history)
-    plot_history(history, out / "curve.png", title)
+    plot_history(history, out / "curve.png", title, primary)
 
 
 def _fingerprint(module: nn.Module, data: TrainData) -> dict:

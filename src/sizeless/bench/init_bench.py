@@ -42,13 +42,18 @@ from ..files import read_json, write_json
 from ..flops import cumulative_macs, macs_per_image, training_flops
 from ..initializers import INITIALIZERS
 from ..initializers.base import default_fit_config
+from ..mae import MAEConfig
 from ..sampling import SizeSampling, size_draws
+from ..tasks import get_task, task_of
 from ..training import TrainConfig, evaluate
 from .report import write_report
 
 METHODS = ("templates", "scratch", "weight-selection", "mimetic", "linear-expansion", "direct", "direct-amortized")
-ALIASES = {"direct-amortized": "direct"}  # bench methods that are an initializer at another budget
-FIT_METHODS = ("templates", "linear-expansion")  # their fit stage on target data is part of the target budget
+OPTIONAL_METHODS = ("templates-mae",)  # asked for by name (templates-mae pre-trains one more bank)
+# bench methods that are an initializer at another budget, or with another bank (templates-mae: SWEET's bank,
+# pre-trained by MAE on the target's own training images, no labels)
+ALIASES = {"direct-amortized": "direct", "templates-mae": "templates"}
+FIT_METHODS = ("templates", "templates-mae", "linear-expansion")  # their fit on target data is in the target budget
 RANDOM_INIT_RECIPE = {"lr": 1e-3, "warmup": 0.1}  # without a sweep: what a method without a recommendation gets
 DEFAULT_BANK_SIZE = {"vit": "64x4", "cnn": "16x2-2-2-2"}  # the teacher is the bank's size unless given
 DEFAULT_TEMPLATE_WIDTH = {"vit": 32, "cnn": 8}
@@ -120,6 +125,19 @@ class BenchConfig:
     pretrain_subset: int | None = None
     teacher_size: str | None = None  # default: the bank's size (same FLOPs, same model)
     direct_sizes: list[str] | None = None  # sizes that also get full-budget direct pre-training (default: all)
+    # dense tasks (segmentation, detection) on the target data; the source stays classification images
+    task: str | None = None  # default: what the target data is (its metric chooses and ranks)
+    image_size: int | None = None  # the target's input size (dense tasks)
+    task_patch_size: int | None = None  # the ViT patch at the target's input (default: the task's)
+    head_channels: int | None = None  # the dense head's width (default: the head's)
+    target_batch_size: int | None = None  # the fit and target training (default: batch_size; dense: the task's)
+    # templates-mae: a Tucker bank pre-trained by MAE on the target's training images, at the target's geometry
+    mae_bank: Path | None = None
+    mae_size: str | None = None  # default: bank_size
+    mae_ranks: tuple[int, int, int] = (16, 64, 64)
+    mae_epochs: int = 100
+    mae_batch_size: int = 32
+    mae_lr: float = 1.5e-3
     # policies (decision-transformer): behavior-cloning steps, rollouts, context
     train_steps: int = 300  # steps of training after init (instead of epochs)
     pretrain_steps: int | None = None  # steps of bank/teacher/direct pre-training (instead of epochs)
@@ -137,15 +155,29 @@ class BenchConfig:
         self.template_width = self.template_width or DEFAULT_TEMPLATE_WIDTH[kind]
         self.bank_size = self.bank_size or DEFAULT_BANK_SIZE[kind]
         self.teacher_size = self.teacher_size or self.bank_size
-        unknown = [m for m in self.methods if m not in METHODS and m not in INITIALIZERS]
+        unknown = [m for m in self.methods if m not in METHODS + OPTIONAL_METHODS and m not in INITIALIZERS]
         if unknown:
-            raise SizelessError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+            raise SizelessError(f"unknown methods {unknown}; choose from {', '.join(METHODS + OPTIONAL_METHODS)}")
         if not self.sizes:
             raise SizelessError("give at least one size to benchmark (--sizes 64x4,96x6)")
         if self.lrs is not None and (not self.lrs or min(self.lrs) <= 0):
             raise SizelessError(f"--lrs must be positive learning rates, got {self.lrs}")
-        if self.lrs and len(self.lrs) > 1 and not self.holdout:
+        if self.lrs and len(self.lrs) > 1 and not self.holdout and not self.task:
             raise SizelessError("an LR sweep is chosen on a validation split carved from train: add --holdout N")
+        if self.task:
+            self.use_task(self.task)
+        self.mae_size = self.mae_size or self.bank_size
+
+    def use_task(self, name: str) -> None:
+        """Judge a dense task: its headline metric (unless another was asked for) and its batch size."""
+        task = get_task(name)
+        self.task = task.name
+        self.metric = task.metrics[0] if self.metric == "acc" else self.metric
+        self.target_batch_size = self.target_batch_size or task.default_batch
+
+    @property
+    def target_batch(self) -> int:
+        return self.target_batch_size or self.batch_size
 
     @classmethod
     def from_profile(cls, profile: str | None, **settings) -> BenchConfig:
@@ -181,6 +213,7 @@ class Inputs:
     teacher: Path | None = None
     bank_flops: int | None = None
     compute: dict[str, dict] = field(default_factory=dict)  # per pre-trained input: images, FLOPs, seconds
+    mae_bank: TemplateBank | None = None
 
 
 # families benchmarked by another metric register their runner here (a policy: return in the simulator)
@@ -205,6 +238,8 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
                 rows += [{**r, "selected": r.get("lr") == chosen.get((method, size))} for r in runs]
     if dist.is_main():
         meta = _provenance(cfg, inputs)
+        if cfg.task:  # every method's seed-0 model at the largest size, predicting the same test images
+            meta["overlays"] = _overlays(cfg, inputs.target, sizes[-1], chosen, out)
         write_json(out / "results.json", {"meta": meta, "rows": rows})
         write_report(out, rows, meta)
     dist.barrier()
@@ -212,13 +247,27 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
 
 
 def _datasets(cfg: BenchConfig) -> tuple[ImageData, ImageData]:
-    def full(spec: str | None, classes: list[int] | None) -> ImageData:
-        return load_data(DataConfig(spec or cfg.data, cfg.data_dir, val_subset=cfg.val_subset, classes=classes,
-                                    holdout=cfg.holdout, test_subset=cfg.test_subset))
+    def full(spec: str | None, classes: list[int] | None, image_size: int | None = None,
+             judged: bool = True) -> ImageData:
+        split = {"holdout": cfg.holdout, "test_subset": cfg.test_subset} if judged else {}
+        return load_data(DataConfig(spec or cfg.data, cfg.data_dir, image_size=image_size, val_subset=cfg.val_subset,
+                                    classes=classes, **split))
 
-    source = full(cfg.source_data, cfg.source_classes)
     same = (cfg.source_data, cfg.source_classes) == (cfg.target_data, cfg.target_classes)
-    target = source if same else full(cfg.target_data, cfg.target_classes)
+    # the validation split for choices is carved from the data the methods are judged on; a separate source
+    # (transfer, dense tasks) keeps its own splits, so its pre-trained inputs do not depend on the target's holdout
+    source = full(cfg.source_data, cfg.source_classes, judged=same)
+    target = source if same else full(cfg.target_data, cfg.target_classes, cfg.image_size)
+    if task_of(source):
+        raise SizelessError(f"the bank, teacher and direct pre-training need classification images, but {source.name} "
+                            f"is {task_of(source)} data: give them with --source-data")
+    if cfg.task and task_of(target) != cfg.task:
+        raise SizelessError(f"--task {cfg.task} but {target.name} is {task_of(target) or 'classification'} data")
+    if task_of(target) and not cfg.task:
+        cfg.use_task(task_of(target))
+    if task_of(target) and cfg.lrs and len(cfg.lrs) > 1 and target.test is None:
+        raise SizelessError(f"an LR sweep is chosen on validation and reported on test, but {target.name} has no test "
+                            "split: carve a validation split from train with --holdout N")
     return with_train_subset(source, cfg.pretrain_subset), with_train_subset(target, cfg.train_subset)
 
 
@@ -298,7 +347,22 @@ def _build_inputs(cfg: BenchConfig, out: Path) -> Inputs:
         _, result = train(None, source, replace(budget, steps=steps), size=cfg.teacher_size,
                           patch_size=image.patch_size, out=inputs.teacher, resume=True, family=cfg.family)
         inputs.compute["weight-selection"] = _compute(result.history[-1], budget.batch_size, teacher_macs, True)
+    if "templates-mae" in cfg.methods:
+        inputs.mae_bank = TemplateBank.load(cfg.mae_bank) if cfg.mae_bank else _mae_bank(cfg, target, out)
+        mae_image = inputs.mae_bank.image
+        mae_macs = _macs(inputs.mae_bank.family, inputs.mae_bank.sizes[0].key, mae_image, 0)
+        inputs.compute["templates-mae"] = _compute(inputs.mae_bank.config, cfg.mae_batch_size, mae_macs, True)
     return inputs
+
+
+def _mae_bank(cfg: BenchConfig, target, out: Path) -> TemplateBank:
+    """SWEET's bank: Tucker templates pre-trained by masked autoencoding on the target's training images (no labels
+    read), at the target's input geometry."""
+    patch = cfg.task_patch_size or (get_task(cfg.task).default_patch if cfg.task else cfg.patch_size)
+    config = TrainConfig(epochs=cfg.mae_epochs, batch_size=cfg.mae_batch_size, lr=cfg.mae_lr, warmup=0.05)
+    return pretrain(target, [cfg.mae_size], objective="mae", mae=MAEConfig(), constraint="tucker",
+                    constraint_config={"ranks": list(cfg.mae_ranks)}, config=config, patch_size=patch,
+                    out=out / "mae-bank", resume=True, family=cfg.family)
 
 
 def _bank_tag(cfg: BenchConfig) -> str:
@@ -331,8 +395,8 @@ def _direct_budget(cfg: BenchConfig, method: str, size: str, inputs: Inputs) -> 
 
 
 def _initialize(cfg: BenchConfig, method: str, size: str, seed: int, inputs: Inputs, init_dir: Path):
-    bank = inputs.learngene if method == "linear-expansion" else inputs.bank
-    fit = replace(default_fit_config(), steps=cfg.fit_steps, batch_size=cfg.batch_size)
+    bank = {"linear-expansion": inputs.learngene, "templates-mae": inputs.mae_bank}.get(method, inputs.bank)
+    fit = replace(default_fit_config(), steps=cfg.fit_steps, batch_size=cfg.target_batch)
     extra = {}
     if method in ("direct", "direct-amortized"):
         pre = _direct_budget(cfg, method, size, inputs)
@@ -340,16 +404,22 @@ def _initialize(cfg: BenchConfig, method: str, size: str, seed: int, inputs: Inp
             raise UnsupportedSize(f"full-budget direct pre-training runs at {', '.join(cfg.direct_sizes)} only "
                                   "(its cost: one bank budget per size)")
         extra = dict(source=inputs.source, pretrain_config=pre, log_dir=Path(cfg.out) / "direct" / f"{method}-{size}")
+    patch = inputs.bank.image.patch_size
+    if cfg.task:  # a dense model at the target's geometry; weight selection works at its source's
+        patch = cfg.task_patch_size
+        extra = {"source": inputs.source, **extra, "channels": cfg.head_channels}
     return initialize_full(size, inputs.target, bank=bank, method=ALIASES.get(method, method), fit=fit,
-                           patch_size=inputs.bank.image.patch_size, seed=seed, out=init_dir, teacher=inputs.teacher,
-                           family=cfg.family, **extra)
+                           patch_size=patch, seed=seed, out=init_dir, teacher=inputs.teacher, family=cfg.family,
+                           **extra)
 
 
 def _evaluate_splits(model, data: ImageData) -> dict[str, float]:
-    """Validation (and test, with a holdout) metrics of a plain model: what the training loop logs per epoch."""
+    """Validation (and test, with a holdout) metrics of a model: what the training loop logs per epoch."""
     model.to(dist.setup())
+    objective = get_task(task_of(data)).objective(data) if task_of(data) else None
     splits = {"val": data.val, **({"test": data.test} if data.test is not None else {})}
-    return {f"{name}_{k}": v for name, split in splits.items() for k, v in evaluate(model, model, data, split).items()}
+    return {f"{name}_{k}": v for name, split in splits.items()
+            for k, v in evaluate(model, model, data, split, objective=objective).items()}
 
 
 def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[float | None], inputs: Inputs):
@@ -372,9 +442,10 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
         if dist.is_main():
             write_json(record, done)
     target, meta = inputs.target, done["meta"]
-    steps_per_epoch = max(1, len(target.train) // cfg.batch_size)
+    batch = cfg.target_batch
+    steps_per_epoch = max(1, len(target.train) // batch)
     spent = cfg.fit_steps if method in FIT_METHODS else 0
-    macs = _macs(inputs.bank.family, size, inputs.bank.image, target.num_classes)
+    macs = _target_macs(cfg, inputs, size)
     pre = inputs.compute.get(method) or _direct_compute(meta, cfg.batch_size, macs)
     per_size = len(cfg.sizes) if pre.get("serves_every_size") else 1
     common = {**base, "status": "ok", "params": done["params"], "macs": macs,
@@ -386,7 +457,7 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
     for lr in lrs:
         recipe = meta.get("recommended") or RANDOM_INIT_RECIPE
         lr_, warmup = (lr, cfg.warmup) if lr is not None else (recipe["lr"], recipe["warmup"])
-        config = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seed, lr=lr_, warmup=warmup,
+        config = TrainConfig(epochs=cfg.epochs, batch_size=batch, seed=seed, lr=lr_, warmup=warmup,
                              spent_steps=spent)
         _, result = train(run_dir / "init", target, config, out=run_dir / f"train-lr{lr_:g}", resume=True)
         point = {**common, "lr": lr_, "warmup": warmup}
@@ -397,9 +468,35 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
                          **{k: v for k, v in r.items() if k.startswith(("val_", "test_"))},
                          "train_seconds": r["seconds"], "train_cpu_seconds": r.get("cpu_seconds")})
     for r in rows:
-        r["target_images"] = r["step"] * cfg.batch_size
+        r["target_images"] = r["step"] * batch
         r["target_flops"] = training_flops(macs, r["target_images"])
     return rows
+
+
+def _target_macs(cfg: BenchConfig, inputs: Inputs, size: str) -> int:
+    """MACs per target image: the classifier at the bank's geometry, or the dense model (backbone and head) at
+    the target's."""
+    if not cfg.task:
+        return _macs(inputs.bank.family, size, inputs.bank.image, inputs.target.num_classes)
+    from ..tasks.run import dense_macs
+
+    return dense_macs(cfg.task, cfg.family, size, inputs.target, cfg.task_patch_size, cfg.head_channels)
+
+
+def _overlays(cfg: BenchConfig, target, size: str, chosen: dict, out: Path) -> dict[str, str]:
+    """Prediction overlays of every method's seed-0 model (chosen LR) on the same test images: ``method -> PNG``."""
+    from ..tasks.run import evaluate_dense
+
+    pictures = {}
+    for method in cfg.methods:
+        lr = chosen.get((method, size))
+        runs = sorted((Path(cfg.out) / "runs").glob(f"{method}-{size}-seed0*/train-lr{lr:g}")) if lr else []
+        if runs and (runs[0] / "config.json").exists():
+            path = out / "overlays" / f"{method}-{size}.png"
+            evaluate_dense(runs[0], target, split="test" if target.test is not None else "val", overlays=path,
+                           count=3)
+            pictures[method] = str(path.relative_to(out))
+    return pictures
 
 
 def _direct_compute(meta: dict, batch_size: int, macs: int) -> dict:

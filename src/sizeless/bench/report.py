@@ -20,6 +20,7 @@ from ..files import atomic_path, write_csv
 from ..plotting import save_figure
 
 FAMILY_TITLES = {"vit": "ViT", "resnet": "ResNet", "convnext": "ConvNeXt"}
+METRIC_NAMES = {"acc": "accuracy", "miou": "mean IoU", "map": "mAP@[.5:.95]"}  # how the report names a metric
 SHARED_BELOW = 0.75  # CPU time / (wall time x threads) under this: other processes had part of the cores
 
 
@@ -37,18 +38,27 @@ class Results:
         self.split = "test" if any(f"test_{metric}" in r for r in ok) else "val"
         self.key = f"{self.split}_{metric}"
         self.metric = metric
+        self.name = METRIC_NAMES.get(metric, metric)
         self.sizes = list(dict.fromkeys(r["size"] for r in rows))
         self.methods = list(dict.fromkeys(r["method"] for r in rows))
+        chosen = [r for r in ok if r.get("selected", True)]
+        # curves of the reported split, or of validation when the test split was scored at the end only (dense
+        # tasks, whose whole-image passes are costly); the final numbers are always the reported split's
+        self.curve_split = self.split if all(self.key in r for r in chosen) else "val"
         self.curves: dict = defaultdict(lambda: defaultdict(list))
-        for r in ok:
-            if r.get("selected", True):
-                self.curves[(r["size"], r["method"])][r["epoch"]].append(r[self.key])
+        self.finals: dict = defaultdict(dict)  # (size, method) -> seed -> (epoch, reported metric)
+        for r in chosen:
+            self.curves[(r["size"], r["method"])][r["epoch"]].append(r[f"{self.curve_split}_{metric}"])
+            if self.key in r:
+                at = self.finals[(r["size"], r["method"])].get(r["seed"])
+                if at is None or r["epoch"] >= at[0]:
+                    self.finals[(r["size"], r["method"])][r["seed"]] = (r["epoch"], r[self.key])
         self.unavailable = {(r["size"], r["method"]): r["status"][5:] for r in rows if r["status"] != "ok"}
         self.params = {r["size"]: r["params"] for r in ok}
 
     def final(self, size: str, method: str) -> list[float] | None:
-        curve = self.curves.get((size, method))
-        return curve[max(curve)] if curve else None
+        finals = self.finals.get((size, method))
+        return [value for _, value in finals.values()] if finals else None
 
     def at(self, size: str, method: str, which: str) -> float | None:
         """Mean metric right after init, after the first full epoch, or at the end."""
@@ -91,19 +101,22 @@ def _markdown(res: Results, out: Path) -> str:
     meta, cfg = res.meta, res.meta["config"]
     seeds = cfg["seeds"]
     split = "test" if res.split == "test" else "validation"
+    curve_split = "test" if res.curve_split == "test" else "validation"
     title = FAMILY_TITLES.get(cfg.get("family", "vit"), cfg.get("family"))
-    lines = [f"# Initialization benchmark ({title}{', profile ' + cfg['profile'] if cfg.get('profile') else ''})\n",
-             _protocol(res), "",
-             f"## Final {split} accuracy (%)\n",
-             f"Mean ± std over {seeds} seed(s) at each method's chosen learning rate. Last column: templates minus the "
-             "best other method at that size; *(noise)* when the gap is under two standard errors of the difference.\n",
+    task = f", {cfg['task']}" if cfg.get("task") else ""
+    lines = [f"# Initialization benchmark ({title}{task}{', profile ' + cfg['profile'] if cfg.get('profile') else ''})"
+             "\n", _protocol(res), "",
+             f"## Final {split} {res.name} (%)\n",
+             f"Mean ± std over {seeds} seed(s) at each method's chosen learning rate. Last column: templates (the best "
+             "of its banks) minus the best other method at that size; *(noise)* when the gap is under two standard "
+             "errors of the difference.\n",
              "| size | params | " + " | ".join(res.methods) + " | templates - best other |",
              "|---|---:|" + "---:|" * (len(res.methods) + 1)]
     for size in res.sizes:
         cells = [_cell(res.final(size, m), (size, m) in res.unavailable) for m in res.methods]
         lines.append(f"| {size} | {res.params.get(size, 0):,} | " + " | ".join(cells) + f" | {_gain(res, size)} |")
     lines += _summary(res)
-    lines += ["", f"## Right after init, after one epoch, final ({split} accuracy %, mean over seeds)\n",
+    lines += ["", f"## Right after init, after one epoch, final ({curve_split} {res.name} %, mean over seeds)\n",
               "Templates and linear expansion are shown after their fit stage, which the target budget includes "
               "(their first point sits at the fraction of an epoch the fit used).\n",
               "| size | method | after init | after 1 epoch | final |", "|---|---|---:|---:|---:|"]
@@ -112,7 +125,7 @@ def _markdown(res: Results, out: Path) -> str:
             if (size, method) in res.curves:
                 lines.append(f"| {size} | {method} | " + " | ".join(
                     _pct(res.at(size, method, w)) for w in ("init", "one", "final")) + " |")
-    lines += ["", "## Epochs to reach scratch's final accuracy\n",
+    lines += ["", f"## Epochs to reach scratch's final {curve_split} {res.name}\n",
               "Counted from the start of the target budget (a fit stage included); speed-up = scratch's epochs / "
               "epochs needed.\n",
               "| size | " + " | ".join(res.methods) + " |", "|---|" + "---:|" * len(res.methods)]
@@ -127,6 +140,9 @@ def _markdown(res: Results, out: Path) -> str:
                "![accuracy curves](curves.png)", ""]
     if (out / "bank_curve.png").exists():
         figures += ["The bank's pre-training curve ([metrics](bank_metrics.csv)):", "", "![bank](bank_curve.png)", ""]
+    for method, picture in meta.get("overlays", {}).items():
+        figures += [f"{method} (seed 0) on {split} images: ground truth and prediction", "",
+                    f"![{method} predictions]({picture})", ""]
     lines += [*figures, f"- command: `{meta['command']}`", f"- machine: {meta['machine']}",
               f"- date: {meta['date']}", ""]
     return "\n".join(lines)
@@ -137,7 +153,7 @@ def _protocol(res: Results) -> str:
     bank = res.meta.get("bank", {})
     lrs = cfg.get("lrs")
     sweep = (f"every method trains at each learning rate of {', '.join(f'{lr:g}' for lr in lrs)} (warm-up "
-             f"{cfg['warmup']:g}) and keeps the one with the best final validation accuracy on seed 0"
+             f"{cfg['warmup']:g}) and keeps the one with the best final validation {res.name} on seed 0"
              if lrs else "each method trains with its recommended recipe (pre-trained inits: their `recommended` "
              "LR; random inits: LR 1e-3, 10% warm-up)")
     return (f"Data `{cfg['data']}`{_transfer(cfg)}. Bank {', '.join(bank.get('sizes', []))} "
@@ -146,15 +162,18 @@ def _protocol(res: Results) -> str:
             f"teacher ({cfg['teacher_size']}), TLEG's learngene and full-budget direct pre-training get the bank's "
             f"training FLOPs, amortized direct the bank's FLOPs / {len(cfg['sizes'])} sizes. Target budget, the same "
             f"for every method: {cfg['epochs']} epochs of {data.get('train', '?'):,} images (batch "
-            f"{cfg['batch_size']}), {cfg['fit_steps']} fit steps included for the methods that fit; {sweep}. "
+            f"{cfg.get('target_batch_size') or cfg['batch_size']}), {cfg['fit_steps']} fit steps included for the "
+            f"methods that fit; {sweep}. "
             f"Validation: {data.get('val', '?'):,} images"
-            + (f" carved from train; reported: {data['test']:,} test images" if data.get("test") else "")
+            + (" carved from train" if cfg.get("holdout") else " (the data's own validation split)")
+            + (f"; reported: {data['test']:,} test images" if data.get("test") else "")
             + f". Pre-trained inputs are built once and shared by the {cfg['seeds']} target seed(s).")
 
 
 def _gain(res: Results, size: str) -> str:
-    ours = res.final(size, "templates")
-    others = {m: res.final(size, m) for m in res.methods if m != "templates" and res.final(size, m)}
+    banks = [res.final(size, m) for m in res.methods if m.startswith("templates") and res.final(size, m)]
+    ours = max(banks, key=mean) if banks else None
+    others = {m: res.final(size, m) for m in res.methods if not m.startswith("templates") and res.final(size, m)}
     if not ours or not others:
         return "n/a"
     best = max(others, key=lambda m: mean(others[m]))
@@ -238,7 +257,7 @@ def _sweep_table(res: Results) -> list[str]:
     if not lrs or len(lrs) < 2:
         return []
     metric = f"val_{res.metric}"
-    lines = ["", "## Learning-rate sweep (final validation accuracy %, seed 0; chosen in bold)\n",
+    lines = ["", f"## Learning-rate sweep (final validation {res.name} %, seed 0; chosen in bold)\n",
              "| size | method | " + " | ".join(f"{lr:g}" for lr in lrs) + " |", "|---|---|" + "---:|" * len(lrs)]
     for size in res.sizes:
         for method in res.methods:
@@ -273,7 +292,7 @@ def _plot_curves(res: Results, path: Path, family: str = "vit") -> None:
                         color=f"C{res.methods.index(method)}")  # one colour per method across panels
         ax.set(title=f"{FAMILY_TITLES.get(family, family)} {size}", xlabel="epoch of the target budget")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(f"{res.split} accuracy (%)")
+    axes[0][0].set_ylabel(f"{res.curve_split} {res.name} (%)")
     handles = {label: h for ax in axes[0] for h, label in zip(*ax.get_legend_handles_labels(), strict=True)}
     axes[0][-1].legend(handles.values(), handles.keys(), fontsize=8)  # every method, even one missing here
     save_figure(fig, path)
@@ -294,8 +313,8 @@ def _plot_final(res: Results, path: Path, family: str = "vit") -> None:
             ax.annotate(size, (res.params[size], ax.get_ylim()[0]), fontsize=7, rotation=90, va="bottom", ha="center",
                         alpha=0.6)
     ax.set_xscale("log")
-    ax.set(xlabel="target parameters", ylabel=f"final {res.split} accuracy (%)",
-           title=f"{FAMILY_TITLES.get(family, family)}: final accuracy by model size (mean ± std over seeds)")
+    ax.set(xlabel="target parameters", ylabel=f"final {res.split} {res.name} (%)",
+           title=f"{FAMILY_TITLES.get(family, family)}: final {res.name} by model size (mean ± std over seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save_figure(fig, path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import timm
 import torch
-from timm.layers import resample_abs_pos_embed
+from timm.layers import resample_abs_pos_embed, resample_patch_embed
 from torch import Tensor, nn
 
 from ..errors import SizelessError, UnsupportedSize
@@ -73,16 +73,44 @@ class ViTFamily(TimmClassifier):
 
     def adapt_to_image(self, kind_name: str, tensor: Tensor, old: ImageSpec, new: ImageSpec) -> Tensor:
         """Carry a kind's ``(B, rows, cols)`` stack (templates, or free parameters as 2-D views) to
-        another input resolution: position embeddings (rows = tokens) are resampled over the patch
-        grid, class token kept; nothing else in a ViT depends on the resolution."""
-        if kind_name != "pos_embed" or old == new:
+        another input resolution or patch size: position embeddings (rows = tokens) are resampled
+        over the patch grid, class token kept; patch-embedding kernels (cols = channels x p x p) are
+        resampled to the new patch size with timm's pseudo-inverse resize (FlexiViT), so a patch of
+        the new size sees what a patch of the old size saw in an image scaled by the same ratio."""
+        if old == new:
             return tensor
-        batch, tokens, chans = tensor.shape
-        folded = tensor.permute(1, 0, 2).reshape(1, tokens, batch * chans)
-        grid = [new.img_size // new.patch_size] * 2
-        out = resample_abs_pos_embed(folded, new_size=grid, old_size=[old.img_size // old.patch_size] * 2,
-                                     num_prefix_tokens=1)
-        return out.reshape(-1, batch, chans).permute(1, 0, 2).contiguous()
+        if kind_name == "pos_embed":
+            batch, tokens, chans = tensor.shape
+            folded = tensor.permute(1, 0, 2).reshape(1, tokens, batch * chans)
+            grid = [new.img_size // new.patch_size] * 2
+            out = resample_abs_pos_embed(folded, new_size=grid, old_size=[old.img_size // old.patch_size] * 2,
+                                         num_prefix_tokens=1)
+            return out.reshape(-1, batch, chans).permute(1, 0, 2).contiguous()
+        if kind_name == "patch_embed.proj.weight" and old.patch_size != new.patch_size:
+            batch, rows, _ = tensor.shape
+            kernels = tensor.reshape(batch * rows, old.in_chans, old.patch_size, old.patch_size)
+            out = resample_patch_embed(kernels.float(), [new.patch_size] * 2, verbose=False)
+            return out.to(tensor.dtype).reshape(batch, rows, -1).contiguous()
+        return tensor
+
+    def adapt_model(self, model: nn.Module, size: ViTSize, old: ImageSpec, new: ImageSpec) -> nn.Module:
+        """A plain model of ``size`` built for ``old`` inputs, carried to ``new`` ones (same channels):
+        the same weights with position and patch embeddings resampled by :meth:`adapt_to_image`."""
+        if old == new:
+            return model
+        if old.in_chans != new.in_chans:
+            raise SizelessError(f"a model for {old.in_chans}-channel images cannot take {new.in_chans}-channel ones")
+        num_classes = getattr(model, "num_classes", 0)
+        with torch.device("meta"):
+            plain = self.build(size, new, num_classes)
+        state = dict(model.state_dict())
+        for kind in self.kinds(size, old, size.width, size.mlp_ratio):
+            if kind.name in ("pos_embed", "patch_embed.proj.weight"):
+                name = kind.params[0]
+                stack = self.adapt_to_image(kind.name, state[name].reshape(1, *kind.shape), old, new)
+                state[name] = stack.reshape(plain.get_parameter(name).shape)
+        plain.load_state_dict(state, strict=True, assign=True)
+        return plain
 
     def kinds(self, size: ViTSize, image: ImageSpec, template_width: int, template_mlp_ratio: float) -> list[Kind]:
         w, width, depth = template_width, size.width, size.depth
