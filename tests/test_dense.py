@@ -5,6 +5,7 @@ runs, template init at another patch size, and every bad input the issue lists."
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -459,3 +460,11 @@ def test_dense_macs_count_the_head():
     for task in ("segmentation", "detection"):
         total = dense_macs(task, "vit", "32x2", data, patch_size=16, channels=32)
         assert total > backbone > 0
+
+
+def test_a_missing_dense_extra_is_one_line(monkeypatch):
+    from sizeless.errors import require
+
+    monkeypatch.setitem(sys.modules, "segmentation_models_pytorch", None)  # what an absent package imports as
+    with pytest.raises(SizelessError, match=r"pip install 'sizeless\[dense\]'"):
+        require("segmentation_models_pytorch", "dense")

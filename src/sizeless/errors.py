@@ -14,3 +14,13 @@ class UnsupportedSize(SizelessError):
 
     Benchmarks report these as "n/a" instead of failing; every other error stops them.
     """
+
+
+def require(module: str, extra: str) -> None:
+    """Import an optional dependency up front, so a missing one is one line naming the extra to install."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError as err:
+        raise SizelessError(f"this needs {module} ({err}): pip install 'sizeless[{extra}]'") from None

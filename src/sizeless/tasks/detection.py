@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data import DataConfig
-from ..errors import SizelessError
+from ..errors import SizelessError, require
 from .images import GREY, arrange_splits, normalize, randint, read_rgb, resize, uniform
 
 ANNOTATION_FILES = ("annotations.json", "_annotations.coco.json")
@@ -467,6 +467,8 @@ def coco_map(preds: list[dict], targets: list[dict]) -> dict[str, float]:
     import io
 
     from torchmetrics.detection import MeanAveragePrecision
+
+    require("pycocotools", "dense")
 
     metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="pycocotools")
     metric.update(preds, targets)

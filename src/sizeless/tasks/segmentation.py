@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import DataConfig
-from ..errors import SizelessError
+from ..errors import SizelessError, require
 from .images import (
     GREY,
     arrange_splits,
@@ -293,6 +293,7 @@ class DPTHead(nn.Module):
 
     def __init__(self, width: int, depth: int, patch_size: int, num_classes: int, channels: int = 32):
         super().__init__()
+        require("segmentation_models_pytorch", "dense")
         from segmentation_models_pytorch.base.initialization import initialize_decoder, initialize_head
         from segmentation_models_pytorch.decoders.dpt.decoder import DPTDecoder, DPTSegmentationHead
         from segmentation_models_pytorch.encoders.timm_vit import sample_block_indices_uniformly
@@ -334,6 +335,7 @@ class FPNHead(nn.Module):
 
     def __init__(self, stage_channels: list[int], num_classes: int, channels: int = 32):
         super().__init__()
+        require("segmentation_models_pytorch", "dense")
         from segmentation_models_pytorch.base.heads import SegmentationHead
         from segmentation_models_pytorch.base.initialization import initialize_decoder, initialize_head
         from segmentation_models_pytorch.decoders.fpn.decoder import FPNDecoder
