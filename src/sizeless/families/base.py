@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..flops import model_macs
+from ..sizes import ViTSize
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,19 @@ class Family(Protocol):
     def describe_size(self, size: Any) -> str:
         """One line a person reads: what the size's numbers mean for this family."""
         ...
+
+
+class TransformerSizes:
+    """Sizes of the transformer families (ViT, Decision Transformer): ``WIDTHxDEPTH[hHEADS]`` on a width/depth grid."""
+
+    def parse_size(self, spec: str | ViTSize) -> ViTSize:
+        return ViTSize.parse(spec)
+
+    def grid_size(self, like: ViTSize, width: int, depth: int) -> ViTSize:
+        return ViTSize.shaped_like(like, width, depth)
+
+    def grid_point(self, size: ViTSize) -> tuple[int, int]:
+        return size.width, size.depth
 
 
 class TimmClassifier:

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ..errors import SizelessError, UnsupportedSize
 from ..sizes import ViTSize
-from .base import Kind
+from .base import Kind, TransformerSizes
 
 EXTRA = "pip install 'sizeless[control]'  (transformers, gymnasium[mujoco], minari[create,hdf5], stable-baselines3)"
 ARCHITECTURE = "DecisionTransformerModel"
@@ -55,7 +55,7 @@ class TaskSpec:
         return 3 * self.context
 
 
-class DecisionTransformerFamily:
+class DecisionTransformerFamily(TransformerSizes):
     name, title, task = "decision-transformer", "Decision Transformer", "reinforcement-learning"
     custom_architectures = ()  # transformers' own DecisionTransformerModel
     model_format = "transformers"
@@ -66,15 +66,6 @@ class DecisionTransformerFamily:
     default_depths = range(2, 25)  # the depths `sizeless sizes` lists when the user gives none
     # weight selection picks q, k and v columns of GPT-2's fused c_attn per group
     selection_groups: ClassVar[dict] = {"attn.c_attn.weight": (1, 3), "attn.c_attn.bias": (0, 3)}
-
-    def parse_size(self, spec: str | ViTSize) -> ViTSize:
-        return ViTSize.parse(spec)
-
-    def grid_size(self, like: ViTSize, width: int, depth: int) -> ViTSize:
-        return ViTSize.shaped_like(like, width, depth)
-
-    def grid_point(self, size: ViTSize) -> tuple[int, int]:
-        return size.width, size.depth
 
     def example(self, task: TaskSpec, batch: int) -> dict[str, Tensor]:
         """``batch`` context windows of zeros: the keyword inputs of one policy forward (MACs, latency)."""

@@ -9,26 +9,17 @@ from torch import Tensor, nn
 
 from ..errors import SizelessError, UnsupportedSize
 from ..sizes import ViTSize
-from .base import ImageSpec, Kind, TimmClassifier
+from .base import ImageSpec, Kind, TimmClassifier, TransformerSizes
 
 # Built through timm's registry so the model carries a pretrained_cfg; model_args override the rest.
 ARCHITECTURE = "vit_tiny_patch16_224"
 
 
-class ViTFamily(TimmClassifier):
+class ViTFamily(TransformerSizes, TimmClassifier):
     name, title, task = "vit", "ViT", "image-classification"
     objectives = ("supervised", "distill", "mae")
     custom_architectures = ()
     default_depths = range(2, 25)
-
-    def parse_size(self, spec: str | ViTSize) -> ViTSize:
-        return ViTSize.parse(spec)
-
-    def grid_size(self, like: ViTSize, width: int, depth: int) -> ViTSize:
-        return ViTSize.shaped_like(like, width, depth)
-
-    def grid_point(self, size: ViTSize) -> tuple[int, int]:
-        return size.width, size.depth
 
     def describe_size(self, size: ViTSize) -> str:
         heads = f"{size.heads} head{'s' if size.heads > 1 else ''} of {size.width // size.heads}"
