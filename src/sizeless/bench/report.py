@@ -66,7 +66,12 @@ class Results:
         if not curve:
             return None
         epochs = sorted(curve)
-        epoch = {"init": epochs[0], "final": epochs[-1]}.get(which) or next((e for e in epochs if e >= 1), epochs[-1])
+        if which == "init":  # epoch 0.0 for methods without a fit stage: a falsy key, so no `or` chain here
+            epoch = epochs[0]
+        elif which == "final":
+            epoch = epochs[-1]
+        else:
+            epoch = next((e for e in epochs if e >= 1), epochs[-1])
         return mean(curve[epoch])
 
 

@@ -1,0 +1,20 @@
+"""The bench report reads the right points of each curve."""
+
+from sizeless.bench.report import Results
+
+
+def _rows(method: str, epochs: list[float], values: list[float]) -> list[dict]:
+    return [{"method": method, "size": "32x2h1", "seed": 0, "status": "ok", "selected": True, "params": 1,
+             "epoch": e, "val_acc": v, "test_acc": v} for e, v in zip(epochs, values, strict=True)]
+
+
+def test_after_init_is_the_first_point_even_at_epoch_zero():
+    """A method without a fit stage starts at epoch 0.0; its 'after init' cell is that point, not epoch 1's."""
+    rows = _rows("scratch", [0.0, 1.0, 2.0], [0.10, 0.40, 0.50]) + _rows("templates", [0.25, 1.0, 2.0],
+                                                                         [0.30, 0.45, 0.55])
+    res = Results(rows, {"config": {"metric": "acc"}})
+    assert res.at("32x2h1", "scratch", "init") == 0.10
+    assert res.at("32x2h1", "scratch", "one") == 0.40
+    assert res.at("32x2h1", "scratch", "final") == 0.50
+    assert res.at("32x2h1", "templates", "init") == 0.30  # after its fit, a quarter epoch in
+    assert res.at("32x2h1", "templates", "one") == 0.45
