@@ -459,11 +459,11 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
         lr_, warmup = (lr, cfg.warmup) if lr is not None else (recipe["lr"], recipe["warmup"])
         config = TrainConfig(epochs=cfg.epochs, batch_size=batch, seed=seed, lr=lr_, warmup=warmup,
                              spent_steps=spent)
-        _, result = train(run_dir / "init", target, config, out=run_dir / f"train-lr{lr_:g}", resume=True)
+        history = _trained(run_dir / "init", target, config, run_dir / f"train-lr{lr_:g}")
         point = {**common, "lr": lr_, "warmup": warmup}
         rows.append({**point, "epoch": round(spent / steps_per_epoch, 4), "step": spent, **done["metrics"],
                      "train_seconds": 0.0, "train_cpu_seconds": 0.0})
-        for r in result.history:
+        for r in history:
             rows.append({**point, "epoch": r["epoch"], "step": r["step"],
                          **{k: v for k, v in r.items() if k.startswith(("val_", "test_"))},
                          "train_seconds": r["seconds"], "train_cpu_seconds": r.get("cpu_seconds")})
@@ -471,6 +471,20 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
         r["target_images"] = r["step"] * batch
         r["target_flops"] = training_flops(macs, r["target_images"])
     return rows
+
+
+def _trained(init_dir: Path, target: ImageData, config: TrainConfig, out: Path) -> list[dict]:
+    """A finished target run's history: read from its record (``history.json``, a few kB) when there is one,
+    so a bench whose records were kept without the runs' weights (the committed standard profile) resumes."""
+    record, settings = out / "history.json", json.loads(json.dumps(asdict(config), default=str))
+    if record.exists():
+        done = read_json(record, "bench run record")
+        if done.get("config") == settings:  # other settings: train() resumes or refuses as for any run
+            return done["history"]
+    _, result = train(init_dir, target, config, out=out, resume=True)
+    if result.completed and dist.is_main():
+        write_json(record, {"config": settings, "history": result.history})
+    return result.history
 
 
 def _target_macs(cfg: BenchConfig, inputs: Inputs, size: str) -> int:
