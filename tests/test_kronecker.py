@@ -206,3 +206,16 @@ def test_a_bank_with_free_vectors_seeds_them_at_new_sizes():
     seeded = bank.build_net("64x3", 10).model()
     for layer in range(3):
         torch.testing.assert_close(seeded.blocks[layer].norm1.weight, expected[layer].view(64))
+
+
+def test_describe_and_serves_state_the_config_in_full():
+    """`sizeless info` shows these lines: every number and choice of the config, word for word."""
+    plain = KroneckerConstraint(KroneckerConfig(template_width=24, num_templates=3, template_mlp_ratio=2.0,
+                                                vectors="free"))
+    assert plain.describe() == "Kronecker, template width 24, 3 templates per kind, free vectors"
+    assert plain.serves() == ("widths that are multiples of the template width 24 (MLPs: hidden sizes that are "
+                              "multiples of 48), any depth")
+    learngene = KroneckerConstraint(KroneckerConfig(template_width=16, num_templates=2, scalers="linear"))
+    assert learngene.describe() == ("Kronecker, template width 16, 2 templates per kind, template vectors, "
+                                    "fixed linear scalers (a TLEG learngene)")
+    assert learngene.serves() == "width 16 only (a learngene changes depth), any depth"

@@ -351,3 +351,10 @@ def test_one_square_matrix_per_block_composes_as_a_tucker_product():
     assert {k: tuple(v.shape) for k, v in scalers.items()} == {"X": (2, 3), "U": (16, 4), "V": (16, 5)}
     reference = mode_product(mode_product(mode_product(core, scalers["X"], 0), scalers["U"], 1), scalers["V"], 2)
     torch.testing.assert_close(con.compose({"G": core}, scalers, proj)["blocks.*.attn.proj.weight"], reference)
+
+
+def test_describe_and_serves_state_the_config_in_full():
+    """`sizeless info` shows these lines: the ranks and the MLP ratio, word for word."""
+    tucker = build_constraint("tucker", {"ranks": [8, 24, 32], "mlp_ratio": 2})
+    assert tucker.describe() == "Tucker, core ranks 8x24x32, MLP ratio 2"
+    assert tucker.serves() == "any width the heads divide (at MLP ratio 2), any depth"
