@@ -293,3 +293,16 @@ def test_info_reads_the_record_diffusers_keeps_under_its_private_key(tmp_path, d
     facts = dict(describe_path(_tiny_model(tmp_path, digits)))
     assert "DiTTransformer2DModel" in facts["model"] and facts["size"].startswith("32x1h1")
     assert "DiTTransformer2DModel.from_pretrained" in facts["load"]
+
+
+@pytest.mark.parametrize("embeddings", ["free", "shared"])
+def test_a_shallower_narrower_sub_size_runs_with_its_own_embedders_and_label_tables(embeddings):
+    """Size sampling: a sub-size is a plain DiT fed resized tensors; with shared embedders its blocks are tied as
+    the size's are, and the deeper blocks' label tables (task parameters) have no place in it."""
+    net = _perturbed_net("kronecker", embeddings, sizes=("64x4h2",))
+    x, t, y = _inputs()
+    with torch.no_grad():
+        out = net(x, timestep=t, class_labels=y, depth=2, width=32).sample
+        full = net(x, timestep=t, class_labels=y).sample
+    assert out.shape == full.shape == x.shape and torch.isfinite(out).all()
+    assert not torch.allclose(out, full)  # another model, not the size's own

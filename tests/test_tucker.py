@@ -358,3 +358,25 @@ def test_describe_and_serves_state_the_config_in_full():
     tucker = build_constraint("tucker", {"ranks": [8, 24, 32], "mlp_ratio": 2})
     assert tucker.describe() == "Tucker, core ranks 8x24x32, MLP ratio 2"
     assert tucker.serves() == "any width the heads divide (at MLP ratio 2), any depth"
+
+
+def test_a_zero_initialized_kind_gets_exactly_its_own_depth_rows_zeroed():
+    """adaLN-Zero under Tucker: the depth scaler rows of a zero-started kind are 0 (so its slices compose to 0),
+    every other row keeps its orthogonal init; rows are layer-major, kinds in order, unit[0] * unit[1] each."""
+    from sizeless.families import Kind
+
+    width, layers = 8, 3
+
+    def kind(name: str, unit: tuple[int, int], init) -> Kind:
+        shape = (unit[0] * width, unit[1] * width)
+        return Kind(name, tuple(f"{name}.{i}" for i in range(layers)), shape, shape, unit, init, True, False)
+
+    kinds = [kind("q", (1, 1), 0.02), kind("fc", (2, 2), 0.02), kind("mod", (3, 1), "zeros")]
+    tucker = build_constraint("tucker", {"ranks": [4, 4, 4]})
+    depth = tucker.init_scalers(kinds, torch.Generator().manual_seed(0))["X"]
+    assert depth.shape == (layers * (1 + 3 + 4), 4)
+    per_layer = depth.view(layers, 8, 4)
+    zero = torch.zeros(8, dtype=torch.bool)
+    zero[5:] = True  # after q's one slice and fc's four: mod's three
+    assert torch.count_nonzero(per_layer[:, zero]) == 0
+    assert (per_layer[:, ~zero].abs().sum(-1) > 0).all()
