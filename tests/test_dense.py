@@ -468,3 +468,11 @@ def test_a_missing_dense_extra_is_one_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "segmentation_models_pytorch", None)  # what an absent package imports as
     with pytest.raises(SizelessError, match=r"pip install 'sizeless\[dense\]'"):
         require("segmentation_models_pytorch", "dense")
+
+
+def test_a_budget_on_dense_data_is_refused_not_miscounted(seg_root, bank_dir, tmp_path, run_cli):
+    """A budget counts the bank's classifiers; a segmentation model adds a head the count would leave out."""
+    code, _, err = run_cli("init", "--bank", str(bank_dir), "--data", str(seg_root), "--max-params", "1000000",
+                           "--out", str(tmp_path / "m"))
+    assert code == 2 and "not a segmentation model's head" in err and "--size" in err and "Traceback" not in err
+    assert not (tmp_path / "m").exists()

@@ -298,6 +298,10 @@ def pick_size(bank: TemplateBank | str | Path, budget: Budget, data: ImageData |
     """The size :func:`initialize` should build from ``bank`` within ``budget`` and why (:func:`sizing.choose`),
     counted for what :func:`initialize` builds for ``data`` (its resolution and classes; a policy's task), by
     default for the bank's own input."""
+    if data is not None and task_of(data):  # its head and input size are not in the count: refuse, never miscount
+        raise SizelessError(f"a budget counts the bank's own models (classifiers, generators, policies), not a "
+                            f"{task_of(data)} model's head: list backbones with `sizeless sizes --bank BANK "
+                            "--image-size N`, then give --size")
     bank = TemplateBank.load(bank) if isinstance(bank, (str, Path)) else bank
     table = size_table(bank, budget, widths=widths, depths=depths,
                        spec=target_spec(bank, data) if data is not None else None,
