@@ -188,3 +188,20 @@ def test_cli_with_family_flags(tmp_path, run_cli):
     code, _, err = run("train", "--data", "digits", "--family", "convnext", "--size", "8x1-1-1", "--out",
                        str(tmp_path / "c"))
     assert code == 2 and "exactly 4 stages" in err
+
+
+def test_weight_selection_keeps_a_convnext_heads_norm_only_for_the_teachers_own_classes(tmp_path, digits):
+    """Other classes: the head is new, and so is everything under ``head`` (ConvNeXt's head.norm), as in the
+    reference code; the teacher's own classes: head.norm is selected like any tensor."""
+    from safetensors.torch import load_file, save_file
+
+    initialize_full("16x1-1-1-1", digits, method="scratch", family="convnext", out=tmp_path / "teacher")
+    weights = tmp_path / "teacher" / "model.safetensors"
+    state = load_file(str(weights))
+    state["head.norm.weight"] = torch.linspace(1.0, 2.0, state["head.norm.weight"].numel())  # not timm's init
+    save_file(state, str(weights), metadata={"format": "pt"})
+    same = initialize_full("8x1-1-1-1", digits, method="weight-selection", teacher=tmp_path / "teacher").model
+    torch.testing.assert_close(same.head.norm.weight, state["head.norm.weight"][::2])
+    other = load_data(DataConfig("digits", classes=[0, 1, 2, 3, 4]))
+    new = initialize_full("8x1-1-1-1", other, method="weight-selection", teacher=tmp_path / "teacher").model
+    assert torch.equal(new.head.norm.weight, torch.ones_like(new.head.norm.weight))

@@ -306,3 +306,12 @@ def test_a_shallower_narrower_sub_size_runs_with_its_own_embedders_and_label_tab
         full = net(x, timestep=t, class_labels=y).sample
     assert out.shape == full.shape == x.shape and torch.isfinite(out).all()
     assert not torch.allclose(out, full)  # another model, not the size's own
+
+
+def test_weight_selection_takes_a_dit_teachers_patch_size(digits, tmp_path):
+    """A DiT's patch size lives in its folder's model_args: the student is built at the teacher's patch, not at
+    the default one (a larger patch would be selected down without an error, silently changing the model)."""
+    initialize_full("64x2", digits, method="scratch", family="dit", patch_size=4, out=tmp_path / "teacher")
+    init = initialize_full("32x1", digits, method="weight-selection", family="dit", teacher=tmp_path / "teacher")
+    assert init.model.config.patch_size == 4 and init.model_args["patch_size"] == 4
+    assert init.model.config.sample_size == 8 and init.model.config.in_channels == 1

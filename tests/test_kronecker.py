@@ -219,3 +219,37 @@ def test_describe_and_serves_state_the_config_in_full():
     assert learngene.describe() == ("Kronecker, template width 16, 2 templates per kind, template vectors, "
                                     "fixed linear scalers (a TLEG learngene)")
     assert learngene.serves() == "width 16 only (a learngene changes depth), any depth"
+
+
+def test_initial_scalers_come_from_the_generator_alone():
+    """As for templates: the same generator seed gives the same scalers whatever the global RNG holds, which is
+    left untouched."""
+    con = KroneckerConstraint(KroneckerConfig(template_width=8, num_templates=2))
+    kinds = [_kind("w", (8, 8), (2, 3), 0.02, layers=3)]
+    torch.manual_seed(1)
+    first = con.init_scalers(kinds, torch.Generator().manual_seed(5))["w"]
+    torch.manual_seed(2)
+    state = torch.random.get_rng_state()
+    again = con.init_scalers(kinds, torch.Generator().manual_seed(5))["w"]
+    assert first.shape == (3, 2, 2, 3) and torch.equal(first, again)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_learngene_scalers_are_tlegs_fixed_ramp_for_every_kind_and_depth():
+    """TLEG: layer l of L composes T[0] + l/(L-1) T[1] (L = 1: T[0] alone), for each kind, not just the first."""
+    con = KroneckerConstraint(KroneckerConfig(template_width=8, num_templates=2, scalers="linear"))
+    kinds = [_kind("one", (8, 8), (1, 1), 0.02, layers=1), _kind("two", (8, 8), (1, 1), 0.02, layers=2),
+             _kind("three", (8, 8), (1, 1), 0.02, layers=3)]
+    scalers = con.init_scalers(kinds, torch.Generator().manual_seed(0))
+    expected = {"one": [[1.0, 0.0]], "two": [[1.0, 0.0], [1.0, 1.0]], "three": [[1.0, 0.0], [1.0, 0.5], [1.0, 1.0]]}
+    assert set(scalers) == set(expected)
+    for name, ramp in expected.items():
+        assert torch.equal(scalers[name], torch.tensor(ramp).view(len(ramp), 2, 1, 1)), name
+
+
+def test_a_learngene_serves_its_own_width_only():
+    con = KroneckerConstraint(KroneckerConfig(template_width=8, num_templates=2, scalers="linear"))
+    own = [_kind("attn.qkv", (24, 8), (1, 1), 0.02, layers=5)]
+    assert con.check_serves(own) == own  # any depth
+    with pytest.raises(UnsupportedSize, match=r"keeps the learngene's width 8: .* attn.qkv of shape \(48, 16\)"):
+        con.check_serves([_kind("attn.qkv", (24, 8), (2, 2), 0.02)])
