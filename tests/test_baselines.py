@@ -138,6 +138,11 @@ def test_tiny_bench_writes_every_artifact_and_reuses_its_runs(tmp_path):
         path.unlink()
     assert [r.get("test_acc") for r in run_init_bench(cfg)] == [r.get("test_acc") for r in first]
     assert not list((out / "runs").rglob("*.safetensors"))  # nothing was trained again
+    for name in ("templates-32x3h1", "scratch-48x2h1"):  # a run whose record is gone: its init is redone, then trained
+        (record,) = (out / "runs").glob(f"{name}-seed0*/train-*/history.json")
+        record.unlink()
+    assert [r.get("test_acc") for r in run_init_bench(cfg)] == [r.get("test_acc") for r in first]  # deterministic
+    assert len(list((out / "runs").rglob("history.json"))) == len(stamps)
 
 
 def test_bench_sweeps_learning_rates_on_the_holdout_and_reuses_the_choice_for_other_seeds(tmp_path):

@@ -459,7 +459,8 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
         lr_, warmup = (lr, cfg.warmup) if lr is not None else (recipe["lr"], recipe["warmup"])
         config = TrainConfig(epochs=cfg.epochs, batch_size=batch, seed=seed, lr=lr_, warmup=warmup,
                              spent_steps=spent)
-        history = _trained(run_dir / "init", target, config, run_dir / f"train-lr{lr_:g}")
+        history = _trained(run_dir / "init", target, config, run_dir / f"train-lr{lr_:g}",
+                           redo_init=lambda: _initialize(cfg, method, size, seed, inputs, run_dir / "init"))
         point = {**common, "lr": lr_, "warmup": warmup}
         rows.append({**point, "epoch": round(spent / steps_per_epoch, 4), "step": spent, **done["metrics"],
                      "train_seconds": 0.0, "train_cpu_seconds": 0.0})
@@ -473,14 +474,17 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
     return rows
 
 
-def _trained(init_dir: Path, target: ImageData, config: TrainConfig, out: Path) -> list[dict]:
-    """A finished target run's history: read from its record (``history.json``, a few kB) when there is one,
-    so a bench whose records were kept without the runs' weights (the committed standard profile) resumes."""
+def _trained(init_dir: Path, target: ImageData, config: TrainConfig, out: Path, redo_init: Callable) -> list[dict]:
+    """A target run's history: read from its record (``history.json``, a few kB) when it finished, so a bench
+    whose records were kept without the runs' weights (the committed standard profile) resumes; else trained,
+    after ``redo_init`` where only the init's record was kept (same seed, same data: the same model again)."""
     record, settings = out / "history.json", json.loads(json.dumps(asdict(config), default=str))
     if record.exists():
         done = read_json(record, "bench run record")
         if done.get("config") == settings:  # other settings: train() resumes or refuses as for any run
             return done["history"]
+    if not any(init_dir.glob("*.safetensors")):
+        redo_init()
     _, result = train(init_dir, target, config, out=out, resume=True)
     if result.completed and dist.is_main():
         write_json(record, {"config": settings, "history": result.history})
