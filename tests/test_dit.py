@@ -300,6 +300,9 @@ def test_a_shallower_narrower_sub_size_runs_with_its_own_embedders_and_label_tab
     """Size sampling: a sub-size is a plain DiT fed resized tensors; with shared embedders its blocks are tied as
     the size's are, and the deeper blocks' label tables (task parameters) have no place in it."""
     net = _perturbed_net("kronecker", embeddings, sizes=("64x4h2",))
+    if embeddings == "shared":  # one embedder module for all blocks: its parameters are block 0's, held once
+        names = [n for n, _ in net.named_parameters() if ".norm1.emb." in n]
+        assert names and all(".transformer_blocks.0." in n for n in names)
     x, t, y = _inputs()
     with torch.no_grad():
         out = net(x, timestep=t, class_labels=y, depth=2, width=32).sample

@@ -253,3 +253,40 @@ def test_a_learngene_serves_its_own_width_only():
     assert con.check_serves(own) == own  # any depth
     with pytest.raises(UnsupportedSize, match=r"keeps the learngene's width 8: .* attn.qkv of shape \(48, 16\)"):
         con.check_serves([_kind("attn.qkv", (24, 8), (2, 2), 0.02)])
+
+
+def test_a_learngenes_scalers_stay_fixed_and_its_templates_train():
+    fam = get_family("vit")
+    con = build_constraint("kronecker", {"template_width": 32, "num_templates": 2, "scalers": "linear"})
+    net = TemplateNet(fam, con, [fam.parse_size("32x3")], ImageSpec(8, 1, 2), 10)
+    assert not any(p.requires_grad for p in net.scalers.parameters())  # TLEG: 1 and l/(L-1), never trained
+    assert all(p.requires_grad for p in net.templates.parameters())
+    learned = TemplateNet(fam, build_constraint("kronecker", {"template_width": 32, "num_templates": 2}),
+                          [fam.parse_size("32x3")], ImageSpec(8, 1, 2), 10)
+    assert all(p.requires_grad for p in learned.scalers.parameters())
+
+
+def test_the_default_seed_is_zero():
+    """TemplateNet's default seed is the command line's default (--seed 0): the same net either way."""
+    fam = get_family("vit")
+    con = build_constraint("kronecker", {"template_width": 16, "num_templates": 2})
+    size, image = [fam.parse_size("32x2")], ImageSpec(8, 1, 2)
+    default, zero = TemplateNet(fam, con, size, image, 10), TemplateNet(fam, con, size, image, 10, seed=0)
+    one = TemplateNet(fam, con, size, image, 10, seed=1)
+    def same(a: TemplateNet, b: TemplateNet) -> bool:
+        return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+    assert same(default, zero) and not same(default, one)
+
+
+def test_a_narrower_run_of_a_second_size_is_seeded_from_that_sizes_scalers():
+    """Multi-size nets: size sampling narrows the size asked for, not the first one."""
+    fam = get_family("vit")
+    con = build_constraint("kronecker", {"template_width": 16, "num_templates": 2})
+    net = TemplateNet(fam, con, [fam.parse_size("32x2"), fam.parse_size("64x2h2")], ImageSpec(8, 1, 2), 10)
+    _, narrowed = net.weights("64x2h2", width=32)
+    kinds = con.templated(fam.kinds(fam.parse_size("32x2h1"), ImageSpec(8, 1, 2), 16, 4.0))
+    expected = con.compose(net.template_tensors(), con.seed_scalers(net.scaler_tensors("64x2h2"), kinds, None), kinds)
+    name = "blocks.*.attn.qkv.weight"
+    torch.testing.assert_close(narrowed["blocks.0.attn.qkv.weight"], expected[name][0])
+    assert not torch.allclose(narrowed["blocks.0.attn.qkv.weight"], net.composed("32x2h1")["blocks.0.attn.qkv.weight"])
