@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 import json
 
 import pytest
@@ -143,6 +144,14 @@ def test_tiny_bench_writes_every_artifact_and_reuses_its_runs(tmp_path):
         record.unlink()
     assert [r.get("test_acc") for r in run_init_bench(cfg)] == [r.get("test_acc") for r in first]  # deterministic
     assert len(list((out / "runs").rglob("history.json"))) == len(stamps)
+    # a bench run in pieces reports what has finished and trains nothing; n/a verdicts are records too
+    (record,) = (out / "runs").glob("scratch-32x3h1-seed0*/train-*/history.json")
+    record.unlink()
+    partial = run_init_bench(dataclasses.replace(cfg, finished_only=True))
+    assert not record.exists() and {(r["method"], r["size"]) for r in partial} == \
+        {(r["method"], r["size"]) for r in first} - {("scratch", "32x3h1")}
+    assert {r["status"] for r in partial if r["method"] == "linear-expansion" and r["size"] == "48x2h1"} == \
+        {served[("linear-expansion", "48x2h1")]}
 
 
 def test_bench_sweeps_learning_rates_on_the_holdout_and_reuses_the_choice_for_other_seeds(tmp_path):

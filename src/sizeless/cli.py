@@ -688,6 +688,9 @@ def bench_init(
     target_return: Annotated[float | None, typer.Option(help="decision-transformer: return-to-go (default: the "
                                                              "expert's)", callback=checks.finite)] = None,
     context: ContextOpt = None,
+    finished_only: Annotated[bool, typer.Option(help="report the target runs already finished in OUT and train "
+                                                     "none (a long bench run in pieces; its pre-trained inputs must "
+                                                     "be there)")] = False,
 ):
     """Compare initializers on the same data, sizes and budgets; writes a report with plots."""
     from .bench import BenchConfig, run_init_bench
@@ -711,7 +714,7 @@ def bench_init(
         head_channels=decoder_channels, target_batch_size=target_batch_size, mae_bank=mae_bank, mae_epochs=mae_epochs,
         train_steps=train_steps, pretrain_steps=pretrain_steps,
         eval_steps=_ints(eval_steps, "--eval-steps") if eval_steps else [], episodes=episodes,
-        target_return=target_return, context=context)
+        target_return=target_return, context=context, finished_only=finished_only or None)
     run_init_bench(config)
     console.print(f"[green]report written to {out / 'report.md'}[/]")
     Console().print((out / "report.md").read_text())

@@ -145,6 +145,7 @@ class BenchConfig:
     episodes: int = 10  # episodes per evaluation
     target_return: float | None = None  # return-to-go to condition on (default: the expert's return)
     context: int | None = None  # context length K (default 20)
+    finished_only: bool = False  # report the target runs already recorded; train none (a bench run in pieces)
 
     def __post_init__(self) -> None:
         # an unknown family fails here too; families judged by other metrics have their own runner
@@ -236,6 +237,9 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
                 if seed == 0:
                     chosen[(method, size)] = _choose(runs, cfg.metric)
                 rows += [{**r, "selected": r.get("lr") == chosen.get((method, size))} for r in runs]
+    if cfg.finished_only and not rows:
+        raise SizelessError(f"no finished run of these sizes and methods in {out} yet: drop --finished-only to run "
+                            "them")
     if dist.is_main():
         meta = _provenance(cfg, inputs)
         if cfg.task:  # every method's seed-0 model at the largest size, predicting the same test images
@@ -400,9 +404,6 @@ def _initialize(cfg: BenchConfig, method: str, size: str, seed: int, inputs: Inp
     extra = {}
     if method in ("direct", "direct-amortized"):
         pre = _direct_budget(cfg, method, size, inputs)
-        if pre is None:
-            raise UnsupportedSize(f"full-budget direct pre-training runs at {', '.join(cfg.direct_sizes)} only "
-                                  "(its cost: one bank budget per size)")
         extra = dict(source=inputs.source, pretrain_config=pre, log_dir=Path(cfg.out) / "direct" / f"{method}-{size}")
     patch = inputs.bank.image.patch_size
     if cfg.task:  # a dense model at the target's geometry; weight selection works at its source's
@@ -427,7 +428,12 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
         (f"-fit{cfg.fit_steps}" if method in FIT_METHODS else "")
     run_dir = Path(cfg.out) / "runs" / name
     base = {"method": method, "size": size, "seed": seed}
+    if method == "direct" and _direct_budget(cfg, method, size, inputs) is None:  # a choice of this run: not recorded
+        return [{**base, "lr": None, "epoch": None, "status": f"n/a: full-budget direct pre-training runs at "
+                 f"{', '.join(cfg.direct_sizes)} only (its cost: one bank budget per size)"}]
     record = run_dir / "init" / "init.json"  # the at-init evaluation: a finished init is not redone
+    if cfg.finished_only and not record.exists():
+        return []
     if record.exists():
         done = read_json(record, "bench init record")
     else:
@@ -435,12 +441,17 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
         try:
             init = _initialize(cfg, method, size, seed, inputs, run_dir / "init")
         except UnsupportedSize as err:
-            return [{**base, "lr": None, "epoch": None, "status": f"n/a: {err}"}]
-        seconds = round(time.perf_counter() - start, 2)
-        done = {"meta": init.meta, "params": sum(p.numel() for p in init.model.parameters()), "init_seconds": seconds,
-                "metrics": _evaluate_splits(init.model, inputs.target)}
-        if dist.is_main():
-            write_json(record, done)
+            done = {"unsupported": str(err)}  # recorded too: a method that cannot serve a size is not asked again
+            if dist.is_main():
+                write_json(record, done)
+        else:
+            seconds = round(time.perf_counter() - start, 2)
+            done = {"meta": init.meta, "params": sum(p.numel() for p in init.model.parameters()),
+                    "init_seconds": seconds, "metrics": _evaluate_splits(init.model, inputs.target)}
+            if dist.is_main():
+                write_json(record, done)
+    if "unsupported" in done:
+        return [{**base, "lr": None, "epoch": None, "status": f"n/a: {done['unsupported']}"}]
     target, meta = inputs.target, done["meta"]
     batch = cfg.target_batch
     steps_per_epoch = max(1, len(target.train) // batch)
@@ -459,8 +470,13 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
         lr_, warmup = (lr, cfg.warmup) if lr is not None else (recipe["lr"], recipe["warmup"])
         config = TrainConfig(epochs=cfg.epochs, batch_size=batch, seed=seed, lr=lr_, warmup=warmup,
                              spent_steps=spent)
-        history = _trained(run_dir / "init", target, config, run_dir / f"train-lr{lr_:g}",
-                           redo_init=lambda: _initialize(cfg, method, size, seed, inputs, run_dir / "init"))
+        out = run_dir / f"train-lr{lr_:g}"
+        history = _recorded(out, config)
+        if history is None and cfg.finished_only:  # the whole sweep or nothing: a partial one would choose wrongly
+            return []
+        if history is None:
+            history = _trained(run_dir / "init", target, config, out,
+                               redo_init=lambda: _initialize(cfg, method, size, seed, inputs, run_dir / "init"))
         point = {**common, "lr": lr_, "warmup": warmup}
         rows.append({**point, "epoch": round(spent / steps_per_epoch, 4), "step": spent, **done["metrics"],
                      "train_seconds": 0.0, "train_cpu_seconds": 0.0})
@@ -474,20 +490,29 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
     return rows
 
 
+def _settings(config: TrainConfig) -> dict:
+    return json.loads(json.dumps(asdict(config), default=str))
+
+
+def _recorded(out: Path, config: TrainConfig) -> list[dict] | None:
+    """A finished target run's history, from its record (``history.json``, a few kB), so a bench whose records
+    were kept without the runs' weights (the committed standard profile) resumes; None if it has not finished
+    with these settings (then train() resumes it, or refuses other settings as for any run)."""
+    record = out / "history.json"
+    if not record.exists():
+        return None
+    done = read_json(record, "bench run record")
+    return done["history"] if done.get("config") == _settings(config) else None
+
+
 def _trained(init_dir: Path, target: ImageData, config: TrainConfig, out: Path, redo_init: Callable) -> list[dict]:
-    """A target run's history: read from its record (``history.json``, a few kB) when it finished, so a bench
-    whose records were kept without the runs' weights (the committed standard profile) resumes; else trained,
-    after ``redo_init`` where only the init's record was kept (same seed, same data: the same model again)."""
-    record, settings = out / "history.json", json.loads(json.dumps(asdict(config), default=str))
-    if record.exists():
-        done = read_json(record, "bench run record")
-        if done.get("config") == settings:  # other settings: train() resumes or refuses as for any run
-            return done["history"]
+    """Train a target run and record it; ``redo_init`` first where only the init's record was kept (same seed,
+    same data: the same model again)."""
     if not any(init_dir.glob("*.safetensors")):
         redo_init()
     _, result = train(init_dir, target, config, out=out, resume=True)
     if result.completed and dist.is_main():
-        write_json(record, {"config": settings, "history": result.history})
+        write_json(out / "history.json", {"config": _settings(config), "history": result.history})
     return result.history
 
 
