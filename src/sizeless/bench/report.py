@@ -104,7 +104,9 @@ def _noise(a: list[float], b: list[float]) -> float:
 
 def _markdown(res: Results, out: Path) -> str:
     meta, cfg = res.meta, res.meta["config"]
-    seeds = cfg["seeds"]
+    ran = len({r["seed"] for r in res.rows if r["status"] == "ok"})
+    # a bench reported in pieces (--finished-only) may not have every seed yet: say how many the numbers hold
+    seeds = str(ran) if ran == cfg["seeds"] else f"{ran} (of {cfg['seeds']})"
     split = "test" if res.split == "test" else "validation"
     curve_split = "test" if res.curve_split == "test" else "validation"
     title = FAMILY_TITLES.get(cfg.get("family", "vit"), cfg.get("family"))
