@@ -179,7 +179,8 @@ def main() -> int:
             raise SystemExit(f"{previous} not found: run the check first")
         statuses, timing, code = {m["mutant"]: m["status"] for m in last["mutants"]}, last["timing"], last["sources"]
     elif args.rerun_missed:
-        if last is None or last.get("sources") != sources():
+        code = sources()
+        if last is None or last.get("sources") != code:
             raise SystemExit("the mutated modules changed since the last full run (or there is none): its kills do "
                              "not hold for this code; run `python benchmarks/mutation.py` from scratch")
         statuses = {m["mutant"]: m["status"] for m in last["mutants"]}
@@ -188,9 +189,7 @@ def main() -> int:
         statuses |= {name: status for name, status in mutant_statuses().items() if name in missed}
         timing = {**{k: v for k, v in last["timing"].items() if k != "rerun"}, "rerun": rerun}
     else:
-        statuses, timing = None, run_mutmut(None, args.children)
-    if not args.report:
-        code = sources()
+        statuses, timing, code = None, run_mutmut(None, args.children), sources()
     unexplained = write_report(statuses or mutant_statuses(), timing, code)
     print(f"{OUT / 'report.md'}: {len(unexplained)} unexplained survivors")
     return 1 if unexplained else 0

@@ -445,14 +445,12 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
             init = _initialize(cfg, method, size, seed, inputs, run_dir / "init")
         except UnsupportedSize as err:
             done = {"unsupported": str(err)}  # recorded too: a method that cannot serve a size is not asked again
-            if dist.is_main():
-                write_json(record, done)
         else:
             seconds = round(time.perf_counter() - start, 2)
             done = {"meta": init.meta, "params": sum(p.numel() for p in init.model.parameters()),
                     "init_seconds": seconds, "metrics": _evaluate_splits(init.model, inputs.target)}
-            if dist.is_main():
-                write_json(record, done)
+        if dist.is_main():
+            write_json(record, done)
     if "unsupported" in done:
         return [{**base, "lr": None, "epoch": None, "status": f"n/a: {done['unsupported']}"}]
     target, meta = inputs.target, done["meta"]
