@@ -53,6 +53,11 @@ def test_multi_size_pretraining_resumes_exactly(small, tmp_path):
     assert {k.split("/")[1] for k in full.tensors if k.startswith("scaler/")} == {"32x2h1", "48x3h1"}
     for key, value in full.tensors.items():
         assert torch.equal(value, resumed.tensors[key]), key
+    made = resumed.config["created"]
+    (tmp_path / "cut" / "config.json").write_text(
+        (tmp_path / "cut" / "config.json").read_text().replace(made, "2000-01-01T00:00:00+00:00"))
+    again = pretrain(small, ["32x2", "48x3"], out=tmp_path / "cut", resume=True, **kw)
+    assert again.config["created"] == "2000-01-01T00:00:00+00:00"  # a finished bank is not re-dated
 
 
 def test_non_finite_loss_is_a_clear_error(small, tmp_path):

@@ -154,6 +154,9 @@ def pretrain(
         metric: {name: final.get(f"{metric}[{name}]") for name in evaluators},
         "template_params": sum(p.numel() for p in net.templates.parameters()),
     })
+    if out and result.steps_run == 0 and (Path(out) / "config.json").exists():
+        # resuming a finished bank trains nothing: keep the bank's own record of when it was made
+        bank.config["created"] = TemplateBank.load(out).config.get("created", bank.config["created"])
     if out and dist.is_main():
         bank.save(out)
     dist.barrier()  # other ranks may read what rank 0 just wrote
