@@ -1,4 +1,4 @@
-"""Shared bits of the benchmark scripts: provenance, result files."""
+"""Shared bits of the benchmark scripts: provenance, result files, step timing."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch import Tensor, nn
 
 from sizeless.files import write_csv
 
@@ -42,3 +46,33 @@ def write_results(out: Path, rows: list[dict], meta: dict) -> None:
 def provenance_md(meta: dict) -> str:
     return (f"- command: `{meta['command']}`\n- machine: {meta['machine']} ({meta['device']})\n"
             f"- date: {meta['date']}\n")
+
+
+def step_timer(module: nn.Module, loss_of: Callable[[nn.Module], Tensor]) -> Callable[[], tuple[float, float]]:
+    """One optimizer step (forward, backward, AdamW) in wall and CPU seconds. One optimizer serves every call, so
+    its state is made once, in the warm-up, as in a training loop, not timed in every step."""
+    optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-4)
+
+    def step() -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        loss = loss_of(module)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    return step
+
+
+def interleaved_medians(steps: dict[str, Callable[[], tuple[float, float]]], repeats: int,
+                        warmup: int = 2) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds of each named step over ``repeats`` rounds after ``warmup`` rounds; the steps
+    take turns within a round, so a busy machine slows all of them alike and their ratio stays honest."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in steps}
+    for round_ in range(warmup + repeats):
+        for name, step in steps.items():
+            measured = step()
+            if round_ >= warmup:
+                times[name].append(measured)
+    return {name: (statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts))
+            for name, ts in times.items()}

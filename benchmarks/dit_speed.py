@@ -13,30 +13,15 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from statistics import median
 
 import torch
-from common import provenance, provenance_md, write_results
+from common import interleaved_medians, provenance, provenance_md, step_timer, write_results
 
 from sizeless.constraints import build_constraint
 from sizeless.diffusion import Diffusion, DiffusionConfig
 from sizeless.families import ImageSpec, get_family
 from sizeless.generation import SampleConfig, sample
 from sizeless.templated import TemplateNet
-
-
-def step_timer(module, objective, images, labels):
-    optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-4)
-
-    def step() -> tuple[float, float]:
-        wall, cpu = time.perf_counter(), time.process_time()
-        loss, _ = objective(module, images, labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return time.perf_counter() - wall, time.process_time() - cpu
-
-    return step
 
 
 def main() -> None:
@@ -63,21 +48,14 @@ def main() -> None:
         "Tucker (ranks 48,96,96)": TemplateNet(family, build_constraint("tucker", {"ranks": [48, 96, 96]}), [size],
                                                image, 10),
     }
-    steps = {name: step_timer(m.train(), objective, images, labels) for name, m in modules.items()}
-    times = {name: [] for name in modules}
-    for step in steps.values():  # warm-up
-        step()
-    for _ in range(args.repeats):
-        for name, step in steps.items():
-            times[name].append(step())
-    plain = "plain diffusers"
+    steps = {name: step_timer(m.train(), lambda m: objective(m, images, labels)[0]) for name, m in modules.items()}
+    med = interleaved_medians(steps, args.repeats, warmup=1)
+    plain_wall, plain_cpu = med["plain diffusers"]
     rows = []
-    for name, values in times.items():
-        wall, cpu = median(v[0] for v in values), median(v[1] for v in values)
+    for name, (wall, cpu) in med.items():
         rows.append({"measurement": f"training step, DiT {size.key}, batch {args.batch_size}, 32x32, patch 4",
                      "model": name, "wall_s": round(wall, 4), "cpu_s": round(cpu, 4),
-                     "wall_ratio": round(wall / median(v[0] for v in times[plain]), 3),
-                     "cpu_ratio": round(cpu / median(v[1] for v in times[plain]), 3)})
+                     "wall_ratio": round(wall / plain_wall, 3), "cpu_ratio": round(cpu / plain_cpu, 3)})
     config = SampleConfig(args.sample_images, steps=50, guidance=1.5, seed=0, batch_size=args.sample_images)
     schedule = dict(DiffusionConfig().scheduler().config)
     for spec in args.sample_sizes.split(","):

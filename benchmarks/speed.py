@@ -13,29 +13,18 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from common import provenance, provenance_md, write_results
+from common import interleaved_medians, provenance, provenance_md, step_timer, write_results
 
 from sizeless.constraints import build_constraint
 from sizeless.families import ImageSpec, get_family
 from sizeless.models import save_model
 from sizeless.templated import TemplateNet
-
-
-def step_time(model: torch.nn.Module, params, x, y) -> float:
-    opt = torch.optim.AdamW(params, lr=1e-4)
-    start = time.perf_counter()
-    loss = F.cross_entropy(model(x), y)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -60,13 +49,8 @@ def main() -> None:
               "tucker": TemplateNet(fam, tucker, [size], image, 10).train(),
               "plain": fam.build(size, image, 10).train()}
     x, y = torch.randn(args.batch_size, 3, 32, 32), torch.randint(0, 10, (args.batch_size,))
-    times = {name: [] for name in models}
-    for i in range(args.repeats + 2):  # interleaved, so a busy machine slows all three alike
-        for name, model in models.items():
-            t = step_time(model, list(model.parameters()), x, y)
-            if i >= 2:  # warm-up
-                times[name].append(t)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    steps = {name: step_timer(model, lambda m: F.cross_entropy(m(x), y)) for name, model in models.items()}
+    med = {name: wall for name, (wall, _) in interleaved_medians(steps, args.repeats).items()}
     ratio, tucker_ratio = med["templated"] / med["plain"], med["tucker"] / med["plain"]
 
     big = fam.parse_size(args.export_size)

@@ -11,31 +11,19 @@ ratio <= 1.05.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import provenance, provenance_md, write_results
+from common import interleaved_medians, provenance, provenance_md, step_timer, write_results
 
 from sizeless.behavior_cloning import BehaviorCloning
 from sizeless.constraints import build_constraint
 from sizeless.families import get_family
 from sizeless.families.decision_transformer import TaskSpec
 from sizeless.templated import TemplateNet
-
-
-def step_time(model, batch, objective) -> float:
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    start = time.perf_counter()
-    loss, _ = objective(model, *batch)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -63,13 +51,8 @@ def main() -> None:
         size = fam.parse_size(spec)
         torch.manual_seed(0)
         models = {"templated": TemplateNet(fam, con, [size], task, 6).train(), "plain": fam.build(size, task).train()}
-        times = {name: [] for name in models}
-        for i in range(args.repeats + 3):
-            for name, model in models.items():
-                t = step_time(model, batch, objective)
-                if i >= 3:
-                    times[name].append(t)
-        med = {name: statistics.median(v) for name, v in times.items()}
+        steps = {name: step_timer(model, lambda m: objective(m, *batch)[0]) for name, model in models.items()}
+        med = {name: wall for name, (wall, _) in interleaved_medians(steps, args.repeats, warmup=3).items()}
         rows.append({"size": size.key, "batch": b, "context": k, "templated_s": med["templated"],
                      "plain_s": med["plain"], "ratio": med["templated"] / med["plain"],
                      "plain_params": sum(p.numel() for p in models["plain"].parameters())})
