@@ -228,7 +228,7 @@ def test_sample_writes_a_grid_and_a_parquet_that_load_data_reads(tmp_path, digit
 
 
 @pytest.mark.parametrize("args, message", [
-    (["sample", "--model", "{clf}", "--out", "{tmp}/s"], "classifier, not a generator"),
+    (["sample", "--model", "{clf}", "--out", "{tmp}/s"], "vit model, not a generator"),
     (["sample", "--model", "{dit}", "--classes", "3,12", "--out", "{tmp}/s"], "unknown class 12"),
     (["sample", "--model", "{dit}", "--guidance", "-1", "--out", "{tmp}/s"], "--guidance must be a finite number >= 0"),
     (["sample", "--model", "{dit}", "--steps", "0", "--out", "{tmp}/s"], "--steps must be a whole number >= 1"),

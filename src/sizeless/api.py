@@ -26,7 +26,7 @@ from .initializers import INITIALIZERS, Initialized, InitOptions
 from .initializers.base import default_fit_config
 from .initializers.templates import target_spec
 from .mae import MAEConfig, MAELoss, MaskedAutoencoder, mask_generator, save_reconstructions
-from .models import check_input, load_model, model_args_of, save_model, teacher_family
+from .models import check_input, load_model, load_model_for, model_args_of, save_model, teacher_family
 from .objectives import OBJECTIVES, DistillConfig, default_objective
 from .rng import keep_rng, reseed
 from .sampling import Draw, SizeSampling, size_draws, sub_size
@@ -475,13 +475,9 @@ def _check_classifier(config: dict, data, path) -> None:
 
 def load_generator(path: str | Path) -> tuple[nn.Module, dict]:
     """A generator model folder (family dit) and its sizeless record; anything else is refused in one line."""
-    model, saved = load_model(path)
-    record = saved.get("sizeless", {})
-    family = record.get("family", "vit")
-    if "diffusion" not in get_family(family).objectives:
-        raise SizelessError(f"{path} is a {family} classifier, not a generator; sampling needs a DiT model folder "
-                            "(made with --family dit)")
-    return model, record
+    model, saved = load_model_for(path, "diffusion", "a generator; sampling needs a DiT model folder (made with "
+                                  "--family dit)")
+    return model, saved.get("sizeless", {})
 
 
 @keep_rng()  # loading a model folder may draw an init before the weights arrive

@@ -75,16 +75,13 @@ class FeatureModel:
 
     @classmethod
     def load(cls, path: str | Path) -> FeatureModel:
-        from .families import get_family
-        from .models import WEIGHTS_FILE, load_model
+        from .models import WEIGHTS_FILE, load_model_for
 
         path = Path(path)
-        model, config = load_model(path)
+        model, config = load_model_for(path, "supervised", "a classifier; --feature-model needs a classifier "
+                                       "folder trained on the same data (sizeless train --size ... --data ...)")
         record = config.get("sizeless", {})
         family = record.get("family", "vit")
-        if "supervised" not in get_family(family).objectives:
-            raise SizelessError(f"{path} is a {family} model, not a classifier; --feature-model needs a classifier "
-                                "folder trained on the same data (sizeless train --size ... --data ...)")
         info = {"path": str(path), "family": family, "architecture": config.get("architecture"),
                 "size": record.get("size"), "params": sum(p.numel() for p in model.parameters()),
                 "recorded_val_acc": record.get("val_acc"), "sha256": sha256(path / WEIGHTS_FILE)}

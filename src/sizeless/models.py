@@ -164,6 +164,18 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict]:
     return fmt.load(Path(path), config)
 
 
+def load_model_for(path: str | Path, objective: str, needed: str) -> tuple[nn.Module, dict]:
+    """A model folder whose family trains with ``objective`` (a classifier for features, a generator for
+    sampling) and its config; any other model is refused in one line saying what it is and what is ``needed``."""
+    from .families import get_family
+
+    model, config = load_model(path)
+    family = config.get("sizeless", {}).get("family", "vit")
+    if objective not in get_family(family).objectives:
+        raise SizelessError(f"{path} is a {family} model, not {needed}")
+    return model, config
+
+
 def model_record(path: str | Path) -> dict:
     """sizeless's record of a model folder (family, size, recommended fine-tuning), without building the model."""
     fmt, config = _owner(Path(path))
