@@ -49,6 +49,21 @@ def test_resize_stack_identity_and_depth_interpolation():
         assert torch.equal(quarters[layer], ((1 - t) * stack[0].double() + t * stack[1].double()).float())
 
 
+def test_a_shallower_size_keeps_the_leading_layers_and_a_tleg_ramp_interpolates():
+    """A prefix of a trained network is a network; an l/(L-1) blend of its layers is not (benchmarks/NOTES.md)."""
+    stack = torch.randn(5, 2, 2, 2)
+    assert torch.equal(resize_stack(stack, 3, 2, 2, fan_in=False), stack[:3])
+    assert torch.equal(resize_stack(stack, 2, 1, 1, fan_in=True), stack[:2, :, :1, :1] * 2)  # and narrower
+    ramp = resize_stack(stack, 3, 2, 2, fan_in=False, ramp=True)
+    assert torch.equal(ramp[0], stack[0]) and torch.equal(ramp[1], stack[2]) and torch.equal(ramp[2], stack[4])
+    src = _kind("w", (2, 3), (1, 1), 0.02, layers=4, vector=True)
+    free = torch.randn(4, 2, 3)
+    assert torch.equal(resize_free(free, src, _kind("w", (2, 3), (1, 1), 0.02, layers=2, vector=True)), free[:2])
+    tleg = KroneckerConstraint(KroneckerConfig(template_width=2, num_templates=2, scalers="linear"))
+    kept = tleg.seed_free(free, src, _kind("w", (2, 3), (1, 1), 0.02, layers=2, vector=True), None)
+    assert torch.equal(kept, free[[0, 3]])  # the learngene's free parameters keep their ends, as its ramps do
+
+
 def test_width_resize_preserves_function_on_replicated_inputs():
     """Growing m=1 -> m=2 with the fan-in rescale maps replicated inputs to replicated outputs."""
     template = torch.randn(1, 3, 4)

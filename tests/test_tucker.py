@@ -190,6 +190,19 @@ def test_tucker_depth_seeding_interpolates_each_slice_between_layers():
     torch.testing.assert_close(shallower, x[0])  # one layer: the first (l/(L-1) with L = 1 is 0)
 
 
+def test_a_shallower_tucker_size_keeps_the_leading_layers():
+    """Depth rows and free parameters of a shallower size are the source's first layers, not a blend."""
+    con = build_constraint("tucker", {"ranks": [4, 4, 4]})
+    deep, shallow = (VIT.kinds(VIT.parse_size(s), IMAGE, 1, 4.0) for s in ("32x4h1", "32x2h1"))
+    source = con.init_scalers(con.templated(deep), torch.Generator().manual_seed(0))
+    seeded = con.seed_scalers(source, con.templated(shallow), torch.Generator())
+    rows = len(source["X"]) // 4
+    assert torch.equal(seeded["X"], source["X"][:2 * rows])
+    src, dst = ({k.name: k for k in kinds}["blocks.*.norm1.weight"] for kinds in (deep, shallow))
+    stack = torch.randn(4, *src.shape)
+    assert torch.equal(con.seed_free(stack, src, dst, torch.Generator()), stack[:2])
+
+
 @pytest.mark.slow
 def test_a_tucker_bank_keeps_its_accuracy_at_a_new_depth(digits, tucker_bank_dir):
     """One layer deeper than the bank, a short fit (new head, scalers) gets most of the bank's own accuracy

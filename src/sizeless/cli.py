@@ -171,7 +171,7 @@ def pretrain(
                                                             "multiples of the template width)",
                                                        callback=checks.sampled_widths)] = None,
     depth_sampling: Annotated[str | None, typer.Option(help="a depth per step from a list 3,6,9 or a range 3:10:1 "
-                                                            "(scalers interpolated over depth, as for a new size)",
+                                                            "(a shallower one runs the leading layers)",
                                                        callback=checks.sampled_depths)] = None,
     width_distribution: Annotated[str, typer.Option(help="size sampling: uniform | sandwich")] = "uniform",
     mask_ratio: MaskOpt = 0.75,

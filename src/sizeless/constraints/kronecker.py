@@ -11,6 +11,7 @@ from torch import Tensor
 
 from ..errors import SizelessError, UnsupportedSize
 from ..families.base import Kind
+from .depth import leading_layers
 
 
 @dataclass
@@ -53,16 +54,18 @@ def compose_kind(templates: Tensor, scalers: Tensor) -> Tensor:
     return torch.einsum("nab...,lncd->lacbd...", templates, scalers).reshape(layers, a * m1, b * m2, *spatial)
 
 
-def resize_stack(stack: Tensor, layers: int, m1: int, m2: int, fan_in: bool) -> Tensor:
-    """Resize ``(L, X, m1, m2)`` along depth (``l/(L-1)`` interpolation) and both width factors.
+def resize_stack(stack: Tensor, layers: int, m1: int, m2: int, fan_in: bool, ramp: bool = False) -> Tensor:
+    """Resize ``(L, X, m1, m2)`` along depth and both width factors.
 
-    A narrower width keeps the leading replicas (what a width-sampled bank pre-trains as the
-    narrower model); a wider one interpolates between replicas. Column replicas of a weight are
-    input features, so they are rescaled by ``m2_old / m2_new`` to keep each output's magnitude
-    (replicated inputs sum up). Differentiable: size sampling trains through it.
+    A shallower size keeps the leading layers (:func:`leading_layers`), a deeper one interpolates
+    over ``l/(L-1)``; ``ramp`` (TLEG's linear scalers) interpolates both ways. A narrower width keeps
+    the leading replicas (what a width-sampled bank pre-trains as the narrower model); a wider one
+    interpolates between replicas. Column replicas of a weight are input features, so they are
+    rescaled by ``m2_old / m2_new`` to keep each output's magnitude (replicated inputs sum up).
+    Differentiable: size sampling trains through it.
     """
     _src_layers, x, _src_m1, src_m2 = stack.shape
-    out = stack[:, :, :m1, :m2]
+    out = (stack if ramp else leading_layers(stack, layers))[:, :, :m1, :m2]
     if tuple(out.shape) != (layers, x, m1, m2):
         grid = out.permute(1, 0, 2, 3).unsqueeze(1).to(torch.float64)  # (X, 1, L, m1, m2)
         out = F.interpolate(grid, size=(layers, m1, m2), mode="trilinear", align_corners=True)
@@ -182,11 +185,16 @@ class KroneckerConstraint:
         for kind in (k for k in kinds if k.name in source):
             self._check_linear(kind)  # linear ramps interpolate to the exact ramp of the new depth
             m1, m2 = kind.factors
-            out[kind.name] = resize_stack(source[kind.name], kind.layers, m1, m2, kind.fan_in)
+            out[kind.name] = resize_stack(source[kind.name], kind.layers, m1, m2, kind.fan_in, self._ramp)
         return out
 
     def seed_free(self, stack: Tensor, source: Kind, target: Kind, generator: torch.Generator) -> Tensor:
-        return resize_free(stack, source, target)
+        return resize_free(stack, source, target, self._ramp)
+
+    @property
+    def _ramp(self) -> bool:
+        """TLEG's learngene: its fixed ramps (and the free parameters beside them) interpolate over depth both ways."""
+        return self.config.scalers == "linear"
 
     grows_deterministically = True  # a wider size interpolates replicas: size sampling may run wider than the bank
 
@@ -197,7 +205,7 @@ class KroneckerConstraint:
         return resize_stack(stack, 1, 1, width // w, fan_in=True).reshape(weight.shape[0], width)
 
 
-def resize_free(stack: Tensor, source: Kind, target: Kind) -> Tensor:
+def resize_free(stack: Tensor, source: Kind, target: Kind, ramp: bool = False) -> Tensor:
     """Seed a free (untemplated) parameter stack ``(L, R, C)`` of a new size from a pre-trained one.
 
     Widths follow the same replica layout as the Kronecker rule (feature ``d = i*m + r``), so the
@@ -206,5 +214,5 @@ def resize_free(stack: Tensor, source: Kind, target: Kind) -> Tensor:
     (a, b), (m1, m2) = source.unit, source.factors
     grid = stack.reshape(source.layers, a, m1, b, m2).permute(0, 1, 3, 2, 4).reshape(source.layers, a * b, m1, m2)
     t1, t2 = target.factors
-    out = resize_stack(grid, target.layers, t1, t2, source.fan_in)
+    out = resize_stack(grid, target.layers, t1, t2, source.fan_in, ramp)
     return out.reshape(target.layers, a, b, t1, t2).permute(0, 1, 3, 2, 4).reshape(target.layers, *target.shape)

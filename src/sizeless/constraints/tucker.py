@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..errors import SizelessError, UnsupportedSize
 from ..families.base import Kind
+from .depth import leading_layers
 
 CORE, DEPTH, ROWS, COLS = "G", "X", "U", "V"
 
@@ -148,15 +149,16 @@ class TuckerConstraint:
 
     def seed_scalers(self, source: dict[str, Tensor], kinds: list[Kind],
                      generator: torch.Generator) -> dict[str, Tensor]:
-        """A new size from a pre-trained one: ``X`` interpolated over depth (``l/(L-1)``) per slice,
-        ``U``/``V`` sliced to a narrower width or extended to a wider one."""
+        """A new size from a pre-trained one: ``X``'s leading layers for a shallower size, interpolated over
+        depth (``l/(L-1)``) per slice for a deeper one; ``U``/``V`` sliced to a narrower width or extended to a
+        wider one."""
         layers, width, per_layer = self.geometry(kinds)
         depth = source[DEPTH]
         src_layers = len(depth) // per_layer
         if src_layers * per_layer != len(depth):
             raise SizelessError(f"the bank's depth scaler has {len(depth)} rows, not a multiple of {per_layer} "
                                 "slices per layer: it was pre-trained at another MLP ratio")
-        grid = depth.view(src_layers, -1).T.unsqueeze(0).to(torch.float64)  # (1, S*r1, L)
+        grid = leading_layers(depth.view(src_layers, -1), layers).T.unsqueeze(0).to(torch.float64)  # (1, S*r1, L)
         depth = F.interpolate(grid, size=layers, mode="linear", align_corners=True)[0].T.reshape(-1, depth.shape[1])
         return {
             DEPTH: depth.to(source[DEPTH].dtype).contiguous(),
@@ -165,11 +167,11 @@ class TuckerConstraint:
         }
 
     def seed_free(self, stack: Tensor, source: Kind, target: Kind, generator: torch.Generator) -> Tensor:
-        """A free parameter at another size: depth interpolated, each width block sliced or extended
-        with the family's init (new features start as a random init would)."""
+        """A free parameter at another size: its leading layers (shallower) or interpolated over depth (deeper),
+        each width block sliced or extended with the family's init (new features start as a random init would)."""
         (a, b), (m1, m2), (t1, t2) = source.unit, source.factors, target.factors
-        blocks = stack.reshape(source.layers, a, m1, b, m2)
-        if source.layers != target.layers:
+        blocks = leading_layers(stack.reshape(source.layers, a, m1, b, m2), target.layers)
+        if len(blocks) != target.layers:
             flat = blocks.reshape(source.layers, -1).T.unsqueeze(0).to(torch.float64)
             flat = F.interpolate(flat, size=target.layers, mode="linear", align_corners=True)[0].T
             blocks = flat.to(stack.dtype).reshape(target.layers, a, m1, b, m2)
