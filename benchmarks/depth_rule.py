@@ -59,6 +59,9 @@ def main() -> None:
     args = parser.parse_args()
     meta = provenance()
     bank = TemplateBank.load(args.bank)
+    if bank.config["constraint"] != "kronecker":
+        raise SystemExit(f"{args.bank} is a {bank.config['constraint']} bank; this ablation patches the Kronecker "
+                         "constraint's depth rule only")
     data = load_data(DataConfig(args.data, train_subset=512, holdout=args.holdout, test_subset=10))
     no_fit = replace(default_fit_config(), steps=0)
     rows = []

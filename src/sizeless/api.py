@@ -19,6 +19,7 @@ from .data import DataConfig, ImageData, TrainData, load_data
 from .diffusion import DiffusionConfig
 from .errors import SizelessError
 from .families import ImageSpec, get_family, model_classes
+from .files import read_json
 from .flops import cumulative_macs, macs_per_image, training_flops
 from .gen_metrics import FeatureModel, InceptionFID, compare, real_floor
 from .generation import SampleConfig, check_out, sample, to_uint8, write_samples
@@ -154,9 +155,10 @@ def pretrain(
         metric: {name: final.get(f"{metric}[{name}]") for name in evaluators},
         "template_params": sum(p.numel() for p in net.templates.parameters()),
     })
-    if out and result.steps_run == 0 and (Path(out) / "config.json").exists():
+    if resume and out and result.steps_run == 0 and (Path(out) / "config.json").exists():
         # resuming a finished bank trains nothing: keep the bank's own record of when it was made
-        bank.config["created"] = TemplateBank.load(out).config.get("created", bank.config["created"])
+        bank.config["created"] = read_json(Path(out) / "config.json", "template bank config").get(
+            "created", bank.config["created"])
     if out and dist.is_main():
         bank.save(out)
     dist.barrier()  # other ranks may read what rank 0 just wrote

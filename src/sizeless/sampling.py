@@ -1,9 +1,9 @@
 """Stochastic size scaling during pre-training: which width and depth each step runs at.
 
 SWEET's width-wise stochastic scaling (DESIGN 2.2), extended: a step may also run at another depth.
-A sub-size's scalers are the bank size's resized by the constraint's own seeding rule (depth
-interpolation; leading slices for a narrower width, interpolation for a wider Kronecker width),
-differentiably, so pre-training trains exactly what initializing that size will later compose.
+A sub-size's scalers are the bank size's resized by the constraint's own seeding rule (leading
+layers for a shallower depth; leading slices for a narrower width, interpolation for a wider
+Kronecker width), differentiably, so pre-training trains exactly what initializing that size will later compose.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ def leading_layers(stack: Tensor, layers: int) -> Tensor:
 
     A prefix of a trained network is itself a network whose residual stream the final norm and head
     can read; an ``l/(L-1)`` blend of neighbouring layers is not. On the standard profile's 64x6 ViT
-    bank, before any fit: 64x4 starts at 53.8% (blend: 20.0%), 64x3 at 42.9% (blend: 13.5%)
-    (benchmarks/NOTES.md, "Depth rule"). A deeper size still interpolates over ``l/(L-1)``, which the
-    callers do after this; a TLEG ramp is not cut (it must stay the exact ramp of its new depth).
+    bank, before any fit: 64x4 starts at 53.9% (blend: 20.0%), 64x3 at 42.9% (blend: 13.5%)
+    (benchmarks/depth-rule). A deeper size still interpolates over ``l/(L-1)``, which the callers
+    do after this; a TLEG ramp is not cut (it must stay the exact ramp of its new depth).
     """
     return stack[:layers] if layers < stack.shape[0] else stack

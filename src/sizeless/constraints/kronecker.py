@@ -177,7 +177,7 @@ class KroneckerConstraint:
 
     def seed_scalers(self, source: dict[str, Tensor], kinds: list[Kind],
                      generator: torch.Generator) -> dict[str, Tensor]:
-        """Scalers for a new size from a pre-trained size: depth interpolation + width resize (deterministic).
+        """Scalers for a new size from a pre-trained size: the depth rule + width resize (deterministic).
 
         A kind the source size lacks (a CNN stage deeper than the bank's single block) keeps its fresh init.
         """

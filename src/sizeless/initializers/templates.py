@@ -1,6 +1,6 @@
 """Template init (ours) and TLEG's linear expansion: both compose a new size from a bank.
 
-Templates frozen; scalers seeded from the pre-training ones (depth interpolation, width resize)
+Templates frozen; scalers seeded from the pre-training ones (leading layers or depth interpolation, width resize)
 and fitted, with the free vectors and a fresh head, on a little data; then dense export.
 Linear expansion is the same path with a learngene bank whose scalers are fixed.
 """
