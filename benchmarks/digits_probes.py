@@ -7,7 +7,9 @@ a 20-step fit, at five sizes around a 64x4 Kronecker bank (32x4 narrower, 64x2 s
 deeper, 96x4 wider, 128x3 wider and shallower):
 
 1. Size sampling: does a bank trained with stochastic widths (32, 64, 96) and depths (2-6), for the
-   same steps, initialize other sizes better than a bank trained at 64x4 only?
+   same steps, initialize other sizes better than a bank trained at 64x4 only? And a ``paired`` bank,
+   whose every step trains 64x4 and 32x4, the narrow one distilled in place from the wide one's
+   logits (the narrow passes add about a third to each step's FLOPs)?
 2. Narrowing rule: a narrower width keeps the leading replicas of each template scaler (the shipped
    rule, what a width-sampled bank trains). The probe ``pool`` averages the replicas instead (rows
    by mean, input columns by sum, which keeps each output's magnitude); it patches
@@ -32,19 +34,20 @@ from sizeless.sampling import SizeSampling
 from sizeless.training import TrainConfig
 
 SIZES = ("32x4", "64x2", "64x6", "96x4", "128x3")
-BANKS = {"plain": None, "sampled": SizeSampling((32, 64, 96), depths=(2, 3, 4, 5, 6))}
+BANKS = {"plain": None, "sampled": SizeSampling((32, 64, 96), depths=(2, 3, 4, 5, 6)),
+         "paired": SizeSampling((32,), "paired")}
 SHIPPED_RESIZE = kronecker.resize_stack
 
 
-def pooled_resize(stack: torch.Tensor, layers: int, m1: int, m2: int, fan_in: bool) -> torch.Tensor:
+def pooled_resize(stack: torch.Tensor, layers: int, m1: int, m2: int, fan_in: bool, ramp: bool = False) -> torch.Tensor:
     """Narrower widths average the replicas (inputs summed) instead of keeping the leading ones."""
     _layers, _x, s1, s2 = stack.shape
     if m1 <= s1 and m2 <= s2 and (m1, m2) != (s1, s2):
         pooled = F.adaptive_avg_pool2d(stack.to(torch.float64), (m1, m2))
         if fan_in:
             pooled = pooled * (s2 / m2)
-        return SHIPPED_RESIZE(pooled.to(stack.dtype), layers, m1, m2, False)
-    return SHIPPED_RESIZE(stack, layers, m1, m2, fan_in)
+        return SHIPPED_RESIZE(pooled.to(stack.dtype), layers, m1, m2, False, ramp)
+    return SHIPPED_RESIZE(stack, layers, m1, m2, fan_in, ramp)
 
 
 def main() -> None:
@@ -65,7 +68,8 @@ def main() -> None:
             kronecker.resize_stack = pooled_resize if rule == "pool" else SHIPPED_RESIZE
             for size in SIZES:
                 row = {"bank": bank_name, "narrowing": rule, "size": size,
-                       "bank_val_acc": round(100 * bank.config["val_acc"]["64x4h2"], 2)}
+                       "bank_val_acc": round(100 * bank.config["val_acc"]["64x4h2"], 2),
+                       "bank_gflops": round(bank.config["train_flops"] / 1e9, 1)}
                 for steps in (0, 20):
                     init = initialize_full(size, data, bank=bank, fit=replace(default_fit_config(), steps=steps))
                     row[f"val_acc_fit{steps}"] = round(100 * evaluate_model(init.model, data)["acc"], 2)
@@ -77,9 +81,10 @@ def main() -> None:
     lines = ["# Digits probes (issue 10): size sampling and the narrowing rule", "",
              "Validation accuracy (%) on 300 digits carved from train, 64x4 Kronecker banks (template width 32, "
              f"4 templates, {args.epochs} epochs), right after init and after a 20-step fit.", "",
-             "| bank | narrowing | size | after init | after 20 fit steps |", "|---|---|---|---:|---:|"]
-    lines += [f"| {r['bank']} | {r['narrowing']} | {r['size']} | {r['val_acc_fit0']:.1f} | {r['val_acc_fit20']:.1f} |"
-              for r in rows]
+             "| bank | bank training GFLOPs | narrowing | size | after init | after 20 fit steps |",
+             "|---|---:|---|---|---:|---:|"]
+    lines += [f"| {r['bank']} | {r['bank_gflops']:,.0f} | {r['narrowing']} | {r['size']} | {r['val_acc_fit0']:.1f} "
+              f"| {r['val_acc_fit20']:.1f} |" for r in rows]
     lines += ["", provenance_md(meta)]
     (args.out / "report.md").write_text("\n".join(lines) + "\n")
 

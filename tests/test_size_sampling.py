@@ -12,7 +12,8 @@ from sizeless.data import DataConfig, load_data
 from sizeless.errors import SizelessError
 from sizeless.families import ImageSpec, get_family
 from sizeless.flops import macs_per_image
-from sizeless.sampling import SizeSampling, size_draws
+from sizeless.objectives import Supervised
+from sizeless.sampling import InplaceDistillation, PairedForward, SizeSampling, size_draws
 from sizeless.training import TrainConfig
 
 
@@ -97,3 +98,33 @@ def test_bench_gives_a_sampled_bank_the_flops_of_its_epochs_at_the_bank_size(tmp
     bank, teacher = meta["inputs"]["templates"], meta["inputs"]["weight-selection"]
     assert goal <= bank["flops"] < goal + 6 * 50 * 3 * plain  # the step that crossed the goal is the last
     assert abs(teacher["flops"] - goal) < 0.01 * goal  # the teacher (the bank's size) gets the same FLOPs
+
+
+def test_inplace_distillation_teaches_the_drawn_size_and_leaves_labels_to_the_own_size():
+    torch.manual_seed(0)
+    own, drawn = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+    x, y = torch.randn(8, 5), torch.randint(3, (8,))
+    loss, stats = InplaceDistillation(Supervised())(PairedForward(own, drawn), x, y)
+    loss.backward()
+    reference = torch.nn.Linear(5, 3)
+    reference.load_state_dict(own.state_dict())
+    torch.nn.functional.cross_entropy(reference(x), y).backward()
+    torch.testing.assert_close(own.weight.grad, reference.weight.grad)  # the KL term never reaches the own size
+    kl = torch.nn.functional.kl_div(drawn(x).log_softmax(-1), own(x).log_softmax(-1), log_target=True,
+                                    reduction="batchmean")
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(own(x), y) + kl)
+    assert drawn.weight.grad.abs().sum() > 0 and stats["correct"] == (own(x).argmax(-1) == y).sum().item()
+
+
+def test_a_paired_bank_trains_both_sizes_and_counts_both_in_its_flops(tmp_path):
+    data = load_data(DataConfig("digits", train_subset=128, val_subset=32))
+    sampling = SizeSampling((16,), "paired")
+    bank = pretrain(data, ["32x2h2"], constraint_config={"template_width": 16, "num_templates": 2},
+                    size_sampling=sampling, config=TrainConfig(epochs=1, batch_size=64, lr=2e-3), out=tmp_path)
+    assert set(bank.config["val_acc"]) == {"32x2h2", "32x2h2@16"}
+    family, image = bank.family, bank.image
+    per_image = sum(macs_per_image(lambda s=s: family.build(family.parse_size(s), image, 10), 1, 8)
+                    for s in ("32x2h2", "16x2h1"))
+    assert bank.config["train_flops"] == 2 * 6 * 64 * per_image  # 2 steps, each at both sizes
+    with pytest.raises(SizelessError, match="paired size sampling"):
+        pretrain(data, ["32x2h2"], objective="mae", size_sampling=sampling, config=TrainConfig(steps=1))

@@ -30,7 +30,7 @@ from .mae import MAEConfig, MAELoss, MaskedAutoencoder, mask_generator, save_rec
 from .models import check_input, load_model, load_model_for, model_args_of, save_model, teacher_family
 from .objectives import OBJECTIVES, DistillConfig, default_objective
 from .rng import keep_rng, reseed
-from .sampling import Draw, SizeSampling, size_draws, sub_size
+from .sampling import Draw, InplaceDistillation, PairedForward, SizeSampling, size_draws, sub_size
 from .sizing import Budget, Choice, choose, size_table
 from .tasks import resolve_task, task_of
 from .templated import TemplateNet
@@ -88,6 +88,10 @@ def pretrain(
                             f"{task_of(data)} data; pre-train on its images with --objective mae (no labels read)")
     fam = get_family(family, family_config)
     objective = check_objective(fam, objective)
+    paired = size_sampling is not None and size_sampling.paired
+    if paired and objective not in ("supervised", "distill"):
+        raise SizelessError(f"paired size sampling distils the drawn size from the own size's class logits; "
+                            f"{objective} pre-training has none: use --width-distribution uniform or sandwich")
     parsed = [fam.parse_size(s) for s in sizes]
     if len({s.key for s in parsed}) != len(parsed):
         raise SizelessError(f"duplicate sizes in {[s.key for s in parsed]}")
@@ -118,9 +122,13 @@ def pretrain(
             return lambda x, **inputs: net(x, key, width, depth, **inputs)
 
     draw = size_draws(keys, size_sampling, config.seed)
+    if paired:
+        loss = InplaceDistillation(loss)
 
     def forward_at(step: int):
-        return run_at(*draw(step), lambda: mask_generator(config.seed, step))
+        key, width, depth = draw(step)
+        forward = run_at(key, width, depth, lambda: mask_generator(config.seed, step))
+        return PairedForward(run_at(key, None, None, None), forward) if paired else forward
 
     evaluators = {}
     for key in keys:
@@ -147,7 +155,7 @@ def pretrain(
         "train": asdict(config),
         "steps": final.get("step", 0),
         # supervised steps cost 6 MACs per image of the drawn size; other objectives add a teacher or a decoder
-        "train_flops": pretraining_flops(net, draw, final.get("step", 0), config.batch_size)
+        "train_flops": pretraining_flops(net, draw, final.get("step", 0), config.batch_size, paired)
         if objective == "supervised" else None,
         "seconds": final.get("seconds"),
         "cpu_seconds": final.get("cpu_seconds"),
@@ -165,20 +173,24 @@ def pretrain(
     return bank
 
 
-def pretraining_flops(net: TemplateNet, draw: Callable[[int], Draw], steps: int, batch_size: int) -> int:
+def pretraining_flops(net: TemplateNet, draw: Callable[[int], Draw], steps: int, batch_size: int,
+                      paired: bool = False) -> int:
     """Training FLOPs of ``steps`` pre-training steps: each at the size, width and depth it drew."""
     if steps < 1:
         return 0
-    return training_flops(next(islice(cumulative_macs(draw, draw_macs(net.family, net.sizes, net.image,
-                                                                        net.num_classes)), steps - 1, None)),
-                          batch_size)
+    macs = draw_macs(net.family, net.sizes, net.image, net.num_classes, paired)
+    return training_flops(next(islice(cumulative_macs(draw, macs), steps - 1, None)), batch_size)
 
 
-def draw_macs(family, sizes: dict, image: ImageSpec, num_classes: int) -> Callable[[Draw], int]:
-    """MACs per image of what a pre-training step drew."""
-    def macs(where: Draw) -> int:
+def draw_macs(family, sizes: dict, image: ImageSpec, num_classes: int, paired: bool = False) -> Callable[[Draw], int]:
+    """MACs per image of what a pre-training step drew (``paired``: plus the size's own, which such a step
+    also trains)."""
+    def drawn(where: Draw) -> int:
         size = sub_size(sizes[where[0]], *where[1:])
         return macs_per_image(lambda: family.build(size, image, num_classes), image.in_chans, image.img_size)
+
+    def macs(where: Draw) -> int:
+        return drawn(where) + (drawn((where[0], None, None)) if paired else 0)
 
     return macs
 

@@ -87,6 +87,8 @@ EmbeddingsOpt = Annotated[str, typer.Option(help="dit: per-block timestep embedd
                                                   "shared (one for all blocks, as in the original DiT)")]
 LabelDropoutOpt = Annotated[float, typer.Option(help="diffusion: fraction of labels dropped to the null label "
                                                      "(classifier-free guidance)", callback=checks.fraction)]
+DISTRIBUTION_HELP = ("size sampling: uniform | sandwich | paired (every step trains the own size and a drawn "
+                     "one, distilled from it)")
 SampleStepsOpt = Annotated[int, typer.Option(help="sampling steps", callback=checks.at_least_one)]
 GuidanceOpt = Annotated[float, typer.Option(help="classifier-free guidance scale (1: none, 0: unconditional)",
                                              callback=checks.non_negative)]
@@ -173,7 +175,7 @@ def pretrain(
     depth_sampling: Annotated[str | None, typer.Option(help="a depth per step from a list 3,6,9 or a range 3:10:1 "
                                                             "(a shallower one runs the leading layers)",
                                                        callback=checks.sampled_depths)] = None,
-    width_distribution: Annotated[str, typer.Option(help="size sampling: uniform | sandwich")] = "uniform",
+    width_distribution: Annotated[str, typer.Option(help=DISTRIBUTION_HELP)] = "uniform",
     mask_ratio: MaskOpt = 0.75,
     decoder_width: DecoderWidthOpt = 128,
     decoder_depth: DecoderDepthOpt = 2,
@@ -650,7 +652,7 @@ def bench_init(
                                                          "--bank-size)", callback=checks.positive_ints)] = None,
     bank_depths: Annotated[str | None, typer.Option(help="size sampling of a bank built here: depths, e.g. 3,6,10",
                                                     callback=checks.positive_ints)] = None,
-    bank_distribution: Annotated[str | None, typer.Option(help="size sampling: uniform | sandwich")] = None,
+    bank_distribution: Annotated[str | None, typer.Option(help=DISTRIBUTION_HELP)] = None,
     pretrain_epochs: Annotated[int | None, typer.Option(help="epochs of bank pre-training; the teacher, learngene "
                                                              "and direct get its FLOPs",
                                                         callback=checks.at_least_one)] = None,

@@ -12,11 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
+from torch import Tensor
 
 from .errors import SizelessError
 from .training import seeded_generator
 
-DISTRIBUTIONS = ("uniform", "sandwich")
+DISTRIBUTIONS = ("uniform", "sandwich", "paired")
 
 
 def parse_values(spec: str, what: str) -> tuple[int, ...]:
@@ -39,7 +41,10 @@ class SizeSampling:
 
     ``uniform``: every value equally often. ``sandwich`` (slimmable networks' rule, one size per
     step): the largest and the smallest width (and depth) each take a third of the steps, the rest
-    is uniform, so the extremes that bound the template's range are never starved.
+    is uniform, so the extremes that bound the template's range are never starved. ``paired``
+    (slimmable networks' in-place distillation): every step trains the bank's own size on the
+    objective *and* one uniformly drawn size, which learns from the own size's predictions, so the
+    own size loses no steps to sampling (the drawn sizes' FLOPs are added to the step's).
     """
 
     widths: tuple[int, ...] = ()
@@ -60,6 +65,10 @@ class SizeSampling:
     def parse(cls, widths: str | None, distribution: str = "uniform", depths: str | None = None) -> SizeSampling:
         return cls(parse_values(widths, "width") if widths else (), distribution,
                    parse_values(depths, "depth") if depths else ())
+
+    @property
+    def paired(self) -> bool:
+        return self.distribution == "paired"
 
     def _draw(self, values: tuple[int, ...], step: int, generator: torch.Generator) -> int | None:
         if not values:
@@ -106,3 +115,37 @@ def size_draws(keys: Sequence[str], sampling: SizeSampling | None, seed: int) ->
         return key, width, depth
 
     return draw
+
+
+class PairedForward:
+    """A step's forward at the bank's own size that also carries the drawn size's (``paired`` sampling)."""
+
+    def __init__(self, own: Callable, drawn: Callable):
+        self.own, self.drawn = own, drawn
+
+    def __call__(self, x, **inputs):
+        return self.own(x, **inputs)
+
+
+class InplaceDistillation:
+    """Wraps a classification objective: the own size's loss plus ``KL(own || drawn)`` on the drawn size.
+
+    The own size's logits are detached targets (temperature 1, as in slimmable networks and BigNAS), so
+    the drawn size follows the full model and never pulls it; labels only reach the own size.
+    """
+
+    def __init__(self, objective: Callable):
+        self.objective = objective
+        self.reports_accuracy = getattr(objective, "reports_accuracy", True)
+
+    def __call__(self, forward: PairedForward, x: Tensor, y: Tensor, indices: Tensor | None = None):
+        seen: list[Tensor] = []
+
+        def own(images, **inputs):
+            seen.append(forward.own(images, **inputs))
+            return seen[-1]
+
+        loss, stats = self.objective(own, x, y, indices=indices)
+        target = F.log_softmax(seen[-1].detach(), -1)
+        drawn = F.kl_div(F.log_softmax(forward.drawn(x), -1), target, log_target=True, reduction="batchmean")
+        return loss + drawn, stats

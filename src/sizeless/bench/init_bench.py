@@ -305,7 +305,7 @@ def _sampled_budget(cfg: BenchConfig, sampling: SizeSampling, budget: TrainConfi
     size = family.parse_size(cfg.bank_size)
     steps_per_epoch = max(1, len(source.train) // budget.batch_size)
     goal = _macs(family, size.key, image, source.num_classes) * cfg.pretrain_epochs * steps_per_epoch
-    macs = draw_macs(family, {size.key: size}, image, source.num_classes)
+    macs = draw_macs(family, {size.key: size}, image, source.num_classes, sampling.paired)
     running = cumulative_macs(size_draws([size.key], sampling, budget.seed), macs)
     steps = next(step + 1 for step, total in enumerate(running) if total >= goal)
     return replace(budget, steps=steps, eval_every=steps_per_epoch)
