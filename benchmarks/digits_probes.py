@@ -50,6 +50,21 @@ def pooled_resize(stack: torch.Tensor, layers: int, m1: int, m2: int, fan_in: bo
     return SHIPPED_RESIZE(stack, layers, m1, m2, fan_in, ramp)
 
 
+def probe_sizes(bank_name: str, bank, rule: str, data) -> list[dict]:
+    """Accuracy right after init and after a 20-step fit at every probe size."""
+    rows = []
+    for size in SIZES:
+        row = {"bank": bank_name, "narrowing": rule, "size": size,
+               "bank_val_acc": round(100 * bank.config["val_acc"]["64x4h2"], 2),
+               "bank_gflops": round(bank.config["train_flops"] / 1e9, 1)}
+        for steps in (0, 20):
+            init = initialize_full(size, data, bank=bank, fit=replace(default_fit_config(), steps=steps))
+            row[f"val_acc_fit{steps}"] = round(100 * evaluate_model(init.model, data)["acc"], 2)
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/digits-probes"))
@@ -66,16 +81,10 @@ def main() -> None:
         rules = ("slice", "pool") if bank_name == "plain" else ("slice",)
         for rule in rules:
             kronecker.resize_stack = pooled_resize if rule == "pool" else SHIPPED_RESIZE
-            for size in SIZES:
-                row = {"bank": bank_name, "narrowing": rule, "size": size,
-                       "bank_val_acc": round(100 * bank.config["val_acc"]["64x4h2"], 2),
-                       "bank_gflops": round(bank.config["train_flops"] / 1e9, 1)}
-                for steps in (0, 20):
-                    init = initialize_full(size, data, bank=bank, fit=replace(default_fit_config(), steps=steps))
-                    row[f"val_acc_fit{steps}"] = round(100 * evaluate_model(init.model, data)["acc"], 2)
-                rows.append(row)
-                print(row, flush=True)
-    kronecker.resize_stack = SHIPPED_RESIZE
+            try:
+                rows += probe_sizes(bank_name, bank, rule, data)
+            finally:  # the next bank trains with the shipped rule (before 2026-12-05 a sampled bank trained pooled)
+                kronecker.resize_stack = SHIPPED_RESIZE
     meta = provenance()
     write_results(args.out, rows, meta)
     lines = ["# Digits probes (issue 10): size sampling and the narrowing rule", "",
