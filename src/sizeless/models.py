@@ -169,11 +169,10 @@ def load_model_for(path: str | Path, objective: str, needed: str) -> tuple[nn.Mo
     sampling) and its config; any other model is refused in one line saying what it is and what is ``needed``."""
     from .families import get_family
 
-    model, config = load_model(path)
-    family = config.get("sizeless", {}).get("family", "vit")
+    family = model_record(path).get("family", "vit")  # checked before minutes of building a model
     if objective not in get_family(family).objectives:
         raise SizelessError(f"{path} is a {family} model, not {needed}")
-    return model, config
+    return load_model(path)
 
 
 def model_record(path: str | Path) -> dict:
