@@ -128,3 +128,17 @@ def test_a_paired_bank_trains_both_sizes_and_counts_both_in_its_flops(tmp_path):
     assert bank.config["train_flops"] == 2 * 6 * 64 * per_image  # 2 steps, each at both sizes
     with pytest.raises(SizelessError, match="paired size sampling"):
         pretrain(data, ["32x2h2"], objective="mae", size_sampling=sampling, config=TrainConfig(steps=1))
+
+
+def test_the_paired_weight_scales_the_drawn_loss_and_is_recorded_only_when_paired():
+    torch.manual_seed(0)
+    own, drawn = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+    x, y = torch.randn(8, 5), torch.randint(3, (8,))
+    full, _ = InplaceDistillation(Supervised())(PairedForward(own, drawn), x, y)
+    quarter, _ = InplaceDistillation(Supervised(), 0.25)(PairedForward(own, drawn), x, y)
+    ce = torch.nn.functional.cross_entropy(own(x), y)
+    torch.testing.assert_close(quarter - ce, 0.25 * (full - ce))
+    assert SizeSampling.parse("32", "paired", paired_weight=0.5).to_dict()["paired_weight"] == 0.5
+    assert "paired_weight" not in SizeSampling.parse("32").to_dict()
+    with pytest.raises(SizelessError, match="weight must be >= 0"):
+        SizeSampling((32,), "paired", paired_weight=-1.0)

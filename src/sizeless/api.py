@@ -123,7 +123,7 @@ def pretrain(
 
     draw = size_draws(keys, size_sampling, config.seed)
     if paired:
-        loss = InplaceDistillation(loss)
+        loss = InplaceDistillation(loss, size_sampling.paired_weight)
 
     def forward_at(step: int):
         key, width, depth = draw(step)

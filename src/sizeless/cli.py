@@ -176,6 +176,8 @@ def pretrain(
                                                             "(a shallower one runs the leading layers)",
                                                        callback=checks.sampled_depths)] = None,
     width_distribution: Annotated[str, typer.Option(help=DISTRIBUTION_HELP)] = "uniform",
+    paired_weight: Annotated[float, typer.Option(help="paired: weight of the drawn size's distillation loss",
+                                                 callback=checks.non_negative)] = 0.25,
     mask_ratio: MaskOpt = 0.75,
     decoder_width: DecoderWidthOpt = 128,
     decoder_depth: DecoderDepthOpt = 2,
@@ -224,7 +226,7 @@ def pretrain(
         constraint_config = {"template_width": template_width, "num_templates": num_templates, "vectors": vectors,
                              "scalers": "linear" if linear_scalers else "learned"}
     family_config = family_options(family, share_stages=share_stages, embeddings=embeddings)
-    sampling = SizeSampling.parse(width_sampling, width_distribution, depth_sampling) \
+    sampling = SizeSampling.parse(width_sampling, width_distribution, depth_sampling, paired_weight) \
         if width_sampling or depth_sampling else None
     mae = MAEConfig(mask_ratio, decoder_width, decoder_depth) if objective == "mae" else None
     bank = run(_data(data, data_dir, image_size, train_subset, val_subset, classes, context), size, family=family,

@@ -91,6 +91,9 @@ def _objective(cfg: dict) -> str:
         return f"mae (mask ratio {cfg['mae'].get('mask_ratio')}; no labels read)"
     sampling = cfg.get("size_sampling") or cfg.get("width_sampling") or {}  # (banks before size sampling)
     drawn = " and ".join(f"{k} {sampling[k]}" for k in ("widths", "depths") if sampling.get(k))
+    if drawn and sampling["distribution"] == "paired":
+        return (f"{objective} at its own size, plus a size per step drawn from {drawn} and distilled from it "
+                f"(paired, weight {sampling.get('paired_weight')})")
     return objective + (f", a size per step drawn from {drawn} ({sampling['distribution']})" if drawn else "")
 
 
