@@ -98,6 +98,8 @@ def test_bench_gives_a_sampled_bank_the_flops_of_its_epochs_at_the_bank_size(tmp
     bank, teacher = meta["inputs"]["templates"], meta["inputs"]["weight-selection"]
     assert goal <= bank["flops"] < goal + 6 * 50 * 3 * plain  # the step that crossed the goal is the last
     assert abs(teacher["flops"] - goal) < 0.01 * goal  # the teacher (the bank's size) gets the same FLOPs
+    report = (tmp_path / "bench" / "report.md").read_text()
+    assert "the FLOPs of 2 epochs at its own size (a size per step drawn from widths 16, 32 and depths 1, 3" in report
 
 
 def test_inplace_distillation_teaches_the_drawn_size_and_leaves_labels_to_the_own_size():

@@ -70,7 +70,7 @@ PROFILES: dict[str, dict[str, dict]] = {
     },
     # the fair, realistic comparison (budget in benchmarks/NOTES.md): five unseen sizes around a 64x6 bank trained
     # on 45k images, an LR sweep chosen on 5k held-out images, two target seeds. The bank trains at its own size:
-    # at equal steps a size-sampled bank lost 24 points at its own size on digits (benchmarks/digits-probes);
+    # at equal steps a size-sampled bank lost 13 points at its own size on digits (benchmarks/digits-probes);
     # --bank-widths/--bank-depths turn sampling on
     "standard": {
         "vit": dict(sizes=["32x6", "64x3", "64x10", "96x6", "128x4"], bank_size="64x6", holdout=5000,

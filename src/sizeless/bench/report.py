@@ -121,7 +121,8 @@ def _markdown(res: Results, out: Path) -> str:
              "|---|---:|" + "---:|" * (len(res.methods) + 1)]
     for size in res.sizes:
         cells = [_cell(res.final(size, m), (size, m) in res.unavailable) for m in res.methods]
-        lines.append(f"| {size} | {res.params.get(size, 0):,} | " + " | ".join(cells) + f" | {_gain(res, size)} |")
+        params = f"{res.params[size]:,}" if size in res.params else "not run yet"
+        lines.append(f"| {size} | {params} | " + " | ".join(cells) + f" | {_gain(res, size)} |")
     lines += _summary(res)
     lines += ["", f"## Right after init, after one epoch, final ({curve_split} {res.name} %, mean over seeds)\n",
               "Templates and linear expansion are shown after their fit stage, which the target budget includes "
@@ -165,7 +166,7 @@ def _protocol(res: Results) -> str:
              "LR; random inits: LR 1e-3, 10% warm-up)")
     return (f"Data `{cfg['data']}`{_transfer(cfg)}. Bank {', '.join(bank.get('sizes', []))} "
             f"({cfg['constraint']}, {bank.get('template_params') or 0:,} template parameters), "
-            f"{cfg['pretrain_epochs']} epochs on {data.get('source_train', '?'):,} images; the weight-selection "
+            f"{_bank_budget(cfg)} on {data.get('source_train', '?'):,} images; the weight-selection "
             f"teacher ({cfg['teacher_size']}), TLEG's learngene and full-budget direct pre-training get the bank's "
             f"training FLOPs, amortized direct the bank's FLOPs / {len(cfg['sizes'])} sizes. Target budget, the same "
             f"for every method: {cfg['epochs']} epochs of {data.get('train', '?'):,} images (batch "
@@ -175,6 +176,17 @@ def _protocol(res: Results) -> str:
             + (" carved from train" if cfg.get("holdout") else " (the data's own validation split)")
             + (f"; reported: {data['test']:,} test images" if data.get("test") else "")
             + f". Pre-trained inputs are built once and shared by the {cfg['seeds']} target seed(s).")
+
+
+def _bank_budget(cfg: dict) -> str:
+    drawn = " and ".join(f"{k[5:]} {', '.join(map(str, cfg[k]))}" for k in ("bank_widths", "bank_depths")
+                         if cfg.get(k))
+    if not drawn:
+        return f"{cfg['pretrain_epochs']} epochs"
+    how = ("every step also trains a size drawn from " if cfg.get("bank_distribution") == "paired"
+           else "a size per step drawn from ")
+    return (f"the FLOPs of {cfg['pretrain_epochs']} epochs at its own size ({how}{drawn}, "
+            f"{cfg.get('bank_distribution')})")
 
 
 def _gain(res: Results, size: str) -> str:
