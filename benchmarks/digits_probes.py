@@ -9,7 +9,8 @@ deeper, 96x4 wider, 128x3 wider and shallower):
 1. Size sampling: does a bank trained with stochastic widths (32, 64, 96) and depths (2-6), for the
    same steps, initialize other sizes better than a bank trained at 64x4 only? And a ``paired`` bank,
    whose every step trains 64x4 and 32x4, the narrow one distilled in place from the wide one's
-   logits (the narrow passes add about a third to each step's FLOPs)?
+   logits (the narrow passes add about a quarter to each step's FLOPs), at distillation weight 1
+   and 0.25, and with template width 16 instead of 32 (so the narrow size has 2x2 scalers, not 1x1)?
 2. Narrowing rule: a narrower width keeps the leading replicas of each template scaler (the shipped
    rule, what a width-sampled bank trains). The probe ``pool`` averages the replicas instead (rows
    by mean, input columns by sum, which keeps each output's magnitude); it patches
@@ -34,8 +35,11 @@ from sizeless.sampling import SizeSampling
 from sizeless.training import TrainConfig
 
 SIZES = ("32x4", "64x2", "64x6", "96x4", "128x3")
-BANKS = {"plain": None, "sampled": SizeSampling((32, 64, 96), depths=(2, 3, 4, 5, 6)),
-         "paired": SizeSampling((32,), "paired")}
+# name: (size sampling, template width)
+BANKS = {"plain": (None, 32), "sampled": (SizeSampling((32, 64, 96), depths=(2, 3, 4, 5, 6)), 32),
+         "paired-w1": (SizeSampling((32,), "paired", paired_weight=1.0), 32),
+         "paired": (SizeSampling((32,), "paired"), 32),
+         "plain-tw16": (None, 16), "paired-tw16": (SizeSampling((32,), "paired"), 16)}
 SHIPPED_RESIZE = kronecker.resize_stack
 
 
@@ -74,8 +78,8 @@ def main() -> None:
     work = args.work or args.out / "work"
     data = load_data(DataConfig("digits", holdout=300))
     rows = []
-    for bank_name, sampling in BANKS.items():
-        bank = pretrain(data, ["64x4"], constraint_config={"template_width": 32, "num_templates": 4},
+    for bank_name, (sampling, template_width) in BANKS.items():
+        bank = pretrain(data, ["64x4"], constraint_config={"template_width": template_width, "num_templates": 4},
                         size_sampling=sampling, config=TrainConfig(epochs=args.epochs, batch_size=64, lr=2e-3),
                         out=work / f"bank-{bank_name}", resume=True)
         rules = ("slice", "pool") if bank_name == "plain" else ("slice",)
@@ -88,8 +92,9 @@ def main() -> None:
     meta = provenance()
     write_results(args.out, rows, meta)
     lines = ["# Digits probes (issue 10): size sampling and the narrowing rule", "",
-             "Validation accuracy (%) on 300 digits carved from train, 64x4 Kronecker banks (template width 32, "
-             f"4 templates, {args.epochs} epochs), right after init and after a 20-step fit.", "",
+             "Validation accuracy (%) on 300 digits carved from train, 64x4 Kronecker banks (template width 32 "
+             f"unless the name says 16, 4 templates, {args.epochs} epochs; paired banks distil at weight 0.25 unless "
+             "the name says w1), right after init and after a 20-step fit.", "",
              "| bank | bank training GFLOPs | narrowing | size | after init | after 20 fit steps |",
              "|---|---:|---|---|---:|---:|"]
     lines += [f"| {r['bank']} | {r['bank_gflops']:,.0f} | {r['narrowing']} | {r['size']} | {r['val_acc_fit0']:.1f} "
