@@ -16,6 +16,7 @@ from rich.table import Table
 
 from . import checks
 from .errors import SizelessError
+from .sampling import PAIRED_WEIGHT
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Pre-train weight templates once; initialize timm models of any depth and width.")
@@ -177,7 +178,7 @@ def pretrain(
                                                        callback=checks.sampled_depths)] = None,
     width_distribution: Annotated[str, typer.Option(help=DISTRIBUTION_HELP)] = "uniform",
     paired_weight: Annotated[float, typer.Option(help="paired: weight of the drawn size's distillation loss",
-                                                 callback=checks.non_negative)] = 0.25,
+                                                 callback=checks.non_negative)] = PAIRED_WEIGHT,
     mask_ratio: MaskOpt = 0.75,
     decoder_width: DecoderWidthOpt = 128,
     decoder_depth: DecoderDepthOpt = 2,

@@ -26,11 +26,16 @@ class Supervised:
         return loss, {"correct": float(correct)}
 
 
+def soft_kl(student: Tensor, teacher: Tensor, temperature: float = 1.0) -> Tensor:
+    """``tau^2 * KL(p_teacher^tau || p_student^tau)``, averaged over the batch."""
+    return F.kl_div(F.log_softmax(student / temperature, -1), F.log_softmax(teacher / temperature, -1),
+                    log_target=True, reduction="batchmean") * temperature**2
+
+
 def distillation_loss(student: Tensor, teacher: Tensor, labels: Tensor, temperature: float, kd_weight: float,
                       ce_weight: float) -> tuple[Tensor, Tensor, Tensor]:
     """``kd_weight * tau^2 * KL(p_teacher^tau || p_student^tau) + ce_weight * CE(student, labels)``."""
-    kd = F.kl_div(F.log_softmax(student / temperature, -1), F.log_softmax(teacher / temperature, -1),
-                  log_target=True, reduction="batchmean") * temperature**2
+    kd = soft_kl(student, teacher, temperature)
     ce = F.cross_entropy(student, labels)
     return kd_weight * kd + ce_weight * ce, kd, ce
 

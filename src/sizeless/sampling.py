@@ -12,13 +12,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import SizelessError
+from .objectives import soft_kl
 from .training import seeded_generator
 
 DISTRIBUTIONS = ("uniform", "sandwich", "paired")
+# paired: the drawn size's distillation weight. 0.25 beat 1.0 on digits at both ends: 32x4 73.7% vs 68.7% at init,
+# the own size 86.0% vs 81.3% (benchmarks/digits-probes/report.md)
+PAIRED_WEIGHT = 0.25
 
 
 def parse_values(spec: str, what: str) -> tuple[int, ...]:
@@ -50,9 +53,7 @@ class SizeSampling:
     widths: tuple[int, ...] = ()
     distribution: str = "uniform"
     depths: tuple[int, ...] = ()
-    # paired: the drawn size's distillation weight. 0.25 beat 1.0 on digits at both ends: 32x4 73.7% vs 68.7% at
-    # init, the own size 86.0% vs 81.3% (benchmarks/NOTES.md, "Paired size sampling")
-    paired_weight: float = 0.25
+    paired_weight: float = PAIRED_WEIGHT  # paired only
 
     def __post_init__(self) -> None:
         self.widths = tuple(sorted({int(w) for w in self.widths}))
@@ -68,7 +69,7 @@ class SizeSampling:
 
     @classmethod
     def parse(cls, widths: str | None, distribution: str = "uniform", depths: str | None = None,
-              paired_weight: float = 0.25) -> SizeSampling:
+              paired_weight: float = PAIRED_WEIGHT) -> SizeSampling:
         return cls(parse_values(widths, "width") if widths else (), distribution,
                    parse_values(depths, "depth") if depths else (), paired_weight)
 
@@ -155,6 +156,4 @@ class InplaceDistillation:
             return seen[-1]
 
         loss, stats = self.objective(own, x, y, indices=indices)
-        target = F.log_softmax(seen[-1].detach(), -1)
-        drawn = F.kl_div(F.log_softmax(forward.drawn(x), -1), target, log_target=True, reduction="batchmean")
-        return loss + self.weight * drawn, stats
+        return loss + self.weight * soft_kl(forward.drawn(x), seen[-1].detach()), stats
