@@ -126,6 +126,10 @@ def test_tiny_bench_writes_every_artifact_and_reuses_its_runs(tmp_path):
     full = next(r for r in rows if r["method"] == "direct" and r["status"] == "ok")
     amortized = next(r for r in rows if r["method"] == "direct-amortized" and r["size"] == full["size"])
     assert full["pretrain_flops"] > amortized["pretrain_flops"] * 1.5
+    # every pre-training and target run records the threads its wall time is judged against
+    threads = torch.get_num_threads()
+    assert {r["pretrain_threads"] for r in (full, amortized, templates[-1])} == {threads}
+    assert {r["train_threads"] for r in templates[1:]} == {threads}
     report = (out / "report.md").read_text()
     for text in ("templates - best other", "Not served", "PFLOPs", "Epochs to reach"):
         assert text in report, text

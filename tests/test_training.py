@@ -35,6 +35,7 @@ def test_interrupted_run_resumes_to_the_same_weights(small, tmp_path):
     assert [r["val_acc"] for r in rows] == [r["val_acc"] for r in full_rows]
     assert [r["train_loss"] for r in rows] == [r["train_loss"] for r in full_rows]
     assert (tmp_path / "cut" / "curve.png").stat().st_size > 1000
+    assert {r["threads"] for r in rows} == {str(torch.get_num_threads())}  # what its wall time is judged against
 
 
 def test_resume_refuses_changed_settings(small, tmp_path):

@@ -159,6 +159,7 @@ def pretrain(
         if objective == "supervised" else None,
         "seconds": final.get("seconds"),
         "cpu_seconds": final.get("cpu_seconds"),
+        "threads": final.get("threads"),
         "completed": result.completed,
         metric: {name: final.get(f"{metric}[{name}]") for name in evaluators},
         "template_params": sum(p.numel() for p in net.templates.parameters()),

@@ -294,7 +294,7 @@ def _compute(record: dict, batch_size: int, macs: int, serves_every_size: bool) 
     images = int(record.get("steps", record.get("step", 0))) * batch_size
     return {"images": images, "flops": record.get("train_flops") or training_flops(macs, images),
             "seconds": record.get("seconds"), "cpu_seconds": record.get("cpu_seconds"),
-            "serves_every_size": serves_every_size}
+            "threads": record.get("threads"), "serves_every_size": serves_every_size}
 
 
 def _sampled_budget(cfg: BenchConfig, sampling: SizeSampling, budget: TrainConfig, source: ImageData) -> TrainConfig:
@@ -464,6 +464,7 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
               "pretrain_images": pre["images"], "pretrain_flops": pre["flops"],
               "amortized_pretrain_flops": pre["flops"] / per_size if pre["flops"] is not None else None,
               "pretrain_seconds": pre["seconds"], "pretrain_cpu_seconds": pre["cpu_seconds"],
+              "pretrain_threads": pre.get("threads"),
               "init_seconds": done["init_seconds"], "fit_steps": spent}
     rows = []
     for lr in lrs:
@@ -484,7 +485,8 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
         for r in history:
             rows.append({**point, "epoch": r["epoch"], "step": r["step"],
                          **{k: v for k, v in r.items() if k.startswith(("val_", "test_"))},
-                         "train_seconds": r["seconds"], "train_cpu_seconds": r.get("cpu_seconds")})
+                         "train_seconds": r["seconds"], "train_cpu_seconds": r.get("cpu_seconds"),
+                         "train_threads": r.get("threads")})
     for r in rows:
         r["target_images"] = r["step"] * batch
         r["target_flops"] = training_flops(macs, r["target_images"])
@@ -548,7 +550,7 @@ def _direct_compute(meta: dict, batch_size: int, macs: int) -> dict:
     images = meta.get("pretrain_images", 0)
     return {"images": images, "flops": training_flops(macs, images) if images else 0,
             "seconds": meta.get("pretrain_seconds"), "cpu_seconds": meta.get("pretrain_cpu_seconds"),
-            "serves_every_size": False}
+            "threads": meta.get("pretrain_threads"), "serves_every_size": False}
 
 
 def _choose(runs: list[dict], metric: str) -> float | None:

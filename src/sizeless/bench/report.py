@@ -220,7 +220,10 @@ def _reach(res: Results, size: str, method: str) -> str:
     return f"{reached:g} (at init)" if reached == 0 else f"{reached:g} ({total / reached:.1f}x)"
 
 
-def _seconds(seconds: float | None, cpu: float | None, threads: int) -> str:
+def _seconds(seconds: float | None, cpu: float | None, threads: int | None, default_threads: int) -> str:
+    """Wall time, marked shared when the run's CPU time falls short of its wall time x the threads it ran
+    (recorded per run; runs recorded before that are judged by the report's own thread count)."""
+    threads = threads or default_threads
     if not seconds:
         return "unknown"
     shared = cpu is not None and cpu < SHARED_BELOW * seconds * threads
@@ -233,7 +236,8 @@ def _compute_table(res: Results) -> list[str]:
              "Training FLOPs = 6 x MACs per image x images (MACs counted by PyTorch's FlopCounterMode). A bank, "
              "teacher or learngene serves every size, so its cost is also shown divided by the number of sizes. "
              "Wall times marked *shared CPU* ran while other processes used the cores (CPU time under "
-             f"{SHARED_BELOW:.0%} of wall time x {threads} threads): compare them only with care.\n",
+             f"{SHARED_BELOW:.0%} of wall time x the threads the run used, {threads} where a run did not record "
+             "them): compare them only with care.\n",
              "| method | pre-training images | pre-training PFLOPs | amortized per size | pre-training seconds |",
              "|---|---:|---:|---:|---:|"]
     for method in res.methods:
@@ -243,9 +247,9 @@ def _compute_table(res: Results) -> list[str]:
                 first.setdefault(r["size"] if method.startswith("direct") else None, r)
         for size, r in first.items():
             images = f"{r['pretrain_images']:,}" if r["pretrain_images"] is not None else "unknown (given)"
+            seconds = _seconds(r["pretrain_seconds"], r["pretrain_cpu_seconds"], r.get("pretrain_threads"), threads)
             lines.append(f"| {method}{f' ({size})' if size else ''} | {images} | {_pf(r['pretrain_flops'])} | "
-                         f"{_pf(r['amortized_pretrain_flops'])} | "
-                         f"{_seconds(r['pretrain_seconds'], r['pretrain_cpu_seconds'], threads)} |")
+                         f"{_pf(r['amortized_pretrain_flops'])} | {seconds} |")
     lines += ["", "Target budget per size (every method): training images and PFLOPs, and each method's wall time "
               "for it (seed 0):\n",
               "| size | images | PFLOPs | " + " | ".join(res.methods) + " |",
@@ -254,8 +258,8 @@ def _compute_table(res: Results) -> list[str]:
         last = {m: _last_row(res, size, m) for m in res.methods}
         any_row = next((r for r in last.values() if r), None)
         if any_row:
-            cells = [_seconds(r["train_seconds"] + r["init_seconds"], r.get("train_cpu_seconds"), threads) if r else
-                     "n/a" for r in last.values()]
+            cells = [_seconds(r["train_seconds"] + r["init_seconds"], r.get("train_cpu_seconds"),
+                              r.get("train_threads"), threads) if r else "n/a" for r in last.values()]
             lines.append(f"| {size} | {any_row['target_images']:,} | {_pf(any_row['target_flops'])} | "
                          + " | ".join(cells) + " |")
     return lines

@@ -49,5 +49,5 @@ def direct(size, data: TrainData, options: InitOptions) -> Initialized:
     last = result.history[-1] if result.history else {"step": 0, "seconds": 0.0}
     init.meta.update(method="direct", recommended=dict(RECOMMENDED_FINETUNE), pretrain_steps=last["step"],
                      pretrain_images=last["step"] * budget.batch_size, pretrain_seconds=last["seconds"],
-                     pretrain_cpu_seconds=last.get("cpu_seconds"))
+                     pretrain_cpu_seconds=last.get("cpu_seconds"), pretrain_threads=last.get("threads"))
     return init
