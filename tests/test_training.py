@@ -1,4 +1,5 @@
 import csv
+import json
 
 import pytest
 import torch
@@ -6,7 +7,8 @@ import torch
 from sizeless.api import pretrain, train
 from sizeless.data import DataConfig, load_data
 from sizeless.errors import SizelessError
-from sizeless.training import TrainConfig, fit
+from sizeless.files import load_tensors_and_metadata, save_tensors
+from sizeless.training import CHECKPOINT, TrainConfig, fit
 
 CONFIG = TrainConfig(epochs=2, batch_size=32, lr=2e-3, checkpoint_every=1000)
 
@@ -59,6 +61,16 @@ def test_multi_size_pretraining_resumes_exactly(small, tmp_path):
         (tmp_path / "cut" / "config.json").read_text().replace(made, "2000-01-01T00:00:00+00:00"))
     again = pretrain(small, ["32x2", "48x3"], out=tmp_path / "cut", resume=True, **kw)
     assert again.config["created"] == "2000-01-01T00:00:00+00:00"  # a finished bank is not re-dated
+    assert again.config["threads"] == torch.get_num_threads()
+    # metrics written before rows recorded threads: the bank's own record of them is kept
+    checkpoint = tmp_path / "cut" / CHECKPOINT
+    tensors, metadata = load_tensors_and_metadata(checkpoint, "checkpoint")
+    state = json.loads(metadata["sizeless_state"])
+    state["history"] = [{k: v for k, v in row.items() if k != "threads"} for row in state["history"]]
+    save_tensors(checkpoint, tensors, metadata={"sizeless_state": json.dumps(state)})
+    config = json.loads((tmp_path / "cut" / "config.json").read_text())
+    (tmp_path / "cut" / "config.json").write_text(json.dumps({**config, "threads": 7}))
+    assert pretrain(small, ["32x2", "48x3"], out=tmp_path / "cut", resume=True, **kw).config["threads"] == 7
 
 
 def test_non_finite_loss_is_a_clear_error(small, tmp_path):

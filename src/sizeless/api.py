@@ -165,9 +165,12 @@ def pretrain(
         "template_params": sum(p.numel() for p in net.templates.parameters()),
     })
     if resume and out and result.steps_run == 0 and (Path(out) / "config.json").exists():
-        # resuming a finished bank trains nothing: keep the bank's own record of when it was made
-        bank.config["created"] = read_json(Path(out) / "config.json", "template bank config").get(
-            "created", bank.config["created"])
+        # resuming a finished bank trains nothing: keep the bank's own record of when (and on how many
+        # threads) it was made, which metrics rows written before they recorded threads cannot restore
+        made = read_json(Path(out) / "config.json", "template bank config")
+        bank.config["created"] = made.get("created", bank.config["created"])
+        if bank.config["threads"] is None:
+            bank.config["threads"] = made.get("threads")
     if out and dist.is_main():
         bank.save(out)
     dist.barrier()  # other ranks may read what rank 0 just wrote
