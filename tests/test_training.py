@@ -62,7 +62,7 @@ def test_multi_size_pretraining_resumes_exactly(small, tmp_path):
     again = pretrain(small, ["32x2", "48x3"], out=tmp_path / "cut", resume=True, **kw)
     assert again.config["created"] == "2000-01-01T00:00:00+00:00"  # a finished bank is not re-dated
     assert again.config["threads"] == torch.get_num_threads()
-    # metrics written before rows recorded threads: the bank's own record of them is kept
+    # a checkpoint whose history predates per-row threads: the bank's own record of them is kept
     checkpoint = tmp_path / "cut" / CHECKPOINT
     tensors, metadata = load_tensors_and_metadata(checkpoint, "checkpoint")
     state = json.loads(metadata["sizeless_state"])
