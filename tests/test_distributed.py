@@ -24,4 +24,13 @@ def test_two_processes_match_one(tmp_path):
                 "-m", "sizeless.cli"], tmp_path / "two")
     assert one.keys() == two.keys()
     for key in one:
-        torch.testing.assert_close(one[key], two[key], rtol=1e-4, atol=1e-5, msg=key)
+        a, b = one[key], two[key]
+        if key.endswith("attn.qkv.bias"):
+            # The key bias has a zero gradient (softmax ignores a constant shift per query), so its
+            # updates are Adam-normalized rounding noise that differs with the all-reduce's summation
+            # order: both runs must keep it at noise level, the query and value biases must match.
+            q, k, v = a.chunk(3)
+            q2, k2, v2 = b.chunk(3)
+            assert k.abs().max() < 1e-4 and k2.abs().max() < 1e-4, key
+            a, b = torch.cat([q, v]), torch.cat([q2, v2])
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=key)
