@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Decision Transformer benchmark, end to end (one process at a time; every step is cached and resumes):
 #   1. PPO experts + Minari datasets (make_datasets.py), 2. the initializer benchmark at three unseen sizes on a task
-#   the bank saw (Walker2d-v5), 3. the same on a held-out task (HalfCheetah-v5), reusing the bank, learngene, teacher.
+#   the bank saw (Walker2d-v5), 3. the same on a held-out task (HalfCheetah-v5), judged on its expert data and on its
+#   medium data, reusing the bank, learngene, teacher.
 # Bank, learngene, teacher and direct pre-training see Hopper + Walker2d (medium and expert data: multi-task).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,6 +15,9 @@ COMMON=(--family decision-transformer --source-data "$SOURCE" --bank-size 32x2 -
         --context 10 --episodes 10 --seeds "${SEEDS:-3}")
 sizeless bench init "${COMMON[@]}" --data minari:sizeless/walker2d/medium-v0 --sizes 32x4,64x2,64x4 \
     --eval-steps 50 --out benchmarks/control/bench-walker2d
+HELD=(--bank benchmarks/control/bench-walker2d/bank --learngene benchmarks/control/bench-walker2d/learngene
+      --teacher benchmarks/control/bench-walker2d/teacher)
+sizeless bench init "${COMMON[@]}" --data minari:sizeless/halfcheetah/expert-v0 --sizes 48x3 --eval-steps 10,25,50 \
+    "${HELD[@]}" --out benchmarks/control/bench-halfcheetah-expert-heldout
 sizeless bench init "${COMMON[@]}" --data minari:sizeless/halfcheetah/medium-v0 --sizes 48x3 --eval-steps 10,25,50 \
-    --bank benchmarks/control/bench-walker2d/bank --learngene benchmarks/control/bench-walker2d/learngene \
-    --teacher benchmarks/control/bench-walker2d/teacher --out benchmarks/control/bench-halfcheetah-heldout
+    "${HELD[@]}" --out benchmarks/control/bench-halfcheetah-heldout
