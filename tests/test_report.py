@@ -23,10 +23,10 @@ def test_after_init_is_the_first_point_even_at_epoch_zero():
 def test_shared_cpu_is_judged_by_the_threads_each_run_used():
     """A one-thread run with its core to itself is not 'shared' in a report written with two threads; a
     two-thread run that got one core's worth of CPU time is; a run without a record falls back to the report's."""
-    from sizeless.bench.report import _seconds
+    from sizeless.bench.report import wall_time
 
-    assert _seconds(100.0, 99.0, 1, default_threads=2) == "100"
-    assert _seconds(100.0, 99.0, 2, default_threads=1) == "100 (shared CPU)"
-    assert _seconds(100.0, 99.0, None, default_threads=2) == "100 (shared CPU)"
-    assert _seconds(100.0, 190.0, 2, default_threads=2) == "100"
-    assert _seconds(None, None, 2, default_threads=2) == "unknown"
+    assert wall_time(100.0, 99.0, 1, default_threads=2) == "100"
+    assert wall_time(100.0, 99.0, 2, default_threads=1) == "100 (shared CPU)"
+    assert wall_time(100.0, 99.0, None, default_threads=2) == "100 (shared CPU)"
+    assert wall_time(100.0, 190.0, 2, default_threads=2) == "100"
+    assert wall_time(None, None, 2, default_threads=2) == "unknown"

@@ -33,6 +33,7 @@ from ..files import atomic_path, read_json, write_csv, write_json
 from ..initializers.base import default_fit_config
 from ..training import TrainConfig
 from .init_bench import ALIASES, BenchConfig
+from .report import SHARED_BELOW, wall_time
 
 FAMILY = "decision-transformer"
 
@@ -66,8 +67,8 @@ def run_control_bench(cfg: BenchConfig) -> list[dict]:
         teacher = out / "teacher"
         _, result = train(None, source, bank.train_config, size=cfg.teacher_size, family=FAMILY, out=teacher,
                           resume=True)
-        inputs["weight-selection"] = {"path": str(teacher), "steps": result.history[-1]["step"],
-                                      "seconds": result.history[-1]["seconds"]}
+        last = result.history[-1]
+        inputs["weight-selection"] = _cost({**last, "steps": last["step"]}, teacher)
 
     rows: list[dict] = []
     sizes = [bank.family.parse_size(s).key for s in cfg.sizes]
@@ -96,8 +97,9 @@ def _provenance(cfg: BenchConfig, inputs: dict) -> dict:
     }
 
 
-def _cost(config: dict, path) -> dict:
-    return {"path": str(path), "steps": config.get("steps"), "seconds": config.get("seconds")}
+def _cost(record: dict, path) -> dict:
+    """Steps and wall time of a pre-training run, with the CPU time and threads that tell a shared CPU."""
+    return {"path": str(path), **{k: record.get(k) for k in ("steps", "seconds", "cpu_seconds", "threads")}}
 
 
 def _run_one(cfg: BenchConfig, method, size, seed, bank, learngene, teacher, source, target, task) -> list[dict]:
@@ -211,10 +213,13 @@ def _markdown(rows, curves, sizes, methods, meta) -> str:
             else:
                 cells.append("0 (at init)" if reached == 0 else f"{reached} ({total / reached:.1f}x)")
         lines.append(f"| {size} | " + " | ".join(cells) + " |")
-    lines += ["", "Pre-training (steps x batch on the source data; shared inputs serve every size):\n",
+    lines += ["", "Pre-training (steps x batch on the source data; shared inputs serve every size). Wall times "
+              f"marked *shared CPU* had under {SHARED_BELOW:.0%} of their wall time x threads in CPU time:\n",
               "| input | steps | seconds |", "|---|---:|---:|"]
+    threads = torch.get_num_threads()
     for name, cost in meta["inputs"].items():
-        lines.append(f"| {name} | {cost.get('steps')} | {cost.get('seconds') or 0:.0f} |")
+        seconds = wall_time(cost.get("seconds"), cost.get("cpu_seconds"), cost.get("threads"), threads)
+        lines.append(f"| {name} | {cost.get('steps')} | {seconds} |")
     if unavailable:
         lines += ["", "Not served:", ""] + [f"- {m} at {s}: {v[5:]}" for (s, m), v in unavailable.items()]
     lines += ["", "![normalized score vs steps](curves.png)", "", f"- command: `{meta['command']}`",

@@ -220,7 +220,7 @@ def _reach(res: Results, size: str, method: str) -> str:
     return f"{reached:g} (at init)" if reached == 0 else f"{reached:g} ({total / reached:.1f}x)"
 
 
-def _seconds(seconds: float | None, cpu: float | None, threads: int | None, default_threads: int) -> str:
+def wall_time(seconds: float | None, cpu: float | None, threads: int | None, default_threads: int) -> str:
     """Wall time, marked shared when the run's CPU time falls short of its wall time x the threads it ran
     (recorded per run; runs recorded before that are judged by the report's own thread count)."""
     threads = threads or default_threads
@@ -247,7 +247,7 @@ def _compute_table(res: Results) -> list[str]:
                 first.setdefault(r["size"] if method.startswith("direct") else None, r)
         for size, r in first.items():
             images = f"{r['pretrain_images']:,}" if r["pretrain_images"] is not None else "unknown (given)"
-            seconds = _seconds(r["pretrain_seconds"], r["pretrain_cpu_seconds"], r.get("pretrain_threads"), threads)
+            seconds = wall_time(r["pretrain_seconds"], r["pretrain_cpu_seconds"], r.get("pretrain_threads"), threads)
             lines.append(f"| {method}{f' ({size})' if size else ''} | {images} | {_pf(r['pretrain_flops'])} | "
                          f"{_pf(r['amortized_pretrain_flops'])} | {seconds} |")
     lines += ["", "Target budget per size (every method): training images and PFLOPs, and each method's wall time "
@@ -258,7 +258,7 @@ def _compute_table(res: Results) -> list[str]:
         last = {m: _last_row(res, size, m) for m in res.methods}
         any_row = next((r for r in last.values() if r), None)
         if any_row:
-            cells = [_seconds(r["train_seconds"] + r["init_seconds"], r.get("train_cpu_seconds"),
+            cells = [wall_time(r["train_seconds"] + r["init_seconds"], r.get("train_cpu_seconds"),
                               r.get("train_threads"), threads) if r else "n/a" for r in last.values()]
             lines.append(f"| {size} | {any_row['target_images']:,} | {_pf(any_row['target_flops'])} | "
                          + " | ".join(cells) + " |")
