@@ -172,6 +172,41 @@ def test_bench_sweeps_learning_rates_on_the_holdout_and_reuses_the_choice_for_ot
     assert "Learning-rate sweep" in (tmp_path / "bench" / "report.md").read_text()
 
 
+@pytest.mark.slow
+def test_a_bench_reuses_another_benchs_pretrained_inputs_without_writing_to_them(tmp_path):
+    """--pretrained-from: one pre-training serves a second bench (a dense task, more sizes): its bank, teacher and
+    direct runs are read, their costs carried over, amortized over the sizes they were built for."""
+    first = BenchConfig(data="digits", out=tmp_path / "first", sizes=["32x3", "48x2"], fit_steps=1, epochs=1,
+                        batch_size=50, train_subset=150, holdout=100, pretrain_subset=150, bank_size="32x2",
+                        template_width=16, num_templates=2, pretrain_epochs=1, teacher_size="48x3",
+                        methods=["templates", "weight-selection", "direct", "direct-amortized"], direct_sizes=["32x3"])
+    built = {r["method"]: r for r in run_init_bench(first) if r["size"] == "32x3h1" and r["status"] == "ok"}
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "first").rglob("*") if p.is_file()}
+    second = BenchConfig(data="digits", out=tmp_path / "second", sizes=["32x3"], fit_steps=1, epochs=1, batch_size=50,
+                         train_subset=150, holdout=100, pretrained_from=tmp_path / "first",
+                         methods=["templates", "weight-selection", "direct", "direct-amortized"])
+    assert (second.bank_size, second.teacher_size, second.pretrain_epochs) == ("32x2", "48x3", 1)
+    reused = {r["method"]: r for r in run_init_bench(second) if r["status"] == "ok"}
+    for method in ("weight-selection", "direct", "direct-amortized"):  # the same pre-training, the same costs
+        assert reused[method]["pretrain_flops"] == built[method]["pretrain_flops"] > 0, method
+        assert reused[method]["amortized_pretrain_flops"] == built[method]["amortized_pretrain_flops"], method
+    assert reused["direct-amortized"]["pretrain_images"] == built["direct-amortized"]["pretrain_images"]
+    assert reused["templates"]["test_acc"] == built["templates"]["test_acc"]  # same bank, seed, data
+    assert not [p.name for p in (tmp_path / "second").iterdir() if p.name.startswith(("bank", "teacher", "direct"))]
+    assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "first").rglob("*") if p.is_file()}
+    meta = json.loads((tmp_path / "second" / "results.json").read_text())["meta"]
+    assert meta["served_sizes"] == 2 and "reused here" in (tmp_path / "second" / "report.md").read_text()
+    # a size the first bench never pre-trained directly is refused, not pre-trained into its folder
+    with pytest.raises(SizelessError, match="holds no direct-amortized pre-training at 32x2h1"):
+        run_init_bench(dataclasses.replace(second, sizes=["32x2"], methods=["direct-amortized"]))
+    assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "first").rglob("*") if p.is_file()}
+    with pytest.raises(SizelessError, match="drop --bank"):
+        BenchConfig(data="digits", out=tmp_path / "x", sizes=["32x3"], pretrained_from=tmp_path / "first",
+                    bank=tmp_path / "first")
+    with pytest.raises(SizelessError, match=r"no results\.json there"):
+        BenchConfig(data="digits", out=tmp_path / "x", sizes=["32x3"], pretrained_from=tmp_path)
+
+
 def test_profiles_fill_what_is_not_given_and_reject_unknown_names(tmp_path):
     cfg = BenchConfig.from_profile("quick", data="digits", out=tmp_path, sizes=None, epochs=7)
     assert cfg.epochs == 7 and cfg.sizes and cfg.holdout and cfg.profile == "quick"

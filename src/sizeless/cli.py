@@ -617,6 +617,9 @@ def bench_init(
     bank: Annotated[Path | None, typer.Option(help="template bank (default: built into OUT/bank)")] = None,
     teacher: Annotated[Path | None, typer.Option(help="weight-selection teacher (default: OUT/teacher)")] = None,
     learngene: Annotated[Path | None, typer.Option(help="TLEG learngene bank (default: OUT/learngene)")] = None,
+    pretrained_from: Annotated[Path | None, typer.Option(help="reuse the bank, teacher, learngene and direct "
+                                                              "pre-training of the bench in this folder (e.g. a dense "
+                                                              "task on benchmarks/standard-cifar10's inputs)")] = None,
     fit_steps: Annotated[int | None, typer.Option(help="fit steps of template-based methods, counted inside the "
                                                        "target budget", callback=checks.non_negative)] = None,
     epochs: Annotated[int | None, typer.Option(help="target budget: epochs of --train-subset images",
@@ -708,7 +711,8 @@ def bench_init(
         seeds=seeds, batch_size=batch_size, train_subset=train_subset, holdout=holdout, test_subset=test_subset,
         val_subset=val_subset, lrs=_floats(lrs, "--lrs") if lrs else None, warmup=warmup, data_dir=data_dir,
         source_data=source_data, target_data=target_data, source_classes=_labels(source_classes),
-        target_classes=_labels(target_classes), bank=bank, teacher=teacher, learngene=learngene, bank_size=bank_size,
+        target_classes=_labels(target_classes), bank=bank, teacher=teacher, learngene=learngene,
+        pretrained_from=pretrained_from, bank_size=bank_size,
         template_width=template_width, num_templates=num_templates, pretrain_epochs=pretrain_epochs,
         pretrain_lr=pretrain_lr, pretrain_subset=pretrain_subset, teacher_size=teacher_size, family=family,
         share_stages=share_stages, patch_size=patch_size, constraint=constraint,

@@ -108,6 +108,9 @@ class BenchConfig:
     bank: Path | None = None
     teacher: Path | None = None
     learngene: Path | None = None
+    # another bench's folder whose pre-trained inputs (bank, teacher, learngene, direct runs) this one reuses:
+    # one pre-training serves its sizes and this bench's (e.g. dense tasks on the standard profile's inputs)
+    pretrained_from: Path | None = None
     family: str = "vit"
     share_stages: bool = False  # CNN banks built here: one template set per stage, or one for all
     patch_size: int | None = None  # default: the family's
@@ -170,7 +173,28 @@ class BenchConfig:
             raise SizelessError("an LR sweep is chosen on a validation split carved from train: add --holdout N")
         if self.task:
             self.use_task(self.task)
+        if self.pretrained_from is not None:
+            self._adopt(reused_bench(self))
         self.mae_size = self.mae_size or self.bank_size
+
+    def _adopt(self, other: BenchConfig) -> None:
+        """Take the pre-training settings and inputs of the bench whose inputs are reused, so this bench's
+        records and report describe the pre-training that actually happened."""
+        if other.family != self.family:
+            raise SizelessError(f"{self.pretrained_from} pre-trained {other.family} inputs; this bench is for "
+                                f"{self.family}")
+        root = Path(self.pretrained_from)
+        inputs = {"bank": other.bank or root / f"bank-{_bank_tag(other)}", "teacher": other.teacher or root / "teacher",
+                  "learngene": other.learngene or root / "learngene"}
+        given = [f"--{name}" for name, path in inputs.items() if getattr(self, name) not in (None, path)]
+        if given:
+            raise SizelessError(f"--pretrained-from reuses that bench's bank, teacher and learngene; drop "
+                                f"{', '.join(given)} (or drop --pretrained-from and name every input)")
+        for name in PRETRAINING_SETTINGS:
+            setattr(self, name, getattr(other, name))
+        self.source_data = other.source_data or other.data
+        for name, path in inputs.items():
+            setattr(self, name, path)
 
     def use_task(self, name: str) -> None:
         """Judge a dense task: its headline metric (unless another was asked for) and its batch size."""
@@ -203,6 +227,41 @@ class BenchConfig:
             raise SizelessError(f"name the target sizes (--sizes 32x4,96x4) or a profile (--profile "
                                 f"{'|'.join(PROFILES)})")
         return cls(**chosen, profile=profile)
+
+
+# what --pretrained-from copies from the reused bench: how its bank, teacher, learngene and direct runs were built
+PRETRAINING_SETTINGS = ("source_classes", "share_stages", "patch_size", "bank_size", "constraint", "template_width",
+                        "num_templates", "ranks", "bank_widths", "bank_depths", "bank_distribution", "pretrain_epochs",
+                        "pretrain_lr", "pretrain_subset", "teacher_size", "direct_sizes", "pretrain_steps")
+
+
+def reused_bench(cfg: BenchConfig) -> BenchConfig | None:
+    """The configuration of the bench named by ``cfg.pretrained_from`` (from its results.json), or None."""
+    if cfg.pretrained_from is None:
+        return None
+    root = Path(cfg.pretrained_from)
+    record = root / "results.json"
+    if not record.is_file():
+        raise SizelessError(f"--pretrained-from {root}: no results.json there; name the folder of a bench that has "
+                            "run (its report and pre-trained inputs are in it)")
+    config = read_json(record, "bench results").get("meta", {}).get("config", {})
+    if config.get("pretrained_from"):
+        raise SizelessError(f"--pretrained-from {root}: that bench reuses {config['pretrained_from']}'s inputs; "
+                            "name that folder instead")
+    known = {f.name for f in fields(BenchConfig)}
+    settings = {k: v for k, v in config.items() if k in known} | {"out": root, "finished_only": False}
+    settings["ranks"] = tuple(settings.get("ranks", (16, 64, 64)))
+    return BenchConfig(**settings)
+
+
+def served_sizes(cfg: BenchConfig) -> int:
+    """How many sizes the pre-trained inputs are amortized over: those of the bench that built them."""
+    other = reused_bench(cfg)
+    return len(other.sizes) if other is not None else len(cfg.sizes)
+
+
+def _direct_dir(cfg: BenchConfig) -> Path:
+    return Path(cfg.pretrained_from or cfg.out) / "direct"
 
 
 @dataclass
@@ -261,9 +320,14 @@ def _datasets(cfg: BenchConfig) -> tuple[ImageData, ImageData]:
                                     classes=classes, **split))
 
     same = (cfg.source_data, cfg.source_classes) == (cfg.target_data, cfg.target_classes)
-    # the validation split for choices is carved from the data the methods are judged on; a separate source
-    # (transfer, dense tasks) keeps its own splits, so its pre-trained inputs do not depend on the target's holdout
-    source = full(cfg.source_data, cfg.source_classes, judged=same)
+    other = reused_bench(cfg)
+    if other is not None:  # the source exactly as the bench that pre-trained on it split it (its runs resume)
+        source, same = _datasets(other)[0], False
+    else:
+        # the validation split for choices is carved from the data the methods are judged on; a separate source
+        # (transfer, dense tasks) keeps its own splits, so its pre-trained inputs do not depend on the target's
+        # holdout
+        source = full(cfg.source_data, cfg.source_classes, judged=same)
     target = source if same else full(cfg.target_data, cfg.target_classes, cfg.image_size)
     if task_of(source):
         raise SizelessError(f"the bank, teacher and direct pre-training need classification images, but {source.name} "
@@ -354,6 +418,11 @@ def _build_inputs(cfg: BenchConfig, out: Path) -> Inputs:
         _, result = train(None, source, replace(budget, steps=steps), size=cfg.teacher_size,
                           patch_size=image.patch_size, out=inputs.teacher, resume=True, family=cfg.family)
         inputs.compute["weight-selection"] = _compute(result.history[-1], budget.batch_size, teacher_macs, True)
+    other = reused_bench(cfg)
+    if other is not None:  # the reused bench counted its inputs' cost when it built them
+        meta = read_json(Path(cfg.pretrained_from) / "results.json", "bench results")["meta"]
+        inputs.compute.update({m: {**c, "threads": c.get("threads") or meta.get("threads")}
+                               for m, c in meta.get("inputs", {}).items() if m in inputs.compute})
     if "templates-mae" in cfg.methods:
         inputs.mae_bank = TemplateBank.load(cfg.mae_bank) if cfg.mae_bank else _mae_bank(cfg, target, out)
         mae_image = inputs.mae_bank.image
@@ -396,7 +465,7 @@ def _direct_budget(cfg: BenchConfig, method: str, size: str, inputs: Inputs) -> 
     if method == "direct" and cfg.direct_sizes is not None and \
             size not in {bank.family.parse_size(s).key for s in cfg.direct_sizes}:
         return None
-    flops = inputs.bank_flops / (len(cfg.sizes) if method == "direct-amortized" else 1)
+    flops = inputs.bank_flops / (served_sizes(cfg) if method == "direct-amortized" else 1)
     macs = _macs(bank.family, size, bank.image, source.num_classes)
     return replace(bank.train_config, steps=_steps_for(flops, macs, bank.train_config.batch_size), seed=0)
 
@@ -407,7 +476,11 @@ def _initialize(cfg: BenchConfig, method: str, size: str, seed: int, inputs: Inp
     extra = {}
     if method in ("direct", "direct-amortized"):
         pre = _direct_budget(cfg, method, size, inputs)
-        extra = dict(source=inputs.source, pretrain_config=pre, log_dir=Path(cfg.out) / "direct" / f"{method}-{size}")
+        log_dir = _direct_dir(cfg) / f"{method}-{size}"
+        if cfg.pretrained_from and not (log_dir / "checkpoint.safetensors").exists():  # never written into
+            raise SizelessError(f"{cfg.pretrained_from} holds no {method} pre-training at {size} ({log_dir} is "
+                                "missing); run that bench at this size first, or leave the method out")
+        extra = dict(source=inputs.source, pretrain_config=pre, log_dir=log_dir)
     patch = inputs.bank.image.patch_size
     if cfg.task:  # a dense model at the target's geometry; weight selection works at its source's
         patch = cfg.task_patch_size
@@ -458,8 +531,10 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
     steps_per_epoch = max(1, len(target.train) // batch)
     spent = cfg.fit_steps if method in FIT_METHODS else 0
     macs = _target_macs(cfg, inputs, size)
-    pre = inputs.compute.get(method) or _direct_compute(meta, cfg.batch_size, macs)
-    per_size = len(cfg.sizes) if pre.get("serves_every_size") else 1
+    # direct pre-training ran the classifier on the source images, whatever the target's model
+    source_macs = _macs(inputs.bank.family, size, inputs.bank.image, inputs.source.num_classes)
+    pre = inputs.compute.get(method) or _direct_compute(meta, source_macs)
+    per_size = served_sizes(cfg) if pre.get("serves_every_size") else 1
     common = {**base, "status": "ok", "params": done["params"], "macs": macs,
               "pretrain_images": pre["images"], "pretrain_flops": pre["flops"],
               "amortized_pretrain_flops": pre["flops"] / per_size if pre["flops"] is not None else None,
@@ -545,7 +620,7 @@ def _overlays(cfg: BenchConfig, target, size: str, chosen: dict, out: Path) -> d
     return pictures
 
 
-def _direct_compute(meta: dict, batch_size: int, macs: int) -> dict:
+def _direct_compute(meta: dict, macs: int) -> dict:
     """Direct pre-training's own cost, recorded by the initializer (one run per size)."""
     images = meta.get("pretrain_images", 0)
     return {"images": images, "flops": training_flops(macs, images) if images else 0,
@@ -571,6 +646,7 @@ def _provenance(cfg: BenchConfig, inputs: Inputs) -> dict:
                    f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}",
         "threads": torch.get_num_threads(),
         "config": json.loads(json.dumps(asdict(cfg), default=str)),
+        "served_sizes": served_sizes(cfg),
         "inputs": inputs.compute,
         "bank": {"sizes": inputs.bank.config["sizes"], "template_params": inputs.bank.config.get("template_params"),
                  "val": inputs.bank.config.get("val_acc") or inputs.bank.config.get("val_loss")},

@@ -168,7 +168,8 @@ def _protocol(res: Results) -> str:
             f"({cfg['constraint']}, {bank.get('template_params') or 0:,} template parameters), "
             f"{_bank_budget(cfg)} on {data.get('source_train', '?'):,} images; the weight-selection "
             f"teacher ({cfg['teacher_size']}), TLEG's learngene and full-budget direct pre-training get the bank's "
-            f"training FLOPs, amortized direct the bank's FLOPs / {len(cfg['sizes'])} sizes. Target budget, the same "
+            f"training FLOPs, amortized direct the bank's FLOPs / {res.meta.get('served_sizes', len(cfg['sizes']))} "
+            f"sizes{_reused(cfg)}. Target budget, the same "
             f"for every method: {cfg['epochs']} epochs of {data.get('train', '?'):,} images (batch "
             f"{cfg.get('target_batch_size') or cfg['batch_size']}), {cfg['fit_steps']} fit steps included for the "
             f"methods that fit; {sweep}. "
@@ -293,6 +294,13 @@ def _sweep_table(res: Results) -> list[str]:
                          if lr in final else "" for lr in lrs]
                 lines.append(f"| {size} | {method} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _reused(cfg: dict) -> str:
+    if not cfg.get("pretrained_from"):
+        return ""
+    return (f" (all of them built by the bench in `{cfg['pretrained_from']}` for its sizes and reused here: this "
+            "bench adds no pre-training)")
 
 
 def _transfer(cfg: dict) -> str:
