@@ -19,7 +19,7 @@ from sizeless.data import DataConfig, load_data
 from sizeless.errors import SizelessError
 from sizeless.families import ImageSpec, get_family
 from sizeless.models import load_model
-from sizeless.tasks import TASKS
+from sizeless.tasks import TASKS, default_fit_lr, get_task
 from sizeless.tasks.detection import augment_boxes, coco_map
 from sizeless.tasks.model import DenseModel
 from sizeless.tasks.segmentation import augment_pair, confusion, segmentation_loss, segmentation_metrics
@@ -476,3 +476,19 @@ def test_a_budget_on_dense_data_is_refused_not_miscounted(seg_root, bank_dir, tm
                            "--out", str(tmp_path / "m"))
     assert code == 2 and "not a segmentation model's head" in err and "--size" in err and "Traceback" not in err
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("given", [None, "5e-4"])
+def test_template_fit_on_dense_data_runs_at_the_tasks_learning_rate(seg_root, seg_data, tmp_path, run_cli, given):
+    """A dense head is a fresh network: the fit defaults to the task's LR (not the classifier fit's 3e-3), and
+    --fit-lr overrides it; the model records the one it used."""
+    pretrain(seg_data, ["32x2"], objective="mae", constraint="tucker", constraint_config={"ranks": [4, 16, 16]},
+             config=TrainConfig(steps=1, batch_size=4), out=tmp_path / "bank")
+    args = ["init", "--bank", str(tmp_path / "bank"), "--data", str(seg_root), "--size", "32x2", "--image-size", "32",
+            "--decoder-channels", "16", "--fit-steps", "1", "--batch-size", "4",
+            "--out", str(tmp_path / "m")] + (["--fit-lr", given] if given else [])
+    code, _, err = run_cli(*args)
+    assert code == 0, err
+    record = json.loads((tmp_path / "m" / "config.json").read_text())["sizeless"]
+    assert record["fit_lr"] == (float(given) if given else get_task("segmentation").fit_lr) != 3e-3
+    assert default_fit_lr(load_data(DataConfig(str(seg_root)))) == get_task("segmentation").fit_lr

@@ -257,7 +257,9 @@ def init(
                                                     callback=checks.at_least_one)] = None,
     fit_steps: Annotated[int, typer.Option(help="scaler-fitting steps (0: compose without fitting)",
                                            callback=checks.non_negative)] = 200,
-    fit_lr: Annotated[float, typer.Option(help="scaler-fitting learning rate", callback=checks.positive)] = 3e-3,
+    fit_lr: Annotated[float | None, typer.Option(help="scaler-fitting learning rate (default 3e-3; dense tasks "
+                                                      "1e-3: their heads are fresh networks)",
+                                                 callback=checks.positive)] = None,
     batch_size: DenseBatchOpt = None,
     seed: SeedOpt = 0,
     patch_size: PatchOpt = None,
@@ -290,6 +292,7 @@ def init(
     from .api import initialize_full, pick_size
     from .initializers.base import default_fit_config
     from .sizing import Budget, parse_grid
+    from .tasks import default_fit_lr
 
     budget = Budget(max_params, max_macs, max_latency_ms, latency_batch_size, threads)
     if (size is not None) + bool(budget.limits) + (from_model is not None) != 1:
@@ -306,7 +309,8 @@ def init(
         size = choice.cost.key
         console.print(f"size {size} ({choice.cost.params:,} parameters, {choice.cost.macs:,} MACs per "
                       f"{choice.budget.per}): {choice.reason}", highlight=False, soft_wrap=True)
-    fit = replace(default_fit_config(), steps=fit_steps, lr=fit_lr, batch_size=_batch(batch_size, dataset))
+    fit = replace(default_fit_config(), steps=fit_steps, lr=fit_lr or default_fit_lr(dataset),
+                  batch_size=_batch(batch_size, dataset))
     source = _data(source_data, data_dir, None, None, None, None) if source_data else None
     start = time.perf_counter()
     method = "pretrained" if from_model is not None else method  # what the model folder records
@@ -622,6 +626,8 @@ def bench_init(
                                                               "task on benchmarks/standard-cifar10's inputs)")] = None,
     fit_steps: Annotated[int | None, typer.Option(help="fit steps of template-based methods, counted inside the "
                                                        "target budget", callback=checks.non_negative)] = None,
+    fit_lr: Annotated[float | None, typer.Option(help="LR of that fit (default 3e-3; dense tasks 1e-3)",
+                                                 callback=checks.positive)] = None,
     epochs: Annotated[int | None, typer.Option(help="target budget: epochs of --train-subset images",
                                                callback=checks.at_least_one)] = None,
     seeds: Annotated[int | None, typer.Option(help="target seeds per (method, size)", callback=checks.at_least_one)] =
@@ -707,7 +713,8 @@ def bench_init(
         return values.split(",") if values else None
 
     config = BenchConfig.from_profile(
-        profile, data=data, out=out, sizes=split(sizes), methods=split(methods), fit_steps=fit_steps, epochs=epochs,
+        profile, data=data, out=out, sizes=split(sizes), methods=split(methods), fit_steps=fit_steps, fit_lr=fit_lr,
+        epochs=epochs,
         seeds=seeds, batch_size=batch_size, train_subset=train_subset, holdout=holdout, test_subset=test_subset,
         val_subset=val_subset, lrs=_floats(lrs, "--lrs") if lrs else None, warmup=warmup, data_dir=data_dir,
         source_data=source_data, target_data=target_data, source_classes=_labels(source_classes),

@@ -44,7 +44,7 @@ from ..initializers import INITIALIZERS
 from ..initializers.base import default_fit_config
 from ..mae import MAEConfig
 from ..sampling import SizeSampling, size_draws
-from ..tasks import get_task, task_of
+from ..tasks import default_fit_lr, get_task, task_of
 from ..training import TrainConfig, evaluate
 from .report import write_report
 
@@ -89,6 +89,7 @@ class BenchConfig:
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     profile: str | None = None  # the named protocol these settings came from (recorded in the report)
     fit_steps: int = 20  # counted inside the target budget
+    fit_lr: float | None = None  # of the template fit (default: the classifier fit's, or the dense task's)
     epochs: int = 3  # target training budget (epochs of train_subset images), the same for every method
     seeds: int = 1  # target seeds; pre-trained inputs are built once (seed 0) and shared
     batch_size: int = 128
@@ -472,7 +473,7 @@ def _direct_budget(cfg: BenchConfig, method: str, size: str, inputs: Inputs) -> 
 
 def _initialize(cfg: BenchConfig, method: str, size: str, seed: int, inputs: Inputs, init_dir: Path):
     bank = {"linear-expansion": inputs.learngene, "templates-mae": inputs.mae_bank}.get(method, inputs.bank)
-    fit = replace(default_fit_config(), steps=cfg.fit_steps, batch_size=cfg.target_batch)
+    fit = replace(default_fit_config(), steps=cfg.fit_steps, batch_size=cfg.target_batch, lr=_fit_lr(cfg, inputs))
     extra = {}
     if method in ("direct", "direct-amortized"):
         pre = _direct_budget(cfg, method, size, inputs)
@@ -490,6 +491,10 @@ def _initialize(cfg: BenchConfig, method: str, size: str, seed: int, inputs: Inp
                            **extra)
 
 
+def _fit_lr(cfg: BenchConfig, inputs: Inputs) -> float:
+    return cfg.fit_lr or default_fit_lr(inputs.target)
+
+
 def _evaluate_splits(model, data: ImageData) -> dict[str, float]:
     """Validation (and test, with a holdout) metrics of a model: what the training loop logs per epoch."""
     model.to(dist.setup())
@@ -500,8 +505,10 @@ def _evaluate_splits(model, data: ImageData) -> dict[str, float]:
 
 
 def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[float | None], inputs: Inputs):
+    fit_lr = _fit_lr(cfg, inputs)  # named unless it is the classifier fit's (the name committed runs carry)
     name = f"{method}-{size}-seed{seed}" + (f"-bank{inputs.bank_tag}" if method == "templates" else "") + \
-        (f"-fit{cfg.fit_steps}" if method in FIT_METHODS else "")
+        (f"-fit{cfg.fit_steps}" + ("" if fit_lr == default_fit_config().lr else f"at{fit_lr:g}")
+         if method in FIT_METHODS else "")
     run_dir = Path(cfg.out) / "runs" / name
     base = {"method": method, "size": size, "seed": seed}
     if method == "direct" and _direct_budget(cfg, method, size, inputs) is None:  # a choice of this run: not recorded
@@ -647,6 +654,7 @@ def _provenance(cfg: BenchConfig, inputs: Inputs) -> dict:
         "threads": torch.get_num_threads(),
         "config": json.loads(json.dumps(asdict(cfg), default=str)),
         "served_sizes": served_sizes(cfg),
+        "fit_lr": _fit_lr(cfg, inputs),
         "inputs": inputs.compute,
         "bank": {"sizes": inputs.bank.config["sizes"], "template_params": inputs.bank.config.get("template_params"),
                  "val": inputs.bank.config.get("val_acc") or inputs.bank.config.get("val_loss")},

@@ -171,8 +171,8 @@ def _protocol(res: Results) -> str:
             f"training FLOPs, amortized direct the bank's FLOPs / {res.meta.get('served_sizes', len(cfg['sizes']))} "
             f"sizes{_reused(cfg)}. Target budget, the same "
             f"for every method: {cfg['epochs']} epochs of {data.get('train', '?'):,} images (batch "
-            f"{cfg.get('target_batch_size') or cfg['batch_size']}), {cfg['fit_steps']} fit steps included for the "
-            f"methods that fit; {sweep}. "
+            f"{cfg.get('target_batch_size') or cfg['batch_size']}), {cfg['fit_steps']} fit steps"
+            f"{_fit_lr(res.meta)} included for the methods that fit; {sweep}. "
             f"Validation: {data.get('val', '?'):,} images"
             + (" carved from train" if cfg.get("holdout") else " (the data's own validation split)")
             + (f"; reported: {data['test']:,} test images" if data.get("test") else "")
@@ -294,6 +294,10 @@ def _sweep_table(res: Results) -> list[str]:
                          if lr in final else "" for lr in lrs]
                 lines.append(f"| {size} | {method} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _fit_lr(meta: dict) -> str:
+    return f" (LR {meta['fit_lr']:g})" if meta.get("fit_lr") else ""
 
 
 def _reused(cfg: dict) -> str:

@@ -13,6 +13,7 @@ from torch import nn
 from ..data import DATA_SOURCES
 from ..errors import SizelessError
 from ..families import TRANSFORMERS
+from ..initializers.base import default_fit_config
 from ..models import MODEL_FORMATS
 from . import detection, segmentation
 from .model import DenseFormat, DenseModel, TemplatedDense
@@ -32,6 +33,9 @@ class Task:
     default_patch: int  # ViT patch size at the task's default input size (benchmarks/dense-resolution)
     default_batch: int  # images per step
     metrics: tuple[str, ...]  # headline metrics, the first one primary (higher is better)
+    # the template fit's LR: a dense head is a fresh ~0.3M-parameter network, not a linear layer, and at the
+    # classifier fit's 3e-3 it wrecked an MAE bank's detector for good (benchmarks/NOTES.md, "dense fit LR")
+    fit_lr: float = 1e-3
 
     def head_class(self, name: str | None, family: str = "vit") -> type[nn.Module]:
         name = name or (self.default_head if family in TRANSFORMERS else self.cnn_head)
@@ -76,6 +80,12 @@ def task_of(data) -> str | None:
     return getattr(data, "dense_task", None)
 
 
+def default_fit_lr(data) -> float:
+    """The template fit's learning rate on ``data``: its dense task's, else the classifier fit's."""
+    task = task_of(data)
+    return get_task(task).fit_lr if task else default_fit_config().lr
+
+
 def resolve_task(task: str | None, data) -> Task | None:
     """The task to run: ``--task`` when given (it must match the data), else the one the data implies."""
     implied = task_of(data)
@@ -103,4 +113,5 @@ for _task in TASKS.values():
         DATA_SOURCES.append(_task.load)
 MODEL_FORMATS["dense"] = DenseFormat(build_head)
 
-__all__ = ["TASKS", "DenseModel", "Task", "TemplatedDense", "build_head", "get_task", "resolve_task", "task_of"]
+__all__ = ["TASKS", "DenseModel", "Task", "TemplatedDense", "build_head", "default_fit_lr", "get_task", "resolve_task",
+           "task_of"]

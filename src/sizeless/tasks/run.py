@@ -71,7 +71,7 @@ def initialize_dense(task: str | Task, size: str, data, *, method: str = "templa
     parsed = fam.parse_size(size)
     reseed(seed)  # the head's init follows the seed (on this call's fork of the global RNG)
     head_module = task.head_class(head, family).for_backbone(family, parsed, image, data.num_classes, channels)
-    fit_config = replace(fit_config or default_fit_config(), seed=seed)
+    fit_config = replace(fit_config or replace(default_fit_config(), lr=task.fit_lr), seed=seed)
     log_dir = Path(log_dir) if log_dir else Path(out) / "fit" if out else None
     if method in TEMPLATED:
         backbone, meta = _templated(task, method, parsed, data, bank, image, head_module, fit_config, seed, log_dir)
@@ -147,7 +147,7 @@ def _templated(task, method, size, data, bank, image, head, fit_config, seed, lo
                       resume=True, desc=f"fit {method} {size.key} ({task.name})").history
     final = history[-1] if history else {}
     meta = {"method": method, "bank_sizes": bank.config["sizes"], "seeded_from": bank.nearest_size(size),
-            "bank_image": bank.config["image"], "fit_steps": fit_config.steps or 0,
+            "bank_image": bank.config["image"], "fit_steps": fit_config.steps or 0, "fit_lr": fit_config.lr,
             f"fit_val_{task.metrics[0]}": final.get(f"val_{task.metrics[0]}"),
             "scaler_params": sum(p.numel() for p in net.scalers.parameters()),
             "recommended": dict(RECOMMENDED_FINETUNE)}
