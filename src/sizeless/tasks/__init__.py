@@ -34,7 +34,8 @@ class Task:
     default_batch: int  # images per step
     metrics: tuple[str, ...]  # headline metrics, the first one primary (higher is better)
     # the template fit's LR: a dense head is a fresh ~0.3M-parameter network, not a linear layer, and at the
-    # classifier fit's 3e-3 it wrecked an MAE bank's detector for good (benchmarks/NOTES.md, "dense fit LR")
+    # classifier fit's 3e-3 it wrecked an MAE bank's detector for good (benchmarks/NOTES.md: "Dense tasks on the
+    # standard profile's pre-training")
     fit_lr: float = 1e-3
 
     def head_class(self, name: str | None, family: str = "vit") -> type[nn.Module]:
