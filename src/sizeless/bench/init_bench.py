@@ -175,7 +175,7 @@ class BenchConfig:
         if self.task:
             self.use_task(self.task)
         if self.pretrained_from is not None:
-            self._adopt(reused_bench(self))
+            self._adopt(reused_bench(self.pretrained_from)[0])
         self.mae_size = self.mae_size or self.bank_size
 
     def _adopt(self, other: BenchConfig) -> None:
@@ -236,29 +236,22 @@ PRETRAINING_SETTINGS = ("source_classes", "share_stages", "patch_size", "bank_si
                         "pretrain_lr", "pretrain_subset", "teacher_size", "direct_sizes", "pretrain_steps")
 
 
-def reused_bench(cfg: BenchConfig) -> BenchConfig | None:
-    """The configuration of the bench named by ``cfg.pretrained_from`` (from its results.json), or None."""
-    if cfg.pretrained_from is None:
-        return None
-    root = Path(cfg.pretrained_from)
+def reused_bench(root: Path) -> tuple[BenchConfig, dict]:
+    """The configuration and recorded meta (with its inputs' costs) of the bench in ``root`` (--pretrained-from)."""
+    root = Path(root)
     record = root / "results.json"
     if not record.is_file():
         raise SizelessError(f"--pretrained-from {root}: no results.json there; name the folder of a bench that has "
                             "run (its report and pre-trained inputs are in it)")
-    config = read_json(record, "bench results").get("meta", {}).get("config", {})
+    meta = read_json(record, "bench results").get("meta", {})
+    config = meta.get("config", {})
     if config.get("pretrained_from"):
         raise SizelessError(f"--pretrained-from {root}: that bench reuses {config['pretrained_from']}'s inputs; "
                             "name that folder instead")
     known = {f.name for f in fields(BenchConfig)}
     settings = {k: v for k, v in config.items() if k in known} | {"out": root, "finished_only": False}
     settings["ranks"] = tuple(settings.get("ranks", (16, 64, 64)))
-    return BenchConfig(**settings)
-
-
-def served_sizes(cfg: BenchConfig) -> int:
-    """How many sizes the pre-trained inputs are amortized over: those of the bench that built them."""
-    other = reused_bench(cfg)
-    return len(other.sizes) if other is not None else len(cfg.sizes)
+    return BenchConfig(**settings), meta
 
 
 def _direct_dir(cfg: BenchConfig) -> Path:
@@ -277,6 +270,7 @@ class Inputs:
     teacher: Path | None = None
     bank_flops: int | None = None
     compute: dict[str, dict] = field(default_factory=dict)  # per pre-trained input: images, FLOPs, seconds
+    served_sizes: int = 1  # the sizes the pre-trained inputs are amortized over: those of the bench that built them
     mae_bank: TemplateBank | None = None
 
 
@@ -313,7 +307,8 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
     return rows
 
 
-def _datasets(cfg: BenchConfig) -> tuple[ImageData, ImageData]:
+def _datasets(cfg: BenchConfig, other: BenchConfig | None = None) -> tuple[ImageData, ImageData]:
+    """Source and target data; ``other``: the bench whose pre-trained inputs are reused (its source is ours)."""
     def full(spec: str | None, classes: list[int] | None, image_size: int | None = None,
              judged: bool = True) -> ImageData:
         split = {"holdout": cfg.holdout, "test_subset": cfg.test_subset} if judged else {}
@@ -321,7 +316,6 @@ def _datasets(cfg: BenchConfig) -> tuple[ImageData, ImageData]:
                                     classes=classes, **split))
 
     same = (cfg.source_data, cfg.source_classes) == (cfg.target_data, cfg.target_classes)
-    other = reused_bench(cfg)
     if other is not None:  # the source exactly as the bench that pre-trained on it split it (its runs resume)
         source, same = _datasets(other)[0], False
     else:
@@ -377,7 +371,8 @@ def _sampled_budget(cfg: BenchConfig, sampling: SizeSampling, budget: TrainConfi
 
 
 def _build_inputs(cfg: BenchConfig, out: Path) -> Inputs:
-    source, target = _datasets(cfg)
+    reused = reused_bench(cfg.pretrained_from) if cfg.pretrained_from else None
+    source, target = _datasets(cfg, reused[0] if reused else None)
     budget = TrainConfig(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size, lr=cfg.pretrain_lr)
     family_config = family_options(cfg.family, share_stages=cfg.share_stages)
     constraint_config = {"ranks": list(cfg.ranks)} if cfg.constraint == "tucker" else {
@@ -394,7 +389,7 @@ def _build_inputs(cfg: BenchConfig, out: Path) -> Inputs:
     family, image = bank.family, bank.image
     # the FLOPs-matched runs below count epochs at the bank's size: a size-sampled bank's steps do not tell them
     budget = replace(bank.train_config, steps=None, eval_every=None)
-    inputs = Inputs(bank, source, target, bank_tag=tag)
+    inputs = Inputs(bank, source, target, bank_tag=tag, served_sizes=len((reused[0] if reused else cfg).sizes))
     bank_key = bank.sizes[0].key
     bank_macs = _macs(family, bank_key, image, source.num_classes)
     inputs.compute["templates"] = _compute(bank.config, budget.batch_size, bank_macs, True)
@@ -419,9 +414,8 @@ def _build_inputs(cfg: BenchConfig, out: Path) -> Inputs:
         _, result = train(None, source, replace(budget, steps=steps), size=cfg.teacher_size,
                           patch_size=image.patch_size, out=inputs.teacher, resume=True, family=cfg.family)
         inputs.compute["weight-selection"] = _compute(result.history[-1], budget.batch_size, teacher_macs, True)
-    other = reused_bench(cfg)
-    if other is not None:  # the reused bench counted its inputs' cost when it built them
-        meta = read_json(Path(cfg.pretrained_from) / "results.json", "bench results")["meta"]
+    if reused:  # the reused bench counted its inputs' cost when it built them
+        meta = reused[1]
         inputs.compute.update({m: {**c, "threads": c.get("threads") or meta.get("threads")}
                                for m, c in meta.get("inputs", {}).items() if m in inputs.compute})
     if "templates-mae" in cfg.methods:
@@ -466,7 +460,7 @@ def _direct_budget(cfg: BenchConfig, method: str, size: str, inputs: Inputs) -> 
     if method == "direct" and cfg.direct_sizes is not None and \
             size not in {bank.family.parse_size(s).key for s in cfg.direct_sizes}:
         return None
-    flops = inputs.bank_flops / (served_sizes(cfg) if method == "direct-amortized" else 1)
+    flops = inputs.bank_flops / (inputs.served_sizes if method == "direct-amortized" else 1)
     macs = _macs(bank.family, size, bank.image, source.num_classes)
     return replace(bank.train_config, steps=_steps_for(flops, macs, bank.train_config.batch_size), seed=0)
 
@@ -541,7 +535,7 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
     # direct pre-training ran the classifier on the source images, whatever the target's model
     source_macs = _macs(inputs.bank.family, size, inputs.bank.image, inputs.source.num_classes)
     pre = inputs.compute.get(method) or _direct_compute(meta, source_macs)
-    per_size = served_sizes(cfg) if pre.get("serves_every_size") else 1
+    per_size = inputs.served_sizes if pre.get("serves_every_size") else 1
     common = {**base, "status": "ok", "params": done["params"], "macs": macs,
               "pretrain_images": pre["images"], "pretrain_flops": pre["flops"],
               "amortized_pretrain_flops": pre["flops"] / per_size if pre["flops"] is not None else None,
@@ -653,7 +647,7 @@ def _provenance(cfg: BenchConfig, inputs: Inputs) -> dict:
                    f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}",
         "threads": torch.get_num_threads(),
         "config": json.loads(json.dumps(asdict(cfg), default=str)),
-        "served_sizes": served_sizes(cfg),
+        "served_sizes": inputs.served_sizes,
         "fit_lr": _fit_lr(cfg, inputs),
         "inputs": inputs.compute,
         "bank": {"sizes": inputs.bank.config["sizes"], "template_params": inputs.bank.config.get("template_params"),
