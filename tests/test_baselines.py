@@ -207,6 +207,21 @@ def test_a_bench_reuses_another_benchs_pretrained_inputs_without_writing_to_them
         BenchConfig(data="digits", out=tmp_path / "x", sizes=["32x3"], pretrained_from=tmp_path)
 
 
+def test_pretraining_settings_that_contradict_the_reused_bench_are_refused(tmp_path):
+    """With --pretrained-from the inputs exist already: a different pre-training setting would be dropped silently."""
+    first = BenchConfig(data="digits", out=tmp_path / "first", sizes=["32x3"], bank_size="32x2", patch_size=4)
+    (tmp_path / "first").mkdir()
+    record = {"meta": {"config": dataclasses.asdict(first)}}
+    (tmp_path / "first" / "results.json").write_text(json.dumps(record, default=str))
+    reuse = dict(data="digits", out=tmp_path / "second", sizes=["48x3"], pretrained_from=tmp_path / "first")
+    with pytest.raises(SizelessError, match=r"drop --patch-size 8 \(that bench: 4\).*--task-patch-size"):
+        BenchConfig.from_profile(None, **reuse, patch_size=8)
+    with pytest.raises(SizelessError, match=r"drop --bank-size 64x4 \(that bench: 32x2\)"):
+        BenchConfig.from_profile(None, **reuse, bank_size="64x4")
+    agreed = BenchConfig.from_profile(None, **reuse, patch_size=4, bank_size="32x2", constraint="kronecker")
+    assert (agreed.bank_size, agreed.patch_size) == ("32x2", 4)
+
+
 def test_profiles_fill_what_is_not_given_and_reject_unknown_names(tmp_path):
     cfg = BenchConfig.from_profile("quick", data="digits", out=tmp_path, sizes=None, epochs=7)
     assert cfg.epochs == 7 and cfg.sizes and cfg.holdout and cfg.profile == "quick"

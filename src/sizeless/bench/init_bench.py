@@ -224,6 +224,8 @@ class BenchConfig:
             defaults = PROFILES[profile][kind]
         names = {f.name for f in fields(cls)}
         chosen = {k: v for k, v in {**defaults, **given}.items() if k in names}
+        if chosen.get("pretrained_from") is not None:
+            _refuse_other_pretraining(given, Path(chosen["pretrained_from"]))
         if "sizes" not in chosen:
             raise SizelessError(f"name the target sizes (--sizes 32x4,96x4) or a profile (--profile "
                                 f"{'|'.join(PROFILES)})")
@@ -252,6 +254,20 @@ def reused_bench(root: Path) -> tuple[BenchConfig, dict]:
     settings = {k: v for k, v in config.items() if k in known} | {"out": root, "finished_only": False}
     settings["ranks"] = tuple(settings.get("ranks", (16, 64, 64)))
     return BenchConfig(**settings), meta
+
+
+def _refuse_other_pretraining(given: dict, root: Path) -> None:
+    """A pre-training setting given beside --pretrained-from that differs from the reused bench's would be replaced
+    by it without a word (the inputs exist already), so it is refused."""
+    other = reused_bench(root)[0]
+    defaults = {f.name: f.default for f in fields(BenchConfig)}
+    clash = [f"--{name.replace('_', '-')} {given[name]} (that bench: {getattr(other, name)})"
+             for name in PRETRAINING_SETTINGS
+             if name in given and given[name] != defaults[name] and given[name] != getattr(other, name)]
+    if clash:
+        hint = "; a dense target's ViT patch is --task-patch-size" if "patch_size" in given else ""
+        raise SizelessError(f"--pretrained-from {root} reuses inputs pre-trained with other settings: drop "
+                            f"{', '.join(clash)}{hint}")
 
 
 def _direct_dir(cfg: BenchConfig) -> Path:
