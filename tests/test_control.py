@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -279,7 +280,7 @@ def test_bench_runs_every_default_method_and_amortizes_direct(store, dt_bank, tm
 
     cfg = BenchConfig(data=f"minari:{PENDULUM}", data_dir=str(store), out=tmp_path / "b", sizes=["32x3", "48x2"],
                       methods=["templates", "direct", "direct-amortized"], family="decision-transformer",
-                      bank=str(dt_bank), fit_steps=2, train_steps=2, eval_steps=[1], batch_size=8, context=5,
+                      bank=str(dt_bank), fit_steps=2, train_steps=3, eval_steps=[1], batch_size=8, context=5,
                       episodes=1, seeds=1)
     rows = run_init_bench(cfg)
     assert {r["method"] for r in rows if r["status"] == "ok"} == {"templates", "direct", "direct-amortized"}
@@ -296,3 +297,31 @@ def test_bench_runs_every_default_method_and_amortizes_direct(store, dt_bank, tm
     assert cost["cpu_seconds"] is not None and cost["threads"] >= 1
     cell = wall_time(cost["seconds"], cost["cpu_seconds"], cost["threads"], torch.get_num_threads())
     assert f"| templates | {cost['steps']} | {cell} |" in report
+
+
+def test_bench_counts_the_fit_inside_the_budget_and_sweeps_lrs_on_held_out_episodes(store, dt_bank, tmp_path):
+    """Template methods' fit is behavior cloning on the target: their curve starts after it and they train the
+    rest of the same budget; every method gets the LR with the lowest held-out loss (seed 0), later seeds reuse it."""
+    from sizeless.bench import BenchConfig, run_init_bench
+
+    cfg = BenchConfig(data=f"minari:{PENDULUM}", data_dir=str(store), out=tmp_path / "b", sizes=["32x3"],
+                      methods=["templates", "scratch"], family="decision-transformer", bank=str(dt_bank),
+                      fit_steps=2, train_steps=5, eval_steps=[1, 3], batch_size=8, context=5, episodes=1, seeds=2,
+                      lrs=[1e-4, 3e-3])
+    rows = [r for r in run_init_bench(cfg) if r["status"] == "ok"]
+    steps = {(m, s): sorted(r["step"] for r in rows if (r["method"], r["seed"]) == (m, s))
+             for m in ("templates", "scratch") for s in (0, 1)}
+    assert steps[("templates", 0)] == steps[("templates", 1)] == [2, 3, 5]  # from the fitted init on
+    assert steps[("scratch", 0)] == [0, 1, 3, 5]
+    for method in ("templates", "scratch"):
+        seed0 = next(r for r in rows if r["method"] == method and r["seed"] == 0)
+        losses = seed0["sweep_val_loss"]
+        assert set(losses) == {"0.0001", "0.003"} and f"{seed0['lr']:g}" == min(losses, key=losses.get)
+        assert {r["lr"] for r in rows if r["method"] == method} == {seed0["lr"]}  # seed 1 reuses seed 0's choice
+        run = tmp_path / "b" / "runs" / f"{method}-32x3h1-seed0"
+        curve = (run / f"train-lr{seed0['lr']:g}" / "metrics.csv").read_text().splitlines()
+        assert curve[-1].split(",")[1] == str(5 - seed0["fit_steps"])  # the rest of the budget after the fit
+        assert not list((tmp_path / "b" / "runs" / f"{method}-32x3h1-seed1").glob("sweep-*"))
+    assert "Learning rate chosen on held-out episodes" in (tmp_path / "b" / "report.md").read_text()
+    with pytest.raises(SizelessError, match="--fit-steps 5 must be below --train-steps 5"):
+        run_init_bench(dataclasses.replace(cfg, fit_steps=5, out=tmp_path / "c"))

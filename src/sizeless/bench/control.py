@@ -32,7 +32,7 @@ from ..errors import SizelessError, UnsupportedSize
 from ..files import atomic_path, read_json, write_csv, write_json
 from ..initializers.base import default_fit_config
 from ..training import TrainConfig
-from .init_bench import ALIASES, BenchConfig
+from .init_bench import ALIASES, FIT_METHODS, BenchConfig
 from .report import SHARED_BELOW, wall_time
 
 FAMILY = "decision-transformer"
@@ -72,10 +72,14 @@ def run_control_bench(cfg: BenchConfig) -> list[dict]:
 
     rows: list[dict] = []
     sizes = [bank.family.parse_size(s).key for s in cfg.sizes]
+    chosen: dict[tuple[str, str], float | None] = {}  # the LR seed 0 chose on validation; later seeds reuse it
     for seed in range(cfg.seeds):
         for size in sizes:
             for method in cfg.methods:
-                rows += _run_one(cfg, method, size, seed, bank, learngene, teacher, source, target, task)
+                run = _Run(cfg, method, size, seed, target, task)
+                run_rows = run.evaluate(bank, learngene, teacher, source, chosen.get((method, size)))
+                chosen.setdefault((method, size), run.lr)
+                rows += run_rows
     if dist.is_main():
         meta = _provenance(cfg, inputs) | {"env": task["env"], "task": {k: task.get(k) for k in (
             "id", "env", "episodes", "steps", "ref_min_score", "ref_max_score")},
@@ -102,48 +106,99 @@ def _cost(record: dict, path) -> dict:
     return {"path": str(path), **{k: record.get(k) for k in ("steps", "seconds", "cpu_seconds", "threads")}}
 
 
-def _run_one(cfg: BenchConfig, method, size, seed, bank, learngene, teacher, source, target, task) -> list[dict]:
-    run_dir = Path(cfg.out) / "runs" / f"{method}-{size}-seed{seed}"
-    base = {"method": method, "size": size, "seed": seed}
-    fit = replace(default_fit_config(), steps=cfg.fit_steps, batch_size=cfg.batch_size)
-    start = time.perf_counter()
-    pretrain_config = bank.train_config
-    if method == "direct-amortized":  # the bank's steps shared by the sizes it serves (FLOPs differ little here)
-        if pretrain_config.steps is None:
-            raise SizelessError("direct-amortized divides the bank's steps among the sizes: pre-train the bank with "
-                                "--pretrain-steps, or leave direct-amortized out of --methods")
-        pretrain_config = replace(pretrain_config, steps=max(1, pretrain_config.steps // len(cfg.sizes)))
-    try:
-        init = initialize_full(size, target, bank=learngene if method == "linear-expansion" else bank,
-                               method=ALIASES.get(method, method), fit=fit, seed=seed, out=run_dir / "init",
-                               teacher=teacher, source=source, pretrain_config=pretrain_config, family=FAMILY)
-    except UnsupportedSize as err:
-        return [{**base, "step": None, "status": f"n/a: {err}"}]
-    common = {**base, "status": "ok", "params": sum(p.numel() for p in init.model.parameters()),
-              "init_seconds": round(time.perf_counter() - start, 2)}
-    config = replace(TrainConfig(steps=cfg.train_steps, batch_size=cfg.batch_size, seed=seed),
-                     **init.meta.get("recommended", {}))
-    rows, steps = [], sorted({0, *cfg.eval_steps, cfg.train_steps})
-    for step in steps:
-        cache = run_dir / f"eval-{step}.json"
-        if cache.exists():
-            rows.append(read_json(cache, "benchmark evaluation"))
-            continue
-        if step and any((run_dir / f"eval-{s}.json").exists() for s in steps if s > step):
-            raise SizelessError(f"{run_dir} was trained past step {step} with other --eval-steps; training cannot go "
-                                "back: delete that folder (or use another --out) to evaluate at new steps")
-        model, seconds = init.model, 0.0
-        if step:
-            model, result = train(run_dir / "init", target, config, out=run_dir / "train", resume=True,
-                                  stop_at_step=step if step < cfg.train_steps else None)
-            seconds = result.history[-1]["seconds"] if result.history else 0.0
-        metrics = rollout_model(model, task["env"], episodes=cfg.episodes, task=task, seed=10_000 + 100 * seed,
-                                target_return=cfg.target_return, progress=False)
-        row = {**common, "step": step, "score": metrics["normalized_score"], "return": metrics["return_mean"],
-               "return_std": metrics["return_std"], "train_seconds": seconds}
-        write_json(cache, row)
-        rows.append(row)
-    return rows
+class _Run:
+    """One (method, size, seed): init, the LR chosen on validation, then the return-vs-steps curve.
+
+    Steps are behavior-cloning steps of the budget: a template method's fit is counted inside it (its
+    curve starts after the fit, at ``fit_steps``), as the image bench counts fit images. With several
+    ``--lrs`` every LR trains the whole budget once and the lowest held-out-episode loss chooses (seed 0;
+    later seeds take that LR); only the chosen LR is rolled out. Without ``--lrs``: the method's recipe.
+    """
+
+    def __init__(self, cfg: BenchConfig, method: str, size: str, seed: int, target, task: dict):
+        self.cfg, self.method, self.size, self.seed, self.target, self.task = cfg, method, size, seed, target, task
+        self.dir = Path(cfg.out) / "runs" / f"{method}-{size}-seed{seed}"
+        self.spent = cfg.fit_steps if method in FIT_METHODS else 0
+        if self.spent >= cfg.train_steps:
+            raise SizelessError(f"--fit-steps {cfg.fit_steps} must be below --train-steps {cfg.train_steps}: the "
+                                "fit is behavior cloning too, counted inside the budget")
+        self.lr: float | None = None
+        self.recipe: dict = {}
+        self.sweep: dict[float, float] = {}
+
+    def evaluate(self, bank, learngene, teacher, source, chosen_lr: float | None) -> list[dict]:
+        base = {"method": self.method, "size": self.size, "seed": self.seed}
+        start = time.perf_counter()
+        try:
+            init = self._initialize(bank, learngene, teacher, source)
+        except UnsupportedSize as err:
+            return [{**base, "step": None, "status": f"n/a: {err}"}]
+        self.recipe = init.meta.get("recommended", {})
+        common = {**base, "status": "ok", "params": sum(p.numel() for p in init.model.parameters()),
+                  "init_seconds": round(time.perf_counter() - start, 2), "fit_steps": self.spent}
+        lrs = self.cfg.lrs or [None]
+        if chosen_lr is not None:
+            lrs = [chosen_lr]
+        if len(lrs) > 1:
+            self.sweep = {lr: self._final_val_loss(lr) for lr in lrs}
+            self.lr = min(self.sweep, key=self.sweep.get)
+        else:
+            self.lr = lrs[0]
+        config = self._config(self.lr)
+        tag = "" if self.cfg.lrs is None else f"-lr{config.lr:g}"  # without a sweep: the folders of earlier benches
+        common |= {"lr": config.lr, "sweep_val_loss": {f"{k:g}": v for k, v in self.sweep.items()}}
+        budget = self.cfg.train_steps
+        points = sorted({self.spent, *(s for s in (*self.cfg.eval_steps, budget) if s > self.spent)})
+        rows = []
+        for point in points:
+            cache = self.dir / f"eval{tag}-{point}.json"
+            if cache.exists():
+                rows.append(read_json(cache, "benchmark evaluation"))
+                continue
+            if point > self.spent and any((self.dir / f"eval{tag}-{p}.json").exists() for p in points if p > point):
+                raise SizelessError(f"{self.dir} was trained past step {point} with other --eval-steps; training "
+                                    "cannot go back: delete that folder (or use another --out) to evaluate at new "
+                                    "steps")
+            model, seconds = init.model, 0.0
+            if point > self.spent:
+                steps = point - self.spent
+                model, result = train(self.dir / "init", self.target, config, out=self.dir / f"train{tag}",
+                                      resume=True, stop_at_step=steps if point < budget else None)
+                seconds = result.history[-1]["seconds"] if result.history else 0.0
+            metrics = rollout_model(model, self.task["env"], episodes=self.cfg.episodes, task=self.task,
+                                    seed=10_000 + 100 * self.seed, target_return=self.cfg.target_return,
+                                    progress=False)
+            row = {**common, "step": point, "score": metrics["normalized_score"], "return": metrics["return_mean"],
+                   "return_std": metrics["return_std"], "train_seconds": seconds}
+            write_json(cache, row)
+            rows.append(row)
+        return rows
+
+    def _initialize(self, bank, learngene, teacher, source):
+        cfg = self.cfg
+        fit = replace(default_fit_config(), steps=cfg.fit_steps, batch_size=cfg.batch_size)
+        pretrain_config = bank.train_config
+        if self.method == "direct-amortized":  # the bank's steps shared by the sizes it serves (FLOPs differ little)
+            if pretrain_config.steps is None:
+                raise SizelessError("direct-amortized divides the bank's steps among the sizes: pre-train the bank "
+                                    "with --pretrain-steps, or leave direct-amortized out of --methods")
+            pretrain_config = replace(pretrain_config, steps=max(1, pretrain_config.steps // len(cfg.sizes)))
+        return initialize_full(self.size, self.target, bank=learngene if self.method == "linear-expansion" else bank,
+                               method=ALIASES.get(self.method, self.method), fit=fit, seed=self.seed,
+                               out=self.dir / "init", teacher=teacher, source=source,
+                               pretrain_config=pretrain_config, family=FAMILY)
+
+    def _config(self, lr: float | None) -> TrainConfig:
+        config = TrainConfig(steps=self.cfg.train_steps - self.spent, batch_size=self.cfg.batch_size, seed=self.seed)
+        if lr is None:  # the method's recipe (what earlier benches ran)
+            return replace(config, **self.recipe)
+        return replace(config, lr=lr, warmup=self.cfg.warmup)
+
+    def _final_val_loss(self, lr: float) -> float:
+        """Held-out-episode loss after the whole budget at ``lr`` (cached by train's resume)."""
+        _, result = train(self.dir / "init", self.target, self._config(lr), out=self.dir / f"sweep-lr{lr:g}",
+                          resume=True)
+        return float(result.history[-1]["val_loss"])
 
 
 def write_report(out: Path, rows: list[dict], meta: dict) -> None:
@@ -166,8 +221,9 @@ def _markdown(rows, curves, sizes, methods, meta) -> str:
         f"# Initialization benchmark (Decision Transformer, {meta['env']})\n",
         f"Bank, learngene, teacher and direct pre-training on `{cfg.get('source_data') or cfg['data']}`; judged on "
         f"`{cfg.get('target_data') or cfg['data']}` ({task['episodes']} episodes, {task['steps']:,} steps). "
-        f"{cfg['fit_steps']} fit steps for template methods, then {cfg['train_steps']} behavior-cloning steps "
-        f"(batch {cfg['batch_size']}, context {cfg['context']}) per model. Normalized score "
+        f"{cfg['train_steps']} behavior-cloning steps per model (batch {cfg['batch_size']}, context "
+        f"{cfg['context']}), the {cfg['fit_steps']} fit steps of template methods counted inside them (their "
+        f"curves start after the fit); {_lr_rule(cfg)}. Normalized score "
         f"100 (R - R_random) / (R_expert - R_random) with R_random {task['ref_min_score']:.1f} and R_expert "
         f"{task['ref_max_score']:.1f}, {cfg['episodes']} episodes per evaluation, mean ± std over {seeds} seed(s) "
         "(the std is the spread of the seeds' means: training seed and episode seeds both vary).\n",
@@ -188,14 +244,17 @@ def _markdown(rows, curves, sizes, methods, meta) -> str:
         others = [v for m, v in means.items() if m != "templates"]
         gain = f"{means['templates'] - max(others):+.1f}" if "templates" in means and others else "n/a"
         lines.append(f"| {size} | " + " | ".join(cells) + f" | {gain} |")
-    lines += ["", "Right after init (step 0), normalized score:\n", "| size | " + " | ".join(methods) + " |",
-              "|---|" + "---:|" * len(methods)]
+    lines += ["", "Right after init (template methods: after their fit, at the step given), normalized score:\n",
+              "| size | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]
     for size in sizes:
         cells = []
         for method in methods:
             curve = curves.get((size, method))
-            cells.append(f"{mean(curve[0]):.1f}" if curve and 0 in curve else "n/a")
+            first = min(curve) if curve else None
+            cells.append("n/a" if first is None else f"{mean(curve[first]):.1f}" + (f" (step {first})" if first
+                                                                                    else ""))
         lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    lines += _lr_table(rows, sizes, methods)
     lines += ["", "Behavior-cloning steps to reach scratch's final score (speed-up = scratch's steps / steps needed; "
               "0 = already there right after init):\n", "| size | " + " | ".join(methods) + " |",
               "|---|" + "---:|" * len(methods)]
@@ -228,6 +287,31 @@ def _markdown(rows, curves, sizes, methods, meta) -> str:
     return "\n".join(lines)
 
 
+def _lr_rule(cfg: dict) -> str:
+    if not cfg.get("lrs"):
+        return "each method trains at its recipe's LR"
+    return (f"every method's LR is the best of {', '.join(f'{lr:g}' for lr in cfg['lrs'])} by held-out-episode loss "
+            "after the whole budget (seed 0; later seeds reuse it)")
+
+
+def _lr_table(rows: list[dict], sizes: list[str], methods: list[str]) -> list[str]:
+    """Chosen LR per size and method, with each swept LR's held-out loss (seed 0's rows carry the sweep)."""
+    sweeps = {(r["size"], r["method"]): (r["lr"], r["sweep_val_loss"]) for r in rows
+              if r["status"] == "ok" and r["seed"] == 0 and r.get("sweep_val_loss")}
+    if not sweeps:
+        return []
+    lines = ["", "Learning rate chosen on held-out episodes (behavior-cloning loss after the budget, per swept LR):\n",
+             "| size | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+    for size in sizes:
+        cells = []
+        for method in methods:
+            lr, losses = sweeps.get((size, method), (None, {}))
+            cells.append(f"**{lr:g}** (" + ", ".join(f"{k}: {v:.4f}" for k, v in losses.items()) + ")" if losses
+                         else "n/a")
+        lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _plot(curves, sizes, methods, path: Path, env: str) -> None:
     import matplotlib
 
@@ -244,7 +328,7 @@ def _plot(curves, sizes, methods, path: Path, env: str) -> None:
                 steps = sorted(curve)
                 ax.errorbar(steps, [mean(curve[s]) for s in steps], yerr=[pstdev(curve[s]) for s in steps],
                             marker="o", capsize=3, label=method, color=f"C{methods.index(method)}")
-        ax.set(title=f"DT {size} on {env}", xlabel="behavior-cloning steps (0 = right after init)")
+        ax.set(title=f"DT {size} on {env}", xlabel="behavior-cloning steps (a fit included)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("normalized score")
     handles = {label: h for ax in axes[0] for h, label in zip(*ax.get_legend_handles_labels(), strict=True)}

@@ -170,7 +170,7 @@ class BenchConfig:
             raise SizelessError("give at least one size to benchmark (--sizes 64x4,96x6)")
         if self.lrs is not None and (not self.lrs or min(self.lrs) <= 0):
             raise SizelessError(f"--lrs must be positive learning rates, got {self.lrs}")
-        if self.lrs and len(self.lrs) > 1 and not self.holdout and not self.task:
+        if self.lrs and len(self.lrs) > 1 and not (self.holdout or self.task or self.family in FAMILY_BENCHES):
             raise SizelessError("an LR sweep is chosen on a validation split carved from train: add --holdout N")
         if self.task:
             self.use_task(self.task)
