@@ -172,8 +172,7 @@ def record_dataset(env_id: str, level: str, snapshot: Path, steps: int, seed: in
         description=f"{level} data for {env_id}: {taken:,} steps of a PPO snapshot's stochastic policy "
                     f"(deterministic return {meta['return']:.1f}); reference scores: random policy, expert.")
     env.close()
-    return {"id": ident, "episodes": episode, "steps": taken, "snapshot_steps": meta["steps"],
-            "snapshot_return": meta["return"], "cached": False}
+    return {"id": ident, "episodes": episode, "steps": taken, "cached": False}
 
 
 def measure(env_id: str, steps: int) -> dict:
@@ -228,7 +227,9 @@ def main(argv: list[str] | None = None) -> None:
         # any snapshot, earlier or later than the best: PPO's return is not monotone (Hopper jumps from ~10 to
         # ~1000 within 10k steps, and dips back later)
         medium = min(record["snapshots"], key=lambda s: abs(s["return"] - refs[1] / 3))
-        datasets = {level: record_dataset(env_id, level, folder / snap["file"], args.dataset_steps, args.seed, refs)
+        # the snapshot is named from the record, so a dataset made by an earlier run (cached) keeps it too
+        datasets = {level: {**record_dataset(env_id, level, folder / snap["file"], args.dataset_steps, args.seed,
+                                             refs), "snapshot_steps": snap["steps"], "snapshot_return": snap["return"]}
                     for level, snap in (("medium", medium), ("expert", best))}
         results.append({"env": env_id, "ppo_steps": record["snapshots"][-1]["steps"], "zoo_steps": ZOO_STEPS,
                         "cpu_minutes": round(record["cpu_seconds"] / 60, 2),
