@@ -3,6 +3,8 @@
 #   1. PPO experts + Minari datasets (make_datasets.py), 2. the initializer benchmark at three unseen sizes on a task
 #   the bank saw (Walker2d-v5), 3. the same on a held-out task (HalfCheetah-v5), judged on its expert data and on its
 #   medium data, reusing the bank, learngene, teacher.
+# Every method gets the same 150 behavior-cloning steps (template methods' 20 fit steps inside them) at the LR of
+# the sweep with the lowest loss on held-out episodes.
 # Bank, learngene, teacher and direct pre-training see Hopper + Walker2d (medium and expert data: multi-task).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,13 +13,13 @@ python benchmarks/control/make_datasets.py --store "$MINARI_DATASETS_PATH" --ste
     --dataset-steps 30000
 SOURCE=minari:sizeless/hopper/medium-v0,sizeless/hopper/expert-v0,sizeless/walker2d/medium-v0,sizeless/walker2d/expert-v0
 COMMON=(--family decision-transformer --source-data "$SOURCE" --bank-size 32x2 --template-width 16 --num-templates 4
-        --teacher-size 64x4 --pretrain-steps 400 --fit-steps 100 --train-steps 150 --batch-size 32
+        --teacher-size 64x4 --pretrain-steps 400 --fit-steps 20 --train-steps 150 --lrs 3e-4,1e-3,3e-3 --batch-size 32
         --context 10 --episodes 10 --seeds "${SEEDS:-3}")
 sizeless bench init "${COMMON[@]}" --data minari:sizeless/walker2d/medium-v0 --sizes 32x4,64x2,64x4 \
-    --eval-steps 50 --out benchmarks/control/bench-walker2d
+    --eval-steps 20,50,100 --out benchmarks/control/bench-walker2d
 HELD=(--bank benchmarks/control/bench-walker2d/bank --learngene benchmarks/control/bench-walker2d/learngene
       --teacher benchmarks/control/bench-walker2d/teacher)
-sizeless bench init "${COMMON[@]}" --data minari:sizeless/halfcheetah/expert-v0 --sizes 48x3 --eval-steps 10,25,50 \
+sizeless bench init "${COMMON[@]}" --data minari:sizeless/halfcheetah/expert-v0 --sizes 48x3 --eval-steps 10,20,50,100 \
     "${HELD[@]}" --out benchmarks/control/bench-halfcheetah-expert-heldout
-sizeless bench init "${COMMON[@]}" --data minari:sizeless/halfcheetah/medium-v0 --sizes 48x3 --eval-steps 10,25,50 \
+sizeless bench init "${COMMON[@]}" --data minari:sizeless/halfcheetah/medium-v0 --sizes 48x3 --eval-steps 10,20,50,100 \
     "${HELD[@]}" --out benchmarks/control/bench-halfcheetah-heldout
