@@ -261,13 +261,13 @@ def _refuse_other_pretraining(given: dict, root: Path) -> None:
     by it without a word (the inputs exist already), so it is refused."""
     other = reused_bench(root)[0]
     defaults = {f.name: f.default for f in fields(BenchConfig)}
-    clash = [f"--{name.replace('_', '-')} {given[name]} (that bench: {getattr(other, name)})"
-             for name in PRETRAINING_SETTINGS
+    clash = [name for name in PRETRAINING_SETTINGS
              if name in given and given[name] != defaults[name] and given[name] != getattr(other, name)]
     if clash:
-        hint = "; a dense target's ViT patch is --task-patch-size" if "patch_size" in given else ""
+        hint = "; a dense target's ViT patch is --task-patch-size" if "patch_size" in clash else ""
+        flags = ", ".join(f"--{n.replace('_', '-')} {given[n]} (that bench: {getattr(other, n)})" for n in clash)
         raise SizelessError(f"--pretrained-from {root} reuses inputs pre-trained with other settings: drop "
-                            f"{', '.join(clash)}{hint}")
+                            f"{flags}{hint}")
 
 
 def _direct_dir(cfg: BenchConfig) -> Path:
