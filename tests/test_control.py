@@ -102,6 +102,17 @@ def test_minari_windows_are_left_padded_and_masked(pendulum):
     assert torch.equal(again["states"], inputs["states"])
 
 
+def test_train_subset_keeps_a_fixed_set_of_training_episodes(store, pendulum):
+    few = load_data(DataConfig(f"minari:{PENDULUM}", data_dir=str(store), train_subset=3, context=5))
+    episodes = few.starts[few.train.ends].unique()
+    assert len(episodes) == 3 and set(episodes.tolist()) < set(pendulum.starts[pendulum.train.ends].tolist())
+    assert torch.equal(few.val.ends, pendulum.val.ends)  # the held-out episodes do not move
+    windows = torch.isin(pendulum.starts[pendulum.train.ends], episodes)
+    assert torch.equal(few.train.ends, pendulum.train.ends[windows])  # every window of the kept episodes
+    again = load_data(DataConfig(f"minari:{PENDULUM}", data_dir=str(store), train_subset=3, context=5))
+    assert torch.equal(again.train.ends, few.train.ends)
+
+
 def test_multitask_data_pads_states_and_masks_actions(store):
     data = load_data(DataConfig(f"minari:{PENDULUM},{REACHER}", data_dir=str(store), context=4))
     assert (data.state_dim, data.act_dim) == (10, 2)  # Reacher: 10 states, 2 actions; the pendulum padded
@@ -307,7 +318,7 @@ def test_bench_counts_the_fit_inside_the_budget_and_sweeps_lrs_on_held_out_episo
     cfg = BenchConfig(data=f"minari:{PENDULUM}", data_dir=str(store), out=tmp_path / "b", sizes=["32x3"],
                       methods=["templates", "scratch"], family="decision-transformer", bank=str(dt_bank),
                       fit_steps=2, train_steps=5, eval_steps=[1, 3], batch_size=8, context=5, episodes=1, seeds=2,
-                      lrs=[1e-4, 3e-3])
+                      lrs=[1e-4, 3e-3], train_subset=10)
     rows = [r for r in run_init_bench(cfg) if r["status"] == "ok"]
     steps = {(m, s): sorted(r["step"] for r in rows if (r["method"], r["seed"]) == (m, s))
              for m in ("templates", "scratch") for s in (0, 1)}
@@ -322,6 +333,7 @@ def test_bench_counts_the_fit_inside_the_budget_and_sweeps_lrs_on_held_out_episo
         curve = (run / f"train-lr{seed0['lr']:g}" / "metrics.csv").read_text().splitlines()
         assert curve[-1].split(",")[1] == str(5 - seed0["fit_steps"])  # the rest of the budget after the fit
         assert not list((tmp_path / "b" / "runs" / f"{method}-32x3h1-seed1").glob("sweep-*"))
-    assert "Learning rate chosen on held-out episodes" in (tmp_path / "b" / "report.md").read_text()
+    report = (tmp_path / "b" / "report.md").read_text()
+    assert "Learning rate chosen on held-out episodes" in report and "a fixed 10 of its training episodes" in report
     with pytest.raises(SizelessError, match="--fit-steps 5 must be below --train-steps 5"):
         run_init_bench(dataclasses.replace(cfg, fit_steps=5, out=tmp_path / "c"))

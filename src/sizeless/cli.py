@@ -27,7 +27,8 @@ DataOpt = Annotated[str, typer.Option("--data", help="digits | cifar10 | path to
 DataDirOpt = Annotated[str | None, typer.Option(help="local copy for --data cifar10 (no download); the Minari store "
                                                      "for --data minari:ID")]
 ImageSizeOpt = Annotated[int | None, typer.Option(help="resize images to this side", callback=checks.at_least_one)]
-SubsetOpt = Annotated[int | None, typer.Option(help="use this many training images (fixed subset)",
+SubsetOpt = Annotated[int | None, typer.Option(help="use this many training images (fixed subset; episodes for "
+                                                    "minari: data)",
                                                callback=checks.at_least_one)]
 ValSubsetOpt = Annotated[int | None, typer.Option(help="use this many validation images (fixed subset)",
                                                   callback=checks.at_least_one)]

@@ -132,7 +132,7 @@ def minari_source(config: DataConfig) -> TrajectoryData | None:
     context = getattr(config, "context", None) or DEFAULT_CONTEXT
     with minari_store(config.data_dir):
         episodes = [read_dataset(i) for i in ids]
-    return build(",".join(ids), episodes, context)
+    return build(",".join(ids), episodes, context, train_episodes=config.train_subset)
 
 
 def read_dataset(dataset_id: str) -> tuple[dict, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
@@ -175,8 +175,13 @@ def read_dataset(dataset_id: str) -> tuple[dict, list[tuple[np.ndarray, np.ndarr
     return record, episodes
 
 
-def build(name: str, datasets: list, context: int) -> TrajectoryData:
-    """Flat tensors of every dataset's episodes; a fixed 10% of each dataset's episodes is held out."""
+def build(name: str, datasets: list, context: int, train_episodes: int | None = None) -> TrajectoryData:
+    """Flat tensors of every dataset's episodes; a fixed 10% of each dataset's episodes is held out.
+
+    ``train_episodes`` (``--train-subset`` on trajectory data) keeps a fixed subset of the training
+    episodes, the few-demonstration setting; the held-out episodes stay the same, so validation
+    does not move with it.
+    """
     state_dim = max(r["state_dim"] for r, _ in datasets)
     act_dim = max(r["act_dim"] for r, _ in datasets)
     parts: dict[str, list] = {k: [] for k in ("states", "actions", "rtg", "t", "starts", "mask")}
@@ -202,6 +207,9 @@ def build(name: str, datasets: list, context: int) -> TrajectoryData:
             (val_ends if i in held else train_ends).append(np.arange(row, row + steps))
             row += steps
     val = np.concatenate(val_ends) if val_ends else np.concatenate(train_ends)[-1:]
+    if train_episodes and train_episodes < len(train_ends):
+        order = torch.randperm(len(train_ends), generator=torch.Generator().manual_seed(SPLIT_SEED))
+        train_ends = [train_ends[i] for i in sorted(order[:train_episodes].tolist())]
     if len(val) > MAX_VAL_WINDOWS:  # a fixed, evenly spaced subset keeps validation cheap
         val = val[np.linspace(0, len(val) - 1, MAX_VAL_WINDOWS).round().astype(np.int64)]
 

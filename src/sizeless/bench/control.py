@@ -41,7 +41,8 @@ FAMILY = "decision-transformer"
 def run_control_bench(cfg: BenchConfig) -> list[dict]:
     out = Path(cfg.out)
     source = load_data(DataConfig(cfg.source_data or cfg.data, cfg.data_dir, context=cfg.context))
-    target = load_data(DataConfig(cfg.target_data or cfg.data, cfg.data_dir, context=cfg.context))
+    target = load_data(DataConfig(cfg.target_data or cfg.data, cfg.data_dir, train_subset=cfg.train_subset,
+                                  context=cfg.context))
     if len(target.tasks) != 1:
         raise SizelessError(f"the benchmark judges one task; --data/--target-data names {len(target.tasks)} datasets")
     task = target.task()
@@ -214,13 +215,20 @@ def write_report(out: Path, rows: list[dict], meta: dict) -> None:
         tmp.write_text(_markdown(rows, curves, sizes, methods, meta))
 
 
+def _few(cfg: dict) -> str:
+    """The few-demonstration setting in words, when ``--train-subset`` keeps some of the training episodes."""
+    n = cfg.get("train_subset")
+    return f"; targets train on a fixed {n} of its training episodes, validation on the same held-out ones" if n else ""
+
+
 def _markdown(rows, curves, sizes, methods, meta) -> str:
     cfg, task = meta["config"], meta["task"]
     seeds = cfg["seeds"]
     lines = [
         f"# Initialization benchmark (Decision Transformer, {meta['env']})\n",
         f"Bank, learngene, teacher and direct pre-training on `{cfg.get('source_data') or cfg['data']}`; judged on "
-        f"`{cfg.get('target_data') or cfg['data']}` ({task['episodes']} episodes, {task['steps']:,} steps). "
+        f"`{cfg.get('target_data') or cfg['data']}` ({task['episodes']} episodes, {task['steps']:,} steps"
+        f"{_few(cfg)}). "
         f"{cfg['train_steps']} behavior-cloning steps per model (batch {cfg['batch_size']}, context "
         f"{cfg['context']}), the {cfg['fit_steps']} fit steps of template methods counted inside them (their "
         f"curves start after the fit); {_lr_rule(cfg)}. Normalized score "
