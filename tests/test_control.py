@@ -308,6 +308,10 @@ def test_bench_runs_every_default_method_and_amortizes_direct(store, dt_bank, tm
     assert cost["cpu_seconds"] is not None and cost["threads"] >= 1
     cell = wall_time(cost["seconds"], cost["cpu_seconds"], cost["threads"], torch.get_num_threads())
     assert f"| templates | {cost['steps']} | {cell} |" in report
+    # a third size would amortize 10 steps per size: the folder of the 15-step model is refused, not reused
+    with pytest.raises(SizelessError, match=r"direct-amortized-32x3h1-seed0 was run with other settings "
+                                            r"\(pretrain_steps 15 -> 10\)"):
+        run_init_bench(dataclasses.replace(cfg, sizes=["32x3", "48x2", "32x2"], methods=["direct-amortized"]))
 
 
 def test_bench_counts_the_fit_inside_the_budget_and_sweeps_lrs_on_held_out_episodes(store, dt_bank, tmp_path):

@@ -184,10 +184,29 @@ class _Run:
                 raise SizelessError("direct-amortized divides the bank's steps among the sizes: pre-train the bank "
                                     "with --pretrain-steps, or leave direct-amortized out of --methods")
             pretrain_config = replace(pretrain_config, steps=max(1, pretrain_config.steps // len(cfg.sizes)))
+        self._check_setup({"fit_steps": self.spent, "train_steps": cfg.train_steps, "train_subset": cfg.train_subset,
+                           "pretrain_steps": pretrain_config.steps if self.method == "direct-amortized" else None})
         return initialize_full(self.size, self.target, bank=learngene if self.method == "linear-expansion" else bank,
                                method=ALIASES.get(self.method, self.method), fit=fit, seed=self.seed,
                                out=self.dir / "init", teacher=teacher, source=source,
                                pretrain_config=pretrain_config, family=FAMILY)
+
+    def _check_setup(self, setup: dict) -> None:
+        """Refuse a run folder made under other settings: its cached training and rollouts would be reused as if not.
+
+        Amortized direct pre-training divides the bank's steps by the number of ``--sizes``, so adding a size to a
+        bench folder changes that method's model under the same folder name.
+        """
+        path = self.dir / "setup.json"
+        if path.exists():
+            old = read_json(path, "benchmark run settings")
+            changed = {k: (old.get(k), v) for k, v in setup.items() if old.get(k) != v}
+            if changed:
+                said = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+                raise SizelessError(f"{self.dir} was run with other settings ({said}); give this bench another --out, "
+                                    "or remove that folder to redo the run")
+            return
+        write_json(path, setup)
 
     def _config(self, lr: float | None) -> TrainConfig:
         config = TrainConfig(steps=self.cfg.train_steps - self.spent, batch_size=self.cfg.batch_size, seed=self.seed)
