@@ -2,7 +2,8 @@
 # The Decision Transformer benchmark, end to end (one process at a time; every step is cached and resumes):
 #   1. PPO experts + Minari datasets (make_datasets.py), 2. the initializer benchmark at three unseen sizes on a task
 #   the bank saw (Walker2d-v5), 3. the same on a held-out task (HalfCheetah-v5), judged on its expert data and on its
-#   medium data, reusing the bank, learngene, teacher.
+#   medium data, reusing the bank, learngene, teacher; 4. few demonstrations: the held-out task's medium data with 2
+#   of its training episodes (--train-subset), at every size.
 # Every method gets the same 150 behavior-cloning steps (template methods' 20 fit steps inside them) at the LR of
 # the sweep with the lowest loss on held-out episodes.
 # Bank, learngene, teacher and direct pre-training see Hopper + Walker2d (medium and expert data: multi-task).
@@ -23,3 +24,5 @@ sizeless bench init "${COMMON[@]}" --data minari:sizeless/halfcheetah/expert-v0 
     "${HELD[@]}" --out benchmarks/control/bench-halfcheetah-expert-heldout
 sizeless bench init "${COMMON[@]}" --data minari:sizeless/halfcheetah/medium-v0 --sizes 48x3 --eval-steps 10,20,50,100 \
     "${HELD[@]}" --out benchmarks/control/bench-halfcheetah-heldout
+sizeless bench init "${COMMON[@]}" --data minari:sizeless/halfcheetah/medium-v0 --train-subset 2 \
+    --sizes 48x3,32x4,64x2,64x4 --eval-steps 10,20,50,100 "${HELD[@]}" --out benchmarks/control/bench-halfcheetah-heldout-2ep
