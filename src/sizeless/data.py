@@ -172,11 +172,17 @@ def with_train_subset(data: ImageData, count: int | None) -> ImageData:
     return replace(data, train=_take(data.train, count))
 
 
+def fixed_subset(count: int | None, total: int) -> Tensor:
+    """Indices of a fixed subset (independent of the run seed), as ``--train-subset`` picks them."""
+    if not count or count >= total:
+        return torch.arange(total)
+    return torch.randperm(total, generator=torch.Generator().manual_seed(SPLIT_SEED))[:count]
+
+
 def _take(split: Split, count: int | None) -> Split:
     if not count or count >= len(split):
         return split
-    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(SPLIT_SEED))
-    return split.subset(order[:count])
+    return split.subset(fixed_subset(count, len(split)))
 
 
 def _holdout(split: Split, fraction: float) -> tuple[Split, Split]:

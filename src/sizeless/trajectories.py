@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .data import SPLIT_SEED, DataConfig, label_space
+from .data import SPLIT_SEED, DataConfig, fixed_subset, label_space
 from .errors import SizelessError
 
 PREFIX = "minari:"
@@ -207,9 +207,7 @@ def build(name: str, datasets: list, context: int, train_episodes: int | None = 
             (val_ends if i in held else train_ends).append(np.arange(row, row + steps))
             row += steps
     val = np.concatenate(val_ends) if val_ends else np.concatenate(train_ends)[-1:]
-    if train_episodes and train_episodes < len(train_ends):
-        order = torch.randperm(len(train_ends), generator=torch.Generator().manual_seed(SPLIT_SEED))
-        train_ends = [train_ends[i] for i in sorted(order[:train_episodes].tolist())]
+    train_ends = [train_ends[i] for i in sorted(fixed_subset(train_episodes, len(train_ends)).tolist())]
     if len(val) > MAX_VAL_WINDOWS:  # a fixed, evenly spaced subset keeps validation cheap
         val = val[np.linspace(0, len(val) - 1, MAX_VAL_WINDOWS).round().astype(np.int64)]
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..data import IMAGE_EXTENSIONS, SPLIT_SEED
+from ..data import IMAGE_EXTENSIONS, SPLIT_SEED, fixed_subset
 from ..errors import SizelessError
 
 GREY = 127.5  # padding value for images: 0 after normalization with mean = std = 0.5
@@ -81,13 +81,6 @@ def window_starts(length: int, window: int, overlap: float = 1 / 3) -> list[int]
     stride = max(1, int(window * (1 - overlap)))
     count = math.ceil((length - window) / stride) + 1
     return [round(i * (length - window) / (count - 1)) for i in range(count)]
-
-
-def fixed_subset(count: int | None, total: int) -> Tensor:
-    """Indices of a fixed subset (independent of the run seed), as ``--train-subset`` picks them."""
-    if not count or count >= total:
-        return torch.arange(total)
-    return torch.randperm(total, generator=torch.Generator().manual_seed(SPLIT_SEED))[:count]
 
 
 def holdout(total: int, fraction: float) -> tuple[Tensor, Tensor]:
