@@ -1,12 +1,14 @@
 import copy
 import dataclasses
 import json
+import shutil
 
 import pytest
 import torch
 
 from sizeless.api import evaluate_model, initialize_full, pretrain
 from sizeless.bench import BenchConfig, run_init_bench
+from sizeless.bench.init_bench import _bank_tag
 from sizeless.data import DataConfig, load_data
 from sizeless.errors import SizelessError, UnsupportedSize
 from sizeless.families import ImageSpec, get_family
@@ -226,6 +228,10 @@ def test_profiles_fill_what_is_not_given_and_reject_unknown_names(tmp_path):
     cfg = BenchConfig.from_profile("quick", data="digits", out=tmp_path, sizes=None, epochs=7)
     assert cfg.epochs == 7 and cfg.sizes and cfg.holdout and cfg.profile == "quick"
     assert cfg.teacher_size == cfg.bank_size  # the teacher gets the bank's size (and FLOPs) unless given
+    standard = BenchConfig.from_profile("standard", data="digits", out=tmp_path, sizes=None)
+    assert standard.num_templates == 8 and cfg.num_templates == 4  # the standard ViT bank: N = 8, measured best
+    kept = BenchConfig.from_profile("standard", data="digits", out=tmp_path, sizes=None, num_templates=4)
+    assert kept.num_templates == 4  # a folder built with N = 4 continues with --num-templates 4
     with pytest.raises(SizelessError, match="unknown profile"):
         BenchConfig.from_profile("huge", data="digits", out=tmp_path)
     with pytest.raises(SizelessError, match="name the target sizes"):
@@ -493,3 +499,12 @@ def test_weight_selection_refuses_a_vit_folder_without_model_args_in_one_line(tm
     with pytest.raises(SizelessError) as error:
         initialize_full("32x1", rgb, method="weight-selection", teacher=tmp_path / "hub")
     assert str(error.value) == f"{tmp_path / 'hub'} is not a ViT model folder; weight selection needs the same family"
+
+
+def test_a_given_bank_names_its_runs_by_contents_not_by_path(bank_dir, tucker_bank_dir, tmp_path):
+    """Bench run folders of a given bank keep their names when the bank moves or the repository is cloned elsewhere."""
+    moved = shutil.copytree(bank_dir, tmp_path / "elsewhere" / "bank")
+    tag = _bank_tag(BenchConfig(data="digits", out=tmp_path, sizes=["32x2"], bank=bank_dir))
+    assert tag.startswith("given-")
+    assert tag == _bank_tag(BenchConfig(data="digits", out=tmp_path, sizes=["32x2"], bank=moved))
+    assert tag != _bank_tag(BenchConfig(data="digits", out=tmp_path, sizes=["32x2"], bank=tucker_bank_dir))

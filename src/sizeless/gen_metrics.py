@@ -11,7 +11,6 @@ computed only from InceptionV3 weights the user supplies.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import SizelessError
+from .files import load_tensors, sha256
 
 KD_SUBSETS, KD_SUBSET_SIZE = 100, 1000  # KID's usual estimator settings (subsets shrink to the sample count)
 
@@ -56,14 +56,6 @@ def kernel_distance(a: Tensor, b: Tensor, subsets: int = KD_SUBSETS, subset_size
     scores = torch.stack([poly_mmd(a[torch.randperm(len(a), generator=generator)[:size]],
                                    b[torch.randperm(len(b), generator=generator)[:size]]) for _ in range(subsets)])
     return float(scores.mean()), float(scores.std(unbiased=False))
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -123,8 +115,6 @@ def real_floor(train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], seed: 
 
 def load_inception_state(path: Path) -> dict[str, Tensor]:
     """InceptionV3 weights read without unpickling code: safetensors, or a torch file of tensors only."""
-    from .files import load_tensors
-
     if not path.is_file():
         raise SizelessError(f"--inception-weights {path} not found")
     if path.suffix == ".safetensors":
