@@ -172,11 +172,16 @@ def with_train_subset(data: ImageData, count: int | None) -> ImageData:
     return replace(data, train=_take(data.train, count))
 
 
+def fixed_permutation(total: int) -> Tensor:
+    """The one seeded order (independent of the run seed) that every subset and carved split is cut from."""
+    return torch.randperm(total, generator=torch.Generator().manual_seed(SPLIT_SEED))
+
+
 def fixed_subset(count: int | None, total: int) -> Tensor:
-    """Indices of a fixed subset (independent of the run seed), as ``--train-subset`` picks them."""
+    """Indices of a fixed subset, as ``--train-subset`` picks them."""
     if not count or count >= total:
         return torch.arange(total)
-    return torch.randperm(total, generator=torch.Generator().manual_seed(SPLIT_SEED))[:count]
+    return fixed_permutation(total)[:count]
 
 
 def _take(split: Split, count: int | None) -> Split:
@@ -191,7 +196,7 @@ def _holdout(split: Split, fraction: float) -> tuple[Split, Split]:
 
 def _carve(split: Split, count: int) -> tuple[Split, Split]:
     """A fixed random ``count`` images as a validation split, the rest for training."""
-    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    order = fixed_permutation(len(split))
     return split.subset(order[count:]), split.subset(order[:count])
 
 

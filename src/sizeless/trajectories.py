@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .data import SPLIT_SEED, DataConfig, fixed_subset, label_space
+from .data import DataConfig, fixed_permutation, fixed_subset, label_space
 from .errors import SizelessError
 
 PREFIX = "minari:"
@@ -188,7 +188,7 @@ def build(name: str, datasets: list, context: int, train_episodes: int | None = 
     train_ends, val_ends, row = [], [], 0
     for record, episodes in datasets:
         mean, std = np.asarray(record["state_mean"], np.float32), np.asarray(record["state_std"], np.float32)
-        order = torch.randperm(len(episodes), generator=torch.Generator().manual_seed(SPLIT_SEED)).tolist()
+        order = fixed_permutation(len(episodes)).tolist()
         held = set(order[:round(len(episodes) * VAL_FRACTION)]) if len(episodes) > 1 else set()
         for i, (obs, act, rew) in enumerate(episodes):
             steps = len(act)

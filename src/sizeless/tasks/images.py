@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..data import IMAGE_EXTENSIONS, SPLIT_SEED, fixed_subset
+from ..data import IMAGE_EXTENSIONS, fixed_permutation, fixed_subset
 from ..errors import SizelessError
 
 GREY = 127.5  # padding value for images: 0 after normalization with mean = std = 0.5
@@ -90,7 +90,7 @@ def holdout(total: int, fraction: float) -> tuple[Tensor, Tensor]:
 
 def carve(total: int, count: int) -> tuple[Tensor, Tensor]:
     """(kept, held-out) indices: a fixed ``count`` held out (the same images as ``holdout`` picks first)."""
-    order = torch.randperm(total, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    order = fixed_permutation(total)
     return order[count:], order[:count]
 
 
