@@ -127,6 +127,7 @@ class BenchConfig:
     bank_distribution: str = "uniform"
     pretrain_epochs: int = 4
     pretrain_lr: float = 1e-3  # bank, teacher, learngene and direct pre-training share it
+    bank_seed: int = 0  # of a bank built here; the teacher, learngene and direct runs keep seed 0
     pretrain_subset: int | None = None
     teacher_size: str | None = None  # default: the bank's size (same FLOPs, same model)
     direct_sizes: list[str] | None = None  # sizes that also get full-budget direct pre-training (default: all)
@@ -236,7 +237,8 @@ class BenchConfig:
 # what --pretrained-from copies from the reused bench: how its bank, teacher, learngene and direct runs were built
 PRETRAINING_SETTINGS = ("source_classes", "share_stages", "patch_size", "bank_size", "constraint", "template_width",
                         "num_templates", "ranks", "bank_widths", "bank_depths", "bank_distribution", "pretrain_epochs",
-                        "pretrain_lr", "pretrain_subset", "teacher_size", "direct_sizes", "pretrain_steps")
+                        "pretrain_lr", "bank_seed", "pretrain_subset", "teacher_size", "direct_sizes",
+                        "pretrain_steps")
 
 
 def reused_bench(root: Path) -> tuple[BenchConfig, dict]:
@@ -398,15 +400,18 @@ def _build_inputs(cfg: BenchConfig, out: Path) -> Inputs:
         if cfg.bank_widths or cfg.bank_depths else None
     given = TemplateBank.load(cfg.bank) if cfg.bank else None  # a wrong path fails here, in one line
     tag = _bank_tag(cfg)
+    bank_budget = replace(budget, seed=cfg.bank_seed)
     bank = given or pretrain(
-        source, [cfg.bank_size], config=_sampled_budget(cfg, sampling, budget, source) if sampling else budget,
+        source, [cfg.bank_size],
+        config=_sampled_budget(cfg, sampling, bank_budget, source) if sampling else bank_budget,
         out=out / f"bank-{tag}", resume=True, family=cfg.family, family_config=family_config, patch_size=cfg.patch_size,
         constraint=cfg.constraint, constraint_config=constraint_config, size_sampling=sampling)
     if bank.config["family"] != cfg.family:
         raise SizelessError(f"the bank holds {bank.config['family']} templates but the benchmark is for {cfg.family}")
     family, image = bank.family, bank.image
-    # the FLOPs-matched runs below count epochs at the bank's size: a size-sampled bank's steps do not tell them
-    budget = replace(bank.train_config, steps=None, eval_every=None)
+    # the FLOPs-matched runs below count epochs at the bank's size (a size-sampled bank's steps do not tell them)
+    # and keep seed 0 whatever --bank-seed built this bench's bank
+    budget = replace(bank.train_config, steps=None, eval_every=None, **({} if cfg.bank else {"seed": 0}))
     inputs = Inputs(bank, source, target, bank_tag=tag, served_sizes=len((reused[0] if reused else cfg).sizes))
     bank_key = bank.sizes[0].key
     bank_macs = _macs(family, bank_key, image, source.num_classes)
@@ -462,7 +467,10 @@ def _bank_tag(cfg: BenchConfig) -> str:
     settings = ("bank_size", "constraint", "template_width", "num_templates", "ranks", "bank_widths", "bank_depths",
                 "bank_distribution", "pretrain_epochs", "pretrain_lr", "pretrain_subset", "batch_size", "family",
                 "share_stages", "source_data", "source_classes", "data")
-    text = json.dumps({k: getattr(cfg, k) for k in settings}, sort_keys=True, default=str)
+    chosen = {k: getattr(cfg, k) for k in settings}
+    if cfg.bank_seed:  # seed 0 adds nothing, so the banks built before the option keep their names
+        chosen["bank_seed"] = cfg.bank_seed
+    text = json.dumps(chosen, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 

@@ -165,7 +165,8 @@ def _protocol(res: Results) -> str:
              if lrs else "each method trains with its recommended recipe (pre-trained inits: their `recommended` "
              "LR; random inits: LR 1e-3, 10% warm-up)")
     return (f"Data `{cfg['data']}`{_transfer(cfg)}. Bank {', '.join(bank.get('sizes', []))} "
-            f"({cfg['constraint']}, {bank.get('template_params') or 0:,} template parameters), "
+            f"({cfg['constraint']}, {bank.get('template_params') or 0:,} template parameters"
+            f"{', seed ' + str(cfg['bank_seed']) if cfg.get('bank_seed') else ''}), "
             f"{_bank_budget(cfg)} on {data.get('source_train', '?'):,} images; the weight-selection "
             f"teacher ({cfg['teacher_size']}), TLEG's learngene and full-budget direct pre-training get the bank's "
             f"training FLOPs, amortized direct the bank's FLOPs / {res.meta.get('served_sizes', len(cfg['sizes']))} "
