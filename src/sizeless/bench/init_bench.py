@@ -71,8 +71,9 @@ PROFILES: dict[str, dict[str, dict]] = {
     # the fair, realistic comparison (budget in benchmarks/NOTES.md): five unseen sizes around a 64x6 bank trained
     # on 45k images, an LR sweep chosen on 5k held-out images, two target seeds. The bank trains at its own size:
     # at equal steps a size-sampled bank lost 13 points at its own size on digits (benchmarks/digits-probes);
-    # --bank-widths/--bank-depths turn sampling on. Eight templates per kind: at this budget N = 8 beat N = 4 at every
-    # size on both protocols and N = 16 (benchmarks/NOTES.md, "Eight templates per kind")
+    # --bank-widths/--bank-depths turn sampling on. Eight templates per kind: at this budget two N = 8 banks were level
+    # with or ahead of the N = 4 bank at every size, and N = 16 behind N = 8 (benchmarks/NOTES.md, "Eight templates
+    # per kind", "A second bank seed")
     "standard": {
         "vit": dict(sizes=["32x6", "64x3", "64x10", "96x6", "128x4"], bank_size="64x6", holdout=5000,
                     test_subset=5000, pretrain_epochs=10, num_templates=8,
