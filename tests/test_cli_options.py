@@ -11,9 +11,9 @@ from typer.models import OptionInfo
 
 from sizeless.cli import app
 
-ZERO_IS_FINE = {"--seed", "--fit-steps", "--warmup", "--weight-decay", "--kd-weight", "--ce-weight", "--target-return",
-                "--label-dropout", "--guidance", "--paired-weight"}  # dit: no label dropout; unconditional sampling;
-# paired: weight 0 is the control that trains the own size alone
+ZERO_IS_FINE = {"--seed", "--bank-seed", "--fit-steps", "--warmup", "--weight-decay", "--kd-weight", "--ce-weight",
+                "--target-return", "--label-dropout", "--guidance", "--paired-weight"}
+# dit: no label dropout; unconditional sampling; paired: weight 0 is the control that trains the own size alone
 NEGATIVE_IS_FINE = {"--target-return"}  # a return-to-go: some tasks' returns are negative
 DUMMIES = {"--data": "{tmp}/no-data", "--out": "{tmp}/out", "--size": "32x2", "--sizes": "32x2",
            "--bank": "{tmp}/no-bank", "--model": "{tmp}/no-model"}

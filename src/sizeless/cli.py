@@ -672,7 +672,8 @@ def bench_init(
     pretrain_lr: Annotated[float | None, typer.Option(help="peak LR of bank/teacher/direct pre-training",
                                                       callback=checks.positive)] = None,
     bank_seed: Annotated[int | None, typer.Option(help="seed of a bank built here: another seed is a bank beside the "
-                                                       "first, sharing every other input and baseline run")] = None,
+                                                       "first, sharing every other input and baseline run",
+                                                  callback=checks.non_negative)] = None,
     teacher_size: Annotated[str | None, typer.Option(help="size of a teacher trained here (default: the bank's)")] =
         None,
     direct_sizes: Annotated[str | None, typer.Option(help="sizes that get full-budget direct pre-training "
