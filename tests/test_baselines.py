@@ -511,16 +511,24 @@ def test_a_given_bank_names_its_runs_by_contents_not_by_path(bank_dir, tucker_ba
 
 
 def test_another_bank_seed_builds_a_second_bank_beside_the_first_and_reuses_the_baselines(tmp_path):
-    cfg = BenchConfig(data="digits", out=tmp_path / "bench", sizes=["32x3"], methods=["templates", "scratch"],
-                      fit_steps=1, epochs=1, batch_size=50, train_subset=100, holdout=100, pretrain_subset=100,
-                      bank_size="32x2", template_width=16, num_templates=2, pretrain_epochs=1)
+    cfg = BenchConfig(data="digits", out=tmp_path / "bench", sizes=["32x3"],
+                      methods=["templates", "scratch", "linear-expansion"], fit_steps=1, epochs=1, batch_size=50,
+                      train_subset=100, holdout=100, pretrain_subset=100, bank_size="32x2", template_width=16,
+                      num_templates=2, pretrain_epochs=1)
     first = {r["method"]: r for r in run_init_bench(cfg)}
+    out = tmp_path / "bench"
+    baselines = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("scratch-*/train-*/history.json")}
     again = {r["method"]: r for r in run_init_bench(dataclasses.replace(cfg, bank_seed=1))}
-    banks = sorted((tmp_path / "bench").glob("bank-*"))
+    banks = sorted(out.glob("bank-*"))
     assert len(banks) == 2 and _bank_tag(cfg) != _bank_tag(dataclasses.replace(cfg, bank_seed=1))
     seeds = {json.loads((b / "config.json").read_text())["train"]["seed"] for b in banks}
     assert seeds == {0, 1}
-    assert again["scratch"]["test_acc"] == first["scratch"]["test_acc"]  # the baseline's record is reused
+    assert json.loads((out / "learngene" / "config.json").read_text())["train"]["seed"] == 0  # shared, not rebuilt
+    assert baselines and baselines == {p: p.stat().st_mtime_ns for p in baselines}  # the baseline was not retrained
+    assert again["linear-expansion"]["test_loss"] == first["linear-expansion"]["test_loss"]
     assert again["templates"]["test_loss"] != first["templates"]["test_loss"]  # its own bank's run
     assert len(list((tmp_path / "bench" / "runs").glob("templates-*"))) == 2
-    assert "seed 1)" in (tmp_path / "bench" / "report.md").read_text()
+    assert "seed 1)" in (out / "report.md").read_text()
+    for refused in (dict(bank=banks[0]), dict(bank_widths=[16, 32])):
+        with pytest.raises(SizelessError, match="--bank-seed seeds a plain bank"):
+            dataclasses.replace(cfg, bank_seed=1, **refused)

@@ -175,6 +175,11 @@ class BenchConfig:
             raise SizelessError(f"--lrs must be positive learning rates, got {self.lrs}")
         if self.lrs and len(self.lrs) > 1 and not (self.holdout or self.task or self.family in FAMILY_BENCHES):
             raise SizelessError("an LR sweep is chosen on a validation split carved from train: add --holdout N")
+        if self.bank_seed and (self.bank or self.family in FAMILY_BENCHES or self.bank_widths or self.bank_depths):
+            # a given bank has its own seed; the policy bench builds one bank; a size-sampled bank's FLOPs (which
+            # the teacher and direct runs match) depend on its seed's draws, so a second seed would rebuild them
+            raise SizelessError("--bank-seed seeds a plain bank built by the image bench: drop it with --bank, "
+                                "--bank-widths/--bank-depths or a policy family")
         if self.task:
             self.use_task(self.task)
         if self.pretrained_from is not None:
@@ -402,7 +407,7 @@ def _build_inputs(cfg: BenchConfig, out: Path) -> Inputs:
     given = TemplateBank.load(cfg.bank) if cfg.bank else None  # a wrong path fails here, in one line
     tag = _bank_tag(cfg)
     bank_budget = replace(budget, seed=cfg.bank_seed)
-    bank = given or pretrain(
+    bank = given if given is not None else pretrain(
         source, [cfg.bank_size],
         config=_sampled_budget(cfg, sampling, bank_budget, source) if sampling else bank_budget,
         out=out / f"bank-{tag}", resume=True, family=cfg.family, family_config=family_config, patch_size=cfg.patch_size,
