@@ -12,7 +12,7 @@ from sizeless.bench.init_bench import _bank_tag
 from sizeless.data import DataConfig, load_data
 from sizeless.errors import SizelessError, UnsupportedSize
 from sizeless.families import ImageSpec, get_family
-from sizeless.files import load_tensors
+from sizeless.files import load_tensors, read_json
 from sizeless.initializers import InitOptions
 from sizeless.initializers.mimetic import mimetic
 from sizeless.initializers.weight_selection import even_indices, select
@@ -510,25 +510,35 @@ def test_a_given_bank_names_its_runs_by_contents_not_by_path(bank_dir, tucker_ba
     assert tag != _bank_tag(BenchConfig(data="digits", out=tmp_path, sizes=["32x2"], bank=tucker_bank_dir))
 
 
-def test_another_bank_seed_builds_a_second_bank_beside_the_first_and_reuses_the_baselines(tmp_path):
-    cfg = BenchConfig(data="digits", out=tmp_path / "bench", sizes=["32x3"],
-                      methods=["templates", "scratch", "linear-expansion"], fit_steps=1, epochs=1, batch_size=50,
-                      train_subset=100, holdout=100, pretrain_subset=100, bank_size="32x2", template_width=16,
-                      num_templates=2, pretrain_epochs=1)
-    first = {r["method"]: r for r in run_init_bench(cfg)}
+def test_pretrain_seeds_replicate_every_pretrained_input_and_share_the_untrained_baselines(tmp_path):
     out = tmp_path / "bench"
-    baselines = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("scratch-*/train-*/history.json")}
-    again = {r["method"]: r for r in run_init_bench(dataclasses.replace(cfg, bank_seed=1))}
-    banks = sorted(out.glob("bank-*"))
-    assert len(banks) == 2 and _bank_tag(cfg) != _bank_tag(dataclasses.replace(cfg, bank_seed=1))
-    seeds = {json.loads((b / "config.json").read_text())["train"]["seed"] for b in banks}
-    assert seeds == {0, 1}
-    assert json.loads((out / "learngene" / "config.json").read_text())["train"]["seed"] == 0  # shared, not rebuilt
-    assert baselines and baselines == {p: p.stat().st_mtime_ns for p in baselines}  # the baseline was not retrained
-    assert again["linear-expansion"]["test_loss"] == first["linear-expansion"]["test_loss"]
-    assert again["templates"]["test_loss"] != first["templates"]["test_loss"]  # its own bank's run
-    assert len(list((tmp_path / "bench" / "runs").glob("templates-*"))) == 2
-    assert "seed 1)" in (out / "report.md").read_text()
-    for refused in (dict(bank=banks[0]), dict(bank_widths=[16, 32])):
-        with pytest.raises(SizelessError, match="--bank-seed seeds a plain bank"):
-            dataclasses.replace(cfg, bank_seed=1, **refused)
+    cfg = BenchConfig(data="digits", out=out, sizes=["32x3"],
+                      methods=["templates", "scratch", "linear-expansion", "weight-selection", "direct"], fit_steps=1,
+                      epochs=1, batch_size=50, train_subset=100, holdout=100, pretrain_subset=100, bank_size="32x2",
+                      teacher_size="32x3", template_width=16, num_templates=2, pretrain_epochs=1)
+    first = run_init_bench(cfg)
+    assert {r["pretrain_seed"] for r in first} == {0}
+    scratch = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("scratch-*/train-*/history.json")}
+    rows = run_init_bench(dataclasses.replace(cfg, pretrain_seeds=2))
+    finals = {(r["method"], r["pretrain_seed"]): r for r in rows}  # the last row of each run: its final epoch
+    assert {m for m, p in finals if p == 1} == {"templates", "linear-expansion", "weight-selection", "direct"}
+    assert scratch and scratch == {p: p.stat().st_mtime_ns for p in scratch}  # nothing pre-trained: run once
+    seeds = {path.parent.name: read_json(path, "")["train"]["seed"]
+             for path in [*out.glob("bank-*/config.json"), out / "learngene/config.json",
+                          out / "learngene-seed1/config.json"]}
+    seeds |= {path.parent.name: read_json(path, "")["sizeless"]["train"]["seed"]
+              for path in [out / "teacher/config.json", out / "teacher-seed1/config.json"]}
+    assert sorted(seeds.values()) == [0, 0, 0, 1, 1, 1] and seeds["learngene-seed1"] == seeds["teacher-seed1"] == 1
+    assert (out / "direct/direct-32x3h1-seed1/checkpoint.safetensors").exists()
+    for method in ("templates", "linear-expansion", "weight-selection", "direct"):  # each seed's own input
+        assert finals[(method, 1)]["test_loss"] != finals[(method, 0)]["test_loss"], method
+    assert finals[("templates", 0)]["test_loss"] == {(r["method"], r["pretrain_seed"]): r for r in first}[
+        ("templates", 0)]["test_loss"]  # seed 0's runs are the cached ones
+    report = (out / "report.md").read_text()
+    assert "2 pre-training seeds" in report
+    # in pieces: a seed whose bank was never built is reported as absent, not built
+    again = run_init_bench(dataclasses.replace(cfg, pretrain_seeds=3, finished_only=True))
+    assert len(again) == len(rows) and len(list(out.glob("bank-*"))) == 2
+    for refused in (dict(bank=next(out.glob("bank-*"))), dict(teacher=out / "teacher")):
+        with pytest.raises(SizelessError, match="--pretrain-seeds seeds the inputs the image bench builds"):
+            dataclasses.replace(cfg, pretrain_seeds=2, **refused)

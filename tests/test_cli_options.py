@@ -11,7 +11,7 @@ from typer.models import OptionInfo
 
 from sizeless.cli import app
 
-ZERO_IS_FINE = {"--seed", "--bank-seed", "--fit-steps", "--warmup", "--weight-decay", "--kd-weight", "--ce-weight",
+ZERO_IS_FINE = {"--seed", "--fit-steps", "--warmup", "--weight-decay", "--kd-weight", "--ce-weight",
                 "--target-return", "--label-dropout", "--guidance", "--paired-weight"}
 # dit: no label dropout; unconditional sampling; paired: weight 0 is the control that trains the own size alone
 NEGATIVE_IS_FINE = {"--target-return"}  # a return-to-go: some tasks' returns are negative

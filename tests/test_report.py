@@ -1,5 +1,7 @@
 """The bench report reads the right points of each curve."""
 
+import pytest
+
 from sizeless.bench.report import Results
 
 
@@ -30,3 +32,23 @@ def test_shared_cpu_is_judged_by_the_threads_each_run_used():
     assert wall_time(100.0, 99.0, None, default_threads=2) == "100 (shared CPU)"
     assert wall_time(100.0, 190.0, 2, default_threads=2) == "100"
     assert wall_time(None, None, 2, default_threads=2) == "unknown"
+
+
+def test_several_pretraining_seeds_are_replicates_whose_means_make_the_spread():
+    """With two pre-training seeds, a pre-trained method's values are the two replicates' means over target seeds
+    (the pre-training seed is the noise that matters); scratch, pre-trained by nobody, keeps its target seeds; a
+    cell that misses a replicate says so."""
+    from sizeless.bench.report import _partial
+
+    def run(method, pretrain_seed, seed, value):
+        return [{**r, "pretrain_seed": pretrain_seed, "seed": seed} for r in _rows(method, [3.0], [value])]
+
+    rows = (run("templates", 0, 0, 0.60) + run("templates", 0, 1, 0.62) + run("templates", 1, 0, 0.50)
+            + run("templates", 1, 1, 0.52) + run("scratch", 0, 0, 0.30) + run("scratch", 0, 1, 0.34)
+            + run("direct", 0, 0, 0.55))
+    res = Results(rows, {"config": {"metric": "acc"}})
+    assert res.pretrain_seeds == 2
+    assert res.final("32x2h1", "templates") == pytest.approx([0.61, 0.51])
+    assert res.final("32x2h1", "scratch") == [0.30, 0.34]
+    assert _partial(res, "32x2h1", "templates") == _partial(res, "32x2h1", "scratch") == ""
+    assert _partial(res, "32x2h1", "direct") == " (1 of 2 pre-training seeds)"

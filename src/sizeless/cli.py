@@ -671,9 +671,10 @@ def bench_init(
                                                         callback=checks.at_least_one)] = None,
     pretrain_lr: Annotated[float | None, typer.Option(help="peak LR of bank/teacher/direct pre-training",
                                                       callback=checks.positive)] = None,
-    bank_seed: Annotated[int | None, typer.Option(help="seed of a bank built here: another seed is a bank beside the "
-                                                       "first, sharing every other input and baseline run",
-                                                  callback=checks.non_negative)] = None,
+    pretrain_seeds: Annotated[int | None, typer.Option(help="pre-training seeds: the bank, teacher, learngene and "
+                                                            "direct runs are built once per seed and the report "
+                                                            "averages over them (seed 0's are the cached ones)",
+                                                       callback=checks.at_least_one)] = None,
     teacher_size: Annotated[str | None, typer.Option(help="size of a teacher trained here (default: the bank's)")] =
         None,
     direct_sizes: Annotated[str | None, typer.Option(help="sizes that get full-budget direct pre-training "
@@ -725,7 +726,8 @@ def bench_init(
         target_classes=_labels(target_classes), bank=bank, teacher=teacher, learngene=learngene,
         pretrained_from=pretrained_from, bank_size=bank_size,
         template_width=template_width, num_templates=num_templates, pretrain_epochs=pretrain_epochs,
-        pretrain_lr=pretrain_lr, bank_seed=bank_seed, pretrain_subset=pretrain_subset, teacher_size=teacher_size,
+        pretrain_lr=pretrain_lr, pretrain_seeds=pretrain_seeds, pretrain_subset=pretrain_subset,
+        teacher_size=teacher_size,
         family=family,
         share_stages=share_stages, patch_size=patch_size, constraint=constraint,
         ranks=tuple(checks.parse_ranks(ranks)) if ranks else None, direct_sizes=split(direct_sizes),

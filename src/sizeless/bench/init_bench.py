@@ -46,7 +46,7 @@ from ..mae import MAEConfig
 from ..sampling import SizeSampling, size_draws
 from ..tasks import default_fit_lr, get_task, task_of
 from ..training import TrainConfig, evaluate
-from .report import write_report
+from .report import PRETRAINED_METHODS, write_report
 
 METHODS = ("templates", "scratch", "weight-selection", "mimetic", "linear-expansion", "direct", "direct-amortized")
 OPTIONAL_METHODS = ("templates-mae",)  # asked for by name (templates-mae pre-trains one more bank)
@@ -128,7 +128,9 @@ class BenchConfig:
     bank_distribution: str = "uniform"
     pretrain_epochs: int = 4
     pretrain_lr: float = 1e-3  # bank, teacher, learngene and direct pre-training share it
-    bank_seed: int = 0  # of a bank built here; the teacher, learngene and direct runs keep seed 0
+    # every input built here (bank, teacher, learngene, direct runs) is built once per pre-training seed, and each
+    # seed is a replicate of the protocol: its own LR choice, its target seeds; the report averages over them
+    pretrain_seeds: int = 1
     pretrain_subset: int | None = None
     teacher_size: str | None = None  # default: the bank's size (same FLOPs, same model)
     direct_sizes: list[str] | None = None  # sizes that also get full-budget direct pre-training (default: all)
@@ -175,11 +177,14 @@ class BenchConfig:
             raise SizelessError(f"--lrs must be positive learning rates, got {self.lrs}")
         if self.lrs and len(self.lrs) > 1 and not (self.holdout or self.task or self.family in FAMILY_BENCHES):
             raise SizelessError("an LR sweep is chosen on a validation split carved from train: add --holdout N")
-        if self.bank_seed and (self.bank or self.family in FAMILY_BENCHES or self.bank_widths or self.bank_depths):
-            # a given bank has its own seed; the policy bench builds one bank; a size-sampled bank's FLOPs (which
-            # the teacher and direct runs match) depend on its seed's draws, so a second seed would rebuild them
-            raise SizelessError("--bank-seed seeds a plain bank built by the image bench: drop it with --bank, "
-                                "--bank-widths/--bank-depths or a policy family")
+        if self.pretrain_seeds < 1:
+            raise SizelessError(f"--pretrain-seeds counts pre-training seeds (1 or more), got {self.pretrain_seeds}")
+        given = [f"--{n.replace('_', '-')}" for n in ("bank", "teacher", "learngene", "mae_bank", "pretrained_from")
+                 if getattr(self, n) is not None]
+        if self.pretrain_seeds > 1 and (given or self.family in FAMILY_BENCHES):
+            # a given input has one seed of its own; the policy bench keeps its own cache of pre-trained inputs
+            raise SizelessError("--pretrain-seeds seeds the inputs the image bench builds itself: drop it with "
+                                f"{', '.join(given) or 'a policy family'} (those inputs exist once)")
         if self.task:
             self.use_task(self.task)
         if self.pretrained_from is not None:
@@ -243,7 +248,7 @@ class BenchConfig:
 # what --pretrained-from copies from the reused bench: how its bank, teacher, learngene and direct runs were built
 PRETRAINING_SETTINGS = ("source_classes", "share_stages", "patch_size", "bank_size", "constraint", "template_width",
                         "num_templates", "ranks", "bank_widths", "bank_depths", "bank_distribution", "pretrain_epochs",
-                        "pretrain_lr", "bank_seed", "pretrain_subset", "teacher_size", "direct_sizes",
+                        "pretrain_lr", "pretrain_subset", "teacher_size", "direct_sizes",
                         "pretrain_steps")
 
 
@@ -283,6 +288,13 @@ def _direct_dir(cfg: BenchConfig) -> Path:
     return Path(cfg.pretrained_from or cfg.out) / "direct"
 
 
+def _seeded(name: str, seed: int) -> str:
+    """A pre-trained input's folder (or run name) at a pre-training seed: seed 0 keeps the name runs had before
+    pre-training was seeded, so their caches stay valid."""
+    return f"{name}-seed{seed}" if seed else name
+
+
+
 @dataclass
 class Inputs:
     """What the bench built or was given before any target run: the bank and the baselines' pre-training."""
@@ -297,6 +309,7 @@ class Inputs:
     compute: dict[str, dict] = field(default_factory=dict)  # per pre-trained input: images, FLOPs, seconds
     served_sizes: int = 1  # the sizes the pre-trained inputs are amortized over: those of the bench that built them
     mae_bank: TemplateBank | None = None
+    pretrain_seed: int = 0  # the seed every input above was built with (a given input keeps its own)
 
 
 # families benchmarked by another metric register their runner here (a policy: return in the simulator)
@@ -307,28 +320,44 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
     if cfg.family in FAMILY_BENCHES:
         return FAMILY_BENCHES[cfg.family](cfg)
     out = Path(cfg.out)
-    inputs = _build_inputs(cfg, out)
     rows: list[dict] = []
-    sizes = [inputs.bank.family.parse_size(s).key for s in cfg.sizes]  # canonical keys, also for "n/a" rows
-    chosen: dict[tuple[str, str], float | None] = {}
-    for seed in range(cfg.seeds):
-        for size in sizes:
-            for method in cfg.methods:
-                lrs = [chosen[(method, size)]] if seed and cfg.lrs else cfg.lrs or [None]  # None: the recipe
-                runs = _run_one(cfg, method, size, seed, lrs, inputs)
-                if seed == 0:
-                    chosen[(method, size)] = _choose(runs, cfg.metric)
-                rows += [{**r, "selected": r.get("lr") == chosen.get((method, size))} for r in runs]
+    built: list[Inputs] = []
+    chosen: dict[tuple[str, str], float | None] = {}  # seed 0's LR choice per (method, size), for the overlays
+    for pretrain_seed in range(cfg.pretrain_seeds):
+        inputs = _build_inputs(cfg, out, pretrain_seed)
+        if inputs is None:  # --finished-only and this seed's bank is not built yet
+            continue
+        built.append(inputs)
+        methods = [m for m in cfg.methods if pretrain_seed == 0 or m in PRETRAINED_METHODS]
+        rows += _replicate(cfg, methods, inputs, chosen if pretrain_seed == 0 else {})
     if cfg.finished_only and not rows:
         raise SizelessError(f"no finished run of these sizes and methods in {out} yet: drop --finished-only to run "
                             "them")
     if dist.is_main():
-        meta = _provenance(cfg, inputs)
+        meta = _provenance(cfg, built)
         if cfg.task:  # every method's seed-0 model at the largest size, predicting the same test images
-            meta["overlays"] = _overlays(cfg, inputs.target, sizes[-1], chosen, out)
+            sizes = [built[0].bank.family.parse_size(s).key for s in cfg.sizes]
+            meta["overlays"] = _overlays(cfg, built[0].target, sizes[-1], chosen, out)
         write_json(out / "results.json", {"meta": meta, "rows": rows})
         write_report(out, rows, meta)
     dist.barrier()
+    return rows
+
+
+def _replicate(cfg: BenchConfig, methods: list[str], inputs: Inputs, chosen: dict) -> list[dict]:
+    """Every size, method and target seed on one pre-training seed's inputs: the LR is chosen on its target seed 0
+    (``chosen`` receives the choices)."""
+    rows = []
+    sizes = [inputs.bank.family.parse_size(s).key for s in cfg.sizes]  # canonical keys, also for "n/a" rows
+    for seed in range(cfg.seeds):
+        for size in sizes:
+            for method in methods:
+                lrs = [chosen[(method, size)]] if seed and cfg.lrs else cfg.lrs or [None]  # None: the recipe
+                runs = _run_one(cfg, method, size, seed, lrs, inputs)
+                if seed == 0:
+                    chosen[(method, size)] = _choose(runs, cfg.metric)
+                rows += [{**r, "pretrain_seed": inputs.pretrain_seed, "selected": r.get("lr") == chosen.get(
+                    (method, size))} for r in runs]
     return rows
 
 
@@ -395,7 +424,9 @@ def _sampled_budget(cfg: BenchConfig, sampling: SizeSampling, budget: TrainConfi
     return replace(budget, steps=steps, eval_every=steps_per_epoch)
 
 
-def _build_inputs(cfg: BenchConfig, out: Path) -> Inputs:
+def _build_inputs(cfg: BenchConfig, out: Path, seed: int = 0) -> Inputs | None:
+    """The bank and the baselines' pre-trained inputs at one pre-training seed, built (and cached) where missing;
+    None with --finished-only where that seed's bank was never built (nothing of it to report)."""
     reused = reused_bench(cfg.pretrained_from) if cfg.pretrained_from else None
     source, target = _datasets(cfg, reused[0] if reused else None)
     budget = TrainConfig(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size, lr=cfg.pretrain_lr)
@@ -405,8 +436,10 @@ def _build_inputs(cfg: BenchConfig, out: Path) -> Inputs:
     sampling = SizeSampling(tuple(cfg.bank_widths or ()), cfg.bank_distribution, tuple(cfg.bank_depths or ())) \
         if cfg.bank_widths or cfg.bank_depths else None
     given = TemplateBank.load(cfg.bank) if cfg.bank else None  # a wrong path fails here, in one line
-    tag = _bank_tag(cfg)
-    bank_budget = replace(budget, seed=cfg.bank_seed)
+    tag = _bank_tag(cfg, seed)
+    if given is None and cfg.finished_only and not _finished(out / f"bank-{tag}"):
+        return None
+    bank_budget = replace(budget, seed=seed)
     bank = given if given is not None else pretrain(
         source, [cfg.bank_size],
         config=_sampled_budget(cfg, sampling, bank_budget, source) if sampling else bank_budget,
@@ -416,30 +449,34 @@ def _build_inputs(cfg: BenchConfig, out: Path) -> Inputs:
         raise SizelessError(f"the bank holds {bank.config['family']} templates but the benchmark is for {cfg.family}")
     family, image = bank.family, bank.image
     # the FLOPs-matched runs below count epochs at the bank's size (a size-sampled bank's steps do not tell them)
-    # and keep seed 0 whatever --bank-seed built this bench's bank
-    budget = replace(bank.train_config, steps=None, eval_every=None, **({} if cfg.bank else {"seed": 0}))
-    inputs = Inputs(bank, source, target, bank_tag=tag, served_sizes=len((reused[0] if reused else cfg).sizes))
+    # and have the seed of this replicate (a given bank keeps its own)
+    budget = replace(bank.train_config, steps=None, eval_every=None, **({} if cfg.bank else {"seed": seed}))
+    inputs = Inputs(bank, source, target, bank_tag=tag, served_sizes=len((reused[0] if reused else cfg).sizes),
+                    pretrain_seed=seed)
     bank_key = bank.sizes[0].key
     bank_macs = _macs(family, bank_key, image, source.num_classes)
     inputs.compute["templates"] = _compute(bank.config, budget.batch_size, bank_macs, True)
     inputs.bank_flops = inputs.compute["templates"]["flops"]
-    if not cfg.bank:
+    if not cfg.bank and seed == 0:
         _copy_curve(out / f"bank-{tag}", out, "bank")
 
-    if "linear-expansion" in cfg.methods and cfg.family in TRANSFORMERS:  # n/a for CNNs (reported as such)
+    learngene = out / _seeded("learngene", seed)
+    if "linear-expansion" in cfg.methods and cfg.family in TRANSFORMERS and (
+            cfg.learngene or not cfg.finished_only or _finished(learngene)):  # n/a for CNNs (reported as such)
         # TLEG's learngene: the bank's size and budget (same FLOPs), two templates with fixed linear scalers
         inputs.learngene = TemplateBank.load(cfg.learngene) if cfg.learngene else pretrain(
-            source, [bank_key], config=budget, out=out / "learngene", resume=True,
+            source, [bank_key], config=budget, out=learngene, resume=True,
             constraint_config={"template_width": bank.sizes[0].width, "num_templates": 2, "scalers": "linear"})
         inputs.compute["linear-expansion"] = _compute(inputs.learngene.config, budget.batch_size, bank_macs, True)
     inputs.teacher = cfg.teacher
+    teacher = out / _seeded("teacher", seed)
     if cfg.teacher is not None:  # a given teacher: its pre-training cost is not known here
         inputs.compute["weight-selection"] = {"images": None, "flops": None, "seconds": None, "cpu_seconds": None,
                                               "serves_every_size": True}
-    elif "weight-selection" in cfg.methods:
+    elif "weight-selection" in cfg.methods and (not cfg.finished_only or _finished(teacher)):
         teacher_macs = _macs(family, cfg.teacher_size, image, source.num_classes)
         steps = _steps_for(inputs.bank_flops, teacher_macs, budget.batch_size)
-        inputs.teacher = out / "teacher"
+        inputs.teacher = teacher
         _, result = train(None, source, replace(budget, steps=steps), size=cfg.teacher_size,
                           patch_size=image.patch_size, out=inputs.teacher, resume=True, family=cfg.family)
         inputs.compute["weight-selection"] = _compute(result.history[-1], budget.batch_size, teacher_macs, True)
@@ -447,25 +484,32 @@ def _build_inputs(cfg: BenchConfig, out: Path) -> Inputs:
         meta = reused[1]
         inputs.compute.update({m: {**c, "threads": c.get("threads") or meta.get("threads")}
                                for m, c in meta.get("inputs", {}).items() if m in inputs.compute})
-    if "templates-mae" in cfg.methods:
-        inputs.mae_bank = TemplateBank.load(cfg.mae_bank) if cfg.mae_bank else _mae_bank(cfg, target, out)
+    if "templates-mae" in cfg.methods and (cfg.mae_bank or not cfg.finished_only or
+                                           _finished(out / _seeded("mae-bank", seed))):
+        inputs.mae_bank = TemplateBank.load(cfg.mae_bank) if cfg.mae_bank else _mae_bank(cfg, target, out, seed)
         mae_image = inputs.mae_bank.image
         mae_macs = _macs(inputs.mae_bank.family, inputs.mae_bank.sizes[0].key, mae_image, 0)
         inputs.compute["templates-mae"] = _compute(inputs.mae_bank.config, cfg.mae_batch_size, mae_macs, True)
     return inputs
 
 
-def _mae_bank(cfg: BenchConfig, target, out: Path) -> TemplateBank:
+def _mae_bank(cfg: BenchConfig, target, out: Path, seed: int) -> TemplateBank:
     """SWEET's bank: Tucker templates pre-trained by masked autoencoding on the target's training images (no labels
     read), at the target's input geometry."""
     patch = cfg.task_patch_size or (get_task(cfg.task).default_patch if cfg.task else cfg.patch_size)
-    config = TrainConfig(epochs=cfg.mae_epochs, batch_size=cfg.mae_batch_size, lr=cfg.mae_lr, warmup=0.05)
+    config = TrainConfig(epochs=cfg.mae_epochs, batch_size=cfg.mae_batch_size, lr=cfg.mae_lr, warmup=0.05, seed=seed)
     return pretrain(target, [cfg.mae_size], objective="mae", mae=MAEConfig(), constraint="tucker",
                     constraint_config={"ranks": list(cfg.mae_ranks)}, config=config, patch_size=patch,
-                    out=out / "mae-bank", resume=True, family=cfg.family)
+                    out=out / _seeded("mae-bank", seed), resume=True, family=cfg.family)
 
 
-def _bank_tag(cfg: BenchConfig) -> str:
+def _finished(folder: Path) -> bool:
+    """Whether a pre-trained input was built to the end (its record is written once it has)."""
+    record = folder / "config.json"
+    return record.exists() and read_json(record, "pre-trained input record").get("completed", True) is not False
+
+
+def _bank_tag(cfg: BenchConfig, seed: int = 0) -> str:
     """A short name for the bank: a given bank's contents (the same bank keeps its runs when its folder moves or
     the repository is cloned elsewhere), else the settings that build it."""
     if cfg.bank:
@@ -474,8 +518,8 @@ def _bank_tag(cfg: BenchConfig) -> str:
                 "bank_distribution", "pretrain_epochs", "pretrain_lr", "pretrain_subset", "batch_size", "family",
                 "share_stages", "source_data", "source_classes", "data")
     chosen = {k: getattr(cfg, k) for k in settings}
-    if cfg.bank_seed:  # seed 0 adds nothing, so the banks built before the option keep their names
-        chosen["bank_seed"] = cfg.bank_seed
+    if seed:  # seed 0 adds nothing, so the banks built before seeds were an option keep their names
+        chosen["bank_seed"] = seed
     text = json.dumps(chosen, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
@@ -495,7 +539,8 @@ def _direct_budget(cfg: BenchConfig, method: str, size: str, inputs: Inputs) -> 
         return None
     flops = inputs.bank_flops / (inputs.served_sizes if method == "direct-amortized" else 1)
     macs = _macs(bank.family, size, bank.image, source.num_classes)
-    return replace(bank.train_config, steps=_steps_for(flops, macs, bank.train_config.batch_size), seed=0)
+    return replace(bank.train_config, steps=_steps_for(flops, macs, bank.train_config.batch_size),
+                   seed=inputs.pretrain_seed)
 
 
 def _initialize(cfg: BenchConfig, method: str, size: str, seed: int, inputs: Inputs, init_dir: Path):
@@ -504,7 +549,7 @@ def _initialize(cfg: BenchConfig, method: str, size: str, seed: int, inputs: Inp
     extra = {}
     if method in ("direct", "direct-amortized"):
         pre = _direct_budget(cfg, method, size, inputs)
-        log_dir = _direct_dir(cfg) / f"{method}-{size}"
+        log_dir = _direct_dir(cfg) / _seeded(f"{method}-{size}", inputs.pretrain_seed)
         if cfg.pretrained_from and not (log_dir / "checkpoint.safetensors").exists():  # never written into
             raise SizelessError(f"{cfg.pretrained_from} holds no {method} pre-training at {size} ({log_dir} is "
                                 "missing); run that bench at this size first, or leave the method out")
@@ -533,11 +578,13 @@ def _evaluate_splits(model, data: ImageData) -> dict[str, float]:
 
 def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[float | None], inputs: Inputs):
     fit_lr = _fit_lr(cfg, inputs)  # named unless it is the classifier fit's (the name committed runs carry)
-    name = f"{method}-{size}-seed{seed}" + (f"-bank{inputs.bank_tag}" if method == "templates" else "") + \
+    pre = f"-bank{inputs.bank_tag}" if method == "templates" else f"-pre{inputs.pretrain_seed}" \
+        if inputs.pretrain_seed else ""  # the bank's tag names its seed
+    name = f"{method}-{size}-seed{seed}{pre}" + \
         (f"-fit{cfg.fit_steps}" + ("" if fit_lr == default_fit_config().lr else f"at{fit_lr:g}")
          if method in FIT_METHODS else "")
     run_dir = Path(cfg.out) / "runs" / name
-    base = {"method": method, "size": size, "seed": seed}
+    base = {"method": method, "size": size, "seed": seed, "pretrain_seed": inputs.pretrain_seed}
     if method == "direct" and _direct_budget(cfg, method, size, inputs) is None:  # a choice of this run: not recorded
         return [{**base, "lr": None, "epoch": None, "status": f"n/a: full-budget direct pre-training runs at "
                  f"{', '.join(cfg.direct_sizes)} only (its cost: one bank budget per size)"}]
@@ -671,7 +718,10 @@ def _choose(runs: list[dict], metric: str) -> float | None:
     return max(final, key=lambda lr: final[lr][1]) if final else None
 
 
-def _provenance(cfg: BenchConfig, inputs: Inputs) -> dict:
+def _provenance(cfg: BenchConfig, built: list[Inputs]) -> dict:
+    """What the report says about how the rows were made: the command, the machine, the inputs' costs (pre-training
+    seed 0's), and each pre-training seed's bank."""
+    inputs = built[0]
     return {
         "command": "sizeless " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -684,7 +734,9 @@ def _provenance(cfg: BenchConfig, inputs: Inputs) -> dict:
         "fit_lr": _fit_lr(cfg, inputs),
         "inputs": inputs.compute,
         "bank": {"sizes": inputs.bank.config["sizes"], "template_params": inputs.bank.config.get("template_params"),
-                 "val": inputs.bank.config.get("val_acc") or inputs.bank.config.get("val_loss")},
+                 "val": inputs.bank.config.get("val_acc") or inputs.bank.config.get("val_loss"),
+                 "val_by_seed": {b.pretrain_seed: next(iter(b.bank.config["val_acc"].values())) for b in built
+                                 if b.bank.config.get("val_acc")}},  # per size: the bank trained at one
         "data": {"train": len(inputs.target.train), "val": len(inputs.target.val),
                  "test": len(inputs.target.test) if inputs.target.test is not None else None,
                  "source_train": len(inputs.source.train)},

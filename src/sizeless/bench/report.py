@@ -21,6 +21,10 @@ from ..plotting import save_figure
 
 FAMILY_TITLES = {"vit": "ViT", "resnet": "ResNet", "convnext": "ConvNeXt"}
 METRIC_NAMES = {"acc": "accuracy", "miou": "mean IoU", "map": "mAP@[.5:.95]"}  # how the report names a metric
+# methods built on pre-trained inputs (a bank, a teacher, a learngene, direct runs): one replicate per pre-training
+# seed; the others (scratch, mimetic) start from nothing pre-trained and are run once
+PRETRAINED_METHODS = ("templates", "templates-mae", "weight-selection", "linear-expansion", "direct",
+                      "direct-amortized")
 SHARED_BELOW = 0.75  # CPU time / (wall time x threads) under this: other processes had part of the cores
 
 
@@ -29,7 +33,10 @@ def _spread(values: list[float]) -> float:
 
 
 class Results:
-    """Rows of one bench, indexed: (size, method) -> epoch -> reported metric over seeds (chosen LR)."""
+    """Rows of one bench, indexed: (size, method) -> epoch -> reported metric over seeds (chosen LR).
+
+    A method whose inputs were pre-trained with several seeds is one replicate per pre-training seed: its final
+    values are the replicates' means over their target seeds, since the pre-training seed moves results most."""
 
     def __init__(self, rows: list[dict], meta: dict):
         self.rows, self.meta = rows, meta
@@ -46,19 +53,37 @@ class Results:
         # tasks, whose whole-image passes are costly); the final numbers are always the reported split's
         self.curve_split = self.split if all(self.key in r for r in chosen) else "val"
         self.curves: dict = defaultdict(lambda: defaultdict(list))
-        self.finals: dict = defaultdict(dict)  # (size, method) -> seed -> (epoch, reported metric)
+        # (size, method) -> (pre-training seed, target seed) -> (epoch, reported metric)
+        self.finals: dict = defaultdict(dict)
         for r in chosen:
             self.curves[(r["size"], r["method"])][r["epoch"]].append(r[f"{self.curve_split}_{metric}"])
             if self.key in r:
-                at = self.finals[(r["size"], r["method"])].get(r["seed"])
+                run = (r.get("pretrain_seed", 0), r["seed"])
+                at = self.finals[(r["size"], r["method"])].get(run)
                 if at is None or r["epoch"] >= at[0]:
-                    self.finals[(r["size"], r["method"])][r["seed"]] = (r["epoch"], r[self.key])
+                    self.finals[(r["size"], r["method"])][run] = (r["epoch"], r[self.key])
         self.unavailable = {(r["size"], r["method"]): r["status"][5:] for r in rows if r["status"] != "ok"}
         self.params = {r["size"]: r["params"] for r in ok}
 
     def final(self, size: str, method: str) -> list[float] | None:
+        """Final values over target seeds, or over pre-training seeds (each its target seeds' mean) where several."""
         finals = self.finals.get((size, method))
-        return [value for _, value in finals.values()] if finals else None
+        if not finals:
+            return None
+        replicates: dict[int, list[float]] = defaultdict(list)
+        for (pretrain_seed, _), (_, value) in finals.items():
+            replicates[pretrain_seed].append(value)
+        if len(replicates) == 1:
+            return next(iter(replicates.values()))
+        return [mean(values) for values in replicates.values()]
+
+    def replicates(self, size: str, method: str) -> int:
+        """Pre-training seeds with a finished run of this method at this size."""
+        return len({pretrain_seed for pretrain_seed, _ in self.finals.get((size, method), {})})
+
+    @property
+    def pretrain_seeds(self) -> int:
+        return len({r.get("pretrain_seed", 0) for r in self.rows if r["status"] == "ok"})
 
     def at(self, size: str, method: str, which: str) -> float | None:
         """Mean metric right after init, after the first full epoch, or at the end."""
@@ -106,7 +131,11 @@ def _markdown(res: Results, out: Path) -> str:
     meta, cfg = res.meta, res.meta["config"]
     ran = len({r["seed"] for r in res.rows if r["status"] == "ok"})
     # a bench reported in pieces (--finished-only) may not have every seed yet: say how many the numbers hold
-    seeds = str(ran) if ran == cfg["seeds"] else f"{ran} (of {cfg['seeds']})"
+    seeds = _of(ran, cfg["seeds"])
+    replicates = res.pretrain_seeds
+    over = f"{seeds} seed(s)" if replicates < 2 else (
+        f"{replicates} pre-training seeds for the methods with pre-trained inputs (each the mean of its {seeds} "
+        f"target seed(s); the std is across pre-training seeds), over {seeds} target seed(s) for the others")
     split = "test" if res.split == "test" else "validation"
     curve_split = "test" if res.curve_split == "test" else "validation"
     title = FAMILY_TITLES.get(cfg.get("family", "vit"), cfg.get("family"))
@@ -114,13 +143,14 @@ def _markdown(res: Results, out: Path) -> str:
     lines = [f"# Initialization benchmark ({title}{task}{', profile ' + cfg['profile'] if cfg.get('profile') else ''})"
              "\n", _protocol(res), "",
              f"## Final {split} {res.name} (%)\n",
-             f"Mean ± std over {seeds} seed(s) at each method's chosen learning rate. Last column: templates (the best "
+             f"At each method's chosen learning rate, mean ± std over {over}. Last column: templates (the best "
              "of its banks) minus the best other method at that size; *(noise)* when the gap is under two standard "
              "errors of the difference.\n",
              "| size | params | " + " | ".join(res.methods) + " | templates - best other |",
              "|---|---:|" + "---:|" * (len(res.methods) + 1)]
     for size in res.sizes:
-        cells = [_cell(res.final(size, m), (size, m) in res.unavailable) for m in res.methods]
+        cells = [_cell(res.final(size, m), (size, m) in res.unavailable) + _partial(res, size, m)
+                 for m in res.methods]
         params = f"{res.params[size]:,}" if size in res.params else "not run yet"
         lines.append(f"| {size} | {params} | " + " | ".join(cells) + f" | {_gain(res, size)} |")
     lines += _summary(res)
@@ -166,7 +196,7 @@ def _protocol(res: Results) -> str:
              "LR; random inits: LR 1e-3, 10% warm-up)")
     return (f"Data `{cfg['data']}`{_transfer(cfg)}. Bank {', '.join(bank.get('sizes', []))} "
             f"({cfg['constraint']}, {bank.get('template_params') or 0:,} template parameters"
-            f"{', seed ' + str(cfg['bank_seed']) if cfg.get('bank_seed') else ''}), "
+            f"{_bank_vals(res.meta)}), "
             f"{_bank_budget(cfg)} on {data.get('source_train', '?'):,} images; the weight-selection "
             f"teacher ({cfg['teacher_size']}), TLEG's learngene and full-budget direct pre-training get the bank's "
             f"training FLOPs, amortized direct the bank's FLOPs / {res.meta.get('served_sizes', len(cfg['sizes']))} "
@@ -177,7 +207,30 @@ def _protocol(res: Results) -> str:
             f"Validation: {data.get('val', '?'):,} images"
             + (" carved from train" if cfg.get("holdout") else " (the data's own validation split)")
             + (f"; reported: {data['test']:,} test images" if data.get("test") else "")
-            + f". Pre-trained inputs are built once and shared by the {cfg['seeds']} target seed(s).")
+            + f". Pre-trained inputs are built once per pre-training seed "
+              f"({_of(res.pretrain_seeds, cfg.get('pretrain_seeds', 1))}) and shared by its {cfg['seeds']} target "
+              "seed(s); each pre-training seed chooses its own learning rates.")
+
+
+def _partial(res: Results, size: str, method: str) -> str:
+    """Marks a pre-trained method's cell that holds fewer pre-training seeds than others (a bench in pieces)."""
+    have = res.replicates(size, method)
+    if method not in PRETRAINED_METHODS or not have or have == res.pretrain_seeds:
+        return ""
+    return f" ({have} of {res.pretrain_seeds} pre-training seeds)"
+
+
+def _of(ran: int, asked: int) -> str:
+    """How many seeds the numbers hold: a bench reported in pieces (--finished-only) may not have all yet."""
+    return str(ran) if ran == asked else f"{ran} (of {asked})"
+
+
+def _bank_vals(meta: dict) -> str:
+    """Each pre-training seed's bank, by its own validation accuracy at its size."""
+    vals = meta.get("bank", {}).get("val_by_seed", {})
+    if len(vals) < 2:
+        return ""
+    return "; validation accuracy at its size " + ", ".join(f"{100 * v:.2f}% (seed {s})" for s, v in vals.items())
 
 
 def _bank_budget(cfg: dict) -> str:
@@ -245,7 +298,7 @@ def _compute_table(res: Results) -> list[str]:
     for method in res.methods:
         first: dict[str | None, dict] = {}  # one row per pre-trained input: per size for direct pre-training
         for r in res.rows:
-            if r["method"] == method and r["status"] == "ok" and r["seed"] == 0:
+            if r["method"] == method and r["status"] == "ok" and _first(r):
                 first.setdefault(r["size"] if method.startswith("direct") else None, r)
         for size, r in first.items():
             images = f"{r['pretrain_images']:,}" if r["pretrain_images"] is not None else "unknown (given)"
@@ -269,8 +322,13 @@ def _compute_table(res: Results) -> list[str]:
 
 def _last_row(res: Results, size: str, method: str) -> dict | None:
     rows = [r for r in res.rows if r["size"] == size and r["method"] == method and r["status"] == "ok"
-            and r.get("selected", True) and r["seed"] == 0]
+            and r.get("selected", True) and _first(r)]
     return max(rows, key=lambda r: r["epoch"]) if rows else None
+
+
+def _first(row: dict) -> bool:
+    """A row of target seed 0 on pre-training seed 0: the run that chose the LR and whose costs are shown."""
+    return row["seed"] == 0 and row.get("pretrain_seed", 0) == 0
 
 
 def _pf(flops: float | None) -> str:
@@ -288,7 +346,7 @@ def _sweep_table(res: Results) -> list[str]:
         for method in res.methods:
             final: dict[float, tuple[float, float, bool]] = {}
             for r in res.rows:
-                if r["size"] == size and r["method"] == method and r["status"] == "ok" and r["seed"] == 0:
+                if r["size"] == size and r["method"] == method and r["status"] == "ok" and _first(r):
                     final[r["lr"]] = max(final.get(r["lr"], (-1.0, 0.0, False)), (r["epoch"], r[metric], r["selected"]))
             if final:
                 cells = [(f"**{100 * final[lr][1]:.2f}**" if final[lr][2] else f"{100 * final[lr][1]:.2f}")
