@@ -24,7 +24,8 @@ def test_after_init_is_the_first_point_even_at_epoch_zero():
 
 def test_shared_cpu_is_judged_by_the_threads_each_run_used():
     """A one-thread run with its core to itself is not 'shared' in a report written with two threads; a
-    two-thread run that got one core's worth of CPU time is; a run without a record falls back to the report's."""
+    two-thread run that got one core's worth of CPU time is; a run without a record falls back to the default
+    (the machine's cores, whatever threads rendered the report)."""
     from sizeless.bench.report import wall_time
 
     assert wall_time(100.0, 99.0, 1, default_threads=2) == "100"

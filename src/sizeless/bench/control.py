@@ -302,9 +302,8 @@ def _markdown(rows, curves, sizes, methods, meta) -> str:
     lines += ["", "Pre-training (steps x batch on the source data; shared inputs serve every size). Wall times "
               f"marked *shared CPU* had under {SHARED_BELOW:.0%} of their wall time x threads in CPU time:\n",
               "| input | steps | seconds |", "|---|---:|---:|"]
-    threads = torch.get_num_threads()
-    for name, cost in meta["inputs"].items():
-        seconds = wall_time(cost.get("seconds"), cost.get("cpu_seconds"), cost.get("threads"), threads)
+    for name, cost in meta["inputs"].items():  # a cost without its threads: judged against the machine's cores
+        seconds = wall_time(cost.get("seconds"), cost.get("cpu_seconds"), cost.get("threads"), os.cpu_count() or 1)
         lines.append(f"| {name} | {cost.get('steps')} | {seconds} |")
     if unavailable:
         lines += ["", "Not served:", ""] + [f"- {m} at {s}: {v[5:]}" for (s, m), v in unavailable.items()]

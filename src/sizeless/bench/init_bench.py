@@ -729,6 +729,7 @@ def _provenance(cfg: BenchConfig, built: list[Inputs]) -> dict:
                    f"{torch.get_num_threads()} threads, "
                    f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}",
         "threads": torch.get_num_threads(),
+        "cores": os.cpu_count(),  # what a run that recorded no thread count is judged against
         "config": json.loads(json.dumps(asdict(cfg), default=str)),
         "served_sizes": inputs.served_sizes,
         "fit_lr": _fit_lr(cfg, inputs),

@@ -277,7 +277,8 @@ def _reach(res: Results, size: str, method: str) -> str:
 
 def wall_time(seconds: float | None, cpu: float | None, threads: int | None, default_threads: int) -> str:
     """Wall time, marked shared when the run's CPU time falls short of its wall time x the threads it ran
-    (recorded per run; runs recorded before that are judged by the report's own thread count)."""
+    (recorded per run; runs recorded before that are judged by ``default_threads``: the machine's cores, since
+    the threads of the invocation that rendered the report say nothing about the run's)."""
     threads = threads or default_threads
     if not seconds:
         return "unknown"
@@ -286,7 +287,7 @@ def wall_time(seconds: float | None, cpu: float | None, threads: int | None, def
 
 
 def _compute_table(res: Results) -> list[str]:
-    threads = res.meta.get("threads", 1)
+    threads = res.meta.get("cores") or res.meta.get("threads", 1)
     lines = ["", "## Compute\n",
              "Training FLOPs = 6 x MACs per image x images (MACs counted by PyTorch's FlopCounterMode). A bank, "
              "teacher or learngene serves every size, so its cost is also shown divided by the number of sizes. "
