@@ -53,3 +53,4 @@ def test_several_pretraining_seeds_are_replicates_whose_means_make_the_spread():
     assert res.final("32x2h1", "scratch") == [0.30, 0.34]
     assert _partial(res, "32x2h1", "templates") == _partial(res, "32x2h1", "scratch") == ""
     assert _partial(res, "32x2h1", "direct") == " (1 of 2 pre-training seeds)"
+    assert res.final("32x2h1", "direct") == [0.55]  # one replicate: no spread of target seeds passed off as its

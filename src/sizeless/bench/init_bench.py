@@ -294,7 +294,6 @@ def _seeded(name: str, seed: int) -> str:
     return f"{name}-seed{seed}" if seed else name
 
 
-
 @dataclass
 class Inputs:
     """What the bench built or was given before any target run: the bank and the baselines' pre-training."""
@@ -320,15 +319,19 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
     if cfg.family in FAMILY_BENCHES:
         return FAMILY_BENCHES[cfg.family](cfg)
     out = Path(cfg.out)
+    reused = reused_bench(cfg.pretrained_from) if cfg.pretrained_from else None
+    data = _datasets(cfg, reused[0] if reused else None)  # every pre-training seed shares the data and its splits
     rows: list[dict] = []
     built: list[Inputs] = []
     chosen: dict[tuple[str, str], float | None] = {}  # seed 0's LR choice per (method, size), for the overlays
     for pretrain_seed in range(cfg.pretrain_seeds):
-        inputs = _build_inputs(cfg, out, pretrain_seed)
+        methods = [m for m in cfg.methods if pretrain_seed == 0 or m in PRETRAINED_METHODS]
+        if not methods:  # only methods that pre-train nothing: one seed says all
+            break
+        inputs = _build_inputs(cfg, out, data, reused, pretrain_seed)
         if inputs is None:  # --finished-only and this seed's bank is not built yet
             continue
         built.append(inputs)
-        methods = [m for m in cfg.methods if pretrain_seed == 0 or m in PRETRAINED_METHODS]
         rows += _replicate(cfg, methods, inputs, chosen if pretrain_seed == 0 else {})
     if cfg.finished_only and not rows:
         raise SizelessError(f"no finished run of these sizes and methods in {out} yet: drop --finished-only to run "
@@ -337,7 +340,7 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
         meta = _provenance(cfg, built)
         if cfg.task:  # every method's seed-0 model at the largest size, predicting the same test images
             sizes = [built[0].bank.family.parse_size(s).key for s in cfg.sizes]
-            meta["overlays"] = _overlays(cfg, built[0].target, sizes[-1], chosen, out)
+            meta["overlays"] = _overlays(cfg, built[0], sizes[-1], chosen, out)
         write_json(out / "results.json", {"meta": meta, "rows": rows})
         write_report(out, rows, meta)
     dist.barrier()
@@ -356,8 +359,7 @@ def _replicate(cfg: BenchConfig, methods: list[str], inputs: Inputs, chosen: dic
                 runs = _run_one(cfg, method, size, seed, lrs, inputs)
                 if seed == 0:
                     chosen[(method, size)] = _choose(runs, cfg.metric)
-                rows += [{**r, "pretrain_seed": inputs.pretrain_seed, "selected": r.get("lr") == chosen.get(
-                    (method, size))} for r in runs]
+                rows += [{**r, "selected": r.get("lr") == chosen.get((method, size))} for r in runs]
     return rows
 
 
@@ -424,11 +426,12 @@ def _sampled_budget(cfg: BenchConfig, sampling: SizeSampling, budget: TrainConfi
     return replace(budget, steps=steps, eval_every=steps_per_epoch)
 
 
-def _build_inputs(cfg: BenchConfig, out: Path, seed: int = 0) -> Inputs | None:
-    """The bank and the baselines' pre-trained inputs at one pre-training seed, built (and cached) where missing;
-    None with --finished-only where that seed's bank was never built (nothing of it to report)."""
-    reused = reused_bench(cfg.pretrained_from) if cfg.pretrained_from else None
-    source, target = _datasets(cfg, reused[0] if reused else None)
+def _build_inputs(cfg: BenchConfig, out: Path, data: tuple[ImageData, ImageData], reused: tuple | None,
+                  seed: int = 0) -> Inputs | None:
+    """The bank and the baselines' pre-trained inputs at one pre-training seed, built (and cached) where missing.
+    With --finished-only nothing is built: an input that is not there leaves its method's runs out (they cannot
+    have run), and a further seed without its bank is None."""
+    source, target = data
     budget = TrainConfig(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size, lr=cfg.pretrain_lr)
     family_config = family_options(cfg.family, share_stages=cfg.share_stages)
     constraint_config = {"ranks": list(cfg.ranks)} if cfg.constraint == "tucker" else {
@@ -438,7 +441,10 @@ def _build_inputs(cfg: BenchConfig, out: Path, seed: int = 0) -> Inputs | None:
     given = TemplateBank.load(cfg.bank) if cfg.bank else None  # a wrong path fails here, in one line
     tag = _bank_tag(cfg, seed)
     if given is None and cfg.finished_only and not _finished(out / f"bank-{tag}"):
-        return None
+        if seed:
+            return None
+        raise SizelessError(f"--finished-only reports the runs on this bench's bank, but {out / f'bank-{tag}'} holds "
+                            "no finished bank: drop --finished-only to build it (or check the settings)")
     bank_budget = replace(budget, seed=seed)
     bank = given if given is not None else pretrain(
         source, [cfg.bank_size],
@@ -471,8 +477,7 @@ def _build_inputs(cfg: BenchConfig, out: Path, seed: int = 0) -> Inputs | None:
     inputs.teacher = cfg.teacher
     teacher = out / _seeded("teacher", seed)
     if cfg.teacher is not None:  # a given teacher: its pre-training cost is not known here
-        inputs.compute["weight-selection"] = {"images": None, "flops": None, "seconds": None, "cpu_seconds": None,
-                                              "serves_every_size": True}
+        inputs.compute["weight-selection"] = dict(UNKNOWN_COST)
     elif "weight-selection" in cfg.methods and (not cfg.finished_only or _finished(teacher)):
         teacher_macs = _macs(family, cfg.teacher_size, image, source.num_classes)
         steps = _steps_for(inputs.bank_flops, teacher_macs, budget.batch_size)
@@ -504,9 +509,10 @@ def _mae_bank(cfg: BenchConfig, target, out: Path, seed: int) -> TemplateBank:
 
 
 def _finished(folder: Path) -> bool:
-    """Whether a pre-trained input was built to the end (its record is written once it has)."""
+    """Whether a pre-trained input was built to the end: its record (written once it has) and its weights."""
     record = folder / "config.json"
-    return record.exists() and read_json(record, "pre-trained input record").get("completed", True) is not False
+    return record.exists() and any(folder.glob("*.safetensors")) and \
+        read_json(record, "pre-trained input record").get("completed", True) is not False
 
 
 def _bank_tag(cfg: BenchConfig, seed: int = 0) -> str:
@@ -577,13 +583,7 @@ def _evaluate_splits(model, data: ImageData) -> dict[str, float]:
 
 
 def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[float | None], inputs: Inputs):
-    fit_lr = _fit_lr(cfg, inputs)  # named unless it is the classifier fit's (the name committed runs carry)
-    pre = f"-bank{inputs.bank_tag}" if method == "templates" else f"-pre{inputs.pretrain_seed}" \
-        if inputs.pretrain_seed else ""  # the bank's tag names its seed
-    name = f"{method}-{size}-seed{seed}{pre}" + \
-        (f"-fit{cfg.fit_steps}" + ("" if fit_lr == default_fit_config().lr else f"at{fit_lr:g}")
-         if method in FIT_METHODS else "")
-    run_dir = Path(cfg.out) / "runs" / name
+    run_dir = Path(cfg.out) / "runs" / _run_name(cfg, method, size, seed, inputs)
     base = {"method": method, "size": size, "seed": seed, "pretrain_seed": inputs.pretrain_seed}
     if method == "direct" and _direct_budget(cfg, method, size, inputs) is None:  # a choice of this run: not recorded
         return [{**base, "lr": None, "epoch": None, "status": f"n/a: full-budget direct pre-training runs at "
@@ -614,7 +614,8 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
     macs = _target_macs(cfg, inputs, size)
     # direct pre-training ran the classifier on the source images, whatever the target's model
     source_macs = _macs(inputs.bank.family, size, inputs.bank.image, inputs.source.num_classes)
-    pre = inputs.compute.get(method) or _direct_compute(meta, source_macs)
+    pre = inputs.compute.get(method) or (_direct_compute(meta, source_macs) if method.startswith("direct")
+                                         else dict(UNKNOWN_COST))  # an input --finished-only did not load
     per_size = inputs.served_sizes if pre.get("serves_every_size") else 1
     common = {**base, "status": "ok", "params": done["params"], "macs": macs,
               "pretrain_images": pre["images"], "pretrain_flops": pre["flops"],
@@ -647,6 +648,17 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
         r["target_images"] = r["step"] * batch
         r["target_flops"] = training_flops(macs, r["target_images"])
     return rows
+
+
+def _run_name(cfg: BenchConfig, method: str, size: str, seed: int, inputs: Inputs) -> str:
+    """A target run's folder: method, size, target seed, what it was pre-trained from (templates: the bank's tag,
+    which names its seed; others: the pre-training seed past 0) and the fit."""
+    fit_lr = _fit_lr(cfg, inputs)  # named unless it is the classifier fit's (the name committed runs carry)
+    source = f"-bank{inputs.bank_tag}" if method == "templates" else \
+        f"-pre{inputs.pretrain_seed}" if inputs.pretrain_seed else ""
+    fit = (f"-fit{cfg.fit_steps}" + ("" if fit_lr == default_fit_config().lr else f"at{fit_lr:g}")
+           if method in FIT_METHODS else "")
+    return f"{method}-{size}-seed{seed}{source}{fit}"
 
 
 def _settings(config: TrainConfig) -> dict:
@@ -685,20 +697,23 @@ def _target_macs(cfg: BenchConfig, inputs: Inputs, size: str) -> int:
     return dense_macs(cfg.task, cfg.family, size, inputs.target, cfg.task_patch_size, cfg.head_channels)
 
 
-def _overlays(cfg: BenchConfig, target, size: str, chosen: dict, out: Path) -> dict[str, str]:
+def _overlays(cfg: BenchConfig, inputs: Inputs, size: str, chosen: dict, out: Path) -> dict[str, str]:
     """Prediction overlays of every method's seed-0 model (chosen LR) on the same test images: ``method -> PNG``."""
     from ..tasks.run import evaluate_dense
 
     pictures = {}
     for method in cfg.methods:
         lr = chosen.get((method, size))
-        runs = sorted((Path(cfg.out) / "runs").glob(f"{method}-{size}-seed0*/train-lr{lr:g}")) if lr else []
-        if runs and (runs[0] / "config.json").exists():
+        run = Path(cfg.out) / "runs" / _run_name(cfg, method, size, 0, inputs) / f"train-lr{lr:g}" if lr else None
+        if run is not None and (run / "config.json").exists():
             path = out / "overlays" / f"{method}-{size}.png"
-            evaluate_dense(runs[0], target, split="test" if target.test is not None else "val", overlays=path,
-                           count=3)
+            target = inputs.target
+            evaluate_dense(run, target, split="test" if target.test is not None else "val", overlays=path, count=3)
             pictures[method] = str(path.relative_to(out))
     return pictures
+
+
+UNKNOWN_COST = {"images": None, "flops": None, "seconds": None, "cpu_seconds": None, "serves_every_size": True}
 
 
 def _direct_compute(meta: dict, macs: int) -> dict:

@@ -66,18 +66,19 @@ class Results:
         self.params = {r["size"]: r["params"] for r in ok}
 
     def final(self, size: str, method: str) -> list[float] | None:
-        """Final values over target seeds, or over pre-training seeds (each its target seeds' mean) where several."""
+        """Final values over target seeds; for a pre-trained method of a bench with several pre-training seeds, one
+        value per pre-training seed (its target seeds' mean), so its spread is the pre-training seed's."""
         finals = self.finals.get((size, method))
         if not finals:
             return None
         replicates: dict[int, list[float]] = defaultdict(list)
         for (pretrain_seed, _), (_, value) in finals.items():
             replicates[pretrain_seed].append(value)
-        if len(replicates) == 1:
-            return next(iter(replicates.values()))
+        if self.pretrain_seeds < 2 or method not in PRETRAINED_METHODS:
+            return [value for values in replicates.values() for value in values]
         return [mean(values) for values in replicates.values()]
 
-    def replicates(self, size: str, method: str) -> int:
+    def replicate_count(self, size: str, method: str) -> int:
         """Pre-training seeds with a finished run of this method at this size."""
         return len({pretrain_seed for pretrain_seed, _ in self.finals.get((size, method), {})})
 
@@ -207,14 +208,24 @@ def _protocol(res: Results) -> str:
             f"Validation: {data.get('val', '?'):,} images"
             + (" carved from train" if cfg.get("holdout") else " (the data's own validation split)")
             + (f"; reported: {data['test']:,} test images" if data.get("test") else "")
-            + f". Pre-trained inputs are built once per pre-training seed "
-              f"({_of(res.pretrain_seeds, cfg.get('pretrain_seeds', 1))}) and shared by its {cfg['seeds']} target "
-              "seed(s); each pre-training seed chooses its own learning rates.")
+            + _sharing(res))
+
+
+def _sharing(res: Results) -> str:
+    """How pre-trained inputs and target seeds relate: one set shared by every target seed, or one per
+    pre-training seed, each a replicate of the protocol."""
+    cfg = res.meta["config"]
+    asked = cfg.get("pretrain_seeds", 1)
+    if asked < 2:
+        return f". Pre-trained inputs are built once and shared by the {cfg['seeds']} target seed(s)."
+    return (f". Every pre-trained input is built once per pre-training seed ({_of(res.pretrain_seeds, asked)}) and "
+            f"shared by that seed's {cfg['seeds']} target seed(s); each pre-training seed is a replicate of the "
+            "protocol" + (", with its own learning-rate choice." if cfg.get("lrs") else "."))
 
 
 def _partial(res: Results, size: str, method: str) -> str:
     """Marks a pre-trained method's cell that holds fewer pre-training seeds than others (a bench in pieces)."""
-    have = res.replicates(size, method)
+    have = res.replicate_count(size, method)
     if method not in PRETRAINED_METHODS or not have or have == res.pretrain_seeds:
         return ""
     return f" ({have} of {res.pretrain_seeds} pre-training seeds)"
@@ -299,7 +310,7 @@ def _compute_table(res: Results) -> list[str]:
     for method in res.methods:
         first: dict[str | None, dict] = {}  # one row per pre-trained input: per size for direct pre-training
         for r in res.rows:
-            if r["method"] == method and r["status"] == "ok" and _first(r):
+            if r["method"] == method and r["status"] == "ok" and _seed0_run(r):
                 first.setdefault(r["size"] if method.startswith("direct") else None, r)
         for size, r in first.items():
             images = f"{r['pretrain_images']:,}" if r["pretrain_images"] is not None else "unknown (given)"
@@ -323,11 +334,11 @@ def _compute_table(res: Results) -> list[str]:
 
 def _last_row(res: Results, size: str, method: str) -> dict | None:
     rows = [r for r in res.rows if r["size"] == size and r["method"] == method and r["status"] == "ok"
-            and r.get("selected", True) and _first(r)]
+            and r.get("selected", True) and _seed0_run(r)]
     return max(rows, key=lambda r: r["epoch"]) if rows else None
 
 
-def _first(row: dict) -> bool:
+def _seed0_run(row: dict) -> bool:
     """A row of target seed 0 on pre-training seed 0: the run that chose the LR and whose costs are shown."""
     return row["seed"] == 0 and row.get("pretrain_seed", 0) == 0
 
@@ -347,7 +358,7 @@ def _sweep_table(res: Results) -> list[str]:
         for method in res.methods:
             final: dict[float, tuple[float, float, bool]] = {}
             for r in res.rows:
-                if r["size"] == size and r["method"] == method and r["status"] == "ok" and _first(r):
+                if r["size"] == size and r["method"] == method and r["status"] == "ok" and _seed0_run(r):
                     final[r["lr"]] = max(final.get(r["lr"], (-1.0, 0.0, False)), (r["epoch"], r[metric], r["selected"]))
             if final:
                 cells = [(f"**{100 * final[lr][1]:.2f}**" if final[lr][2] else f"{100 * final[lr][1]:.2f}")
