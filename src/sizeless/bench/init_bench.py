@@ -429,8 +429,8 @@ def _sampled_budget(cfg: BenchConfig, sampling: SizeSampling, budget: TrainConfi
 def _build_inputs(cfg: BenchConfig, out: Path, data: tuple[ImageData, ImageData], reused: tuple | None,
                   seed: int = 0) -> Inputs | None:
     """The bank and the baselines' pre-trained inputs at one pre-training seed, built (and cached) where missing.
-    With --finished-only nothing is built: an input that is not there leaves its method's runs out (they cannot
-    have run), and a further seed without its bank is None."""
+    With --finished-only nothing is built: an input that is not there is not loaded (its method's finished runs
+    are still reported, at an unknown cost), and a further seed without its bank is None."""
     source, target = data
     budget = TrainConfig(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size, lr=cfg.pretrain_lr)
     family_config = family_options(cfg.family, share_stages=cfg.share_stages)
