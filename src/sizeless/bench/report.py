@@ -64,6 +64,7 @@ class Results:
                     self.finals[(r["size"], r["method"])][run] = (r["epoch"], r[self.key])
         self.unavailable = {(r["size"], r["method"]): r["status"][5:] for r in rows if r["status"] != "ok"}
         self.params = {r["size"]: r["params"] for r in ok}
+        self.pretrain_seeds = len({r.get("pretrain_seed", 0) for r in ok})  # that have a finished run
 
     def final(self, size: str, method: str) -> list[float] | None:
         """Final values over target seeds; for a pre-trained method of a bench with several pre-training seeds, one
@@ -81,10 +82,6 @@ class Results:
     def replicate_count(self, size: str, method: str) -> int:
         """Pre-training seeds with a finished run of this method at this size."""
         return len({pretrain_seed for pretrain_seed, _ in self.finals.get((size, method), {})})
-
-    @property
-    def pretrain_seeds(self) -> int:
-        return len({r.get("pretrain_seed", 0) for r in self.rows if r["status"] == "ok"})
 
     def at(self, size: str, method: str, which: str) -> float | None:
         """Mean metric right after init, after the first full epoch, or at the end."""
@@ -144,7 +141,7 @@ def _markdown(res: Results, out: Path) -> str:
     lines = [f"# Initialization benchmark ({title}{task}{', profile ' + cfg['profile'] if cfg.get('profile') else ''})"
              "\n", _protocol(res), "",
              f"## Final {split} {res.name} (%)\n",
-             f"At each method's chosen learning rate, mean ± std over {over}. Last column: templates (the best "
+             f"Mean ± std over {over} at each method's chosen learning rate. Last column: templates (the best "
              "of its banks) minus the best other method at that size; *(noise)* when the gap is under two standard "
              "errors of the difference.\n",
              "| size | params | " + " | ".join(res.methods) + " | templates - best other |",
