@@ -14,6 +14,7 @@ from sizeless.errors import SizelessError, UnsupportedSize
 from sizeless.families import ImageSpec, get_family
 from sizeless.files import load_tensors, read_json
 from sizeless.initializers import InitOptions
+from sizeless.initializers.base import KEEP_FINETUNE, REBUILD_FINETUNE
 from sizeless.initializers.mimetic import mimetic
 from sizeless.initializers.weight_selection import even_indices, select
 from sizeless.models import save_model
@@ -251,6 +252,7 @@ def test_direct_resets_the_head_when_the_classes_differ(tmp_path):
     same = initialize_full("32x2", source, method="direct", source=source, pretrain_config=budget,
                            out=tmp_path / "same", seed=1)
     kept, reset = same.model.get_classifier().weight, other.model.get_classifier().weight
+    assert (same.meta["recommended"], other.meta["recommended"]) == (KEEP_FINETUNE, REBUILD_FINETUNE)
     assert not torch.equal(kept, reset)  # 5 classes each, but not the same 5: a new head
     body = {k: v for k, v in other.model.state_dict().items() if not k.startswith("head")}
     assert all(torch.equal(v, same.model.state_dict()[k]) for k, v in body.items())  # same pre-training
@@ -332,7 +334,7 @@ def test_weight_selection_records_what_it_did_and_draws_only_the_head(tmp_path, 
                                            seed=seed) for seed in (1, 1, 2))
     assert first.meta == {"method": "weight-selection", "family": "vit", "size": "32x2h1",
                           "teacher": str(tmp_path / "teacher"), "teacher_size": "64x2", "head": "new",
-                          "recommended": {"lr": 2.5e-4, "warmup": 0.02}}
+                          "recommended": {"lr": 1e-3, "warmup": 0.05}}  # narrower, new classes: rebuild
     assert (first.architecture, first.model_args["embed_dim"], first.model_args["num_classes"]) == (
         "vit_tiny_patch16_224", 32, 10)
     assert first.model.head.weight.shape == (10, 32)
@@ -405,12 +407,23 @@ def test_templates_reuse_the_bank_head_for_its_own_classes_and_draw_one_for_othe
     assert new.meta["head"] == "new" and not torch.equal(new.model.head.weight, exact.model.head.weight)
 
 
+def test_the_recommended_lr_keeps_a_grown_model_and_rebuilds_a_narrower_one_or_new_classes(bank_dir, small):
+    """What the standard profile's validation sweep chose after each kind of init (NOTES: the LR after init)."""
+    fit = TrainConfig(steps=0)
+    recipe = {size: initialize_full(size, small, bank=bank_dir, fit=fit).meta["recommended"]
+              for size in ("32x2", "48x2h1", "32x4", "32x1", "16x2h1")}
+    assert recipe == {"32x2": KEEP_FINETUNE, "48x2h1": KEEP_FINETUNE, "32x4": KEEP_FINETUNE, "32x1": KEEP_FINETUNE,
+                      "16x2h1": REBUILD_FINETUNE}  # the bank is 32x2: only the narrower model rebuilds
+    others = load_data(DataConfig("digits", classes=[0, 1, 2, 3, 4], train_subset=200))
+    assert initialize_full("48x2h1", others, bank=bank_dir, fit=fit).meta["recommended"] == REBUILD_FINETUNE
+
+
 def test_weight_selection_selects_the_teacher_head_only_for_the_same_classes(tmp_path, small):
     fam = get_family("vit")
     teacher = fam.build(fam.parse_size("64x2"), IMAGE, 10)
     save_model(teacher, tmp_path / "teacher", *fam.model_args(fam.parse_size("64x2"), IMAGE, 10), small)
     same = initialize_full("32x2h1", small, method="weight-selection", teacher=tmp_path / "teacher")
-    assert same.meta["head"] == "the teacher's"
+    assert same.meta["head"] == "the teacher's" and same.meta["recommended"] == REBUILD_FINETUNE  # narrower
     assert torch.equal(same.model.head.weight, teacher.head.weight[:, ::2])
     others = load_data(DataConfig("digits", classes=[1, 0, 2, 3, 4, 5, 6, 7, 8, 9], train_subset=200))
     new = initialize_full("32x2h1", others, method="weight-selection", teacher=tmp_path / "teacher")
@@ -466,6 +479,7 @@ def test_weight_selection_serves_the_teachers_own_width_and_reads_a_missing_mlp_
     same = initialize_full("64x1m2", small, method="weight-selection", teacher=tmp_path / "m2")  # same width, MLP
     assert torch.equal(same.model.blocks[0].mlp.fc1.weight, teacher.blocks[0].mlp.fc1.weight)
     assert same.model_args["num_classes"] == 10  # the saved config rebuilds the student's own head
+    assert same.meta["recommended"] == KEEP_FINETUNE  # the teacher's width and classes: nothing to rebuild
     message = "weight selection cannot serve {}: it needs a teacher at least as wide and deep (teacher is 64x2, MLP {})"
     with pytest.raises(UnsupportedSize) as error:  # the teacher's MLP ratio (2) is read from its config
         initialize_full("64x1", small, method="weight-selection", teacher=tmp_path / "m2")

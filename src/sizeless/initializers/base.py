@@ -12,10 +12,18 @@ from ..data import ImageData
 from ..families import ImageSpec
 from ..training import TrainConfig
 
-# Training after a pre-trained init (templates, linear expansion, weight selection, direct): a
-# quarter of the random-init LR keeps the first epoch from knocking the initialization back down
-# (DESIGN 2.4); the sweep is in benchmarks/NOTES.md.
-RECOMMENDED_FINETUNE = {"lr": 2.5e-4, "warmup": 0.02}
+# Training after a pre-trained init (templates, linear expansion, weight selection, direct). A model that keeps
+# its source's function (as wide or wider, the same outputs) keeps it best at a quarter of the random-init LR,
+# which stops the first epoch from knocking the initialization back down (DESIGN 2.4); one that must rebuild part
+# of it (narrower than its source, or new classes) needs the random-init LR. Both are what the standard profile's
+# validation sweep chose (benchmarks/NOTES.md, "The learning rate after init").
+KEEP_FINETUNE = {"lr": 2.5e-4, "warmup": 0.02}
+REBUILD_FINETUNE = {"lr": 1e-3, "warmup": 0.05}
+
+
+def recommended_finetune(narrower: bool, new_outputs: bool) -> dict:
+    """The fine-tuning recipe a pre-trained init records (``sizeless train`` uses it unless told otherwise)."""
+    return dict(REBUILD_FINETUNE if narrower or new_outputs else KEEP_FINETUNE)
 
 
 def default_fit_config() -> TrainConfig:

@@ -15,7 +15,7 @@ from ..errors import SizelessError
 from ..families import get_family
 from ..objectives import default_objective
 from ..training import fit
-from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
+from .base import Initialized, InitOptions, recommended_finetune
 from .scratch import scratch
 
 
@@ -47,7 +47,8 @@ def direct(size, data: TrainData, options: InitOptions) -> Initialized:
         if "num_classes" in init.model_args:
             init.model_args["num_classes"] = data.num_classes
     last = result.history[-1] if result.history else {"step": 0, "seconds": 0.0}
-    init.meta.update(method="direct", recommended=dict(RECOMMENDED_FINETUNE), pretrain_steps=last["step"],
+    init.meta.update(method="direct", recommended=recommended_finetune(False, source.labels != data.labels),
+                     pretrain_steps=last["step"],
                      pretrain_images=last["step"] * budget.batch_size, pretrain_seconds=last["seconds"],
                      pretrain_cpu_seconds=last.get("cpu_seconds"), pretrain_threads=last.get("threads"))
     return init

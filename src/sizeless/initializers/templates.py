@@ -15,7 +15,7 @@ from ..families import TRANSFORMERS
 from ..norm_stats import has_batchnorm, reestimate_batchnorm
 from ..objectives import default_objective
 from ..training import fit
-from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
+from .base import Initialized, InitOptions, recommended_finetune
 
 
 def templates(size, data: ImageData, options: InitOptions) -> Initialized:
@@ -77,6 +77,7 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
     if has_batchnorm(model):  # composed weights need their own statistics (the fit's were gathered mid-way)
         reestimate_batchnorm(model, data, batch_size=options.fit.batch_size, seed=options.seed)
     arch, args = family.model_args(size, image, data.num_classes)
+    seeded_from = bank.nearest_size(size)
     meta = {
         "method": method,
         "family": family.name,
@@ -85,7 +86,7 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
         "bank": bank.summary(),
         "fit": {"data": data.name, "images": len(data.train), "steps": options.fit.steps or 0,
                 "batch_size": options.fit.batch_size, "lr": options.fit.lr},
-        "seeded_from": bank.nearest_size(size),
+        "seeded_from": seeded_from,
         # a family's own task parts (a DiT's label table, a policy's embeddings) are never stored: always new
         "head": "the bank's" if data.labels == bank.labels and not hasattr(family, "task_parameters") else "new",
         "fit_steps": options.fit.steps or 0,
@@ -93,7 +94,8 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
         "fit_val_loss": history[-1].get("val_loss") if history else None,
         "scaler_params": sum(p.numel() for p in net.scalers.parameters()),
         "family_config": bank.config.get("family_config") or {},
-        "recommended": dict(RECOMMENDED_FINETUNE),
+        "recommended": recommended_finetune(narrower=size.width < family.parse_size(seeded_from).width,
+                                            new_outputs=data.labels != bank.labels),
     }
     if bank.config.get("diffusion"):  # a generator keeps its noise schedule
         meta["diffusion"] = bank.config["diffusion"]

@@ -18,7 +18,7 @@ from ..families import ImageSpec, get_family, task_parameters
 from ..models import check_input, input_geometry, load_model, teacher_family
 from ..norm_stats import has_batchnorm, reestimate_batchnorm
 from ..rng import seeded
-from .base import RECOMMENDED_FINETUNE, Initialized, InitOptions
+from .base import Initialized, InitOptions, recommended_finetune
 
 # parameter suffix -> (axis, groups): timm's fused qkv rows; a family may name its own (``selection_groups``)
 _GROUPED = {"attn.qkv.weight": (0, 3), "attn.qkv.bias": (0, 3)}
@@ -64,7 +64,7 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
     if size_of is not None:  # task-specific parts are new, so any task's teacher serves
         image = family.input_spec(data)
         big = size_of(config)
-        teacher_size = big.key
+        teacher_size, teacher_width = big.key, big.width
         if size.width > big.width or size.depth > big.depth or size.mlp_hidden > big.mlp_hidden:
             raise UnsupportedSize(f"weight selection cannot serve {size.key}: it needs a teacher at least as wide "
                                   f"and deep (teacher is {teacher_size})")
@@ -75,7 +75,7 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
         image = ImageSpec(*input_geometry(config), args["patch_size"])
         t_width, t_depth = args["embed_dim"], args["depth"]
         t_hidden = int(t_width * args.get("mlp_ratio", 4.0))
-        teacher_size = f"{t_width}x{t_depth}"
+        teacher_size, teacher_width = f"{t_width}x{t_depth}", t_width
         if size.width > t_width or size.depth > t_depth or size.mlp_hidden > t_hidden:
             raise UnsupportedSize(
                 f"weight selection cannot serve {size.key}: it needs a teacher at least as wide and deep "
@@ -87,6 +87,7 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
         if "patch_size" in args:  # a patch-based teacher (DiT) fixes the patch size
             image = ImageSpec(image.img_size, image.in_chans, args["patch_size"])
         teacher_size = config.get("sizeless", {}).get("size", "unknown")
+        teacher_width = family.parse_size(teacher_size).width if teacher_size != "unknown" else size.width
         arch, _ = family.model_args(size, image, data.num_classes)
         if arch != config["architecture"]:
             raise SizelessError(f"{options.teacher} is a {config['architecture']} but {size.key} at this input is a "
@@ -97,8 +98,8 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
     state = student.state_dict()
     head = {id(p) for p in task_parameters(family, student)}
     teacher_labels = label_space(config.get("num_classes", 0), config.get("label_names"), "")
-    same_classes = not hasattr(family, "task_parameters") and bool(config.get("label_names")) and \
-        teacher_labels == data.labels
+    same_outputs = bool(config.get("label_names")) and teacher_labels == data.labels
+    same_classes = same_outputs and not hasattr(family, "task_parameters")  # a family's task parts are always new
     # the teacher's head is selected like any tensor when it predicts the target's classes; else the head is new,
     # and so is everything under "head" (ConvNeXt's head.norm), as in the reference code
     new_head = set() if same_classes else {n for n, p in student.named_parameters() if id(p) in head}
@@ -119,5 +120,5 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
     meta = {"method": "weight-selection", "family": family.name, "size": size.key,
             "teacher": str(options.teacher), "teacher_size": teacher_size,
             "head": "the teacher's" if same_classes else "new",
-            "recommended": dict(RECOMMENDED_FINETUNE)}
+            "recommended": recommended_finetune(size.width < teacher_width, new_outputs=not same_outputs)}
     return Initialized(student, arch, model_args, meta)

@@ -21,7 +21,7 @@ from ..data import DataConfig, load_data
 from ..errors import SizelessError
 from ..families import TRANSFORMERS, ImageSpec, get_family
 from ..initializers import INITIALIZERS, Initialized
-from ..initializers.base import RECOMMENDED_FINETUNE, default_fit_config
+from ..initializers.base import KEEP_FINETUNE, default_fit_config
 from ..models import input_geometry, load_model, save_model, teacher_family
 from ..rng import keep_rng, reseed
 from ..training import TrainConfig, TrainResult, fit
@@ -116,7 +116,7 @@ def _from_model(task, path, data, method, patch_size, seed, out, head, channels)
     reseed(seed)
     head_module = task.head_class(head, family).for_backbone(family, size, image, data.num_classes, channels)
     meta = {**recorded, "method": method, "backbone_from": str(path), "source_image": vars(old),
-            "recommended": dict(RECOMMENDED_FINETUNE)}
+            "recommended": dict(KEEP_FINETUNE)}
     return _assemble(task, backbone, head_module, data, family, size, image, meta, out)
 
 
@@ -150,7 +150,7 @@ def _templated(task, method, size, data, bank, image, head, fit_config, seed, lo
             "bank_image": bank.config["image"], "fit_steps": fit_config.steps or 0, "fit_lr": fit_config.lr,
             f"fit_val_{task.metrics[0]}": final.get(f"val_{task.metrics[0]}"),
             "scaler_params": sum(p.numel() for p in net.scalers.parameters()),
-            "recommended": dict(RECOMMENDED_FINETUNE)}
+            "recommended": dict(KEEP_FINETUNE)}
     return net.export().cpu(), meta
 
 
