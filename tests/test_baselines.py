@@ -462,8 +462,12 @@ def test_weight_selection_for_a_policy_reads_the_teachers_size_from_its_config(t
     odd = weight_selection("48x1h1m2", data, options).model.state_dict()["encoder.h.0.attn.c_attn.weight"]
     qkv = ref["encoder.h.0.attn.c_attn.weight"]  # in-by-out: q | k | v column groups, 64 -> 48 each (not every 2nd)
     assert torch.equal(odd, select(qkv, (48, 144), 3, 1)) and not torch.equal(odd, select(qkv, (48, 144)))
+    assert init.meta["recommended"] == REBUILD_FINETUNE  # narrower than the teacher
     for same in ("64x2h2m2", "64x1h2m2", "32x2h1m4"):  # as wide, as deep, as wide an MLP as the teacher: served
-        assert weight_selection(same, data, options).meta["size"] == fam.parse_size(same).key
+        served = weight_selection(same, data, options).meta
+        assert served["size"] == fam.parse_size(same).key
+        # a policy's task parts are always new, which alone asks for no higher LR (none was measured)
+        assert served["recommended"] == (KEEP_FINETUNE if same.startswith("64") else REBUILD_FINETUNE)
     message = "weight selection cannot serve {}: it needs a teacher at least as wide and deep (teacher is 64x2h2m2)"
     for target in ("96x1h3m1", "32x3h1m4", "32x1h1m8"):  # wider (a narrower MLP), deeper, a wider MLP
         with pytest.raises(UnsupportedSize) as error:

@@ -21,9 +21,13 @@ KEEP_FINETUNE = {"lr": 2.5e-4, "warmup": 0.02}
 REBUILD_FINETUNE = {"lr": 1e-3, "warmup": 0.05}
 
 
-def recommended_finetune(narrower: bool, new_outputs: bool) -> dict:
-    """The fine-tuning recipe a pre-trained init records (``sizeless train`` uses it unless told otherwise)."""
-    return dict(REBUILD_FINETUNE if narrower or new_outputs else KEEP_FINETUNE)
+def recommended_finetune(family, narrower: bool, source_labels: tuple, target_labels: tuple) -> dict:
+    """The fine-tuning recipe a pre-trained init records (``sizeless train`` uses it unless told otherwise).
+
+    Other classes count only for a classifier: a family with task parts of its own (a policy's embeddings, a
+    generator's label table) measured no such rule (the control benches chose the low LR on held-out tasks)."""
+    new_classes = source_labels != target_labels and not hasattr(family, "task_parameters")
+    return dict(REBUILD_FINETUNE if narrower or new_classes else KEEP_FINETUNE)
 
 
 def default_fit_config() -> TrainConfig:

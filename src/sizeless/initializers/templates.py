@@ -94,8 +94,8 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
         "fit_val_loss": history[-1].get("val_loss") if history else None,
         "scaler_params": sum(p.numel() for p in net.scalers.parameters()),
         "family_config": bank.config.get("family_config") or {},
-        "recommended": recommended_finetune(narrower=size.width < family.parse_size(seeded_from).width,
-                                            new_outputs=data.labels != bank.labels),
+        "recommended": recommended_finetune(family, size.width < family.parse_size(seeded_from).width, bank.labels,
+                                            data.labels),
     }
     if bank.config.get("diffusion"):  # a generator keeps its noise schedule
         meta["diffusion"] = bank.config["diffusion"]

@@ -97,9 +97,10 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
     source = teacher.state_dict()
     state = student.state_dict()
     head = {id(p) for p in task_parameters(family, student)}
-    teacher_labels = label_space(config.get("num_classes", 0), config.get("label_names"), "")
-    same_outputs = bool(config.get("label_names")) and teacher_labels == data.labels
-    same_classes = same_outputs and not hasattr(family, "task_parameters")  # a family's task parts are always new
+    # a teacher that does not name its classes predicts none the target knows
+    teacher_labels = label_space(config.get("num_classes", 0), config["label_names"], "") \
+        if config.get("label_names") else None
+    same_classes = not hasattr(family, "task_parameters") and teacher_labels == data.labels
     # the teacher's head is selected like any tensor when it predicts the target's classes; else the head is new,
     # and so is everything under "head" (ConvNeXt's head.norm), as in the reference code
     new_head = set() if same_classes else {n for n, p in student.named_parameters() if id(p) in head}
@@ -120,5 +121,5 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
     meta = {"method": "weight-selection", "family": family.name, "size": size.key,
             "teacher": str(options.teacher), "teacher_size": teacher_size,
             "head": "the teacher's" if same_classes else "new",
-            "recommended": recommended_finetune(size.width < teacher_width, new_outputs=not same_outputs)}
+            "recommended": recommended_finetune(family, size.width < teacher_width, teacher_labels, data.labels)}
     return Initialized(student, arch, model_args, meta)
