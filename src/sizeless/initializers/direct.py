@@ -47,8 +47,8 @@ def direct(size, data: TrainData, options: InitOptions) -> Initialized:
         if "num_classes" in init.model_args:
             init.model_args["num_classes"] = data.num_classes
     last = result.history[-1] if result.history else {"step": 0, "seconds": 0.0}
-    init.meta.update(method="direct", recommended=recommended_finetune(family, False, source.labels, data.labels),
-                     pretrain_steps=last["step"],
+    recipe = recommended_finetune(family, narrower=False, source_labels=source.labels, target_labels=data.labels)
+    init.meta.update(method="direct", recommended=recipe, pretrain_steps=last["step"],
                      pretrain_images=last["step"] * budget.batch_size, pretrain_seconds=last["seconds"],
                      pretrain_cpu_seconds=last.get("cpu_seconds"), pretrain_threads=last.get("threads"))
     return init
