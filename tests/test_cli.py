@@ -30,6 +30,19 @@ def test_pretrain_init_train_eval(tmp_path, run_cli):
     assert metrics["loss"] == pytest.approx(recorded["val_loss"], rel=1e-5)
 
 
+@pytest.mark.parametrize("args, templates", [
+    (["--size", "32x1", "--template-width", "16"], 8),  # ViT: the profile's measured N
+    (["--size", "32x2", "--template-width", "32", "--linear-scalers"], 2),  # TLEG's learngene has two
+    (["--family", "resnet", "--size", "8x1-1-1-1", "--template-width", "4"], 4),
+])
+def test_pretrain_takes_the_familys_number_of_templates(tmp_path, run_cli, args, templates):
+    code, _, err = run_cli("pretrain", "--data", "digits", *args, "--epochs", "1", "--train-subset", "128",
+                           "--batch-size", "64", "--out", str(tmp_path / "bank"))
+    assert code == 0, err
+    config = json.loads((tmp_path / "bank" / "config.json").read_text())
+    assert config["constraint_config"]["num_templates"] == templates
+
+
 @pytest.mark.parametrize("args, message", [
     (["init", "--bank", "{bank}", "--size", "40x2", "--data", "digits", "--out", "{tmp}/m"],
      "width 40 is not a multiple of the template width 16"),

@@ -18,7 +18,7 @@ from .constraints import build_constraint
 from .data import DataConfig, ImageData, TrainData, load_data
 from .diffusion import DiffusionConfig
 from .errors import SizelessError
-from .families import ImageSpec, get_family, model_classes
+from .families import Family, ImageSpec, default_num_templates, get_family, model_classes
 from .files import read_json
 from .flops import cumulative_macs, macs_per_image, training_flops
 from .gen_metrics import FeatureModel, InceptionFID, compare, real_floor
@@ -52,6 +52,14 @@ def image_spec(data: ImageData, patch_size: int | None = None, family: str = "vi
 
 
 @keep_rng()
+def _with_template_count(family: Family, constraint: str, config: dict | None) -> dict | None:
+    """A Kronecker bank's templates per kind when none is given: two for TLEG's linear scalers, else the family's."""
+    config = dict(config or {})
+    if constraint != "kronecker" or "num_templates" in config:
+        return config
+    return config | {"num_templates": 2 if config.get("scalers") == "linear" else default_num_templates(family)}
+
+
 def pretrain(
     data: ImageData | DataConfig | str,
     sizes: Sequence[str],
@@ -79,6 +87,7 @@ def pretrain(
     (``objectives.OBJECTIVES``); default: the family's first. ``size_sampling`` runs each step at a drawn
     width and/or depth (SWEET's width-wise stochastic scaling, extended to depth).
     ``family_config``: family options stored in the bank, e.g. ``{"share_stages": True}`` for a CNN.
+    A Kronecker ``constraint_config`` without ``num_templates`` takes the family's (8 for ViT, else 4).
     """
     if not sizes:
         raise SizelessError("give at least one --size to pre-train")
@@ -95,7 +104,7 @@ def pretrain(
     parsed = [fam.parse_size(s) for s in sizes]
     if len({s.key for s in parsed}) != len(parsed):
         raise SizelessError(f"duplicate sizes in {[s.key for s in parsed]}")
-    con = build_constraint(constraint, constraint_config)
+    con = build_constraint(constraint, _with_template_count(fam, constraint, constraint_config))
     image = image_spec(data, patch_size, family)
     net = TemplateNet(fam, con, parsed, image, data.num_classes, seed=config.seed)
     keys = list(net.sizes)

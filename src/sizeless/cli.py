@@ -48,7 +48,8 @@ LrOpt = Annotated[float, typer.Option(help="peak learning rate", callback=checks
 MaskOpt = Annotated[float, typer.Option(help="mae: fraction of patches masked", callback=checks.open_fraction)]
 DecoderWidthOpt = Annotated[int, typer.Option(help="mae: decoder width", callback=checks.at_least_one)]
 DecoderDepthOpt = Annotated[int, typer.Option(help="mae: decoder blocks", callback=checks.at_least_one)]
-TemplatesOpt = Annotated[int, typer.Option(help="kronecker: templates per kind (N)", callback=checks.at_least_one)]
+TemplatesOpt = Annotated[int | None, typer.Option(help="kronecker: templates per kind (N; default: the family's, "
+                                                       "8 for ViT, else 4)", callback=checks.at_least_one)]
 RanksOpt = Annotated[str, typer.Option(help="tucker: core ranks R1,R2,R3 (slices, output, input features)",
                                        callback=checks.ranks)]
 MaxParamsOpt = Annotated[int | None, typer.Option(help="budget: parameters of the exported model",
@@ -166,9 +167,9 @@ def pretrain(
     label_dropout: LabelDropoutOpt = 0.1,
     template_width: Annotated[int, typer.Option(help="kronecker: template width w; targets need multiples",
                                                 callback=checks.at_least_one)] = 32,
-    num_templates: TemplatesOpt = 4,
+    num_templates: TemplatesOpt = None,
     vectors: Annotated[str, typer.Option(help="kronecker: biases/norms/embeddings 'template' or 'free'")] = "template",
-    linear_scalers: Annotated[bool, typer.Option(help="TLEG learngene: fixed scalers 1, l/(L-1); needs N=2")] = False,
+    linear_scalers: Annotated[bool, typer.Option(help="TLEG learngene: fixed scalers 1, l/(L-1); N=2")] = False,
     ranks: RanksOpt = "16,64,64",
     width_sampling: Annotated[str | None, typer.Option(help="a width per step from a list 64,96,128 or a range "
                                                             "64:128:32 (tucker: up to each --size's width; kronecker: "
@@ -225,8 +226,9 @@ def pretrain(
     if constraint == "tucker":
         constraint_config = {"ranks": checks.parse_ranks(ranks)}
     else:
-        constraint_config = {"template_width": template_width, "num_templates": num_templates, "vectors": vectors,
+        constraint_config = {"template_width": template_width, "vectors": vectors,
                              "scalers": "linear" if linear_scalers else "learned"}
+        constraint_config |= {"num_templates": num_templates} if num_templates else {}
     family_config = family_options(family, share_stages=share_stages, embeddings=embeddings)
     sampling = SizeSampling.parse(width_sampling, width_distribution, depth_sampling, paired_weight) \
         if width_sampling or depth_sampling else None

@@ -7,6 +7,7 @@ from .base import (
     Family,
     ImageSpec,
     Kind,
+    default_num_templates,
     example_input,
     example_macs,
     example_noun,
@@ -56,6 +57,6 @@ def needs_sizeless(architecture: str) -> bool:
     return any(architecture in getattr(family, "custom_architectures", ()) for family in FAMILIES.values())
 
 
-__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "example_input", "example_macs", "example_noun",
-           "family_options", "get_family", "input_key", "model_classes", "needs_sizeless", "task_parameters",
-           "tie_weights"]
+__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "default_num_templates", "example_input",
+           "example_macs", "example_noun", "family_options", "get_family", "input_key", "model_classes",
+           "needs_sizeless", "task_parameters", "tie_weights"]

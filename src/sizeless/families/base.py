@@ -154,6 +154,7 @@ class TimmClassifier:
 #   is ``model.get_classifier()``, stored in a bank and reused for the same classes.
 # - ``num_classes(model)``: how many classes the task-specific part serves (None: no classes, e.g. a policy).
 # - ``tie_weights(model)``: share modules across blocks in a templated model (DiT's one embedder).
+# - ``num_templates``: Kronecker templates per kind of a bank built without ``--num-templates`` (default 4).
 
 
 def task_parameters(family: Any, model: nn.Module) -> list[nn.Parameter]:
@@ -174,6 +175,13 @@ def tie_weights(family: Any, model: nn.Module) -> None:
     hook = getattr(family, "tie_weights", None)
     if hook:
         hook(model)
+
+
+def default_num_templates(family: Any) -> int:
+    """Kronecker templates per kind when the user names none: the family's measured choice, else 4."""
+    return getattr(family, "num_templates", 4)
+
+
 def example_input(family: Any, spec: Any, batch: int = 1) -> Any:
     """``batch`` inputs of one forward of the family's plain model built for ``spec`` (values are irrelevant: they
     are counted for MACs and timed for latency): the family's ``example`` (a dict of keyword inputs), else images."""

@@ -20,6 +20,9 @@ class ViTFamily(TransformerSizes, TimmClassifier):
     objectives = ("supervised", "distill", "mae")
     custom_architectures = ()
     default_depths = range(2, 25)
+    # eight templates per kind: at the standard CIFAR-10 budget two N = 8 banks were level with or ahead of N = 4 at
+    # every target size, N = 16 behind N = 8 (benchmarks/NOTES.md, "Eight templates per kind"); DiT gained nothing
+    num_templates = 8
 
     def describe_size(self, size: ViTSize) -> str:
         heads = f"{size.heads} head{'s' if size.heads > 1 else ''} of {size.width // size.heads}"
