@@ -51,8 +51,7 @@ def image_spec(data: ImageData, patch_size: int | None = None, family: str = "vi
     return ImageSpec(data.img_size, data.in_chans, patch_size or get_family(family).default_patch_size(data.img_size))
 
 
-@keep_rng()
-def _with_template_count(family: Family, constraint: str, config: dict | None) -> dict | None:
+def _with_template_count(family: Family, constraint: str, config: dict | None) -> dict:
     """A Kronecker bank's templates per kind when none is given: two for TLEG's linear scalers, else the family's."""
     config = dict(config or {})
     if constraint != "kronecker" or "num_templates" in config:
@@ -60,6 +59,7 @@ def _with_template_count(family: Family, constraint: str, config: dict | None) -
     return config | {"num_templates": 2 if config.get("scalers") == "linear" else default_num_templates(family)}
 
 
+@keep_rng()
 def pretrain(
     data: ImageData | DataConfig | str,
     sizes: Sequence[str],
