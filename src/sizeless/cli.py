@@ -228,7 +228,8 @@ def pretrain(
     else:
         constraint_config = {"template_width": template_width, "vectors": vectors,
                              "scalers": "linear" if linear_scalers else "learned"}
-        constraint_config |= {"num_templates": num_templates} if num_templates else {}
+        if num_templates:  # else the family's (api.pretrain)
+            constraint_config["num_templates"] = num_templates
     family_config = family_options(family, share_stages=share_stages, embeddings=embeddings)
     sampling = SizeSampling.parse(width_sampling, width_distribution, depth_sampling, paired_weight) \
         if width_sampling or depth_sampling else None
