@@ -575,3 +575,30 @@ def test_pretrain_seeds_replicate_every_pretrained_input_and_share_the_untrained
     for refused in (dict(bank=next(out.glob("bank-*"))), dict(teacher=out / "teacher")):
         with pytest.raises(SizelessError, match="--pretrain-seeds seeds the inputs the image bench builds"):
             dataclasses.replace(cfg, pretrain_seeds=2, **refused)
+
+
+@pytest.mark.slow
+def test_a_reused_bench_serves_each_of_its_pretraining_seeds(tmp_path):
+    """--pretrained-from with --pretrain-seeds: seed k's targets start from the reused bench's seed-k bank and direct
+    runs (the same numbers that bench got), and a seed it never built is refused before anything runs."""
+    first = BenchConfig(data="digits", out=tmp_path / "first", sizes=["32x3"], methods=["templates", "direct"],
+                        fit_steps=1, epochs=1, batch_size=50, train_subset=100, holdout=100, pretrain_subset=100,
+                        bank_size="32x2", template_width=16, num_templates=2, pretrain_epochs=1, pretrain_seeds=2)
+    built = {(r["method"], r["pretrain_seed"]): r for r in run_init_bench(first)}
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "first").rglob("*") if p.is_file()}
+    second = BenchConfig(data="digits", out=tmp_path / "second", sizes=["32x3"], methods=["templates", "direct"],
+                         fit_steps=1, epochs=1, batch_size=50, train_subset=100, holdout=100,
+                         pretrained_from=tmp_path / "first", pretrain_seeds=2)
+    reused = {(r["method"], r["pretrain_seed"]): r for r in run_init_bench(second)}
+    assert set(reused) == set(built) == {(m, s) for m in ("templates", "direct") for s in (0, 1)}
+    for key, row in built.items():  # the same inputs, seed by seed: the same target runs
+        assert reused[key]["test_loss"] == row["test_loss"], key
+    assert reused[("templates", 1)]["test_loss"] != reused[("templates", 0)]["test_loss"]
+    assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "first").rglob("*") if p.is_file()}
+    assert "2 pre-training seeds" in (tmp_path / "second" / "report.md").read_text()
+    runs = {p.name for p in (tmp_path / "second" / "runs").iterdir()}
+    with pytest.raises(SizelessError, match=r"holds no finished bank at pre-training seed 2.*--pretrain-seeds 3"):
+        run_init_bench(dataclasses.replace(second, pretrain_seeds=3))
+    assert runs == {p.name for p in (tmp_path / "second" / "runs").iterdir()}  # refused before any run
+    partial = run_init_bench(dataclasses.replace(second, pretrain_seeds=3, finished_only=True))
+    assert {r["pretrain_seed"] for r in partial} == {0, 1}

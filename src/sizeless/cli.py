@@ -676,7 +676,8 @@ def bench_init(
                                                       callback=checks.positive)] = None,
     pretrain_seeds: Annotated[int | None, typer.Option(help="pre-training seeds: the bank, teacher, learngene and "
                                                             "direct runs are built once per seed and the report "
-                                                            "averages over them (seed 0's are the cached ones)",
+                                                            "averages over them (seed 0's are the cached ones); with "
+                                                            "--pretrained-from, that bench's inputs of each seed",
                                                        callback=checks.at_least_one)] = None,
     teacher_size: Annotated[str | None, typer.Option(help="size of a teacher trained here (default: the bank's)")] =
         None,

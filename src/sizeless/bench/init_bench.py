@@ -17,6 +17,7 @@ finished run; a run cut short resumes from its checkpoint.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -179,10 +180,12 @@ class BenchConfig:
             raise SizelessError("an LR sweep is chosen on a validation split carved from train: add --holdout N")
         if self.pretrain_seeds < 1:
             raise SizelessError(f"--pretrain-seeds counts pre-training seeds (1 or more), got {self.pretrain_seeds}")
-        given = [f"--{n.replace('_', '-')}" for n in ("bank", "teacher", "learngene", "mae_bank", "pretrained_from")
-                 if getattr(self, n) is not None]
+        adopted = ("bank", "teacher", "learngene") if self.pretrained_from is not None else ()  # _adopt checks them
+        given = [f"--{n.replace('_', '-')}" for n in ("bank", "teacher", "learngene", "mae_bank")
+                 if getattr(self, n) is not None and n not in adopted]
         if self.pretrain_seeds > 1 and (given or self.family in FAMILY_BENCHES):
-            # a given input has one seed of its own; the policy bench keeps its own cache of pre-trained inputs
+            # a given input has one seed of its own (a reused bench has its own per seed); the policy bench keeps
+            # its own cache of pre-trained inputs
             raise SizelessError("--pretrain-seeds seeds the inputs the image bench builds itself: drop it with "
                                 f"{', '.join(given) or 'a policy family'} (those inputs exist once)")
         if self.task:
@@ -197,9 +200,7 @@ class BenchConfig:
         if other.family != self.family:
             raise SizelessError(f"{self.pretrained_from} pre-trained {other.family} inputs; this bench is for "
                                 f"{self.family}")
-        root = Path(self.pretrained_from)
-        inputs = {"bank": other.bank or root / f"bank-{_bank_tag(other)}", "teacher": other.teacher or root / "teacher",
-                  "learngene": other.learngene or root / "learngene"}
+        inputs = _reused_inputs(other, Path(self.pretrained_from))
         given = [f"--{name}" for name, path in inputs.items() if getattr(self, name) not in (None, path)]
         if given:
             raise SizelessError(f"--pretrained-from reuses that bench's bank, teacher and learngene; drop "
@@ -270,6 +271,35 @@ def reused_bench(root: Path) -> tuple[BenchConfig, dict]:
     return BenchConfig(**settings), meta
 
 
+def _reused_inputs(other: BenchConfig, root: Path, seed: int = 0) -> dict[str, Path]:
+    """Where the bench in ``root`` keeps its bank, teacher and learngene of one pre-training seed."""
+    return {"bank": other.bank or root / f"bank-{_bank_tag(other, seed)}",
+            "teacher": other.teacher or root / _seeded("teacher", seed),
+            "learngene": other.learngene or root / _seeded("learngene", seed)}
+
+
+def _at_seed(cfg: BenchConfig, reused: tuple[BenchConfig, dict], seed: int) -> BenchConfig | None:
+    """This bench with the reused bench's inputs of pre-training seed ``seed`` (seed 0's are adopted already); None
+    with --finished-only when that seed's bank was never built there."""
+    if seed == 0:
+        return cfg
+    other, root = reused[0], Path(cfg.pretrained_from)
+    if other.bank is not None:
+        raise SizelessError(f"--pretrained-from {root}: that bench was given one bank ({other.bank}), so it has no "
+                            "other pre-training seeds; drop --pretrain-seeds")
+    inputs = _reused_inputs(other, root, seed)
+    if not _finished(inputs["bank"]):
+        if cfg.finished_only:
+            return None
+        raise SizelessError(f"--pretrained-from {root} holds no finished bank at pre-training seed {seed} "
+                            f"({inputs['bank']}); run that bench with --pretrain-seeds {seed + 1} first, or lower "
+                            "--pretrain-seeds")
+    seeded = copy.copy(cfg)  # not dataclasses.replace: the paths below must not be checked against seed 0's again
+    for name, path in inputs.items():
+        setattr(seeded, name, path)
+    return seeded
+
+
 def _refuse_other_pretraining(given: dict, root: Path) -> None:
     """A pre-training setting given beside --pretrained-from that differs from the reused bench's would be replaced
     by it without a word (the inputs exist already), so it is refused."""
@@ -324,11 +354,13 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
     rows: list[dict] = []
     built: list[Inputs] = []
     chosen: dict[tuple[str, str], float | None] = {}  # seed 0's LR choice per (method, size), for the overlays
-    for pretrain_seed in range(cfg.pretrain_seeds):
+    # each pre-training seed's configuration: a reused bench's inputs of that seed (checked before any run)
+    seeded = [_at_seed(cfg, reused, seed) if reused else cfg for seed in range(cfg.pretrain_seeds)]
+    for pretrain_seed, seed_cfg in enumerate(seeded):
         methods = [m for m in cfg.methods if pretrain_seed == 0 or m in PRETRAINED_METHODS]
         if not methods:  # only methods that pre-train nothing: one seed says all
             break
-        inputs = _build_inputs(cfg, out, data, reused, pretrain_seed)
+        inputs = _build_inputs(seed_cfg, out, data, reused, pretrain_seed) if seed_cfg else None
         if inputs is None:  # --finished-only and this seed's bank is not built yet
             continue
         built.append(inputs)
