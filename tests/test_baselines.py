@@ -602,3 +602,29 @@ def test_a_reused_bench_serves_each_of_its_pretraining_seeds(tmp_path):
     assert runs == {p.name for p in (tmp_path / "second" / "runs").iterdir()}  # refused before any run
     partial = run_init_bench(dataclasses.replace(second, pretrain_seeds=3, finished_only=True))
     assert {r["pretrain_seed"] for r in partial} == {0, 1}
+
+
+def test_a_bank_variant_is_reported_beside_another_benchs_baselines(tmp_path):
+    """--compare-with: the methods a bench does not run are read from a bench judged under the same target protocol,
+    so the report computes the gaps; a bench under another protocol is refused before any run."""
+    settings = dict(data="digits", sizes=["32x3"], fit_steps=1, epochs=1, batch_size=50, train_subset=100,
+                    holdout=100, pretrain_subset=100, bank_size="32x2", template_width=16, pretrain_epochs=1)
+    baselines = BenchConfig(out=tmp_path / "base", methods=["templates", "scratch"], num_templates=2, **settings)
+    run_init_bench(baselines)
+    variant = BenchConfig(out=tmp_path / "variant", methods=["templates"], num_templates=1,
+                          compare_with=tmp_path / "base", **settings)
+    own = run_init_bench(variant)
+    assert {r["method"] for r in own} == {"templates"}
+    recorded = json.loads((tmp_path / "variant" / "results.json").read_text())["rows"]
+    assert {r["method"] for r in recorded} == {"templates"}  # the record keeps this bench's runs only
+    report = (tmp_path / "variant" / "report.md").read_text()
+    assert "| size | params | templates | scratch | templates - best other |" in report
+    assert f"The columns scratch are the runs of `{tmp_path / 'base'}`" in report
+    assert "Mean gain of templates over scratch" in report and "vs scratch" in report
+    csv_rows = (tmp_path / "variant" / "results.csv").read_text().splitlines()
+    assert "bench" in csv_rows[0].split(",") and any(",scratch," in f",{line}," for line in csv_rows)
+    with pytest.raises(SizelessError, match=r"another target protocol: epochs 1 \(this bench: 2\)"):
+        run_init_bench(dataclasses.replace(variant, out=tmp_path / "other", epochs=2))
+    assert not (tmp_path / "other").exists()
+    with pytest.raises(SizelessError, match="names this bench's own folder"):
+        run_init_bench(dataclasses.replace(variant, out=tmp_path / "base"))

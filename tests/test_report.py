@@ -54,3 +54,22 @@ def test_several_pretraining_seeds_are_replicates_whose_means_make_the_spread():
     assert _partial(res, "32x2h1", "templates") == _partial(res, "32x2h1", "scratch") == ""
     assert _partial(res, "32x2h1", "direct") == " (1 of 2 pre-training seeds)"
     assert res.final("32x2h1", "direct") == [0.55]  # one replicate: no spread of target seeds passed off as its
+
+
+def test_a_gap_to_a_one_seed_replicate_is_judged_by_its_target_seeds():
+    """A method pre-trained once in a bench of two pre-training seeds shows one value, but its target seeds still
+    bound the noise: a gap inside their spread is marked, where no estimate at all would pass it off as real."""
+    from sizeless.bench.report import _gain
+
+    def run(method, pretrain_seed, seed, value):
+        return [{**r, "pretrain_seed": pretrain_seed, "seed": seed} for r in _rows(method, [3.0], [value])]
+
+    rows = (run("templates", 0, 0, 0.60) + run("templates", 1, 0, 0.59) + run("direct", 0, 0, 0.55)
+            + run("direct", 0, 1, 0.63))
+    res = Results(rows, {"config": {"metric": "acc"}})
+    assert res.final("32x2h1", "direct") == pytest.approx([0.59])
+    assert res.noise_values("32x2h1", "direct") == [0.55, 0.63]
+    assert res.noise_values("32x2h1", "templates") == res.final("32x2h1", "templates")
+    assert _gain(res, "32x2h1") == "+0.50 vs direct *(noise)*"
+    wide = Results(rows[:2] + run("direct", 0, 0, 0.40) + run("direct", 0, 1, 0.41), {"config": {"metric": "acc"}})
+    assert _gain(wide, "32x2h1") == "+19.00 vs direct"

@@ -714,6 +714,10 @@ def bench_init(
     finished_only: Annotated[bool, typer.Option(help="report the target runs already finished in OUT and train "
                                                      "none (a long bench run in pieces; its pre-trained inputs must "
                                                      "be there)")] = False,
+    compare_with: Annotated[Path | None, typer.Option(help="report the methods this bench does not run from the "
+                                                           "bench in this folder (same target data, splits and "
+                                                           "budget): a bank variant beside baselines that ran "
+                                                           "once")] = None,
 ):
     """Compare initializers on the same data, sizes and budgets; writes a report with plots."""
     from .bench import BenchConfig, run_init_bench
@@ -741,7 +745,8 @@ def bench_init(
         head_channels=decoder_channels, target_batch_size=target_batch_size, mae_bank=mae_bank, mae_epochs=mae_epochs,
         train_steps=train_steps, pretrain_steps=pretrain_steps,
         eval_steps=_ints(eval_steps, "--eval-steps") if eval_steps else [], episodes=episodes,
-        target_return=target_return, context=context, finished_only=finished_only or None)
+        target_return=target_return, context=context, finished_only=finished_only or None,
+        compare_with=compare_with)
     run_init_bench(config)
     console.print(f"[green]report written to {out / 'report.md'}[/]")
     Console().print((out / "report.md").read_text())

@@ -47,6 +47,7 @@ from ..mae import MAEConfig
 from ..sampling import SizeSampling, size_draws
 from ..tasks import default_fit_lr, get_task, task_of
 from ..training import TrainConfig, evaluate
+from .compare import comparable_bench, compared_rows
 from .report import PRETRAINED_METHODS, write_report
 
 METHODS = ("templates", "scratch", "weight-selection", "mimetic", "linear-expansion", "direct", "direct-amortized")
@@ -156,14 +157,18 @@ class BenchConfig:
     target_return: float | None = None  # return-to-go to condition on (default: the expert's return)
     context: int | None = None  # context length K (default 20)
     finished_only: bool = False  # report the target runs already recorded; train none (a bench run in pieces)
+    # another bench judged under the same target protocol: its runs of the methods this one does not run are
+    # reported beside this bench's (a bank variant against baselines that ran once)
+    compare_with: Path | None = None
 
     def __post_init__(self) -> None:
         # an unknown family fails here too; families judged by other metrics have their own runner
         if "supervised" not in get_family(self.family).objectives and self.family not in FAMILY_BENCHES:
             raise SizelessError(f"bench init judges classifiers by accuracy and has no runner for {self.family}; "
                                 "for dit (a generator) run benchmarks/dit_bench.py, which measures samples")
-        if self.finished_only and self.family in FAMILY_BENCHES:
-            raise SizelessError(f"--finished-only reads the image bench's run records; the {self.family} bench keeps "
+        if (self.finished_only or self.compare_with) and self.family in FAMILY_BENCHES:
+            flag = "--finished-only" if self.finished_only else "--compare-with"
+            raise SizelessError(f"{flag} reads the image bench's run records; the {self.family} bench keeps "
                                 "its own: run it without the flag (it resumes from its cache)")
         kind = "vit" if self.family in TRANSFORMERS else "cnn"
         self.template_width = self.template_width or DEFAULT_TEMPLATE_WIDTH[kind]
@@ -349,6 +354,7 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
     if cfg.family in FAMILY_BENCHES:
         return FAMILY_BENCHES[cfg.family](cfg)
     out = Path(cfg.out)
+    compared = comparable_bench(_settings_record(cfg), cfg.compare_with) if cfg.compare_with else None  # before runs
     reused = reused_bench(cfg.pretrained_from) if cfg.pretrained_from else None
     data = _datasets(cfg, reused[0] if reused else None)  # every pre-training seed shares the data and its splits
     rows: list[dict] = []
@@ -374,7 +380,8 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
             sizes = [built[0].bank.family.parse_size(s).key for s in cfg.sizes]
             meta["overlays"] = _overlays(cfg, built[0], sizes[-1], chosen, out)
         write_json(out / "results.json", {"meta": meta, "rows": rows})
-        write_report(out, rows, meta)
+        beside = compared_rows(compared, cfg.compare_with, rows, cfg.methods) if compared else []
+        write_report(out, rows + beside, meta)
     dist.barrier()
     return rows
 
@@ -765,6 +772,11 @@ def _choose(runs: list[dict], metric: str) -> float | None:
     return max(final, key=lambda lr: final[lr][1]) if final else None
 
 
+def _settings_record(cfg: BenchConfig) -> dict:
+    """The bench's settings as its results.json stores them (plain JSON values)."""
+    return json.loads(json.dumps(asdict(cfg), default=str))
+
+
 def _provenance(cfg: BenchConfig, built: list[Inputs]) -> dict:
     """What the report says about how the rows were made: the command, the machine, the inputs' costs (pre-training
     seed 0's), and each pre-training seed's bank."""
@@ -777,7 +789,7 @@ def _provenance(cfg: BenchConfig, built: list[Inputs]) -> dict:
                    f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}",
         "threads": torch.get_num_threads(),
         "cores": os.cpu_count(),  # what a run that recorded no thread count is judged against
-        "config": json.loads(json.dumps(asdict(cfg), default=str)),
+        "config": _settings_record(cfg),
         "served_sizes": inputs.served_sizes,
         "fit_lr": _fit_lr(cfg, inputs),
         "inputs": inputs.compute,

@@ -79,6 +79,14 @@ class Results:
             return [value for values in replicates.values() for value in values]
         return [mean(values) for values in replicates.values()]
 
+    def noise_values(self, size: str, method: str) -> list[float]:
+        """What a gap's noise is judged by: :meth:`final`'s values, or the target seeds' where one pre-training seed
+        ran (a lower bound on the noise: the pre-training seed's share is unknown)."""
+        values = self.final(size, method) or []
+        if len(values) > 1:
+            return values
+        return [value for _, value in self.finals.get((size, method), {}).values()]
+
     def replicate_count(self, size: str, method: str) -> int:
         """Pre-training seeds with a finished run of this method at this size."""
         return len({pretrain_seed for pretrain_seed, _ in self.finals.get((size, method), {})})
@@ -139,7 +147,7 @@ def _markdown(res: Results, out: Path) -> str:
     title = FAMILY_TITLES.get(cfg.get("family", "vit"), cfg.get("family"))
     task = f", {cfg['task']}" if cfg.get("task") else ""
     lines = [f"# Initialization benchmark ({title}{task}{', profile ' + cfg['profile'] if cfg.get('profile') else ''})"
-             "\n", _protocol(res), "",
+             "\n", _protocol(res) + _compared(res), "",
              f"## Final {split} {res.name} (%)\n",
              f"Mean ± std over {over} at each method's chosen learning rate. Last column: templates (the best "
              "of its banks) minus the best other method at that size; *(noise)* when the gap is under two standard "
@@ -208,6 +216,15 @@ def _protocol(res: Results) -> str:
             + _sharing(res))
 
 
+def _compared(res: Results) -> str:
+    """Names the methods whose runs are another bench's (--compare-with): same target protocol, own pre-training."""
+    beside = list(dict.fromkeys(r["method"] for r in res.rows if r.get("bench")))
+    if not beside:
+        return ""
+    return (f" The columns {', '.join(beside)} are the runs of `{res.meta['config']['compare_with']}` (the same target "
+            "data, splits and budget, checked; their own pre-trained inputs, whose costs are in the compute table).")
+
+
 def _sharing(res: Results) -> str:
     """How pre-trained inputs and target seeds relate: one set shared by every target seed, or one per
     pre-training seed, each a replicate of the protocol."""
@@ -253,14 +270,14 @@ def _bank_budget(cfg: dict) -> str:
 
 
 def _gain(res: Results, size: str) -> str:
-    banks = [res.final(size, m) for m in res.methods if m.startswith("templates") and res.final(size, m)]
-    ours = max(banks, key=mean) if banks else None
-    others = {m: res.final(size, m) for m in res.methods if not m.startswith("templates") and res.final(size, m)}
-    if not ours or not others:
+    finals = {m: res.final(size, m) for m in res.methods if res.final(size, m)}
+    banks = [m for m in finals if m.startswith("templates")]
+    others = [m for m in finals if not m.startswith("templates")]
+    if not banks or not others:
         return "n/a"
-    best = max(others, key=lambda m: mean(others[m]))
-    gap = mean(ours) - mean(others[best])
-    noise = " *(noise)*" if abs(gap) < _noise(ours, others[best]) else ""
+    ours, best = (max(methods, key=lambda m: mean(finals[m])) for methods in (banks, others))
+    gap = mean(finals[ours]) - mean(finals[best])
+    noise = " *(noise)*" if abs(gap) < _noise(res.noise_values(size, ours), res.noise_values(size, best)) else ""
     return f"{100 * gap:+.2f} vs {best}{noise}"
 
 

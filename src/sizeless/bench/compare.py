@@ -1,0 +1,41 @@
+"""Another bench's runs reported beside this one's (``--compare-with``).
+
+A bank variant (a narrower bank, another template count) is judged against baselines that already ran under the
+same target protocol; running them again would cost hours and give the same numbers. The report then computes the
+gaps and their noise itself instead of leaving them to hand arithmetic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import SizelessError
+from ..files import read_json
+
+# what two benches must share for their runs to stand in one table: the target data, its splits and budget
+TARGET_PROTOCOL = ("family", "data", "data_dir", "target_data", "source_classes", "target_classes", "task", "metric",
+                   "epochs", "fit_steps", "fit_lr", "batch_size", "target_batch_size", "train_subset", "holdout",
+                   "test_subset", "val_subset", "warmup", "image_size", "task_patch_size")
+
+
+def comparable_bench(config: dict, root: Path) -> dict:
+    """The record (``results.json``) of the bench in ``root``, refused in one line when it judged its runs under
+    another target protocol than ``config`` (a bench's settings as its record stores them)."""
+    root = Path(root)
+    if root.resolve() == Path(config["out"]).resolve():
+        raise SizelessError("--compare-with names this bench's own folder; name the bench whose baselines to show")
+    record = read_json(root / "results.json", "--compare-with names a bench that has run (its results.json)")
+    theirs = record.get("meta", {}).get("config", {})
+    clash = [name for name in TARGET_PROTOCOL if theirs.get(name) != config.get(name)]
+    if clash:
+        differences = ", ".join(f"{name} {theirs.get(name)} (this bench: {config.get(name)})" for name in clash)
+        raise SizelessError(f"--compare-with {root} judged its runs under another target protocol: {differences}; "
+                            "compare benches with the same target data, splits and budget")
+    return record
+
+
+def compared_rows(record: dict, root: Path, own_rows: list[dict], own_methods: list[str]) -> list[dict]:
+    """The other bench's rows of the methods this bench does not run, at the sizes it ran, marked with their bench."""
+    sizes = {row["size"] for row in own_rows}
+    return [{**row, "bench": str(root)} for row in record.get("rows", [])
+            if row["method"] not in own_methods and row["size"] in sizes]
