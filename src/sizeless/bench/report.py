@@ -64,7 +64,15 @@ class Results:
                     self.finals[(r["size"], r["method"])][run] = (r["epoch"], r[self.key])
         self.unavailable = {(r["size"], r["method"]): r["status"][5:] for r in rows if r["status"] != "ok"}
         self.params = {r["size"]: r["params"] for r in ok}
-        self.pretrain_seeds = len({r.get("pretrain_seed", 0) for r in ok})  # that have a finished run
+        # pre-training seeds with a finished run, per bench: this one (None) and one it is compared with
+        self.bench = {r["method"]: r.get("bench") for r in rows}
+        self.seeds_of = {bench: len({r.get("pretrain_seed", 0) for r in ok if r.get("bench") == bench})
+                         for bench in set(self.bench.values())}
+        self.pretrain_seeds = self.seeds_of.get(None, 0)
+
+    def bench_seeds(self, method: str) -> int:
+        """Pre-training seeds of the bench that ran ``method``."""
+        return self.seeds_of.get(self.bench.get(method), 0)
 
     def final(self, size: str, method: str) -> list[float] | None:
         """Final values over target seeds; for a pre-trained method of a bench with several pre-training seeds, one
@@ -75,7 +83,7 @@ class Results:
         replicates: dict[int, list[float]] = defaultdict(list)
         for (pretrain_seed, _), (_, value) in finals.items():
             replicates[pretrain_seed].append(value)
-        if self.pretrain_seeds < 2 or method not in PRETRAINED_METHODS:
+        if self.bench_seeds(method) < 2 or method not in PRETRAINED_METHODS:
             return [value for values in replicates.values() for value in values]
         return [mean(values) for values in replicates.values()]
 
@@ -240,9 +248,9 @@ def _sharing(res: Results) -> str:
 def _partial(res: Results, size: str, method: str) -> str:
     """Marks a pre-trained method's cell that holds fewer pre-training seeds than others (a bench in pieces)."""
     have = res.replicate_count(size, method)
-    if method not in PRETRAINED_METHODS or not have or have == res.pretrain_seeds:
+    if method not in PRETRAINED_METHODS or not have or have == res.bench_seeds(method):
         return ""
-    return f" ({have} of {res.pretrain_seeds} pre-training seeds)"
+    return f" ({have} of {res.bench_seeds(method)} pre-training seeds)"
 
 
 def _of(ran: int, asked: int) -> str:
