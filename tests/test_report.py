@@ -73,3 +73,21 @@ def test_a_gap_to_a_one_seed_replicate_is_judged_by_its_target_seeds():
     assert _gain(res, "32x2h1") == "+0.50 vs direct *(noise)*"
     wide = Results(rows[:2] + run("direct", 0, 0, 0.40) + run("direct", 0, 1, 0.41), {"config": {"metric": "acc"}})
     assert _gain(wide, "32x2h1") == "+19.00 vs direct"
+
+
+def test_a_compared_benchs_methods_count_their_own_benchs_seeds():
+    """Beside a bench of two pre-training seeds, a compared bench of three marks only its own missing replicates,
+    and this bench's cells are not marked for seeds only the other bench ran."""
+    from sizeless.bench.report import _partial
+
+    def run(method, pretrain_seed, value, bench=None):
+        return [{**r, "pretrain_seed": pretrain_seed, **({"bench": bench} if bench else {})}
+                for r in _rows(method, [3.0], [value])]
+
+    rows = (run("templates", 0, 0.60) + run("templates", 1, 0.58) + run("direct", 0, 0.50, "b")
+            + run("direct", 1, 0.52, "b") + run("direct", 2, 0.54, "b") + run("weight-selection", 0, 0.40, "b"))
+    res = Results(rows, {"config": {"metric": "acc"}})
+    assert res.pretrain_seeds == 2 and res.bench_seeds("direct") == 3
+    assert _partial(res, "32x2h1", "templates") == _partial(res, "32x2h1", "direct") == ""
+    assert _partial(res, "32x2h1", "weight-selection") == " (1 of 3 pre-training seeds)"
+    assert res.final("32x2h1", "direct") == pytest.approx([0.50, 0.52, 0.54])
