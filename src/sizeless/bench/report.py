@@ -159,7 +159,8 @@ def _markdown(res: Results, out: Path) -> str:
              f"## Final {split} {res.name} (%)\n",
              f"Mean ± std over {over} at each method's chosen learning rate. Last column: templates (the best "
              "of its banks) minus the best other method at that size; *(noise)* when the gap is under two standard "
-             "errors of the difference.\n",
+             "errors of the difference (for a method with one pre-training seed, its target seeds' spread: a lower "
+             "bound on the noise).\n",
              "| size | params | " + " | ".join(res.methods) + " | templates - best other |",
              "|---|---:|" + "---:|" * (len(res.methods) + 1)]
     for size in res.sizes:
