@@ -227,7 +227,7 @@ def _protocol(res: Results) -> str:
 
 def _compared(res: Results) -> str:
     """Names the methods whose runs are another bench's (--compare-with): same target protocol, own pre-training."""
-    beside = list(dict.fromkeys(r["method"] for r in res.rows if r.get("bench")))
+    beside = [method for method, bench in res.bench.items() if bench]
     if not beside:
         return ""
     return (f" The columns {', '.join(beside)} are the runs of `{res.meta['config']['compare_with']}` (the same target "
