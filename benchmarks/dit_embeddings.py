@@ -16,9 +16,9 @@ from pathlib import Path
 from statistics import mean, stdev
 
 from common import provenance, provenance_md, write_results
-from dit_common import Ledger, carve_validation
 
 from sizeless.api import evaluate_model, initialize_full, pretrain
+from sizeless.bench.generate import Ledger, carve_validation
 from sizeless.data import DataConfig, load_data
 from sizeless.families.dit import EMBEDDINGS
 from sizeless.training import TrainConfig

@@ -10,7 +10,7 @@ from sizeless.api import generate, initialize_full, pretrain, train
 from sizeless.constraints import build_constraint
 from sizeless.data import ImageData, Split
 from sizeless.diffusion import Diffusion, DiffusionConfig
-from sizeless.errors import SizelessError
+from sizeless.errors import SizelessError, UnsupportedSize
 from sizeless.families import ImageSpec, get_family
 from sizeless.generation import SampleConfig
 from sizeless.models import load_model
@@ -318,3 +318,13 @@ def test_weight_selection_takes_a_dit_teachers_patch_size(digits, tmp_path):
     init = initialize_full("32x1", digits, method="weight-selection", family="dit", teacher=tmp_path / "teacher")
     assert init.model.config.patch_size == 4 and init.model_args["patch_size"] == 4
     assert init.model.config.sample_size == 8 and init.model.config.in_channels == 1
+
+
+def test_a_dit_narrower_than_a_patchs_values_is_refused():
+    # a 32-wide token cannot carry the 48 noise values of a 4x4 RGB patch: such a model's loss stays above 1/3
+    family, cifar = get_family("dit"), ImageSpec(32, 3, 4)
+    with pytest.raises(UnsupportedSize, match="below the 48 values of a 4x4 patch of 3 channels"):
+        family.build(family.parse_size("32x2"), cifar, 10)
+    assert family.build(family.parse_size("48x1"), cifar, 10)(
+        torch.randn(1, 3, 32, 32), timestep=torch.tensor([5]), class_labels=torch.tensor([1]),
+        return_dict=False)[0].shape == (1, 3, 32, 32)

@@ -752,6 +752,75 @@ def bench_init(
     Console().print((out / "report.md").read_text())
 
 
+def _opt(text: str, **kwargs):
+    return typer.Option(help=text, **kwargs)
+
+
+@bench_app.command(name="generate")
+def bench_generate(
+    data: DataOpt,
+    out: Annotated[Path, _opt("output folder: results.csv/json, summary.json, report.md, curves, sample grids")],
+    work: Annotated[Path | None, _opt("cache of every stage and run (default OUT/work); rerun to resume")] = None,
+    sizes: Annotated[str, _opt("comma-separated unseen DiT sizes: new depth, new width, both")] = "64x6,96x4,96x2",
+    methods: Annotated[str | None, _opt("comma-separated methods (default: all: templates, scratch, "
+                                        "weight-selection, linear-expansion, mimetic, direct)")] = None,
+    one_seed_methods: Annotated[str, _opt("methods run with seed 0 only (context)")] = "mimetic,direct",
+    seeds: Annotated[int, _opt("target seeds", callback=checks.at_least_one)] = 2,
+    bank_size: Annotated[str, _opt("the bank's size")] = "64x4",
+    budget_size: Annotated[str | None, _opt("the size whose --pretrain-steps set every pre-training FLOPs budget, "
+                                            "where the learngene is built (default: the bank's)")] = None,
+    template_width: Annotated[int, _opt("Kronecker template width", callback=checks.at_least_one)] = 32,
+    num_templates: Annotated[int, _opt("templates per kind", callback=checks.at_least_one)] = 4,
+    embeddings: Annotated[str, _opt("the blocks' timestep/label embedders: free | templated | shared")] = "free",
+    teacher_size: Annotated[str, _opt("weight selection's larger DiT")] = "128x6",
+    batch_size: Annotated[int, _opt("batch size of every stage", callback=checks.at_least_one)] = 64,
+    pretrain_steps: Annotated[int, _opt("steps at the budget size; every pre-trained input gets their FLOPs",
+                                        callback=checks.at_least_one)] = 1200,
+    pretrain_lr: Annotated[float, _opt("LR of every pre-training", callback=checks.positive)] = 1e-3,
+    steps: Annotated[int, _opt("target budget per method, the template fit included",
+                               callback=checks.at_least_one)] = 300,
+    fit_steps: Annotated[int, _opt("fit steps of template methods", callback=checks.non_negative)] = 60,
+    lrs: Annotated[str, _opt("LR sweep after init, chosen on the carved validation split")] = "3e-4,1e-3,3e-3",
+    sweep_size: Annotated[str, _opt("the size the LR sweep runs at")] = "64x6",
+    sweep_steps: Annotated[int, _opt("target steps of a sweep run", callback=checks.at_least_one)] = 150,
+    val_images: Annotated[int, _opt("validation images carved from train", callback=checks.at_least_one)] = 2000,
+    test_images: Annotated[int, _opt("held-out images for the denoising loss", callback=checks.at_least_one)] = 1000,
+    num_images: Annotated[int, _opt("generated (and real) images per FD/KD evaluation",
+                                    callback=checks.at_least_one)] = 500,
+    sample_steps: Annotated[int, _opt("DDIM steps of those samples", callback=checks.at_least_one)] = 20,
+    guidance: Annotated[float, _opt("classifier-free guidance of those samples")] = 1.5,
+    grid_steps: Annotated[int, _opt("DDIM steps of the sample grids", callback=checks.at_least_one)] = 50,
+    curve_points: Annotated[int, _opt("denoising-loss evaluations during training",
+                                      callback=checks.at_least_one)] = 4,
+    fd_points: Annotated[str, _opt("fractions of the budget where FD/KD are measured")] = "0,1",
+    classifier_size: Annotated[str, _opt("the metric classifier's size")] = "32x2-2-2-2",
+    classifier_family: Annotated[str, _opt("the metric classifier's family")] = "convnext",
+    classifier_epochs: Annotated[int, _opt("its training epochs", callback=checks.at_least_one)] = 5,
+    classifier_lr: Annotated[float, _opt("its LR", callback=checks.positive)] = 2e-3,
+    compare_with: Annotated[Path | None, _opt("report the methods this bench does not run from the bench generate "
+                                              "output in this folder (same protocol, FLOPs and classifier; "
+                                              "checked)")] = None,
+):
+    """Compare DiT initializers by their samples (FD, KD, class consistency) and held-out denoising loss."""
+    from .bench.generate import METHODS, GenerateBenchConfig, run_generate_bench
+
+    config = GenerateBenchConfig(
+        data=data, out=out, work=work, sizes=sizes.split(","),
+        methods=methods.split(",") if methods else list(METHODS),
+        one_seed_methods=[m for m in one_seed_methods.split(",") if m], seeds=seeds, bank_size=bank_size,
+        budget_size=budget_size, template_width=template_width, num_templates=num_templates, embeddings=embeddings,
+        teacher_size=teacher_size, batch_size=batch_size, pretrain_steps=pretrain_steps, pretrain_lr=pretrain_lr,
+        steps=steps, fit_steps=fit_steps, lrs=_floats(lrs, "--lrs"), sweep_size=sweep_size, sweep_steps=sweep_steps,
+        val_images=val_images, test_images=test_images, num_images=num_images, sample_steps=sample_steps,
+        guidance=guidance, grid_steps=grid_steps, curve_points=curve_points,
+        fd_points=_floats(fd_points, "--fd-points"),
+        classifier_size=classifier_size, classifier_family=classifier_family, classifier_epochs=classifier_epochs,
+        classifier_lr=classifier_lr, compare_with=compare_with)
+    run_generate_bench(config)
+    console.print(f"[green]report written to {out / 'report.md'}[/]")
+    Console().print((out / "report.md").read_text())
+
+
 def _error(message: str, code: int) -> None:
     console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)

@@ -165,7 +165,7 @@ class BenchConfig:
         # an unknown family fails here too; families judged by other metrics have their own runner
         if "supervised" not in get_family(self.family).objectives and self.family not in FAMILY_BENCHES:
             raise SizelessError(f"bench init judges classifiers by accuracy and has no runner for {self.family}; "
-                                "for dit (a generator) run benchmarks/dit_bench.py, which measures samples")
+                                "for dit (a generator) run `sizeless bench generate`, which measures samples")
         if (self.finished_only or self.compare_with) and self.family in FAMILY_BENCHES:
             flag = "--finished-only" if self.finished_only else "--compare-with"
             raise SizelessError(f"{flag} reads the image bench's run records; the {self.family} bench keeps "

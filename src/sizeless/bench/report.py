@@ -279,7 +279,7 @@ def _bank_budget(cfg: dict) -> str:
 
 
 def _gain(res: Results, size: str) -> str:
-    finals = {m: res.final(size, m) for m in res.methods if res.final(size, m)}
+    finals = {m: values for m in res.methods if (values := res.final(size, m))}
     banks = [m for m in finals if m.startswith("templates")]
     others = [m for m in finals if not m.startswith("templates")]
     if not banks or not others:

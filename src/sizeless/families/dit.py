@@ -91,6 +91,13 @@ class DiTFamily:
         if image.img_size % image.patch_size:
             raise SizelessError(f"patch size {image.patch_size} does not divide image size {image.img_size}; pick "
                                 "--patch-size among the divisors of the image size")
+        values = image.in_chans * image.patch_size**2
+        if size.width < values:
+            # the output layer maps a width-D token to the patch's noise: a prediction confined to D of its dimensions
+            raise UnsupportedSize(f"DiT width {size.width} is below the {values} values of a {image.patch_size}x"
+                                  f"{image.patch_size} patch of {image.in_chans} channels, so it can predict only "
+                                  f"{size.width} of them (the loss stays above {1 - size.width / values:.2f}); use a "
+                                  f"width of at least {values} or a smaller --patch-size")
         _, args = self.model_args(size, image, num_classes)
         model = DiTTransformer2DModel(**args)
         dit_init(model, shared=self.embeddings == "shared")

@@ -1,0 +1,98 @@
+"""`sizeless bench generate`: DiT initializers compared by their samples, end to end on digits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sizeless.bench.generate import GenerateBenchConfig, run_generate_bench
+from sizeless.errors import SizelessError
+
+# a bench in seconds: 8x8 digits, a 32x2 bank (template width 16), a 48x3 teacher, a ViT metric classifier
+TINY = dict(data="digits", sizes=["32x3", "48x2"], bank_size="32x2", template_width=16, num_templates=2,
+            methods=["templates", "scratch", "weight-selection", "linear-expansion", "direct"],
+            teacher_size="48x3", batch_size=32, pretrain_steps=12, steps=10, fit_steps=4, lrs=[1e-3],
+            sweep_size="32x3", sweep_steps=5, val_images=200, test_images=100, num_images=40, sample_steps=2,
+            grid_steps=2, curve_points=2, seeds=2, classifier_size="32x1", classifier_family="vit", classifier_epochs=1)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen") / "bench"
+    table = run_generate_bench(GenerateBenchConfig(out=out, **TINY))
+    return out, table
+
+
+def test_every_method_is_judged_at_every_size_with_the_floor_and_pictures(finished):
+    out, table = finished
+    ok = {(r["size"], r["method"]) for r in table if r["status"] == "ok"}
+    methods = {"templates", "scratch", "weight-selection", "direct"}
+    assert ok == {(s, m) for s in ("32x3", "48x2") for m in methods} | {("32x3", "linear-expansion")}
+    # TLEG keeps its learngene's width: the new width is n/a, not an error
+    assert next(r for r in table if r["method"] == "linear-expansion" and r["size"] == "48x2")["status"].startswith(
+        "n/a")
+    report = (out / "report.md").read_text()
+    assert "Real-vs-real floor" in report and "## 48x2" in report and "| templates |" in report
+    for name in ("curves.png", "samples-32x3.png", "samples-48x2.png", "results.csv", "summary.json"):
+        assert (out / name).stat().st_size > 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    # one-seed methods ran seed 0 only; the others every seed; FD at init and at the end of the budget
+    assert {r["seed"] for r in rows if r["method"] == "direct"} == {0}
+    assert {r["seed"] for r in rows if r["method"] == "templates"} == {0, 1}
+    fitted = [r for r in rows if r["method"] == "templates" and r["size"] == "32x3" and r["seed"] == 0 and "fd" in r]
+    assert [r["target_steps"] for r in fitted] == [4, 10]  # the fit counts inside the 10-step budget
+
+
+def test_a_second_run_resumes_from_the_cache_and_trains_nothing(finished):
+    out, table = finished
+    ledger = json.loads((out / "work" / "ledger.json").read_text())
+    again = run_generate_bench(GenerateBenchConfig(out=out, **TINY))
+    assert json.loads((out / "work" / "ledger.json").read_text()) == ledger
+    assert again == table
+
+
+def test_a_bank_variant_is_reported_beside_another_benchs_methods(finished, tmp_path):
+    out, _ = finished
+    # the same FLOPs from a shallower bank: 24 steps at 32x1 = 12 steps at the 32x2 budget size
+    variant = tmp_path / "variant"
+    settings = {**TINY, "bank_size": "32x1", "budget_size": "32x2", "methods": ["templates"], "seeds": 1}
+    table = run_generate_bench(GenerateBenchConfig(out=variant, **settings, compare_with=out))
+    assert {r["method"] for r in table} == set(TINY["methods"])
+    assert "come from" in (variant / "report.md").read_text()
+    saved = json.loads((variant / "results.json").read_text())
+    assert {r["method"] for r in saved["rows"]} == {"templates"}  # the compared runs stay in their own bench
+    assert "24 steps" in saved["meta"]["inputs"]["bank"]
+
+
+@pytest.mark.parametrize("change, what", [({"steps": 12}, "steps"), ({"pretrain_steps": 11}, "FLOPs")])
+def test_a_comparison_under_another_protocol_is_refused_before_any_training(finished, tmp_path, change, what):
+    out, _ = finished
+    variant = tmp_path / "variant"
+    with pytest.raises(SizelessError, match=what):
+        run_generate_bench(GenerateBenchConfig(out=variant, **{**TINY, "methods": ["templates"], **change},
+                                               compare_with=out))
+    assert not (variant / "work" / "bank").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--methods", "templates,magic"], "unknown methods ['magic']"),
+    (["--fit-steps", "10", "--steps", "10"], "counts inside the budget"),
+    (["--lrs", "1e-3,-1"], "--lrs must be positive"),
+    (["--fd-points", "0,2"], "fractions of the budget"),
+    (["--val-images", "5000"], "--val-images 5000 must be between"),
+    (["--compare-with", "{tmp}/nothing"], "not found"),
+])
+def test_bad_bench_generate_input_is_one_line(args, message, tmp_path, run_cli):
+    code, _, err = run_cli("bench", "generate", "--data", "digits", "--out", str(tmp_path / "b"), "--num-images", "40",
+                           "--test-images", "100", "--val-images", "200", "--classifier-size", "32x1",
+                           "--classifier-family", "vit", "--classifier-epochs", "1",
+                           *[a.format(tmp=tmp_path) for a in args])
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
+
+
+def test_bench_init_points_a_generator_to_bench_generate(tmp_path, run_cli):
+    code, _, err = run_cli("bench", "init", "--family", "dit", "--data", "digits", "--sizes", "32x3", "--out",
+                           str(tmp_path / "b"))
+    assert code == 2 and "sizeless bench generate" in err
