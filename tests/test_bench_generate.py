@@ -77,6 +77,7 @@ def test_a_comparison_under_another_protocol_is_refused_before_any_training(fini
 
 @pytest.mark.parametrize("args, message", [
     (["--methods", "templates,magic"], "unknown methods ['magic']"),
+    (["--sizes", "64x6,96xq"], "bad size '96xq'"),
     (["--fit-steps", "10", "--steps", "10"], "counts inside the budget"),
     (["--lrs", "1e-3,-1"], "--lrs must be positive"),
     (["--fd-points", "0,2"], "fractions of the budget"),

@@ -99,6 +99,9 @@ class GenerateBenchConfig:
             raise SizelessError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
         if not self.sizes or not self.methods:
             raise SizelessError("give at least one size and one method to benchmark (--sizes 64x6,96x4)")
+        family = get_family("dit")
+        for spec in (*self.sizes, self.bank_size, self.budget_size, self.teacher_size, self.sweep_size):
+            family.parse_size(spec)  # a bad size is refused here, before the classifier trains
         if not self.lrs or min(self.lrs) <= 0:
             raise SizelessError(f"--lrs must be positive learning rates, got {self.lrs}")
         if not all(0 <= f <= 1 for f in self.fd_points):
