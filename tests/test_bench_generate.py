@@ -97,3 +97,25 @@ def test_bench_init_points_a_generator_to_bench_generate(tmp_path, run_cli):
     code, _, err = run_cli("bench", "init", "--family", "dit", "--data", "digits", "--sizes", "32x3", "--out",
                            str(tmp_path / "b"))
     assert code == 2 and "sizeless bench generate" in err
+
+
+def test_the_command_lines_defaults_are_the_configs():
+    """`bench generate`'s flags spell the config's defaults: the two cannot drift apart."""
+    import dataclasses
+    import inspect
+
+    from sizeless.cli import bench_generate
+
+    fields = {f.name: f for f in dataclasses.fields(GenerateBenchConfig)}
+    checked = 0
+    for name, param in inspect.signature(bench_generate).parameters.items():
+        if param.default in (None, inspect.Parameter.empty):
+            continue  # required, or defaulted by the config itself
+        field = fields[name]
+        expected = field.default_factory() if field.default is dataclasses.MISSING else field.default
+        given = param.default
+        if isinstance(expected, list):
+            given = [type(expected[0])(v) for v in given.split(",")]
+        assert given == expected, name
+        checked += 1
+    assert checked >= 25
