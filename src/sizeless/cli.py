@@ -788,7 +788,7 @@ def bench_generate(
     num_images: Annotated[int, _opt("generated (and real) images per FD/KD evaluation",
                                     callback=checks.at_least_one)] = 500,
     sample_steps: Annotated[int, _opt("DDIM steps of those samples", callback=checks.at_least_one)] = 20,
-    guidance: Annotated[float, _opt("classifier-free guidance of those samples")] = 1.5,
+    guidance: GuidanceOpt = 1.5,
     grid_steps: Annotated[int, _opt("DDIM steps of the sample grids", callback=checks.at_least_one)] = 50,
     curve_points: Annotated[int, _opt("denoising-loss evaluations during training",
                                       callback=checks.at_least_one)] = 4,
