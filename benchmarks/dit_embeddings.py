@@ -18,7 +18,7 @@ from statistics import mean, stdev
 from common import provenance, provenance_md, write_results
 
 from sizeless.api import evaluate_model, initialize_full, pretrain
-from sizeless.bench.generate import Ledger, carve_validation
+from sizeless.bench.generate import Ledger
 from sizeless.data import DataConfig, load_data
 from sizeless.families.dit import EMBEDDINGS
 from sizeless.training import TrainConfig
@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     meta = provenance()
     work = args.work or args.out / "work"
-    data, _ = carve_validation(load_data(DataConfig(args.data)), args.val_images)
+    data = load_data(DataConfig(args.data, holdout=args.val_images))  # LRs and losses on images carved from train
     ledger = Ledger(work / "ledger.json")
     budget = TrainConfig(steps=args.steps, batch_size=64, lr=1e-3, warmup=0.05, weight_decay=0.0)
     fit = TrainConfig(steps=args.fit_steps, batch_size=64, lr=3e-3, warmup=0.1, weight_decay=0.0, min_lr=1e-4)

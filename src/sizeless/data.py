@@ -160,7 +160,7 @@ def load_data(config: DataConfig | str) -> TrainData:
             raise SizelessError(f"--holdout {config.holdout} leaves no training images ({data.name} has "
                                 f"{len(data.train)}); carve fewer")
         data.test = data.val
-        data.train, data.val = _carve(data.train, config.holdout)
+        data.train, data.val = carve(data.train, config.holdout)
         data.test = _take(data.test, config.test_subset)
     data.train = _take(data.train, config.train_subset)
     data.val = _take(data.val, config.val_subset)
@@ -191,11 +191,12 @@ def _take(split: Split, count: int | None) -> Split:
 
 
 def _holdout(split: Split, fraction: float) -> tuple[Split, Split]:
-    return _carve(split, max(1, round(len(split) * fraction)))
+    return carve(split, max(1, round(len(split) * fraction)))
 
 
-def _carve(split: Split, count: int) -> tuple[Split, Split]:
-    """A fixed random ``count`` images as a validation split, the rest for training."""
+def carve(split: Split, count: int) -> tuple[Split, Split]:
+    """``(train, val)``: a fixed random ``count`` images as a validation split, the rest for training (the same
+    whatever the run seed, as ``DataConfig.holdout`` carves them)."""
     order = fixed_permutation(len(split))
     return split.subset(order[count:]), split.subset(order[:count])
 

@@ -10,19 +10,13 @@ cached under OUT; a second run picks them up.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import platform
-import shlex
-import sys
 import time
 from collections import defaultdict
 from dataclasses import asdict, replace
 from pathlib import Path
 from statistics import mean, pstdev
-
-import torch
 
 from .. import distributed as dist
 from ..api import initialize_full, pretrain, rollout_model, train
@@ -33,7 +27,7 @@ from ..files import atomic_path, read_json, write_csv, write_json
 from ..initializers.base import default_fit_config
 from ..training import TrainConfig
 from .init_bench import ALIASES, FIT_METHODS, BenchConfig
-from .report import SHARED_BELOW, wall_time
+from .report import SHARED_BELOW, provenance, wall_time
 
 FAMILY = "decision-transformer"
 
@@ -93,10 +87,7 @@ def run_control_bench(cfg: BenchConfig) -> list[dict]:
 
 def _provenance(cfg: BenchConfig, inputs: dict) -> dict:
     return {
-        "command": "sizeless " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-                   f"{torch.get_num_threads()} threads",
+        **provenance(),
         "config": json.loads(json.dumps(asdict(cfg), default=str)),
         "inputs": inputs,
     }

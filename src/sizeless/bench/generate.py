@@ -18,12 +18,7 @@ Every finished stage and run is cached under ``work``; running the same command 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
-import platform
-import shlex
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -35,7 +30,7 @@ import torch
 
 from ..api import evaluate_model, initialize_full, noise_schedule, pretrain, train
 from ..bank import TemplateBank
-from ..data import DataConfig, ImageData, Split, load_data
+from ..data import DataConfig, ImageData, carve, load_data
 from ..errors import SizelessError, UnsupportedSize
 from ..families import get_family
 from ..files import atomic_path, load_tensors, read_json, save_tensors, write_csv, write_json
@@ -44,6 +39,8 @@ from ..generation import SampleConfig, sample, to_uint8
 from ..models import load_model
 from ..plotting import save_figure
 from ..training import TrainConfig
+from .compare import compared_rows
+from .report import SHARED_BELOW, provenance
 
 METHODS = ("templates", "scratch", "weight-selection", "linear-expansion", "mimetic", "direct")
 FITTED = ("templates", "linear-expansion")  # methods whose init fits scalers: the fit counts in the target budget
@@ -51,7 +48,6 @@ RIVALS = ("scratch", "weight-selection", "linear-expansion")  # what the issue's
 # what --compare-with checks before it puts another bench's numbers beside these
 PROTOCOL = ("steps", "batch_size", "fit_steps", "lrs", "sweep_size", "sweep_steps", "val_images", "test_images",
             "num_images", "sample_steps", "guidance", "curve_points", "fd_points", "pretrain_lr")
-SPLIT_SEED = 0
 
 
 @dataclass
@@ -121,16 +117,6 @@ class GenerateBenchConfig:
 
 
 # -- what the stages share ---------------------------------------------------------------------------------------
-def carve_validation(data: ImageData, count: int) -> tuple[ImageData, Split]:
-    """``(data with a validation split carved from train, the original held-out split)``: hyper-parameters are
-    chosen on the carved split, results are reported on the held-out split."""
-    if not 0 < count < len(data.train):
-        raise SizelessError(f"--val-images {count} must be between 1 and the {len(data.train)} training images")
-    order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(SPLIT_SEED))
-    val, train_split = data.train.subset(order[:count]), data.train.subset(order[count:])
-    return replace(data, train=train_split, val=val), data.val
-
-
 def dit_flops(size: str, tokens: int) -> float:
     """Multiply-adds of one DiT forward per image (attention projections, MLP, attention scores, adaLN)."""
     width, depth = (int(v) for v in size.split("h")[0].split("x"))
@@ -166,9 +152,13 @@ class GenerateBench:
         full = load_data(DataConfig(cfg.data))
         if not isinstance(full, ImageData) or full.val is None:
             raise SizelessError(f"{cfg.data}: bench generate needs labelled images with a held-out split")
-        self.full = full
-        self.data, test = carve_validation(full, cfg.val_images)
-        self.test = test
+        if not 0 < cfg.val_images < len(full.train):
+            raise SizelessError(f"--val-images {cfg.val_images} must be between 1 and the {len(full.train)} "
+                                "training images")
+        # LRs are chosen on a validation split carved from train; results are reported on the held-out split
+        train_split, val = carve(full.train, cfg.val_images)
+        self.full, self.data, self.test = full, replace(full, train=train_split, val=val), full.val
+        test = full.val
         if len(test) < cfg.test_images + cfg.num_images:
             raise SizelessError(f"the held-out split has {len(test)} images, fewer than --test-images + --num-images "
                                 f"({cfg.test_images} + {cfg.num_images}); lower them")
@@ -363,11 +353,10 @@ class GenerateBench:
         save_figure(fig, path)
 
 
-def compared(cfg: GenerateBenchConfig, tokens: int, classifier_sha: str) -> tuple[list[dict], dict, list[dict]]:
-    """Rows, chosen LRs and sweep rows of --compare-with's methods that this bench does not run.
-
-    Its numbers stand beside ours only if they were measured the same way: the same target protocol, the same
-    pre-training FLOPs and the same metric classifier (by its weights' hash, so FD/KD live in the same features)."""
+def comparable(cfg: GenerateBenchConfig, tokens: int, classifier_sha: str) -> dict:
+    """The record (``results.json``) of the --compare-with bench, refused in one line unless its numbers were
+    measured the same way: the same target protocol, the same pre-training FLOPs and the same metric classifier
+    (by its weights' hash, so FD/KD live in the same features)."""
     other = cfg.compare_with
     saved = read_json(other / "results.json", "a bench generate output (--compare-with)")
     meta = saved["meta"]
@@ -384,11 +373,7 @@ def compared(cfg: GenerateBenchConfig, tokens: int, classifier_sha: str) -> tupl
     if mismatch:
         raise SizelessError(f"--compare-with {other}: it differs in {', '.join(mismatch)}; rerun it with this "
                             "bench's settings or compare by hand")
-    methods = [m for m in theirs["methods"] if m not in cfg.methods]
-    rows = [{**r, "bench": other.name} for r in saved["rows"] if r["method"] in methods and r["size"] in cfg.sizes]
-    sweep = read_json(other / "summary.json", "a bench generate summary (--compare-with)")["sweep"]
-    best = {m: lr for m, lr in meta["best_lr"].items() if m in methods}
-    return rows, best, [r for r in sweep if r["method"] in methods]
+    return saved
 
 
 def curves(rows: list[dict], sizes: list[str], methods: list[str], path: Path) -> None:
@@ -465,6 +450,7 @@ def _wins(table: list[dict], sizes: list[str]) -> list[str]:
 def report(cfg: GenerateBenchConfig, meta: dict, table: list[dict], sweep_rows: list[dict], best: dict,
            features: FeatureModel, floor: dict, path: Path) -> None:
     info, total = features.info, meta["cost"]
+    shared = total["cpu_s"] < SHARED_BELOW * total["wall_s"] * meta["threads"]  # other processes had part of the cores
     lines = ["# DiT initializers side by side", "",
              f"Data `{cfg.data}` ({meta['image_size']}x{meta['image_size']} pixels). Bank {cfg.bank_size} (Kronecker, "
              f"template width {cfg.template_width}, N={cfg.num_templates}, embeddings {cfg.embeddings}; pre-training "
@@ -503,8 +489,9 @@ def report(cfg: GenerateBenchConfig, meta: dict, table: list[dict], sweep_rows: 
     lines += ["", "## Budget", "",
               "Pre-training (same training FLOPs each, forward multiply-adds per image x steps): "
               + "; ".join(f"{k} {v}" for k, v in meta["inputs"].items()) + ".",
-              f"Total: **{total['cpu_s'] / 3600:.2f} CPU-hours** of process time "
-              f"({total['wall_s'] / 3600:.2f} hours wall), classifier included.", "", "![curves](curves.png)", ""]
+              f"Total: **{total['cpu_s'] / 3600:.2f} CPU-hours** of process time ({total['wall_s'] / 3600:.2f} hours "
+              f"wall at {meta['threads']} thread(s){', shared CPU' if shared else ''}), classifier included.", "",
+              "![curves](curves.png)", ""]
     lines += [f"![samples {size}](samples-{size}.png)" for size in cfg.sizes]
     lines += ["", f"- command: `{meta['command']}`", f"- machine: {meta['machine']}", f"- date: {meta['date']}", ""]
     with atomic_path(path) as tmp:
@@ -514,11 +501,9 @@ def report(cfg: GenerateBenchConfig, meta: dict, table: list[dict], sweep_rows: 
 def run_generate_bench(cfg: GenerateBenchConfig) -> list[dict]:
     """Every stage in turn (each cached under ``cfg.work``), then results.json/csv, summary.json, report.md,
     curves.png and one sample grid per size under ``cfg.out``; returns the per-(size, method) table."""
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     bench = GenerateBench(cfg)
     features = bench.classifier()
-    others, other_best, other_sweep = (compared(cfg, bench.tokens, features.info["sha256"]) if cfg.compare_with
-                                       else ([], {}, []))
+    record = comparable(cfg, bench.tokens, features.info["sha256"]) if cfg.compare_with else None  # before runs
     inputs = bench.inputs()
     best, sweep_rows = bench.sweep(inputs, features)
     rows = []
@@ -530,6 +515,12 @@ def run_generate_bench(cfg: GenerateBenchConfig) -> list[dict]:
                 rows += bench.run(method, size, seed, best[method], inputs, features)
     for size in cfg.sizes:
         bench.sample_grid(size, best, cfg.out / f"samples-{size}.png")
+    others, other_best, other_sweep = [], {}, []
+    if record is not None:  # the compared bench's methods this one does not run, with their LR choices
+        others = compared_rows(record, cfg.compare_with, rows, cfg.methods)
+        other_best = {m: lr for m, lr in record["meta"]["best_lr"].items() if m not in cfg.methods}
+        sweep = read_json(cfg.compare_with / "summary.json", "a bench generate summary (--compare-with)")["sweep"]
+        other_sweep = [r for r in sweep if r["method"] in other_best]
     methods = cfg.methods + list(other_best)
     table = summarize(rows + others, cfg.sizes, methods)
     bank = TemplateBank.load(cfg.work / "bank")
@@ -537,9 +528,7 @@ def run_generate_bench(cfg: GenerateBenchConfig) -> list[dict]:
                    "teacher": f"{cfg.teacher_size}, {bench.steps_for(cfg.teacher_size)} steps",
                    "learngene": f"{cfg.budget_size}, {cfg.pretrain_steps} steps",
                    "direct": ", ".join(f"{s} {bench.steps_for(s)} steps" for s in cfg.sizes)}
-    meta = {"command": "sizeless " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "date": started,
-            "machine": f"{_cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-                       f"{torch.get_num_threads()} threads",
+    meta = {**provenance(), "threads": torch.get_num_threads(),
             "config": json.loads(json.dumps(asdict(cfg), default=str)), "image_size": bench.full.img_size,
             "classifier": features.info, "floor": bench.floor, "best_lr": best, "cost": bench.ledger.total(),
             "inputs": inputs_meta}
@@ -551,16 +540,6 @@ def run_generate_bench(cfg: GenerateBenchConfig) -> list[dict]:
     report(cfg, meta, table, sweep_rows + other_sweep, {**best, **other_best}, features, bench.floor,
            cfg.out / "report.md")
     return table
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 __all__ = ["METHODS", "GenerateBenchConfig", "run_generate_bench"]

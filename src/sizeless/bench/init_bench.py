@@ -18,14 +18,10 @@ finished run; a run cut short resumes from its checkpoint.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import hashlib
 import json
 import os
-import platform
-import shlex
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -48,7 +44,7 @@ from ..sampling import SizeSampling, size_draws
 from ..tasks import default_fit_lr, get_task, task_of
 from ..training import TrainConfig, evaluate
 from .compare import comparable_bench, compared_rows
-from .report import PRETRAINED_METHODS, write_report
+from .report import PRETRAINED_METHODS, provenance, write_report
 
 METHODS = ("templates", "scratch", "weight-selection", "mimetic", "linear-expansion", "direct", "direct-amortized")
 OPTIONAL_METHODS = ("templates-mae",)  # asked for by name (templates-mae pre-trains one more bank)
@@ -782,11 +778,7 @@ def _provenance(cfg: BenchConfig, built: list[Inputs]) -> dict:
     seed 0's), and each pre-training seed's bank."""
     inputs = built[0]
     return {
-        "command": "sizeless " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-                   f"{torch.get_num_threads()} threads, "
-                   f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}",
+        **provenance(),
         "threads": torch.get_num_threads(),
         "cores": os.cpu_count(),  # what a run that recorded no thread count is judged against
         "config": _settings_record(cfg),

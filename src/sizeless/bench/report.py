@@ -7,6 +7,11 @@ chosen on.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import platform
+import shlex
+import sys
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean, stdev
@@ -15,6 +20,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import torch
 
 from ..files import atomic_path, write_csv
 from ..plotting import save_figure
@@ -26,6 +32,15 @@ METRIC_NAMES = {"acc": "accuracy", "miou": "mean IoU", "map": "mAP@[.5:.95]"}  #
 PRETRAINED_METHODS = ("templates", "templates-mae", "weight-selection", "linear-expansion", "direct",
                       "direct-amortized")
 SHARED_BELOW = 0.75  # CPU time / (wall time x threads) under this: other processes had part of the cores
+
+
+def provenance() -> dict:
+    """The command, date and machine a bench's report quotes beside its numbers."""
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    return {"command": "sizeless " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+                       f"{torch.get_num_threads()} threads, {device}"}
 
 
 def _spread(values: list[float]) -> float:
