@@ -341,3 +341,30 @@ def test_bench_counts_the_fit_inside_the_budget_and_sweeps_lrs_on_held_out_episo
     assert "Learning rate chosen on held-out episodes" in report and "a fixed 10 of its training episodes" in report
     with pytest.raises(SizelessError, match="--fit-steps 5 must be below --train-steps 5"):
         run_init_bench(dataclasses.replace(cfg, fit_steps=5, out=tmp_path / "c"))
+
+
+def test_a_bank_variant_is_reported_beside_another_benchs_methods(store, dt_bank, tmp_path):
+    """--compare-with: the other bench's methods stand in this report, never in its results; a bench judged under
+    another budget or on another dataset is refused before anything trains."""
+    from sizeless.bench import BenchConfig, run_init_bench
+
+    cfg = BenchConfig(data=f"minari:{PENDULUM}", data_dir=str(store), out=tmp_path / "base", sizes=["32x3"],
+                      methods=["scratch"], family="decision-transformer", bank=str(dt_bank), fit_steps=2,
+                      train_steps=3, batch_size=8, context=5, episodes=1, seeds=1)
+    run_init_bench(cfg)
+    variant = dataclasses.replace(cfg, out=tmp_path / "variant", methods=["templates"], compare_with=tmp_path / "base")
+    run_init_bench(variant)
+    saved = json.loads((tmp_path / "variant" / "results.json").read_text())
+    assert {r["method"] for r in saved["rows"]} == {"templates"}
+    report = (tmp_path / "variant" / "report.md").read_text()
+    assert "| size | templates | scratch | templates - best baseline |" in report
+    assert f"come from `{tmp_path / 'base'}`" in report
+    with pytest.raises(SizelessError, match=re.escape("train_steps 3 (this bench: 4)")):
+        run_init_bench(dataclasses.replace(variant, out=tmp_path / "refused", train_steps=4))
+    record = tmp_path / "base" / "results.json"  # the same dataset id, remade with another expert
+    remade = json.loads(record.read_text())
+    remade["meta"]["task"]["ref_max_score"] = 999.0
+    record.write_text(json.dumps(remade))
+    with pytest.raises(SizelessError, match=r"judged another dataset: ref_max_score 999.0 \(this bench: 1000.0\)"):
+        run_init_bench(dataclasses.replace(variant, out=tmp_path / "refused"))
+    assert not (tmp_path / "refused" / "runs").exists()  # refused before anything trained

@@ -18,15 +18,16 @@ TARGET_PROTOCOL = ("family", "data", "data_dir", "target_data", "source_classes"
                    "test_subset", "val_subset", "warmup", "image_size", "task_patch_size")
 
 
-def comparable_bench(config: dict, root: Path) -> dict:
+def comparable_bench(config: dict, root: Path, protocol: tuple[str, ...] = TARGET_PROTOCOL) -> dict:
     """The record (``results.json``) of the bench in ``root``, refused in one line when it judged its runs under
-    another target protocol than ``config`` (a bench's settings as its record stores them)."""
+    another target protocol than ``config`` (a bench's settings as its record stores them; ``protocol`` names the
+    settings that make the protocol, the image bench's unless a family's bench judges by more)."""
     root = Path(root)
     if root.resolve() == Path(config["out"]).resolve():
         raise SizelessError("--compare-with names this bench's own folder; name the bench whose baselines to show")
     record = read_json(root / "results.json", "--compare-with names a bench that has run (its results.json)")
     theirs = record.get("meta", {}).get("config", {})
-    clash = [name for name in TARGET_PROTOCOL if theirs.get(name) != config.get(name)]
+    clash = [name for name in protocol if theirs.get(name) != config.get(name)]
     if clash:
         differences = ", ".join(f"{name} {theirs.get(name)} (this bench: {config.get(name)})" for name in clash)
         raise SizelessError(f"--compare-with {root} judged its runs under another target protocol: {differences}; "

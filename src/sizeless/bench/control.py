@@ -26,10 +26,15 @@ from ..errors import SizelessError, UnsupportedSize
 from ..files import atomic_path, read_json, write_csv, write_json
 from ..initializers.base import default_fit_config
 from ..training import TrainConfig
+from .compare import TARGET_PROTOCOL, comparable_bench, compared_rows
 from .init_bench import ALIASES, FIT_METHODS, BenchConfig
 from .report import SHARED_BELOW, provenance, wall_time
 
 FAMILY = "decision-transformer"
+# what a policy bench's rollouts add to the image bench's target protocol, and what names the judged dataset: a
+# dataset remade with another expert has other episodes and reference returns, hence other normalized scores
+POLICY_PROTOCOL = ("train_steps", "context", "episodes", "target_return", "eval_steps")
+TASK_IDENTITY = ("id", "env", "episodes", "steps", "ref_min_score", "ref_max_score")
 
 
 def run_control_bench(cfg: BenchConfig) -> list[dict]:
@@ -40,6 +45,7 @@ def run_control_bench(cfg: BenchConfig) -> list[dict]:
     if len(target.tasks) != 1:
         raise SizelessError(f"the benchmark judges one task; --data/--target-data names {len(target.tasks)} datasets")
     task = target.task()
+    compared = _comparable(cfg, task) if cfg.compare_with else None  # refused before anything trains
     budget = TrainConfig(epochs=cfg.pretrain_epochs, steps=cfg.pretrain_steps, batch_size=cfg.batch_size,
                          lr=cfg.pretrain_lr)
     inputs: dict[str, dict] = {}
@@ -80,17 +86,32 @@ def run_control_bench(cfg: BenchConfig) -> list[dict]:
             "id", "env", "episodes", "steps", "ref_min_score", "ref_max_score")},
             "cpu_minutes_this_run": round((time.process_time() - started) / 60, 1)}
         write_json(out / "results.json", {"meta": meta, "rows": rows})
-        write_report(out, rows, meta)
+        beside = compared_rows(compared, cfg.compare_with, rows, cfg.methods) if compared else []
+        write_report(out, rows + beside, meta)
     dist.barrier()
     return rows
 
 
 def _provenance(cfg: BenchConfig, inputs: dict) -> dict:
-    return {
-        **provenance(),
-        "config": json.loads(json.dumps(asdict(cfg), default=str)),
-        "inputs": inputs,
-    }
+    return {**provenance(), "config": _settings(cfg), "inputs": inputs}
+
+
+def _settings(cfg: BenchConfig) -> dict:
+    """The bench's settings as its results.json stores them (plain JSON values)."""
+    return json.loads(json.dumps(asdict(cfg), default=str))
+
+
+def _comparable(cfg: BenchConfig, task: dict) -> dict:
+    """The --compare-with bench's record, refused in one line unless its policies were judged like this bench's:
+    the same protocol (budget, context, rollouts) on the same dataset (episodes and reference returns)."""
+    record = comparable_bench(_settings(cfg), cfg.compare_with, TARGET_PROTOCOL + POLICY_PROTOCOL)
+    theirs = record.get("meta", {}).get("task", {})
+    clash = [k for k in TASK_IDENTITY if theirs.get(k) != task.get(k)]
+    if clash:
+        said = ", ".join(f"{k} {theirs.get(k)} (this bench: {task.get(k)})" for k in clash)
+        raise SizelessError(f"--compare-with {cfg.compare_with} judged another dataset: {said}; a remade dataset "
+                            "gives other scores: rerun that bench's methods on this one")
+    return record
 
 
 def _cost(record: dict, path) -> dict:
@@ -262,6 +283,10 @@ def _markdown(rows, curves, sizes, methods, meta) -> str:
         others = [v for m, v in means.items() if m != "templates"]
         gain = f"{means['templates'] - max(others):+.1f}" if "templates" in means and others else "n/a"
         lines.append(f"| {size} | " + " | ".join(cells) + f" | {gain} |")
+    borrowed = {r["bench"]: None for r in rows if r.get("bench")}
+    if borrowed:
+        lines += ["", f"Runs of methods other than {', '.join(cfg['methods'])} come from `{', '.join(borrowed)}` (the "
+                  "same target protocol and dataset, checked before this bench ran)."]
     lines += ["", "Right after init (template methods: after their fit, at the step given), normalized score:\n",
               "| size | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]
     for size in sizes:

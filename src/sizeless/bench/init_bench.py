@@ -162,9 +162,8 @@ class BenchConfig:
         if "supervised" not in get_family(self.family).objectives and self.family not in FAMILY_BENCHES:
             raise SizelessError(f"bench init judges classifiers by accuracy and has no runner for {self.family}; "
                                 "for dit (a generator) run `sizeless bench generate`, which measures samples")
-        if (self.finished_only or self.compare_with) and self.family in FAMILY_BENCHES:
-            flag = "--finished-only" if self.finished_only else "--compare-with"
-            raise SizelessError(f"{flag} reads the image bench's run records; the {self.family} bench keeps "
+        if self.finished_only and self.family in FAMILY_BENCHES:
+            raise SizelessError(f"--finished-only reads the image bench's run records; the {self.family} bench keeps "
                                 "its own: run it without the flag (it resumes from its cache)")
         kind = "vit" if self.family in TRANSFORMERS else "cnn"
         self.template_width = self.template_width or DEFAULT_TEMPLATE_WIDTH[kind]
