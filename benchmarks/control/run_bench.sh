@@ -26,3 +26,18 @@ sizeless bench init "${COMMON[@]}" --data minari:sizeless/halfcheetah/medium-v0 
     "${HELD[@]}" --out benchmarks/control/bench-halfcheetah-heldout
 sizeless bench init "${COMMON[@]}" --data minari:sizeless/halfcheetah/medium-v0 --train-subset 2 \
     --sizes 48x3,32x4,64x2,64x4 --eval-steps 10,20,50,100 "${HELD[@]}" --out benchmarks/control/bench-halfcheetah-heldout-2ep
+# 5. The N = 8 bank variant (templates only; every other method read from the N = 4 benches with --compare-with).
+N8=(--family decision-transformer --source-data "$SOURCE" --bank-size 32x2 --template-width 16 --num-templates 8
+    --teacher-size 64x4 --pretrain-steps 400 --fit-steps 20 --train-steps 150 --lrs 3e-4,1e-3,3e-3 --batch-size 32
+    --context 10 --episodes 10 --seeds "${SEEDS:-3}" --methods templates)
+sizeless bench init "${N8[@]}" --data minari:sizeless/walker2d/medium-v0 --sizes 32x4,64x2,64x4 --eval-steps 20,50,100 \
+    --out benchmarks/control/bench-walker2d-n8 --compare-with benchmarks/control/bench-walker2d
+for target in heldout-2ep heldout expert-heldout; do
+    case $target in
+        heldout-2ep) DATA=(--data minari:sizeless/halfcheetah/medium-v0 --train-subset 2 --sizes 48x3,32x4,64x2,64x4) ;;
+        heldout) DATA=(--data minari:sizeless/halfcheetah/medium-v0 --sizes 48x3) ;;
+        expert-heldout) DATA=(--data minari:sizeless/halfcheetah/expert-v0 --sizes 48x3) ;;
+    esac
+    sizeless bench init "${N8[@]}" "${DATA[@]}" --eval-steps 10,20,50,100 --bank benchmarks/control/bench-walker2d-n8/bank \
+        --out "benchmarks/control/bench-halfcheetah-$target-n8" --compare-with "benchmarks/control/bench-halfcheetah-$target"
+done
