@@ -415,6 +415,19 @@ def test_bench_init_on_a_dense_task(seg_root, tmp_path, run_cli):
     assert {r["method"] for r in chosen} == {"templates", "templates-mae", "scratch"}
     assert all(0 <= r["test_miou"] <= 1 for r in chosen)
     assert (tmp_path / "b" / "overlays" / "scratch-32x2h1.png").exists()
+    # a given MAE bank is costed at the batch it trained with (8 here), not at the bench's own MAE batch (32)
+    code, _, err = run_cli("pretrain", "--objective", "mae", "--constraint", "tucker", "--ranks", "16,64,64",
+                           "--data", str(cifar_like), "--size", "32x2", "--image-size", "32", "--patch-size", "8",
+                           "--epochs", "1", "--batch-size", "8", "--out", str(tmp_path / "mae8"))
+    assert code == 0, err
+    code, _, err = run_cli("bench", "init", "--data", str(seg_root), "--pretrained-from", str(tmp_path / "b"),
+                           "--task", "segmentation", "--decoder-channels", "16", "--sizes", "32x2",
+                           "--methods", "templates-mae", "--mae-bank", str(tmp_path / "mae8"), "--fit-steps", "2",
+                           "--epochs", "2", "--out", str(tmp_path / "c"))
+    assert code == 0, err
+    steps = json.loads((tmp_path / "mae8" / "config.json").read_text())["steps"]
+    cost = json.loads((tmp_path / "c" / "results.json").read_text())["meta"]["inputs"]["templates-mae"]
+    assert cost["images"] == steps * 8
 
 
 @pytest.mark.parametrize("task", ["segmentation", "detection"])

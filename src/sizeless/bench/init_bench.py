@@ -438,8 +438,9 @@ def _steps_for(flops: int, macs: int, batch_size: int) -> int:
 
 
 def _compute(record: dict, batch_size: int, macs: int, serves_every_size: bool) -> dict:
-    """Cost of a pre-training run from its last metrics row or bank config (``step``, ``seconds``, ``cpu_seconds``);
-    FLOPs as the bank counted them (steps at sampled sizes), else every step at ``macs``."""
+    """Cost of a pre-training run from its last metrics row or bank config (``step``, ``seconds``, ``cpu_seconds``)
+    at the batch size it trained with (a given bank's own, not this bench's flags); FLOPs as the bank counted them
+    (steps at sampled sizes), else every step at ``macs``."""
     images = int(record.get("steps", record.get("step", 0))) * batch_size
     return {"images": images, "flops": record.get("train_flops") or training_flops(macs, images),
             "seconds": record.get("seconds"), "cpu_seconds": record.get("cpu_seconds"),
@@ -495,7 +496,7 @@ def _build_inputs(cfg: BenchConfig, out: Path, data: tuple[ImageData, ImageData]
                     pretrain_seed=seed)
     bank_key = bank.sizes[0].key
     bank_macs = _macs(family, bank_key, image, source.num_classes)
-    inputs.compute["templates"] = _compute(bank.config, budget.batch_size, bank_macs, True)
+    inputs.compute["templates"] = _compute(bank.config, bank.train_config.batch_size, bank_macs, True)
     inputs.bank_flops = inputs.compute["templates"]["flops"]
     if not cfg.bank and seed == 0:
         _copy_curve(out / f"bank-{tag}", out, "bank")
@@ -507,7 +508,8 @@ def _build_inputs(cfg: BenchConfig, out: Path, data: tuple[ImageData, ImageData]
         inputs.learngene = TemplateBank.load(cfg.learngene) if cfg.learngene else pretrain(
             source, [bank_key], config=budget, out=learngene, resume=True,
             constraint_config={"template_width": bank.sizes[0].width, "num_templates": 2, "scalers": "linear"})
-        inputs.compute["linear-expansion"] = _compute(inputs.learngene.config, budget.batch_size, bank_macs, True)
+        inputs.compute["linear-expansion"] = _compute(inputs.learngene.config, inputs.learngene.train_config.batch_size,
+                                                       bank_macs, True)
     inputs.teacher = cfg.teacher
     teacher = out / _seeded("teacher", seed)
     if cfg.teacher is not None:  # a given teacher: its pre-training cost is not known here
@@ -528,7 +530,8 @@ def _build_inputs(cfg: BenchConfig, out: Path, data: tuple[ImageData, ImageData]
         inputs.mae_bank = TemplateBank.load(cfg.mae_bank) if cfg.mae_bank else _mae_bank(cfg, target, out, seed)
         mae_image = inputs.mae_bank.image
         mae_macs = _macs(inputs.mae_bank.family, inputs.mae_bank.sizes[0].key, mae_image, 0)
-        inputs.compute["templates-mae"] = _compute(inputs.mae_bank.config, cfg.mae_batch_size, mae_macs, True)
+        inputs.compute["templates-mae"] = _compute(inputs.mae_bank.config, inputs.mae_bank.train_config.batch_size,
+                                                    mae_macs, True)
     return inputs
 
 
