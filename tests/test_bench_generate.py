@@ -119,3 +119,24 @@ def test_the_command_lines_defaults_are_the_configs():
         assert given == expected, name
         checked += 1
     assert checked >= 25
+
+
+def test_a_learning_rate_that_diverges_in_the_sweep_is_recorded_not_fatal(tmp_path, monkeypatch):
+    """A sweep LR whose training hits a non-finite loss is that LR's result (too high); the others decide."""
+    from sizeless.bench import generate
+    from sizeless.errors import Diverged
+
+    real_train = generate.train
+
+    def train(init, data, config, **kwargs):
+        if config.lr == 5e-2:
+            raise Diverged("loss became nan (non-finite gradients) at step 1")
+        return real_train(init, data, config, **kwargs)
+
+    monkeypatch.setattr(generate, "train", train)
+    out = tmp_path / "bench"
+    settings = {**TINY, "sizes": ["32x3"], "methods": ["scratch"], "lrs": [5e-2, 1e-3], "seeds": 1}
+    run_generate_bench(GenerateBenchConfig(out=out, **settings))
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert rows and {(r["lr"], r["status"]) for r in rows} == {(1e-3, "ok")}
+    assert "| scratch | 0.05 | diverged |" in (out / "report.md").read_text()

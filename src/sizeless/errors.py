@@ -16,6 +16,11 @@ class UnsupportedSize(SizelessError):
     """
 
 
+class Diverged(SizelessError):
+    """Training hit a non-finite loss. A learning-rate sweep records it as that rate's result (too high) instead
+    of stopping; everywhere else it stops the run like any error."""
+
+
 def require(module: str, extra: str) -> None:
     """Import an optional dependency up front, so a missing one is one line naming the extra to install."""
     import importlib

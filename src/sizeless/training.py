@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from . import distributed as dist
 from .data import Split, TrainData
-from .errors import SizelessError
+from .errors import Diverged, SizelessError
 from .files import flatten_state, load_tensors_and_metadata, save_tensors, unflatten_state, write_csv
 from .objectives import Forward, Supervised
 from .plotting import plot_history
@@ -247,7 +247,7 @@ def fit(
         norm = torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip or float("inf"))
         if not torch.isfinite(norm):
             where = f" (the last checkpoint in {out} is intact)" if out else ""
-            raise SizelessError(
+            raise Diverged(
                 f"{desc}: loss became {loss.item():.4g} (non-finite gradients) at step {step}, lr {lr:.3g}; "
                 f"start again in a new --out with a lower learning rate or a longer warm-up{where}"
             )

@@ -31,7 +31,7 @@ import torch
 from ..api import evaluate_model, initialize_full, noise_schedule, pretrain, train
 from ..bank import TemplateBank
 from ..data import DataConfig, ImageData, carve, load_data
-from ..errors import SizelessError, UnsupportedSize
+from ..errors import Diverged, SizelessError, UnsupportedSize
 from ..families import get_family
 from ..files import atomic_path, load_tensors, read_json, save_tensors, write_csv, write_json
 from ..gen_metrics import FeatureModel, compare, real_floor
@@ -294,8 +294,15 @@ class GenerateBench:
             if point in done or point == 0:
                 continue
             with self.ledger.stage(f"{key}/train{point}"):
-                model, _ = train(init_dir, self.data, config, out=run_dir / "train", resume=True,
-                                 stop_at_step=point if point < train_steps else None)
+                try:
+                    model, _ = train(init_dir, self.data, config, out=run_dir / "train", resume=True,
+                                     stop_at_step=point if point < train_steps else None)
+                except Diverged as err:
+                    if not sweep:  # the chosen LR diverged on another seed or size: the protocol cannot go on
+                        raise
+                    state = {"rows": [{**base, "status": f"diverged: {err}"}], "done": True}
+                    write_json(record, state)  # a sweep's result: this LR is too high for the method
+                    return state["rows"]
             with self.ledger.stage(f"{key}/eval{point}"):
                 row = {"val_denoising_loss": evaluate_model(model, self.data, family="dit")["loss"]} if sweep else \
                     self.measure(model, features, point in fd_at)
@@ -313,8 +320,11 @@ class GenerateBench:
             scores = {}
             for lr in c.lrs:
                 final = self.run(method, c.sweep_size, 0, lr, inputs, features, sweep=True)[-1]
-                if final["status"] != "ok":
+                if final["status"].startswith("n/a"):  # the method cannot serve the sweep size at all
                     break
+                if final["status"] != "ok":  # diverged: the LR is too high for this method
+                    rows.append({"method": method, "lr": lr, "val_denoising_loss": None})
+                    continue
                 scores[lr] = final["val_denoising_loss"]  # on the validation split carved from the training images
                 rows.append({"method": method, "lr": lr, "val_denoising_loss": scores[lr]})
             best[method] = min(scores, key=scores.get) if scores else c.lrs[0]
@@ -485,7 +495,8 @@ def report(cfg: GenerateBenchConfig, meta: dict, table: list[dict], sweep_rows: 
               f"Sweep at {cfg.sweep_size}, seed 0, {cfg.sweep_steps} target steps (fit scaled alike); chosen: " +
               ", ".join(f"{m} {lr:g}" for m, lr in best.items()), "",
               "| method | LR | validation denoising loss |", "|---|---:|---:|"]
-    lines += [f"| {r['method']} | {r['lr']:g} | {r['val_denoising_loss']:.4f} |" for r in sweep_rows]
+    lines += [f"| {r['method']} | {r['lr']:g} | " + ("diverged" if r["val_denoising_loss"] is None else
+              f"{r['val_denoising_loss']:.4f}") + " |" for r in sweep_rows]
     lines += ["", "## Budget", "",
               "Pre-training (same training FLOPs each, forward multiply-adds per image x steps): "
               + "; ".join(f"{k} {v}" for k, v in meta["inputs"].items()) + ".",
