@@ -26,13 +26,16 @@ def comparable_bench(config: dict, root: Path, protocol: tuple[str, ...] = TARGE
     if root.resolve() == Path(config["out"]).resolve():
         raise SizelessError("--compare-with names this bench's own folder; name the bench whose baselines to show")
     record = read_json(root / "results.json", "--compare-with names a bench that has run (its results.json)")
-    theirs = record.get("meta", {}).get("config", {})
-    clash = [name for name in protocol if theirs.get(name) != config.get(name)]
+    clash = differences(record.get("meta", {}).get("config", {}), config, protocol)
     if clash:
-        differences = ", ".join(f"{name} {theirs.get(name)} (this bench: {config.get(name)})" for name in clash)
-        raise SizelessError(f"--compare-with {root} judged its runs under another target protocol: {differences}; "
+        raise SizelessError(f"--compare-with {root} judged its runs under another target protocol: {clash}; "
                             "compare benches with the same target data, splits and budget")
     return record
+
+
+def differences(theirs: dict, ours: dict, names: tuple[str, ...]) -> str:
+    """``name theirs (this bench: ours)`` for every name whose values differ; empty when none does."""
+    return ", ".join(f"{n} {theirs.get(n)} (this bench: {ours.get(n)})" for n in names if theirs.get(n) != ours.get(n))
 
 
 def compared_rows(record: dict, root: Path, own_rows: list[dict], own_methods: list[str]) -> list[dict]:

@@ -26,7 +26,7 @@ from ..errors import SizelessError, UnsupportedSize
 from ..files import atomic_path, read_json, write_csv, write_json
 from ..initializers.base import default_fit_config
 from ..training import TrainConfig
-from .compare import TARGET_PROTOCOL, comparable_bench, compared_rows
+from .compare import TARGET_PROTOCOL, comparable_bench, compared_rows, differences
 from .init_bench import ALIASES, FIT_METHODS, BenchConfig
 from .report import SHARED_BELOW, provenance, wall_time
 
@@ -105,11 +105,9 @@ def _comparable(cfg: BenchConfig, task: dict) -> dict:
     """The --compare-with bench's record, refused in one line unless its policies were judged like this bench's:
     the same protocol (budget, context, rollouts) on the same dataset (episodes and reference returns)."""
     record = comparable_bench(_settings(cfg), cfg.compare_with, TARGET_PROTOCOL + POLICY_PROTOCOL)
-    theirs = record.get("meta", {}).get("task", {})
-    clash = [k for k in TASK_IDENTITY if theirs.get(k) != task.get(k)]
+    clash = differences(record.get("meta", {}).get("task", {}), task, TASK_IDENTITY)
     if clash:
-        said = ", ".join(f"{k} {theirs.get(k)} (this bench: {task.get(k)})" for k in clash)
-        raise SizelessError(f"--compare-with {cfg.compare_with} judged another dataset: {said}; a remade dataset "
+        raise SizelessError(f"--compare-with {cfg.compare_with} judged another dataset: {clash}; a remade dataset "
                             "gives other scores: rerun that bench's methods on this one")
     return record
 
