@@ -1,5 +1,6 @@
 """The DiT initializer benchmark now lives in the library as `sizeless bench generate` (same flags, same cache
-layout under --work). This forwarder keeps the commands quoted by the reports written before the move runnable:
+layout under --work). This forwarder keeps the commands quoted by the reports written before the move runnable,
+with the LR sweep those reports used (3 LRs over 150 steps; `bench generate` now sweeps 4 over the whole budget):
 
     OMP_NUM_THREADS=1 python benchmarks/dit_bench.py --data ../shared/data/cifar10-jpeg --out benchmarks/dit-cifar10
 """
@@ -9,4 +10,4 @@ import sys
 from sizeless.cli import main
 
 if __name__ == "__main__":
-    main(["bench", "generate", *sys.argv[1:]])
+    main(["bench", "generate", "--lrs", "3e-4,1e-3,3e-3", "--sweep-steps", "150", *sys.argv[1:]])

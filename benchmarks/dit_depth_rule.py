@@ -1,0 +1,90 @@
+"""Which layers a deeper DiT takes from a shallower bank: templates at one new depth under a patched depth rule.
+
+A probe, not a library option: the shipped rule (a deeper size interpolates the bank's per-layer scalers and free
+stacks over ``l/(L-1)``) is replaced in-process by
+
+- ``nearest``: each new layer copies the nearest bank layer;
+- ``identity-tail``: the bank's layers in order, then copies of its last layer whose attention and MLP output
+  projections start at zero, so the deeper DiT computes exactly the bank's function before its fit
+  (adaLN-Zero blocks whose outputs are zero are identities);
+- ``interp``: the shipped rule, unpatched (the baseline, or another LR grid);
+
+and ``sizeless bench generate`` runs the templates method under the same protocol, reusing a finished bench's bank
+and metric classifier (copied into this run's work folder so their cost is not paid again). See benchmarks/NOTES.md,
+"DiT at a new depth".
+
+    python benchmarks/dit_depth_rule.py --rule identity-tail --from runs/dit-depth/work --out runs/dit-depth-idtail
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from sizeless.bench.generate import GenerateBenchConfig, run_generate_bench
+from sizeless.constraints import kronecker
+
+OUTPUT_PROJECTIONS = ("attn1.to_out.0", "ff.net.2")  # a block whose outputs are zero adds nothing
+
+
+def index_map(rule: str, bank_layers: int, layers: int) -> list[int]:
+    if rule == "nearest":
+        return [round(layer * (bank_layers - 1) / (layers - 1)) for layer in range(layers)]
+    return [min(layer, bank_layers - 1) for layer in range(layers)]  # identity-tail
+
+
+def patch(rule: str) -> None:
+    shipped = kronecker.resize_stack
+
+    def resize_stack(stack, layers, m1, m2, fan_in, ramp=False):
+        if not ramp and layers > stack.shape[0]:
+            stack = stack[index_map(rule, stack.shape[0], layers)]
+        return shipped(stack, layers, m1, m2, fan_in, ramp)
+
+    kronecker.resize_stack = resize_stack  # resize_free calls it too: free stacks follow the same map
+    if rule != "identity-tail":
+        return
+    seed_scalers = kronecker.KroneckerConstraint.seed_scalers
+
+    def zero_tail(self, source, kinds, generator):
+        out = seed_scalers(self, source, kinds, generator)
+        for name, scalers in out.items():
+            bank_layers = source[name].shape[0]
+            if any(p in name for p in OUTPUT_PROJECTIONS) and scalers.shape[0] > bank_layers:
+                scalers[bank_layers:] = 0
+        return out
+
+    kronecker.KroneckerConstraint.seed_scalers = zero_tail
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rule", choices=("interp", "nearest", "identity-tail"), required=True)
+    parser.add_argument("--from", dest="source", type=Path, required=True,
+                        help="work folder of a finished bench generate run (its bank and classifier are reused)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--data", default="../shared/data/cifar10-jpeg")
+    parser.add_argument("--size", default="64x6")
+    parser.add_argument("--lrs", default="3e-4,1e-3,3e-3")  # the sweep of benchmarks/dit-cifar10, compared with
+    parser.add_argument("--sweep-steps", type=int, default=150)
+    parser.add_argument("--compare-with", type=Path, default=None)
+    args = parser.parse_args()
+    if args.rule != "interp":
+        patch(args.rule)
+    work = args.out / "work"
+    if not work.exists():
+        work.mkdir(parents=True)
+        for name in ("bank", "classifier"):
+            shutil.copytree(args.source / name, work / name)
+        shutil.copy(args.source / "real_features.safetensors", work)
+        ledger = json.loads((args.source / "ledger.json").read_text())
+        (work / "ledger.json").write_text(json.dumps({k: ledger[k] for k in ("classifier", "real-features", "bank")}))
+    run_generate_bench(GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=[args.size],
+                                           methods=["templates"], lrs=[float(x) for x in args.lrs.split(",")],
+                                           sweep_steps=args.sweep_steps, compare_with=args.compare_with))
+
+
+if __name__ == "__main__":
+    main()
