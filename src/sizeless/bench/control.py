@@ -10,11 +10,10 @@ cached under OUT; a second run picks them up.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import defaultdict
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from statistics import mean, pstdev
 
@@ -28,7 +27,7 @@ from ..initializers.base import default_fit_config
 from ..training import TrainConfig
 from .compare import TARGET_PROTOCOL, comparable_bench, compared_rows, differences
 from .init_bench import ALIASES, FIT_METHODS, BenchConfig
-from .report import SHARED_BELOW, provenance, wall_time
+from .report import SHARED_BELOW, provenance, settings_record, wall_time
 
 FAMILY = "decision-transformer"
 # what a policy bench's rollouts add to the image bench's target protocol, and what names the judged dataset: a
@@ -82,8 +81,7 @@ def run_control_bench(cfg: BenchConfig) -> list[dict]:
                 chosen.setdefault((method, size), run.lr)
                 rows += run_rows
     if dist.is_main():
-        meta = _provenance(cfg, inputs) | {"env": task["env"], "task": {k: task.get(k) for k in (
-            "id", "env", "episodes", "steps", "ref_min_score", "ref_max_score")},
+        meta = _provenance(cfg, inputs) | {"env": task["env"], "task": {k: task.get(k) for k in TASK_IDENTITY},
             "cpu_minutes_this_run": round((time.process_time() - started) / 60, 1)}
         write_json(out / "results.json", {"meta": meta, "rows": rows})
         beside = compared_rows(compared, cfg.compare_with, rows, cfg.methods) if compared else []
@@ -93,18 +91,13 @@ def run_control_bench(cfg: BenchConfig) -> list[dict]:
 
 
 def _provenance(cfg: BenchConfig, inputs: dict) -> dict:
-    return {**provenance(), "config": _settings(cfg), "inputs": inputs}
-
-
-def _settings(cfg: BenchConfig) -> dict:
-    """The bench's settings as its results.json stores them (plain JSON values)."""
-    return json.loads(json.dumps(asdict(cfg), default=str))
+    return {**provenance(), "config": settings_record(cfg), "inputs": inputs}
 
 
 def _comparable(cfg: BenchConfig, task: dict) -> dict:
     """The --compare-with bench's record, refused in one line unless its policies were judged like this bench's:
     the same protocol (budget, context, rollouts) on the same dataset (episodes and reference returns)."""
-    record = comparable_bench(_settings(cfg), cfg.compare_with, TARGET_PROTOCOL + POLICY_PROTOCOL)
+    record = comparable_bench(settings_record(cfg), cfg.compare_with, TARGET_PROTOCOL + POLICY_PROTOCOL)
     clash = differences(record.get("meta", {}).get("task", {}), task, TASK_IDENTITY)
     if clash:
         raise SizelessError(f"--compare-with {cfg.compare_with} judged another dataset: {clash}; a remade dataset "

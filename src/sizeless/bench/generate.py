@@ -20,10 +20,9 @@ Every finished stage and run is cached under ``work``; running the same command 
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import mean, stdev
 
@@ -42,7 +41,7 @@ from ..models import load_model
 from ..plotting import save_figure
 from ..training import TrainConfig
 from .compare import compared_rows
-from .report import SHARED_BELOW, provenance
+from .report import SHARED_BELOW, provenance, settings_record
 
 METHODS = ("templates", "scratch", "weight-selection", "linear-expansion", "mimetic", "direct")
 FITTED = ("templates", "linear-expansion")  # methods whose init fits scalers: the fit counts in the target budget
@@ -547,7 +546,7 @@ def run_generate_bench(cfg: GenerateBenchConfig) -> list[dict]:
                    "learngene": f"{cfg.budget_size}, {cfg.pretrain_steps} steps",
                    "direct": ", ".join(f"{s} {bench.steps_for(s)} steps" for s in cfg.sizes)}
     meta = {**provenance(), "threads": torch.get_num_threads(),
-            "config": json.loads(json.dumps(asdict(cfg), default=str)), "image_size": bench.full.img_size,
+            "config": settings_record(cfg), "image_size": bench.full.img_size,
             "classifier": features.info, "floor": bench.floor, "best_lr": best, "cost": bench.ledger.total(),
             "inputs": inputs_meta}
     cfg.out.mkdir(parents=True, exist_ok=True)

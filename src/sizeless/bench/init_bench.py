@@ -24,7 +24,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -44,7 +44,7 @@ from ..sampling import SizeSampling, size_draws
 from ..tasks import default_fit_lr, get_task, task_of
 from ..training import TrainConfig, evaluate
 from .compare import comparable_bench, compared_rows
-from .report import PRETRAINED_METHODS, provenance, write_report
+from .report import PRETRAINED_METHODS, provenance, settings_record, write_report
 
 METHODS = ("templates", "scratch", "weight-selection", "mimetic", "linear-expansion", "direct", "direct-amortized")
 OPTIONAL_METHODS = ("templates-mae",)  # asked for by name (templates-mae pre-trains one more bank)
@@ -349,7 +349,7 @@ def run_init_bench(cfg: BenchConfig) -> list[dict]:
     if cfg.family in FAMILY_BENCHES:
         return FAMILY_BENCHES[cfg.family](cfg)
     out = Path(cfg.out)
-    compared = comparable_bench(_settings_record(cfg), cfg.compare_with) if cfg.compare_with else None  # before runs
+    compared = comparable_bench(settings_record(cfg), cfg.compare_with) if cfg.compare_with else None  # before runs
     reused = reused_bench(cfg.pretrained_from) if cfg.pretrained_from else None
     data = _datasets(cfg, reused[0] if reused else None)  # every pre-training seed shares the data and its splits
     rows: list[dict] = []
@@ -698,10 +698,6 @@ def _run_name(cfg: BenchConfig, method: str, size: str, seed: int, inputs: Input
     return f"{method}-{size}-seed{seed}{source}{fit}"
 
 
-def _settings(config: TrainConfig) -> dict:
-    return json.loads(json.dumps(asdict(config), default=str))
-
-
 def _recorded(out: Path, config: TrainConfig) -> list[dict] | None:
     """A finished target run's history, from its record (``history.json``, a few kB), so a bench whose records
     were kept without the runs' weights (the committed standard profile) resumes; None if it has not finished
@@ -710,7 +706,7 @@ def _recorded(out: Path, config: TrainConfig) -> list[dict] | None:
     if not record.exists():
         return None
     done = read_json(record, "bench run record")
-    return done["history"] if done.get("config") == _settings(config) else None
+    return done["history"] if done.get("config") == settings_record(config) else None
 
 
 def _trained(init_dir: Path, target: ImageData, config: TrainConfig, out: Path, redo_init: Callable) -> list[dict]:
@@ -720,7 +716,7 @@ def _trained(init_dir: Path, target: ImageData, config: TrainConfig, out: Path, 
         redo_init()
     _, result = train(init_dir, target, config, out=out, resume=True)
     if result.completed and dist.is_main():
-        write_json(out / "history.json", {"config": _settings(config), "history": result.history})
+        write_json(out / "history.json", {"config": settings_record(config), "history": result.history})
     return result.history
 
 
@@ -770,11 +766,6 @@ def _choose(runs: list[dict], metric: str) -> float | None:
     return max(final, key=lambda lr: final[lr][1]) if final else None
 
 
-def _settings_record(cfg: BenchConfig) -> dict:
-    """The bench's settings as its results.json stores them (plain JSON values)."""
-    return json.loads(json.dumps(asdict(cfg), default=str))
-
-
 def _provenance(cfg: BenchConfig, built: list[Inputs]) -> dict:
     """What the report says about how the rows were made: the command, the machine, the inputs' costs (pre-training
     seed 0's), and each pre-training seed's bank."""
@@ -783,7 +774,7 @@ def _provenance(cfg: BenchConfig, built: list[Inputs]) -> dict:
         **provenance(),
         "threads": torch.get_num_threads(),
         "cores": os.cpu_count(),  # what a run that recorded no thread count is judged against
-        "config": _settings_record(cfg),
+        "config": settings_record(cfg),
         "served_sizes": inputs.served_sizes,
         "fit_lr": _fit_lr(cfg, inputs),
         "inputs": inputs.compute,

@@ -8,11 +8,13 @@ chosen on.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import shlex
 import sys
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
 from statistics import mean, stdev
 
@@ -41,6 +43,12 @@ def provenance() -> dict:
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
                        f"{torch.get_num_threads()} threads, {device}"}
+
+
+def settings_record(cfg) -> dict:
+    """A config dataclass (a bench's settings, a run's training budget) as the bench's records store it: plain JSON
+    values, paths as text, so a later run compares its own settings with them value for value."""
+    return json.loads(json.dumps(asdict(cfg), default=str))
 
 
 def _spread(values: list[float]) -> float:
