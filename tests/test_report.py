@@ -91,3 +91,16 @@ def test_a_compared_benchs_methods_count_their_own_benchs_seeds():
     assert _partial(res, "32x2h1", "templates") == _partial(res, "32x2h1", "direct") == ""
     assert _partial(res, "32x2h1", "weight-selection") == " (1 of 3 pre-training seeds)"
     assert res.final("32x2h1", "direct") == pytest.approx([0.50, 0.52, 0.54])
+
+
+def test_a_report_names_the_command_that_ran(monkeypatch):
+    """The `sizeless` entry point is named as such; a benchmark script calling the library is named by its path
+    (its flags are not a `sizeless` command's)."""
+    import sys
+
+    from sizeless.bench.report import provenance
+
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/sizeless", "bench", "init", "--out", "a b"])
+    assert provenance()["command"] == "sizeless bench init --out 'a b'"
+    monkeypatch.setattr(sys, "argv", ["benchmarks/dit_depth_rule.py", "--rule", "nearest"])
+    assert provenance()["command"] == "python benchmarks/dit_depth_rule.py --rule nearest"

@@ -39,10 +39,17 @@ SHARED_BELOW = 0.75  # CPU time / (wall time x threads) under this: other proces
 def provenance() -> dict:
     """The command, date and machine a bench's report quotes beside its numbers."""
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    return {"command": "sizeless " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+    return {"command": " ".join([_program(), *(shlex.quote(a) for a in sys.argv[1:])]),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
                        f"{torch.get_num_threads()} threads, {device}"}
+
+
+def _program() -> str:
+    """How the running command was started: the ``sizeless`` entry point, or a benchmark script that calls the library
+    (its report must name the script, not a ``sizeless`` command that does not take its flags)."""
+    program = Path(sys.argv[0])
+    return "sizeless" if program.name == "sizeless" else f"python {shlex.quote(sys.argv[0])}"
 
 
 def settings_record(cfg) -> dict:
