@@ -12,7 +12,8 @@ from sizeless.errors import SizelessError
 # a bench in seconds: 8x8 digits, a 32x2 bank (template width 16), a 48x3 teacher, a ViT metric classifier
 TINY = dict(data="digits", sizes=["32x3", "48x2"], bank_size="32x2", template_width=16, num_templates=2,
             methods=["templates", "scratch", "weight-selection", "linear-expansion", "direct"],
-            teacher_size="48x3", batch_size=32, pretrain_steps=12, steps=10, fit_steps=4, lrs=[1e-3],
+            teacher_size="48x3", batch_size=32, pretrain_steps=12, pretrain_lrs=[1e-3, 3e-3], steps=10, fit_steps=4,
+            lrs=[1e-3],
             sweep_size="32x3", sweep_steps=5, val_images=200, test_images=100, num_images=40, sample_steps=2,
             grid_steps=2, curve_points=2, seeds=2, classifier_size="32x1", classifier_family="vit", classifier_epochs=1)
 
@@ -42,6 +43,39 @@ def test_every_method_is_judged_at_every_size_with_the_floor_and_pictures(finish
     assert {r["seed"] for r in rows if r["method"] == "templates"} == {0, 1}
     fitted = [r for r in rows if r["method"] == "templates" and r["size"] == "32x3" and r["seed"] == 0 and "fd" in r]
     assert [r["target_steps"] for r in fitted] == [4, 10]  # the fit counts inside the 10-step budget
+
+
+def test_every_pretrained_input_keeps_the_lr_of_its_own_lowest_validation_loss(finished):
+    out, _ = finished
+    meta = json.loads((out / "results.json").read_text())["meta"]
+    scores = meta["pretrain_lrs"]
+    assert set(scores) == {"bank", "learngene", "teacher", "direct-32x3", "direct-48x2"}
+    for name, by_lr in scores.items():
+        assert set(by_lr) == {"0.001", "0.003"}
+        chosen = min(by_lr, key=by_lr.get)
+        described = meta["inputs"][name]
+        assert described.endswith(f"LR {float(chosen):g}"), (name, described)
+        assert (out / "work" / f"{name}-lr{float(chosen):g}").is_dir()
+    assert "## Pre-training LRs" in (out / "report.md").read_text()
+
+
+def test_direct_pretraining_is_counted_once(tmp_path, monkeypatch):
+    """The runs that start from a direct pre-training load it: their init stage must not hold its cost again."""
+    import itertools
+    import time
+    import types
+
+    from sizeless.bench import generate
+
+    ticks = itertools.count()  # a clock that moves one second per reading of the bench's own ledger
+    monkeypatch.setattr(generate, "time", types.SimpleNamespace(process_time=lambda: float(next(ticks)),
+                                                                perf_counter=time.perf_counter))
+    out = tmp_path / "bench"
+    run_generate_bench(GenerateBenchConfig(out=out, **{**TINY, "sizes": ["32x3"], "methods": ["direct"]}))
+    ledger = json.loads((out / "work" / "ledger.json").read_text())
+    assert ledger["direct-32x3-lr0.001"]["cpu_s"] == 1.0 and ledger["direct-32x3-lr0.003"]["cpu_s"] == 1.0
+    inits = [v["cpu_s"] for k, v in ledger.items() if k.endswith("/init")]
+    assert inits and all(v == 1.0 for v in inits)  # nothing nested: the pre-training is in its own stages only
 
 
 def test_a_second_run_resumes_from_the_cache_and_trains_nothing(finished):
@@ -80,6 +114,7 @@ def test_a_comparison_under_another_protocol_is_refused_before_any_training(fini
     (["--sizes", "64x6,96xq"], "bad size '96xq'"),
     (["--fit-steps", "10", "--steps", "10"], "counts inside the budget"),
     (["--lrs", "1e-3,-1"], "--lrs must be positive"),
+    (["--pretrain-lrs", "0"], "--pretrain-lrs must be positive"),
     (["--fd-points", "0,2"], "fractions of the budget"),
     (["--val-images", "5000"], "--val-images 5000 must be between"),
     (["--compare-with", "{tmp}/nothing"], "not found"),
@@ -119,6 +154,28 @@ def test_the_command_lines_defaults_are_the_configs():
         assert given == expected, name
         checked += 1
     assert checked >= 25
+
+
+def test_a_pretraining_lr_that_diverges_is_recorded_and_all_diverging_is_one_line(tmp_path, monkeypatch):
+    from sizeless.bench import generate
+    from sizeless.errors import Diverged
+
+    real_pretrain = generate.pretrain
+
+    def pretrain(data, sizes, config, **kwargs):
+        if config.lr >= limit:
+            raise Diverged("loss became nan (non-finite gradients) at step 1")
+        return real_pretrain(data, sizes, config=config, **kwargs)
+
+    monkeypatch.setattr(generate, "pretrain", pretrain)
+    limit, out = 3e-3, tmp_path / "bench"
+    settings = {**TINY, "sizes": ["32x3"], "methods": ["templates"], "seeds": 1}
+    run_generate_bench(GenerateBenchConfig(out=out, **settings))
+    assert json.loads((out / "results.json").read_text())["meta"]["pretrain_lrs"]["bank"]["0.003"] is None
+    assert "| bank | 0.003 | diverged |" in (out / "report.md").read_text()
+    limit = 0.0
+    with pytest.raises(SizelessError, match="bank: pre-training diverged at every --pretrain-lrs"):
+        run_generate_bench(GenerateBenchConfig(out=tmp_path / "again", **settings))
 
 
 def test_a_learning_rate_that_diverges_in_the_sweep_is_recorded_not_fatal(tmp_path, monkeypatch):

@@ -1,7 +1,8 @@
 """`sizeless bench generate`: DiT initializers compared by the images their generators make.
 
 Protocol (every number is a setting; the defaults are those of benchmarks/dit-cifar10-fullsweep; the first
-CIFAR-10 runs swept ``--lrs 3e-4,1e-3,3e-3`` over ``--sweep-steps 150``):
+CIFAR-10 runs swept ``--lrs 3e-4,1e-3,3e-3`` over ``--sweep-steps 150``, and every bench before the pre-training
+LR search pre-trained at ``--pretrain-lrs 1e-3``):
 - a validation split is carved from the training images; learning rates are chosen on it, never on the
   held-out split that the results report;
 - the metric instrument is a classifier trained here on all training images (its test accuracy and weights'
@@ -9,7 +10,9 @@ CIFAR-10 runs swept ``--lrs 3e-4,1e-3,3e-3`` over ``--sweep-steps 150``):
   penultimate features against as many held-out images, with the real-vs-real floor (training vs held-out images,
   same count); class consistency is its accuracy on generated images against their labels;
 - the bank, TLEG's learngene, the weight-selection teacher (a larger DiT) and each size's direct pre-training get
-  the same training FLOPs: ``pretrain_steps`` at ``budget_size`` (forward multiply-adds per image x steps);
+  the same training FLOPs: ``pretrain_steps`` at ``budget_size`` (forward multiply-adds per image x steps), and
+  the same LR search: each is pre-trained at every ``pretrain_lrs`` and keeps the LR with its lowest validation
+  denoising loss (one LR for all under-tunes the constrained bank most: benchmarks/NOTES.md);
 - every method then gets the same target budget in steps of the same batch: the template fit counts inside it;
 - each method trains at the learning rate that gave it the lowest validation denoising loss in a sweep at one
   size over the whole budget (a shorter one misranks: a higher LR's early loss spike hides where it ends);
@@ -21,6 +24,7 @@ Every finished stage and run is cached under ``work``; running the same command 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,7 +52,7 @@ FITTED = ("templates", "linear-expansion")  # methods whose init fits scalers: t
 RIVALS = ("scratch", "weight-selection", "linear-expansion")  # what the issue's target names templates must beat
 # what --compare-with checks before it puts another bench's numbers beside these
 PROTOCOL = ("steps", "batch_size", "fit_steps", "lrs", "sweep_size", "sweep_steps", "val_images", "test_images",
-            "num_images", "sample_steps", "guidance", "curve_points", "fd_points", "pretrain_lr")
+            "num_images", "sample_steps", "guidance", "curve_points", "fd_points", "pretrain_lrs")
 
 
 @dataclass
@@ -68,7 +72,9 @@ class GenerateBenchConfig:
     teacher_size: str = "128x6"
     batch_size: int = 64
     pretrain_steps: int = 1200
-    pretrain_lr: float = 1e-3
+    # every pre-trained input keeps the LR of its lowest validation loss (1e-3 alone left the bank a worse denoiser
+    # than the learngene by twice the margin it has at 1e-2: benchmarks/NOTES.md, "The DiT pre-training LR")
+    pretrain_lrs: list[float] = field(default_factory=lambda: [3e-3, 1e-2, 3e-2])
     steps: int = 300  # target budget per method (template fit included)
     fit_steps: int = 60
     # every method chose 1e-2 at 64x6 once the sweep saw the whole budget (3e-4 was never chosen): the grid reaches
@@ -104,8 +110,9 @@ class GenerateBenchConfig:
         family = get_family("dit")
         for spec in (*self.sizes, self.bank_size, self.budget_size, self.teacher_size, self.sweep_size):
             family.parse_size(spec)  # a bad size is refused here, before the classifier trains
-        if not self.lrs or min(self.lrs) <= 0:
-            raise SizelessError(f"--lrs must be positive learning rates, got {self.lrs}")
+        for flag, values in (("--lrs", self.lrs), ("--pretrain-lrs", self.pretrain_lrs)):
+            if not values or min(values) <= 0:
+                raise SizelessError(f"{flag} must be positive learning rates, got {values}")
         if not all(0 <= f <= 1 for f in self.fd_points):
             raise SizelessError(f"--fd-points are fractions of the budget in [0, 1], got {self.fd_points}")
         if min(self.seeds, self.curve_points, self.num_images - 1, self.sample_steps, self.grid_steps) < 1 \
@@ -176,8 +183,10 @@ class GenerateBench:
         self.real_train = self.data.train.subset(train_order[:n])  # the floor: real training images
         self.labels = torch.arange(n) % full.num_classes
         self.tokens = (full.img_size // get_family("dit").default_patch_size(full.img_size)) ** 2
-        self.train_config = TrainConfig(steps=cfg.pretrain_steps, batch_size=cfg.batch_size, lr=cfg.pretrain_lr,
+        self.train_config = TrainConfig(steps=cfg.pretrain_steps, batch_size=cfg.batch_size, lr=cfg.pretrain_lrs[0],
                                         warmup=0.05, weight_decay=0.0)
+        self.pretrain_scores = read_json(cfg.work / "pretrain_lrs.json", "pre-training LR record") \
+            if (cfg.work / "pretrain_lrs.json").exists() else {}
 
     # -- the metric instrument ------------------------------------------------------------------------
     def classifier(self) -> FeatureModel:
@@ -205,37 +214,70 @@ class GenerateBench:
         c = self.cfg
         return max(1, round(c.pretrain_steps * dit_flops(c.budget_size, self.tokens) / dit_flops(size, self.tokens)))
 
+    def tuned(self, name: str, steps: int, build: Callable[[Path, TrainConfig], None],
+              val_loss: Callable[[Path], float]) -> Path:
+        """Pre-train one input at every --pretrain-lrs (``WORK/NAME-lrLR``) and return the folder with the lowest
+        validation denoising loss: every input gets the same search, so none is judged at another's LR."""
+        c, scores = self.cfg, self.pretrain_scores.setdefault(name, {})
+        for lr in c.pretrain_lrs:
+            key, out = f"{lr:g}", c.work / f"{name}-lr{lr:g}"
+            if key in scores:
+                continue
+            with self.ledger.stage(f"{name}-lr{key}"):
+                try:
+                    build(out, replace(self.train_config, steps=steps, lr=lr))
+                    scores[key] = val_loss(out)
+                except Diverged:  # a result: this LR is too high for this input
+                    scores[key] = None
+            write_json(c.work / "pretrain_lrs.json", self.pretrain_scores)
+        return c.work / f"{name}-lr{self.chosen_lr(name):g}"
+
+    def chosen_lr(self, name: str) -> float:
+        """The LR of --pretrain-lrs with the input's lowest validation loss (LRs of other grids in the record are
+        not candidates)."""
+        scores = self.pretrain_scores[name]
+        finite = {lr: scores[f"{lr:g}"] for lr in self.cfg.pretrain_lrs if scores.get(f"{lr:g}") is not None}
+        if not finite:
+            raise SizelessError(f"{name}: pre-training diverged at every --pretrain-lrs {self.cfg.pretrain_lrs}; add "
+                                "lower ones")
+        return min(finite, key=finite.get)
+
     def inputs(self) -> dict:
-        c, cfg = self.cfg, self.train_config
+        c = self.cfg
         kron = {"template_width": c.template_width, "num_templates": c.num_templates}
         family_config = {"embeddings": c.embeddings}
-        with self.ledger.stage("bank"):
-            bank = pretrain(self.data, [c.bank_size], family="dit", family_config=family_config,
-                            constraint_config=kron, config=replace(cfg, steps=self.steps_for(c.bank_size)),
-                            out=c.work / "bank", resume=True)
-        out = {"bank": bank}
+
+        def bank_builder(size: str, constraint_config: dict) -> Callable[[Path, TrainConfig], None]:
+            return lambda out, config: pretrain(self.data, [size], family="dit", family_config=family_config,
+                                                constraint_config=constraint_config, config=config, out=out,
+                                                resume=True)
+
+        def bank_loss(out: Path) -> float:  # the pre-training's own evaluation on the carved validation split
+            return next(iter(TemplateBank.load(out).config["val_loss"].values()))
+
+        out = {"bank": TemplateBank.load(self.tuned("bank", self.steps_for(c.bank_size),
+                                                    bank_builder(c.bank_size, kron), bank_loss))}
         if "linear-expansion" in c.methods:
             width = get_family("dit").parse_size(c.budget_size).width
-            with self.ledger.stage("learngene"):
-                out["learngene"] = pretrain(self.data, [c.budget_size], family="dit", family_config=family_config,
-                                            constraint_config={"template_width": width, "num_templates": 2,
-                                                               "scalers": "linear"},
-                                            config=cfg, out=c.work / "learngene", resume=True)
+            learngene = {"template_width": width, "num_templates": 2, "scalers": "linear"}
+            out["learngene"] = TemplateBank.load(self.tuned("learngene", c.pretrain_steps,
+                                                            bank_builder(c.budget_size, learngene), bank_loss))
         if "weight-selection" in c.methods:
-            with self.ledger.stage("teacher"):
-                train(None, self.data, replace(cfg, steps=self.steps_for(c.teacher_size)), size=c.teacher_size,
-                      family="dit", out=c.work / "teacher", resume=True)
-            out["teacher"] = c.work / "teacher"
+            out["teacher"] = self.tuned(
+                "teacher", self.steps_for(c.teacher_size),
+                lambda dest, config: train(None, self.data, config, size=c.teacher_size, family="dit", out=dest,
+                                           resume=True), self.plain_loss)
         return out
 
+    def plain_loss(self, model: Path) -> float:
+        return evaluate_model(model, self.data, family="dit")["loss"]  # the carved validation split
+
     def direct_model(self, size: str, inputs: dict) -> Path:
-        """Direct pre-training of ``size`` with the same training FLOPs (seed 0), built once."""
-        out = self.cfg.work / f"direct-{size}"
-        if not (out / "config.json").exists():
-            with self.ledger.stage(f"direct-{size}"):
-                initialize_full(size, self.data, bank=inputs["bank"], method="direct", seed=0, out=out, family="dit",
-                                pretrain_config=replace(self.train_config, steps=self.steps_for(size)))
-        return out
+        """Direct pre-training of ``size`` with the same training FLOPs and LR search (seed 0), built once."""
+        def build(out: Path, config: TrainConfig) -> None:
+            initialize_full(size, self.data, bank=inputs["bank"], method="direct", seed=0, out=out, family="dit",
+                            pretrain_config=config)
+        return self.tuned(f"direct-{size}", self.steps_for(size), build, self.plain_loss)
 
     # -- one method at one size, trained in segments with evaluations between ---------------------------
     def measure(self, model, features: FeatureModel, with_fd: bool) -> dict:
@@ -265,11 +307,11 @@ class GenerateBench:
         fit = TrainConfig(steps=max(1, fit_steps), batch_size=c.batch_size, lr=3e-3, warmup=0.1, weight_decay=0.0,
                           min_lr=1e-4)
         bank = inputs["learngene"] if method == "linear-expansion" else inputs["bank"]
-        init_dir = run_dir / "init"
+        # direct: pre-trained once per size (the same FLOPs), shared by its runs and counted in its own stages
+        init_dir = self.direct_model(size, inputs) if method == "direct" else run_dir / "init"
         with self.ledger.stage(f"{key}/init"):
             try:
-                if method == "direct":  # pre-trained once per size (the same FLOPs), shared by its runs
-                    init_dir = self.direct_model(size, inputs)
+                if method == "direct":
                     initial = load_model(init_dir)[0]
                 else:
                     initial = initialize_full(size, self.data, bank=bank if method in FITTED else None,
@@ -380,6 +422,8 @@ def comparable(cfg: GenerateBenchConfig, tokens: int, classifier_sha: str) -> di
     if isinstance(theirs["fd_points"], str):
         theirs["fd_points"] = [float(f) for f in theirs["fd_points"].split(",")]
     theirs["budget_size"] = theirs.get("budget_size") or theirs["bank_size"]
+    if "pretrain_lr" in theirs:  # written before the pre-training LR search: one LR for every input
+        theirs["pretrain_lrs"] = [theirs.pop("pretrain_lr")]
     mismatch = [k for k in PROTOCOL if theirs.get(k) != getattr(cfg, k)]
     if cfg.pretrain_steps * dit_flops(cfg.budget_size, tokens) != \
             theirs["pretrain_steps"] * dit_flops(theirs["budget_size"], tokens):
@@ -503,9 +547,17 @@ def report(cfg: GenerateBenchConfig, meta: dict, table: list[dict], sweep_rows: 
               "| method | LR | validation denoising loss |", "|---|---:|---:|"]
     lines += [f"| {r['method']} | {r['lr']:g} | " + ("diverged" if r["val_denoising_loss"] is None else
               f"{r['val_denoising_loss']:.4f}") + " |" for r in sweep_rows]
+    lines += ["", "## Pre-training LRs (the same search for every pre-trained input)", "",
+              "Each input is pre-trained at every LR and keeps the one with its lowest denoising loss on the "
+              "validation split.", "", "| input | LR | validation denoising loss |", "|---|---:|---:|"]
+    for name, scores in meta.get("pretrain_lrs", {}).items():
+        finite = {lr: v for lr, v in scores.items() if v is not None}
+        chosen = min(finite, key=finite.get) if finite else None
+        lines += [f"| {name} | {lr} | " + ("diverged" if v is None else f"**{v:.4f}**" if lr == chosen else
+                  f"{v:.4f}") + " |" for lr, v in scores.items()]
     lines += ["", "## Budget", "",
-              "Pre-training (same training FLOPs each, forward multiply-adds per image x steps): "
-              + "; ".join(f"{k} {v}" for k, v in meta["inputs"].items()) + ".",
+              "Pre-training (same training FLOPs each, forward multiply-adds per image x steps; the LR chosen "
+              "above): " + "; ".join(f"{k} {v}" for k, v in meta["inputs"].items()) + ".",
               f"Total: **{total['cpu_s'] / 3600:.2f} CPU-hours** of process time ({total['wall_s'] / 3600:.2f} hours "
               f"wall at {meta['threads']} thread(s){', shared CPU' if shared else ''}), classifier included.", "",
               "![curves](curves.png)", ""]
@@ -540,15 +592,21 @@ def run_generate_bench(cfg: GenerateBenchConfig) -> list[dict]:
         other_sweep = [r for r in sweep if r["method"] in other_best]
     methods = cfg.methods + list(other_best)
     table = summarize(rows + others, cfg.sizes, methods)
-    bank = TemplateBank.load(cfg.work / "bank")
-    inputs_meta = {"bank": f"{cfg.bank_size}, {bank.config['steps']} steps",
-                   "teacher": f"{cfg.teacher_size}, {bench.steps_for(cfg.teacher_size)} steps",
-                   "learngene": f"{cfg.budget_size}, {cfg.pretrain_steps} steps",
-                   "direct": ", ".join(f"{s} {bench.steps_for(s)} steps" for s in cfg.sizes)}
+    pretrained = [("bank", cfg.bank_size), ("learngene", cfg.budget_size), ("teacher", cfg.teacher_size),
+                  *((f"direct-{size}", size) for size in cfg.sizes)]
+    used = {name: size for name, size in pretrained if name in bench.pretrain_scores}
+    inputs_meta = {name: f"{size}, {bench.steps_for(size) if name != 'learngene' else cfg.pretrain_steps} steps, "
+                         f"LR {bench.chosen_lr(name):g}" for name, size in used.items()}
+    pretrain_lrs = {name: {f"{lr:g}": bench.pretrain_scores[name][f"{lr:g}"] for lr in cfg.pretrain_lrs}
+                    for name in used}
+    if record is not None:  # the inputs only the compared bench built (its direct pre-training, say)
+        theirs = record["meta"]
+        inputs_meta |= {k: v for k, v in theirs["inputs"].items() if k not in inputs_meta and k.startswith("direct")}
+        pretrain_lrs |= {k: v for k, v in theirs.get("pretrain_lrs", {}).items() if k not in pretrain_lrs}
     meta = {**provenance(), "threads": torch.get_num_threads(),
             "config": settings_record(cfg), "image_size": bench.full.img_size,
             "classifier": features.info, "floor": bench.floor, "best_lr": best, "cost": bench.ledger.total(),
-            "inputs": inputs_meta}
+            "inputs": inputs_meta, "pretrain_lrs": pretrain_lrs}
     cfg.out.mkdir(parents=True, exist_ok=True)
     write_json(cfg.out / "results.json", {"meta": meta, "rows": rows})  # this bench's own runs only
     write_csv(cfg.out / "results.csv", rows)
