@@ -14,6 +14,10 @@ and metric classifier (copied into this run's work folder so their cost is not p
 "DiT at a new depth".
 
     python benchmarks/dit_depth_rule.py --rule identity-tail --from runs/dit-depth/work --out runs/dit-depth-idtail
+    # under the tuned protocol (the bank of benchmarks/dit-cifar10-tuned, each of its pre-training LRs)
+    python benchmarks/dit_depth_rule.py --rule identity-tail --from benchmarks/dit-cifar10-tuned/work \
+        --out benchmarks/dit-depth-rule/identity-tail-tuned --lrs 1e-3,3e-3,1e-2,3e-2 --sweep-steps 300 \
+        --pretrain-lrs 3e-3,1e-2,3e-2 --compare-with benchmarks/dit-cifar10-tuned
 """
 
 from __future__ import annotations
@@ -69,21 +73,40 @@ def main() -> None:
     parser.add_argument("--size", default="64x6")
     parser.add_argument("--lrs", default="3e-4,1e-3,3e-3")  # the sweep of benchmarks/dit-cifar10, compared with
     parser.add_argument("--sweep-steps", type=int, default=150)
+    parser.add_argument("--pretrain-lrs", default="1e-3",  # the bank of benchmarks/dit-cifar10
+                        help="the --from bench's pre-training LR grid (its bank is reused, not rebuilt)")
     parser.add_argument("--compare-with", type=Path, default=None)
     args = parser.parse_args()
     if args.rule != "interp":
         patch(args.rule)
+    pretrain_lrs = [float(x) for x in args.pretrain_lrs.split(",")]
     work = args.out / "work"
     if not work.exists():
-        work.mkdir(parents=True)
-        for name in ("bank", "classifier"):
-            shutil.copytree(args.source / name, work / name)
-        shutil.copy(args.source / "real_features.safetensors", work)
-        ledger = json.loads((args.source / "ledger.json").read_text())
-        (work / "ledger.json").write_text(json.dumps({k: ledger[k] for k in ("classifier", "real-features", "bank")}))
+        reuse(args.source, work, pretrain_lrs)
     run_generate_bench(GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=[args.size],
                                            methods=["templates"], lrs=[float(x) for x in args.lrs.split(",")],
-                                           sweep_steps=args.sweep_steps, compare_with=args.compare_with))
+                                           sweep_steps=args.sweep_steps, pretrain_lrs=pretrain_lrs,
+                                           compare_with=args.compare_with))
+
+
+def reuse(source: Path, work: Path, pretrain_lrs: list[float]) -> None:
+    """The finished bench's metric classifier and bank (each pre-training LR of it), with their recorded cost."""
+    work.mkdir(parents=True)
+    shutil.copytree(source / "classifier", work / "classifier")
+    shutil.copy(source / "real_features.safetensors", work)
+    ledger = json.loads((source / "ledger.json").read_text())
+    kept = {k: ledger[k] for k in ("classifier", "real-features")}
+    if (source / "bank").is_dir():  # a bench from before the pre-training LR search: one bank, one LR
+        (lr,) = pretrain_lrs
+        shutil.copytree(source / "bank", work / f"bank-lr{lr:g}")
+        kept[f"bank-lr{lr:g}"] = ledger["bank"]
+    else:
+        scores = json.loads((source / "pretrain_lrs.json").read_text())["bank"]
+        (work / "pretrain_lrs.json").write_text(json.dumps({"bank": scores}, indent=2))
+        for lr in pretrain_lrs:
+            shutil.copytree(source / f"bank-lr{lr:g}", work / f"bank-lr{lr:g}")
+            kept[f"bank-lr{lr:g}"] = ledger[f"bank-lr{lr:g}"]
+    (work / "ledger.json").write_text(json.dumps(kept, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """`sizeless bench generate`: DiT initializers compared by the images their generators make.
 
-Protocol (every number is a setting; the defaults are those of benchmarks/dit-cifar10-fullsweep; the first
+Protocol (every number is a setting; the defaults are those of benchmarks/dit-cifar10-tuned; the first
 CIFAR-10 runs swept ``--lrs 3e-4,1e-3,3e-3`` over ``--sweep-steps 150``, and every bench before the pre-training
 LR search pre-trained at ``--pretrain-lrs 1e-3``):
 - a validation split is carved from the training images; learning rates are chosen on it, never on the
