@@ -592,9 +592,13 @@ def run_generate_bench(cfg: GenerateBenchConfig) -> list[dict]:
         other_sweep = [r for r in sweep if r["method"] in other_best]
     methods = cfg.methods + list(other_best)
     table = summarize(rows + others, cfg.sizes, methods)
-    pretrained = [("bank", cfg.bank_size), ("learngene", cfg.budget_size), ("teacher", cfg.teacher_size),
-                  *((f"direct-{size}", size) for size in cfg.sizes)]
-    used = {name: size for name, size in pretrained if name in bench.pretrain_scores}
+    used = {"bank": cfg.bank_size}  # the pre-trained inputs this bench's methods started from
+    if "linear-expansion" in cfg.methods:
+        used["learngene"] = cfg.budget_size
+    if "weight-selection" in cfg.methods:
+        used["teacher"] = cfg.teacher_size
+    if "direct" in cfg.methods:
+        used |= {f"direct-{size}": size for size in cfg.sizes}
     inputs_meta = {name: f"{size}, {bench.steps_for(size) if name != 'learngene' else cfg.pretrain_steps} steps, "
                          f"LR {bench.chosen_lr(name):g}" for name, size in used.items()}
     pretrain_lrs = {name: {f"{lr:g}": bench.pretrain_scores[name][f"{lr:g}"] for lr in cfg.pretrain_lrs}
