@@ -4,10 +4,11 @@ A probe, not a library option. The tuned bench's TLEG leads templates at the new
 TLEG's layers lie on one line in depth, a bank's free per-layer scalers do not. Here the bank is pre-trained with
 projected steps: after every optimizer step each (L, N, m1, m2) scaler stack becomes its least-squares fit
 ``A + t_l B`` (``t_l = l/(L-1)``), so a deeper size's interpolated scalers lie on the same line. Then
-``bench generate`` runs templates at one size, at one pre-training LR and one target LR (the tuned bench's choices
-for the unconstrained bank: 1e-2 and 1e-2; no search), reusing the metric classifier of a finished bench:
+``bench generate`` runs templates at the given sizes, at one pre-training LR and one target LR (the tuned bench's
+choices for the unconstrained bank: 1e-2 and 1e-2; no search), reusing the metric classifier of a finished bench:
 
-    python benchmarks/dit_ramp_bank.py --from benchmarks/dit-cifar10-tuned/work --out benchmarks/dit-ramp-bank
+    python benchmarks/dit_ramp_bank.py --from benchmarks/dit-cifar10-tuned/work --out benchmarks/dit-ramp-bank \
+        --sizes 64x6,96x4,96x2
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def main() -> None:
                         help="work folder of a finished bench generate run (its metric classifier is reused)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--data", default="../shared/data/cifar10-jpeg")
-    parser.add_argument("--size", default="64x6")
+    parser.add_argument("--sizes", default="64x6", help="comma-separated target sizes")
     parser.add_argument("--pretrain-lr", type=float, default=1e-2)
     parser.add_argument("--lr", type=float, default=1e-2)
     args = parser.parse_args()
@@ -78,8 +79,8 @@ def main() -> None:
         shutil.copy(args.source / "real_features.safetensors", work)
         ledger = json.loads((args.source / "ledger.json").read_text())
         (work / "ledger.json").write_text(json.dumps({k: ledger[k] for k in ("classifier", "real-features")}))
-    cfg = GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=[args.size], methods=["templates"],
-                              pretrain_lrs=[args.pretrain_lr], lrs=[args.lr])
+    cfg = GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=args.sizes.split(","),
+                              methods=["templates"], pretrain_lrs=[args.pretrain_lr], lrs=[args.lr])
     bank = work / f"bank-lr{args.pretrain_lr:g}"
     if not (bank / "templates.safetensors").exists():
         bench = GenerateBench(cfg)
