@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import sys
 import time
@@ -41,6 +42,16 @@ def write_results(out: Path, rows: list[dict], meta: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     write_csv(out / "results.csv", rows)
+
+
+def reuse_metric_classifier(source: Path, work: Path) -> dict:
+    """Start ``work`` (a new bench generate cache) with the metric classifier and real-image features of the finished
+    bench whose cache is ``source``; returns their recorded cost as ledger rows, so the reuse is counted, not hidden."""
+    work.mkdir(parents=True)
+    shutil.copytree(source / "classifier", work / "classifier")
+    shutil.copy(source / "real_features.safetensors", work)
+    ledger = json.loads((source / "ledger.json").read_text())
+    return {k: ledger[k] for k in ("classifier", "real-features")}
 
 
 def provenance_md(meta: dict) -> str:

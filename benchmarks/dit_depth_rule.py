@@ -27,6 +27,8 @@ import json
 import shutil
 from pathlib import Path
 
+from common import reuse_metric_classifier
+
 from sizeless.bench.generate import GenerateBenchConfig, run_generate_bench
 from sizeless.constraints import kronecker
 
@@ -91,11 +93,8 @@ def main() -> None:
 
 def reuse(source: Path, work: Path, pretrain_lrs: list[float]) -> None:
     """The finished bench's metric classifier and bank (each pre-training LR of it), with their recorded cost."""
-    work.mkdir(parents=True)
-    shutil.copytree(source / "classifier", work / "classifier")
-    shutil.copy(source / "real_features.safetensors", work)
+    kept = reuse_metric_classifier(source, work)
     ledger = json.loads((source / "ledger.json").read_text())
-    kept = {k: ledger[k] for k in ("classifier", "real-features")}
     if (source / "bank").is_dir():  # a bench from before the pre-training LR search: one bank, one LR
         (lr,) = pretrain_lrs
         shutil.copytree(source / "bank", work / f"bank-lr{lr:g}")

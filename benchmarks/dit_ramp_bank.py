@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import torch
+from common import reuse_metric_classifier
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from sizeless import templated
@@ -74,11 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     work = args.out / "work"
     if not work.exists():
-        work.mkdir(parents=True)
-        shutil.copytree(args.source / "classifier", work / "classifier")
-        shutil.copy(args.source / "real_features.safetensors", work)
-        ledger = json.loads((args.source / "ledger.json").read_text())
-        (work / "ledger.json").write_text(json.dumps({k: ledger[k] for k in ("classifier", "real-features")}))
+        (work / "ledger.json").write_text(json.dumps(reuse_metric_classifier(args.source, work)))
     cfg = GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=args.sizes.split(","),
                               methods=["templates"], pretrain_lrs=[args.pretrain_lr], lrs=[args.lr])
     bank = work / f"bank-lr{args.pretrain_lr:g}"

@@ -260,7 +260,7 @@ class GenerateBench:
         if "linear-expansion" in c.methods:
             width = get_family("dit").parse_size(c.budget_size).width
             learngene = {"template_width": width, "num_templates": 2, "scalers": "linear"}
-            out["learngene"] = TemplateBank.load(self.tuned("learngene", c.pretrain_steps,
+            out["learngene"] = TemplateBank.load(self.tuned("learngene", self.steps_for(c.budget_size),
                                                             bank_builder(c.budget_size, learngene), bank_loss))
         if "weight-selection" in c.methods:
             out["teacher"] = self.tuned(
@@ -599,8 +599,8 @@ def run_generate_bench(cfg: GenerateBenchConfig) -> list[dict]:
         used["teacher"] = cfg.teacher_size
     if "direct" in cfg.methods:
         used |= {f"direct-{size}": size for size in cfg.sizes}
-    inputs_meta = {name: f"{size}, {bench.steps_for(size) if name != 'learngene' else cfg.pretrain_steps} steps, "
-                         f"LR {bench.chosen_lr(name):g}" for name, size in used.items()}
+    inputs_meta = {name: f"{size}, {bench.steps_for(size)} steps, LR {bench.chosen_lr(name):g}"
+                   for name, size in used.items()}
     pretrain_lrs = {name: {f"{lr:g}": bench.pretrain_scores[name][f"{lr:g}"] for lr in cfg.pretrain_lrs}
                     for name in used}
     if record is not None:  # the inputs only the compared bench built (its direct pre-training, say)
