@@ -93,6 +93,17 @@ def test_linear_expansion_layers_are_the_exact_interpolation(tmp_path, small):
         initialize_full("32x5", small, bank=tmp_path / "gene", method="templates")
 
 
+def test_a_ramp_bank_pretrains_on_its_depth_line_and_seeds_any_depth(tmp_path, small):
+    bank = pretrain(small, ["32x3"], config=TrainConfig(steps=4, batch_size=32, lr=1e-2), out=tmp_path / "ramp",
+                    constraint_config={"template_width": 16, "num_templates": 2, "scalers": "ramp"})
+    qkv = bank.tensors["scaler/32x3h1/blocks.*.attn.qkv.weight"]
+    # the optimizer steps bend the scalers; each was projected back, so the middle layer is the endpoints' mean
+    torch.testing.assert_close(qkv[1], (qkv[0] + qkv[2]) / 2)
+    init = initialize_full("32x5", small, bank=tmp_path / "ramp", method="templates")
+    assert init.meta["bank"]["constraint_config"]["scalers"] == "ramp"
+    assert len(init.model.blocks) == 5
+
+
 @pytest.mark.slow
 def test_direct_pretrains_the_exact_size(tmp_path, small):
     init = initialize_full("32x2", small, method="direct", pretrain_config=TrainConfig(epochs=1, batch_size=50),

@@ -118,6 +118,7 @@ def test_a_comparison_under_another_protocol_is_refused_before_any_training(fini
     (["--fd-points", "0,2"], "fractions of the budget"),
     (["--val-images", "5000"], "--val-images 5000 must be between"),
     (["--compare-with", "{tmp}/nothing"], "not found"),
+    (["--bank-scalers", "linear"], "--bank-scalers must be learned or ramp"),
 ])
 def test_bad_bench_generate_input_is_one_line(args, message, tmp_path, run_cli):
     code, _, err = run_cli("bench", "generate", "--data", "digits", "--out", str(tmp_path / "b"), "--num-images", "40",

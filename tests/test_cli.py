@@ -43,6 +43,12 @@ def test_pretrain_takes_the_familys_number_of_templates(tmp_path, run_cli, args,
     assert config["constraint_config"]["num_templates"] == templates
 
 
+def test_ramp_and_linear_scalers_exclude_each_other(tmp_path, run_cli):
+    code, _, err = run_cli("pretrain", "--data", "digits", "--size", "32x3", "--linear-scalers", "--ramp-scalers",
+                           "--out", str(tmp_path / "bank"))
+    assert code == 2 and "exclude each other" in err and not (tmp_path / "bank").exists()
+
+
 @pytest.mark.parametrize("args, message", [
     (["init", "--bank", "{bank}", "--size", "40x2", "--data", "digits", "--out", "{tmp}/m"],
      "width 40 is not a multiple of the template width 16"),

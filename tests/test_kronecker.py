@@ -109,7 +109,7 @@ def test_config_bounds_and_round_trip():
     assert KroneckerConfig(**smallest.to_dict()) == smallest
     positive = "template width and number of templates must be positive"
     for bad, message in (({"template_width": 0}, positive), ({"num_templates": 0}, positive),
-                         ({"scalers": "fixed"}, "scalers must be 'learned' or 'linear', not 'fixed'"),
+                         ({"scalers": "fixed"}, "scalers must be 'learned', 'ramp' or 'linear', not 'fixed'"),
                          ({"scalers": "linear", "num_templates": 3},
                           "linear scalers (TLEG's learngene) need exactly 2 templates: --num-templates 2"),
                          ({"vectors": "sometimes"}, "vectors must be 'template' or 'free', not 'sometimes'")):
@@ -184,6 +184,32 @@ def test_linear_scalers_are_tleg_ramps_and_fixed():
             getattr(con, bad)(*args, [_kind("w", (4, 4), (2, 2), 0.02, layers=3)], torch.Generator())
         assert str(error.value) == ("linear expansion (TLEG) keeps the learngene's width 4: it changes depth only, "
                                     "so w of shape (8, 8) cannot be served")
+
+
+def test_ramp_scalers_start_and_stay_on_their_depth_line():
+    con = KroneckerConstraint(KroneckerConfig(template_width=4, num_templates=2, scalers="ramp"))
+    assert con.scalers_trainable is True and "held linear in depth" in con.describe()
+    kinds = [_kind("w", (4, 4), (2, 1), 0.02, layers=5), _kind("one", (4, 4), (1, 1), 0.02, layers=1)]
+    scalers = con.init_scalers(kinds, torch.Generator().manual_seed(0))
+    steps = scalers["w"].diff(dim=0)
+    torch.testing.assert_close(steps, steps[:1].expand_as(steps))  # equal steps: A + l/4 B
+    bent = {name: stack + torch.randn(stack.shape, generator=torch.Generator().manual_seed(1))
+            for name, stack in scalers.items()}
+    before = {name: stack.clone() for name, stack in bent.items()}
+    con.after_step(bent)
+    residual = (before["w"] - bent["w"]).reshape(5, -1)
+    t = torch.linspace(0, 1, 5)[:, None]
+    # least squares: the residual is orthogonal to both columns of the design (1, l/(L-1))
+    torch.testing.assert_close(residual.sum(0), torch.zeros(4), atol=1e-5, rtol=0)
+    torch.testing.assert_close((t * residual).sum(0), torch.zeros(4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(bent["one"], before["one"])  # one layer is a line already
+    # a deeper size continues the line exactly; a free (learned) bank is left as the optimizer put it
+    deeper = con.seed_scalers({"w": bent["w"]}, [_kind("w", (4, 4), (2, 1), 0.02, layers=9)], None)["w"]
+    a, b = bent["w"][0], bent["w"][-1] - bent["w"][0]
+    torch.testing.assert_close(deeper, torch.stack([a + layer / 8 * b for layer in range(9)]))
+    free = {"w": before["w"].clone()}
+    KroneckerConstraint(KroneckerConfig(template_width=4, num_templates=2)).after_step(free)
+    assert torch.equal(free["w"], before["w"])
 
 
 def test_seeding_kronecker_scalers_at_new_sizes():

@@ -147,7 +147,7 @@ def pretrain(
                 (f"@d{depth}" if depth not in (None, own.depth) else "")
             evaluators[name] = run_at(key, width, depth, lambda: mask_generator(config.seed))
     result = fit(module, data, config, objective=loss, forward_at=forward_at, evaluators=evaluators, out_dir=out,
-                 resume=resume, desc=f"pretrain ({objective})", stop_at_step=stop_at_step)
+                 resume=resume, desc=f"pretrain ({objective})", stop_at_step=stop_at_step, after_step=net.after_step)
     if mae_model is not None and out and dist.is_main():
         save_reconstructions(Path(out) / "reconstructions.png", mae_model, partial(encode, size=keys[0]),
                              sample_images(data, net), data.mean, data.std, config.seed)

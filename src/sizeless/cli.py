@@ -170,6 +170,8 @@ def pretrain(
     num_templates: TemplatesOpt = None,
     vectors: Annotated[str, typer.Option(help="kronecker: biases/norms/embeddings 'template' or 'free'")] = "template",
     linear_scalers: Annotated[bool, typer.Option(help="TLEG learngene: fixed scalers 1, l/(L-1); N=2")] = False,
+    ramp_scalers: Annotated[bool, typer.Option(help="kronecker: learned scalers held on a line over depth, so a "
+                                                    "deeper size continues it")] = False,
     ranks: RanksOpt = "16,64,64",
     width_sampling: Annotated[str | None, typer.Option(help="a width per step from a list 64,96,128 or a range "
                                                             "64:128:32 (tucker: up to each --size's width; kronecker: "
@@ -226,8 +228,10 @@ def pretrain(
     if constraint == "tucker":
         constraint_config = {"ranks": checks.parse_ranks(ranks)}
     else:
+        if linear_scalers and ramp_scalers:
+            raise SizelessError("--linear-scalers (fixed, TLEG) and --ramp-scalers (learned) exclude each other")
         constraint_config = {"template_width": template_width, "vectors": vectors,
-                             "scalers": "linear" if linear_scalers else "learned"}
+                             "scalers": "linear" if linear_scalers else "ramp" if ramp_scalers else "learned"}
         if num_templates:  # else the family's (api.pretrain)
             constraint_config["num_templates"] = num_templates
     family_config = family_options(family, share_stages=share_stages, embeddings=embeddings)
@@ -771,6 +775,7 @@ def bench_generate(
                                             "where the learngene is built (default: the bank's)")] = None,
     template_width: Annotated[int, _opt("Kronecker template width", callback=checks.at_least_one)] = 32,
     num_templates: Annotated[int, _opt("templates per kind", callback=checks.at_least_one)] = 4,
+    bank_scalers: Annotated[str, _opt("the bank's scalers: learned | ramp (held on a line over depth)")] = "learned",
     embeddings: Annotated[str, _opt("the blocks' timestep/label embedders: free | templated | shared")] = "free",
     teacher_size: Annotated[str, _opt("weight selection's larger DiT")] = "128x6",
     batch_size: Annotated[int, _opt("batch size of every stage", callback=checks.at_least_one)] = 64,
@@ -810,8 +815,8 @@ def bench_generate(
         data=data, out=out, work=work, sizes=sizes.split(","),
         methods=methods.split(",") if methods else list(METHODS),
         one_seed_methods=[m for m in one_seed_methods.split(",") if m], seeds=seeds, bank_size=bank_size,
-        budget_size=budget_size, template_width=template_width, num_templates=num_templates, embeddings=embeddings,
-        teacher_size=teacher_size, batch_size=batch_size, pretrain_steps=pretrain_steps,
+        budget_size=budget_size, template_width=template_width, num_templates=num_templates, bank_scalers=bank_scalers,
+        embeddings=embeddings, teacher_size=teacher_size, batch_size=batch_size, pretrain_steps=pretrain_steps,
         pretrain_lrs=_floats(pretrain_lrs, "--pretrain-lrs"), steps=steps, fit_steps=fit_steps,
         lrs=_floats(lrs, "--lrs"), sweep_size=sweep_size, sweep_steps=sweep_steps,
         val_images=val_images, test_images=test_images, num_images=num_images, sample_steps=sample_steps,

@@ -182,6 +182,13 @@ class TemplateNet(nn.Module):
         model, params = self.weights(size, width, depth)
         return functional_call(_Call(model, fn), {f"model.{k}": v for k, v in params.items()}, args)
 
+    def after_step(self) -> None:
+        """What the constraint imposes after every pre-training step (ramp scalers back on their depth line)."""
+        hook = getattr(self.constraint, "after_step", None)
+        if hook is not None:
+            for size in self.sizes:
+                hook(self.scaler_tensors(size))
+
     def freeze_templates(self) -> None:
         self.templates.requires_grad_(False)
 

@@ -182,12 +182,14 @@ def fit(
     resume: bool = False,
     desc: str = "train",
     stop_at_step: int | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Train ``module`` on ``data.train``, evaluating on ``data.val`` after every epoch.
 
     ``forward_at(step)`` picks the forward function of a step (multi-size pre-training draws a
     size per step); ``evaluators`` names the forwards to validate (one column each).
-    ``out_dir`` receives ``metrics.csv``, ``curve.png`` and the resumable checkpoint.
+    ``out_dir`` receives ``metrics.csv``, ``curve.png`` and the resumable checkpoint. ``after_step()`` runs after
+    every optimizer step (a projected step: a template bank's ramp scalers).
     """
     device = dist.setup()
     module.to(device)
@@ -252,6 +254,8 @@ def fit(
                 f"start again in a new --out with a lower learning rate or a longer warm-up{where}"
             )
         optimizer.step()
+        if after_step is not None:
+            after_step()
         step += 1
         sums += torch.tensor([loss.item() * len(local), stats.get("correct", 0.0), len(local)], dtype=torch.float64)
         bar.update(1)

@@ -68,6 +68,7 @@ class GenerateBenchConfig:
     budget_size: str | None = None  # whose pretrain_steps set every FLOPs budget; the learngene's size (default: bank)
     template_width: int = 32
     num_templates: int = 4
+    bank_scalers: str = "learned"  # or "ramp": held on a line over depth while the bank pre-trains
     embeddings: str = "free"
     teacher_size: str = "128x6"
     batch_size: int = 64
@@ -105,6 +106,8 @@ class GenerateBenchConfig:
         unknown = [m for m in self.methods + self.one_seed_methods if m not in METHODS]
         if unknown:
             raise SizelessError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+        if self.bank_scalers not in ("learned", "ramp"):
+            raise SizelessError(f"--bank-scalers must be learned or ramp, not {self.bank_scalers!r}")
         if not self.sizes or not self.methods:
             raise SizelessError("give at least one size and one method to benchmark (--sizes 64x6,96x4)")
         family = get_family("dit")
@@ -127,6 +130,11 @@ class GenerateBenchConfig:
             if not (self.compare_with / "results.json").is_file():
                 raise SizelessError(f"--compare-with {self.compare_with}: results.json not found; pass the output "
                                     "folder of a finished bench generate")
+
+    @property
+    def bank_input(self) -> str:
+        """The bank's name in the work folder and the reports: a ramp bank is another input than a free one."""
+        return "bank" if self.bank_scalers == "learned" else f"{self.bank_scalers}-bank"
 
 
 # -- what the stages share ---------------------------------------------------------------------------------------
@@ -244,7 +252,7 @@ class GenerateBench:
 
     def inputs(self) -> dict:
         c = self.cfg
-        kron = {"template_width": c.template_width, "num_templates": c.num_templates}
+        kron = {"template_width": c.template_width, "num_templates": c.num_templates, "scalers": c.bank_scalers}
         family_config = {"embeddings": c.embeddings}
 
         def bank_builder(size: str, constraint_config: dict) -> Callable[[Path, TrainConfig], None]:
@@ -255,7 +263,7 @@ class GenerateBench:
         def bank_loss(out: Path) -> float:  # the pre-training's own evaluation on the carved validation split
             return next(iter(TemplateBank.load(out).config["val_loss"].values()))
 
-        out = {"bank": TemplateBank.load(self.tuned("bank", self.steps_for(c.bank_size),
+        out = {"bank": TemplateBank.load(self.tuned(c.bank_input, self.steps_for(c.bank_size),
                                                     bank_builder(c.bank_size, kron), bank_loss))}
         if "linear-expansion" in c.methods:
             width = get_family("dit").parse_size(c.budget_size).width
@@ -513,11 +521,12 @@ def report(cfg: GenerateBenchConfig, meta: dict, table: list[dict], sweep_rows: 
     shared = total["cpu_s"] < SHARED_BELOW * total["wall_s"] * meta["threads"]  # other processes had part of the cores
     lines = ["# DiT initializers side by side", "",
              f"Data `{cfg.data}` ({meta['image_size']}x{meta['image_size']} pixels). Bank {cfg.bank_size} (Kronecker, "
-             f"template width {cfg.template_width}, N={cfg.num_templates}, embeddings {cfg.embeddings}; pre-training "
-             f"FLOPs of {cfg.pretrain_steps} steps at {cfg.budget_size}); unseen sizes {', '.join(cfg.sizes)}; every "
-             f"method {cfg.steps} target steps of batch {cfg.batch_size} (the template fit's {cfg.fit_steps} steps "
-             f"included); FD/KD/class consistency from {cfg.num_images} images (DDIM {cfg.sample_steps} steps, "
-             f"guidance {cfg.guidance:g}) against {cfg.num_images} held-out images; held-out denoising loss on "
+             f"template width {cfg.template_width}, N={cfg.num_templates}, {cfg.bank_scalers} scalers, embeddings "
+             f"{cfg.embeddings}; pre-training FLOPs of {cfg.pretrain_steps} steps at {cfg.budget_size}); unseen sizes "
+             f"{', '.join(cfg.sizes)}; every method {cfg.steps} target steps of batch {cfg.batch_size} (the template "
+             f"fit's {cfg.fit_steps} steps included); FD/KD/class consistency from {cfg.num_images} images (DDIM "
+             f"{cfg.sample_steps} steps, guidance {cfg.guidance:g}) against {cfg.num_images} held-out images; held-out "
+             f"denoising loss on "
              f"{cfg.test_images} held-out images at fixed timesteps and noise.", "",
              f"**Metric instrument**: {info['family']} {info['size']} classifier trained here "
              f"({info['params']:,} parameters), held-out accuracy {100 * info['test_acc']:.2f}%, "
@@ -592,7 +601,7 @@ def run_generate_bench(cfg: GenerateBenchConfig) -> list[dict]:
         other_sweep = [r for r in sweep if r["method"] in other_best]
     methods = cfg.methods + list(other_best)
     table = summarize(rows + others, cfg.sizes, methods)
-    used = {"bank": cfg.bank_size}  # the pre-trained inputs this bench's methods started from
+    used = {cfg.bank_input: cfg.bank_size}  # the pre-trained inputs this bench's methods started from
     if "linear-expansion" in cfg.methods:
         used["learngene"] = cfg.budget_size
     if "weight-selection" in cfg.methods:

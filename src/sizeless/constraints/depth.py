@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 
@@ -15,3 +16,18 @@ def leading_layers(stack: Tensor, layers: int) -> Tensor:
     do after this; a TLEG ramp is not cut (it must stay the exact ramp of its new depth).
     """
     return stack[:layers] if layers < stack.shape[0] else stack
+
+
+def project_to_line(stack: Tensor) -> Tensor:
+    """The least-squares line ``A + t_l B`` (``t_l = l/(L-1)``) through a per-layer ``stack`` (dim 0).
+
+    Ramp scalers live on this line, so a deeper size's interpolated scalers continue it exactly, as
+    TLEG's learngene's do (a free stack, interpolated, bends wherever its layers bend). One or two
+    layers are a line already.
+    """
+    layers = stack.shape[0]
+    if layers <= 2:
+        return stack
+    design = torch.stack([torch.ones(layers), torch.linspace(0, 1, layers)], 1).to(stack)
+    coefficients = torch.linalg.lstsq(design, stack.reshape(layers, -1)).solution
+    return (design @ coefficients).reshape(stack.shape)

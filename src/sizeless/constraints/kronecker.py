@@ -11,7 +11,7 @@ from torch import Tensor
 
 from ..errors import SizelessError, UnsupportedSize
 from ..families.base import Kind
-from .depth import leading_layers
+from .depth import leading_layers, project_to_line
 
 
 @dataclass
@@ -24,17 +24,19 @@ class KroneckerConfig:
     # "template": biases, norms and embeddings are composed from vector templates too;
     # "free": they are plain parameters, trained alongside and resized to seed new sizes.
     vectors: Literal["template", "free"] = "template"
-    # "learned": scalers are trained; "linear": TLEG's learngene, fixed scalers 1 and l/(L-1) (N=2,
-    # same width as the templates), so only depth can change.
-    scalers: Literal["learned", "linear"] = "learned"
+    # "learned": scalers are trained; "ramp": trained, but each kind's per-layer scalers are held on a line
+    # A + l/(L-1) B over depth during pre-training (a deeper size continues the line; benchmarks/NOTES.md, "A ramp
+    # bank"); "linear": TLEG's learngene, fixed scalers 1 and l/(L-1) (N=2, same width as the templates), so only
+    # depth can change.
+    scalers: Literal["learned", "ramp", "linear"] = "learned"
 
     def __post_init__(self) -> None:
         if self.template_width < 1 or self.num_templates < 1:
             raise SizelessError("template width and number of templates must be positive")
         if self.vectors not in ("template", "free"):
             raise SizelessError(f"vectors must be 'template' or 'free', not {self.vectors!r}")
-        if self.scalers not in ("learned", "linear"):
-            raise SizelessError(f"scalers must be 'learned' or 'linear', not {self.scalers!r}")
+        if self.scalers not in ("learned", "ramp", "linear"):
+            raise SizelessError(f"scalers must be 'learned', 'ramp' or 'linear', not {self.scalers!r}")
         if self.scalers == "linear" and self.num_templates != 2:
             raise SizelessError("linear scalers (TLEG's learngene) need exactly 2 templates: --num-templates 2")
 
@@ -96,7 +98,8 @@ class KroneckerConstraint:
 
     def describe(self) -> str:
         cfg = self.config
-        scalers = ", fixed linear scalers (a TLEG learngene)" if cfg.scalers == "linear" else ""
+        scalers = {"linear": ", fixed linear scalers (a TLEG learngene)",
+                   "ramp": ", scalers held linear in depth"}.get(cfg.scalers, "")
         return (f"Kronecker, template width {cfg.template_width}, {cfg.num_templates} templates per kind, "
                 f"{cfg.vectors} vectors{scalers}")
 
@@ -143,7 +146,14 @@ class KroneckerConstraint:
 
     @property
     def scalers_trainable(self) -> bool:
-        return self.config.scalers == "learned"
+        return self.config.scalers != "linear"
+
+    @torch.no_grad()
+    def after_step(self, scalers: dict[str, Tensor]) -> None:
+        """Puts ramp scalers back on their depth line after an optimizer step (a projected step); else nothing."""
+        if self.config.scalers == "ramp":
+            for stack in scalers.values():
+                stack.copy_(project_to_line(stack))
 
     def _check_linear(self, kind: Kind) -> None:
         if self.config.scalers == "linear" and kind.factors != (1, 1):
@@ -155,7 +165,8 @@ class KroneckerConstraint:
     def init_scalers(self, kinds: list[Kind], generator: torch.Generator) -> dict[str, Tensor]:
         """Random scalers with variance 1/N, so a composed weight has its template's variance.
 
-        Linear (TLEG) scalers are fixed: layer l = T[0] + l/(L-1) * T[1].
+        Ramp scalers start on their line: the least-squares line through such draws (over L layers it keeps
+        2/L of their variance on average). Linear (TLEG) scalers are fixed: layer l = T[0] + l/(L-1) * T[1].
         """
         n = self.config.num_templates
         out = {}
@@ -169,7 +180,7 @@ class KroneckerConstraint:
             s = torch.randn(kind.layers, n, m1, m2, generator=generator) / n**0.5
             if kind.init == "ones":  # template 0 holds the ones: the composed vector starts at exactly 1
                 s[:, 0] = 1.0
-            out[kind.name] = s
+            out[kind.name] = project_to_line(s) if self.config.scalers == "ramp" else s
         return out
 
     def compose(self, templates: dict[str, Tensor], scalers: dict[str, Tensor], kinds: list[Kind]) -> dict[str, Tensor]:
