@@ -59,7 +59,7 @@ def test_every_pretrained_input_keeps_the_lr_of_its_own_lowest_validation_loss(f
     assert "## Pre-training LRs" in (out / "report.md").read_text()
 
 
-def test_direct_pretraining_is_counted_once(tmp_path, monkeypatch):
+def test_direct_pretraining_is_counted_once_and_needs_no_bank(tmp_path, monkeypatch):
     """The runs that start from a direct pre-training load it: their init stage must not hold its cost again."""
     import itertools
     import time
@@ -76,6 +76,7 @@ def test_direct_pretraining_is_counted_once(tmp_path, monkeypatch):
     assert ledger["direct-32x3-lr0.001"]["cpu_s"] == 1.0 and ledger["direct-32x3-lr0.003"]["cpu_s"] == 1.0
     inits = [v["cpu_s"] for k, v in ledger.items() if k.endswith("/init")]
     assert inits and all(v == 1.0 for v in inits)  # nothing nested: the pre-training is in its own stages only
+    assert not any(k.startswith("bank") for k in ledger)  # no method here starts from a bank: none is pre-trained
 
 
 def test_a_second_run_resumes_from_the_cache_and_trains_nothing(finished):

@@ -263,8 +263,10 @@ class GenerateBench:
         def bank_loss(out: Path) -> float:  # the pre-training's own evaluation on the carved validation split
             return next(iter(TemplateBank.load(out).config["val_loss"].values()))
 
-        out = {"bank": TemplateBank.load(self.tuned(c.bank_input, self.steps_for(c.bank_size),
-                                                    bank_builder(c.bank_size, kron), bank_loss))}
+        out = {}
+        if "templates" in c.methods:  # the one method that starts from it (direct needs no bank: its own budget)
+            out["bank"] = TemplateBank.load(self.tuned(c.bank_input, self.steps_for(c.bank_size),
+                                                       bank_builder(c.bank_size, kron), bank_loss))
         if "linear-expansion" in c.methods:
             width = get_family("dit").parse_size(c.budget_size).width
             learngene = {"template_width": width, "num_templates": 2, "scalers": "linear"}
@@ -280,10 +282,10 @@ class GenerateBench:
     def plain_loss(self, model: Path) -> float:
         return evaluate_model(model, self.data, family="dit")["loss"]  # the carved validation split
 
-    def direct_model(self, size: str, inputs: dict) -> Path:
+    def direct_model(self, size: str) -> Path:
         """Direct pre-training of ``size`` with the same training FLOPs and LR search (seed 0), built once."""
         def build(out: Path, config: TrainConfig) -> None:
-            initialize_full(size, self.data, bank=inputs["bank"], method="direct", seed=0, out=out, family="dit",
+            initialize_full(size, self.data, method="direct", seed=0, out=out, family="dit",
                             pretrain_config=config)
         return self.tuned(f"direct-{size}", self.steps_for(size), build, self.plain_loss)
 
@@ -314,9 +316,9 @@ class GenerateBench:
         base = {"method": method, "size": size, "seed": seed, "lr": lr}
         fit = TrainConfig(steps=max(1, fit_steps), batch_size=c.batch_size, lr=3e-3, warmup=0.1, weight_decay=0.0,
                           min_lr=1e-4)
-        bank = inputs["learngene"] if method == "linear-expansion" else inputs["bank"]
+        bank = inputs.get("learngene" if method == "linear-expansion" else "bank")
         # direct: pre-trained once per size (the same FLOPs), shared by its runs and counted in its own stages
-        init_dir = self.direct_model(size, inputs) if method == "direct" else run_dir / "init"
+        init_dir = self.direct_model(size) if method == "direct" else run_dir / "init"
         with self.ledger.stage(f"{key}/init"):
             try:
                 if method == "direct":
@@ -330,7 +332,7 @@ class GenerateBench:
                 write_json(record, state)
                 return state["rows"]
         params = sum(p.numel() for p in initial.parameters())
-        pre_images = {"templates": inputs["bank"].config.get("steps", 0),
+        pre_images = {"templates": inputs["bank"].config.get("steps", 0) if "bank" in inputs else 0,
                       "linear-expansion": inputs["learngene"].config.get("steps", 0) if "learngene" in inputs else 0,
                       "weight-selection": self.steps_for(c.teacher_size), "direct": self.steps_for(size)}
         base.update(status="ok", params=params, pretrain_images=pre_images.get(method, 0) * c.batch_size,
@@ -601,7 +603,7 @@ def run_generate_bench(cfg: GenerateBenchConfig) -> list[dict]:
         other_sweep = [r for r in sweep if r["method"] in other_best]
     methods = cfg.methods + list(other_best)
     table = summarize(rows + others, cfg.sizes, methods)
-    used = {cfg.bank_input: cfg.bank_size}  # the pre-trained inputs this bench's methods started from
+    used = {cfg.bank_input: cfg.bank_size} if "templates" in cfg.methods else {}  # what the methods started from
     if "linear-expansion" in cfg.methods:
         used["learngene"] = cfg.budget_size
     if "weight-selection" in cfg.methods:
