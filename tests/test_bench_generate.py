@@ -87,6 +87,16 @@ def test_a_second_run_resumes_from_the_cache_and_trains_nothing(finished):
     assert again == table
 
 
+@pytest.mark.parametrize("change", [{"bank_scalers": "ramp"}, {"num_templates": 3}, {"steps": 12}])
+def test_a_work_folder_filled_under_other_settings_is_refused(finished, change):
+    out, _ = finished
+    ledger = (out / "work" / "ledger.json").read_text()
+    name = next(iter(change))
+    with pytest.raises(SizelessError, match=f"holds inputs and runs made under other settings: {name} "):
+        run_generate_bench(GenerateBenchConfig(out=out, **{**TINY, **change}))
+    assert (out / "work" / "ledger.json").read_text() == ledger  # nothing ran
+
+
 def test_a_bank_variant_is_reported_beside_another_benchs_methods(finished, tmp_path):
     out, _ = finished
     # the same FLOPs from a shallower bank: 24 steps at 32x1 = 12 steps at the 32x2 budget size

@@ -44,12 +44,17 @@ from ..generation import SampleConfig, sample, to_uint8
 from ..models import load_model
 from ..plotting import save_figure
 from ..training import TrainConfig
-from .compare import compared_rows
+from .compare import compared_rows, differences
 from .report import SHARED_BELOW, provenance, settings_record
 
 METHODS = ("templates", "scratch", "weight-selection", "linear-expansion", "mimetic", "direct")
 FITTED = ("templates", "linear-expansion")  # methods whose init fits scalers: the fit counts in the target budget
 RIVALS = ("scratch", "weight-selection", "linear-expansion")  # what the issue's target names templates must beat
+# what a resumed bench may change: which methods, sizes, seeds and LRs run (each input and run is cached under those
+# names), the sample grids, where it reports and what it compares with; any other setting would reuse cached inputs
+# and runs made under another one as if not
+RESUMABLE = ("out", "work", "methods", "one_seed_methods", "sizes", "seeds", "lrs", "pretrain_lrs", "grid_steps",
+             "compare_with")
 # what --compare-with checks before it puts another bench's numbers beside these
 PROTOCOL = ("steps", "batch_size", "fit_steps", "lrs", "sweep_size", "sweep_steps", "val_images", "test_images",
             "num_images", "sample_steps", "guidance", "curve_points", "fd_points", "pretrain_lrs")
@@ -166,9 +171,22 @@ class Ledger:
         return {k: round(sum(r[k] for r in self.rows.values()), 1) for k in ("cpu_s", "wall_s")}
 
 
+def check_work(cfg: GenerateBenchConfig) -> None:
+    """Refuse a work folder filled under other settings (say another --bank-scalers); record them in a new one."""
+    path, mine = cfg.work / "settings.json", {k: v for k, v in settings_record(cfg).items() if k not in RESUMABLE}
+    if path.exists():
+        said = differences(read_json(path, "bench settings"), mine, tuple(mine))
+        if said:
+            raise SizelessError(f"{cfg.work} holds inputs and runs made under other settings: {said}; give this "
+                                "bench another --out (or --work)")
+        return
+    write_json(path, mine)
+
+
 class GenerateBench:
     def __init__(self, cfg: GenerateBenchConfig):
         self.cfg = cfg
+        check_work(cfg)
         self.ledger = Ledger(cfg.work / "ledger.json")
         full = load_data(DataConfig(cfg.data))
         if not isinstance(full, ImageData) or full.val is None:
