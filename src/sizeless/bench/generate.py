@@ -546,8 +546,7 @@ def report(cfg: GenerateBenchConfig, meta: dict, table: list[dict], sweep_rows: 
              f"{', '.join(cfg.sizes)}; every method {cfg.steps} target steps of batch {cfg.batch_size} (the template "
              f"fit's {cfg.fit_steps} steps included); FD/KD/class consistency from {cfg.num_images} images (DDIM "
              f"{cfg.sample_steps} steps, guidance {cfg.guidance:g}) against {cfg.num_images} held-out images; held-out "
-             f"denoising loss on "
-             f"{cfg.test_images} held-out images at fixed timesteps and noise.", "",
+             f"denoising loss on {cfg.test_images} held-out images at fixed timesteps and noise.", "",
              f"**Metric instrument**: {info['family']} {info['size']} classifier trained here "
              f"({info['params']:,} parameters), held-out accuracy {100 * info['test_acc']:.2f}%, "
              f"weights SHA-256 `{info['sha256']}`. FD is the Frechet distance in its penultimate "
