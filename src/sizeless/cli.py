@@ -775,7 +775,8 @@ def bench_generate(
                                             "where the learngene is built (default: the bank's)")] = None,
     template_width: Annotated[int, _opt("Kronecker template width", callback=checks.at_least_one)] = 32,
     num_templates: Annotated[int, _opt("templates per kind", callback=checks.at_least_one)] = 4,
-    bank_scalers: Annotated[str, _opt("the bank's scalers: learned | ramp (held on a line over depth)")] = "learned",
+    bank_scalers: Annotated[str, _opt("the bank's scalers: ramp (held on a line over depth) | learned (free per "
+                                      "layer)")] = "ramp",
     embeddings: Annotated[str, _opt("the blocks' timestep/label embedders: free | templated | shared")] = "free",
     teacher_size: Annotated[str, _opt("weight selection's larger DiT")] = "128x6",
     batch_size: Annotated[int, _opt("batch size of every stage", callback=checks.at_least_one)] = 64,

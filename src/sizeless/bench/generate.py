@@ -73,7 +73,9 @@ class GenerateBenchConfig:
     budget_size: str | None = None  # whose pretrain_steps set every FLOPs budget; the learngene's size (default: bank)
     template_width: int = 32
     num_templates: int = 4
-    bank_scalers: str = "learned"  # or "ramp": held on a line over depth while the bank pre-trains
+    # "ramp": held on a line over depth while the bank pre-trains (FD at 96x4 and 96x2 12.51 -> 10.92 and 13.38 ->
+    # 10.74, level at 64x6: benchmarks/NOTES.md, "A ramp bank"); "learned": free per layer, every report before it
+    bank_scalers: str = "ramp"
     embeddings: str = "free"
     teacher_size: str = "128x6"
     batch_size: int = 64
