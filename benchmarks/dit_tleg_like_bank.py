@@ -1,0 +1,54 @@
+"""Probe: a full-width ramp bank with TLEG's two templates and its scalers' start (1, l/(L-1)), then learned.
+
+The full-width ramp bank (N 4) holds TLEG's learngene in its function class yet samples worse at the new depth;
+this bank differs from the learngene only in that its scalers train (on their line) after starting where TLEG's stay.
+It reuses the metric classifier of ``--from`` (with its recorded cost), pre-trains at 1e-2 (the learngene's LR) and
+runs templates at 64x6 at 3e-3 (TLEG's chosen target LR), no searches:
+
+    python benchmarks/dit_tleg_like_bank.py --from benchmarks/dit-cifar10-ramp-b/work \
+        --out benchmarks/dit-tleg-like-bank
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from common import reuse_metric_classifier
+
+from sizeless.bench.generate import GenerateBenchConfig, run_generate_bench
+from sizeless.constraints import KroneckerConstraint
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--from", dest="source", type=Path, required=True,
+                        help="work folder of a finished bench generate run (its metric classifier is reused)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--data", default="../shared/data/cifar10-jpeg")
+    args = parser.parse_args()
+    work = args.out / "work"
+    if not work.exists():
+        ledger = reuse_metric_classifier(args.source, work)
+        (work / "ledger.json").write_text(json.dumps(ledger))
+
+    drawn = KroneckerConstraint.init_scalers
+
+    def tleg_start(self, kinds, generator):
+        out = drawn(self, kinds, generator)
+        for kind in kinds:  # TLEG's ramp (1, l/(L-1)) where it fits: one scaler per template, two templates
+            if kind.factors == (1, 1):
+                ramp = torch.linspace(0, 1, kind.layers) if kind.layers > 1 else torch.zeros(1)
+                out[kind.name] = torch.stack([torch.ones(kind.layers), ramp], 1).view(kind.layers, 2, 1, 1)
+        return out
+
+    KroneckerConstraint.init_scalers = tleg_start
+    run_generate_bench(GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=["64x6"],
+                                           methods=["templates"], bank_scalers="ramp", template_width=64,
+                                           num_templates=2, pretrain_lrs=[1e-2], lrs=[3e-3]))
+
+
+if __name__ == "__main__":
+    main()
