@@ -5,7 +5,7 @@ this bank differs from the learngene only in that its scalers train (on their li
 It reuses the metric classifier of ``--from`` (with its recorded cost), pre-trains at 1e-2 (the learngene's LR) and
 runs templates at 64x6 at 3e-3 (TLEG's chosen target LR), no searches:
 
-    python benchmarks/dit_tleg_like_bank.py --from benchmarks/dit-cifar10-ramp-b/work \
+    python benchmarks/dit_tleg_like_bank.py --from benchmarks/dit-cifar10-ramp-b/work \\
         --out benchmarks/dit-tleg-like-bank
 """
 
