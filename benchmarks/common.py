@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -11,7 +12,7 @@ import shutil
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -52,6 +53,35 @@ def reuse_metric_classifier(source: Path, work: Path) -> dict:
     shutil.copy(source / "real_features.safetensors", work)
     ledger = json.loads((source / "ledger.json").read_text())
     return {k: ledger[k] for k in ("classifier", "real-features")}
+
+
+def start_probe_work(source: Path, work: Path, inputs: Iterable[str] = ()) -> None:
+    """Start ``work`` (a probe's bench generate cache) from the finished bench cached in ``source``: its metric
+    classifier and real-image features, and the pre-trained input folders ``inputs`` (``NAME-lrLR``) with their
+    validation losses, each with its recorded cost in the new ledger. Nothing when ``work`` exists (a resumed probe)."""
+    if work.exists():
+        return
+    ledger = reuse_metric_classifier(source, work)
+    recorded = json.loads((source / "ledger.json").read_text())
+    scores = json.loads((source / "pretrain_lrs.json").read_text()) if inputs else {}
+    kept = {}
+    for folder in inputs:
+        shutil.copytree(source / folder, work / folder)
+        ledger[folder] = recorded[folder]
+        name = folder.rpartition("-lr")[0]
+        kept[name] = scores[name]
+    if kept:
+        (work / "pretrain_lrs.json").write_text(json.dumps(kept, indent=2))
+    (work / "ledger.json").write_text(json.dumps(ledger, indent=2))
+
+
+def probe_parser(doc: str, source_help: str) -> argparse.ArgumentParser:
+    """The flags of a DiT probe that reuses a finished bench: ``--from`` its work folder, ``--out``, ``--data``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--from", dest="source", type=Path, required=True, help=source_help)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--data", default="../shared/data/cifar10-jpeg")
+    return parser
 
 
 def provenance_md(meta: dict) -> str:

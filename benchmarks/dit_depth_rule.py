@@ -22,12 +22,11 @@ and metric classifier (copied into this run's work folder so their cost is not p
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
 
-from common import reuse_metric_classifier
+from common import probe_parser, reuse_metric_classifier, start_probe_work
 
 from sizeless.bench.generate import GenerateBenchConfig, run_generate_bench
 from sizeless.constraints import kronecker
@@ -66,12 +65,8 @@ def patch(rule: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = probe_parser(__doc__, "work folder of a finished bench generate run (its bank and classifier are reused)")
     parser.add_argument("--rule", choices=("interp", "nearest", "identity-tail"), required=True)
-    parser.add_argument("--from", dest="source", type=Path, required=True,
-                        help="work folder of a finished bench generate run (its bank and classifier are reused)")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--data", default="../shared/data/cifar10-jpeg")
     parser.add_argument("--size", default="64x6")
     parser.add_argument("--lrs", default="3e-4,1e-3,3e-3")  # the sweep of benchmarks/dit-cifar10, compared with
     parser.add_argument("--sweep-steps", type=int, default=150)
@@ -93,18 +88,14 @@ def main() -> None:
 
 def reuse(source: Path, work: Path, pretrain_lrs: list[float]) -> None:
     """The finished bench's metric classifier and bank (each pre-training LR of it), with their recorded cost."""
+    if not (source / "bank").is_dir():
+        start_probe_work(source, work, [f"bank-lr{lr:g}" for lr in pretrain_lrs])
+        return
+    # a bench from before the pre-training LR search: one bank folder, one LR
     kept = reuse_metric_classifier(source, work)
-    ledger = json.loads((source / "ledger.json").read_text())
-    if (source / "bank").is_dir():  # a bench from before the pre-training LR search: one bank, one LR
-        (lr,) = pretrain_lrs
-        shutil.copytree(source / "bank", work / f"bank-lr{lr:g}")
-        kept[f"bank-lr{lr:g}"] = ledger["bank"]
-    else:
-        scores = json.loads((source / "pretrain_lrs.json").read_text())["bank"]
-        (work / "pretrain_lrs.json").write_text(json.dumps({"bank": scores}, indent=2))
-        for lr in pretrain_lrs:
-            shutil.copytree(source / f"bank-lr{lr:g}", work / f"bank-lr{lr:g}")
-            kept[f"bank-lr{lr:g}"] = ledger[f"bank-lr{lr:g}"]
+    (lr,) = pretrain_lrs
+    shutil.copytree(source / "bank", work / f"bank-lr{lr:g}")
+    kept[f"bank-lr{lr:g}"] = json.loads((source / "ledger.json").read_text())["bank"]
     (work / "ledger.json").write_text(json.dumps(kept, indent=2))
 
 

@@ -10,34 +10,16 @@ target LR 1e-2 (no searches):
 
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
-from pathlib import Path
-
-from common import reuse_metric_classifier
+from common import probe_parser, start_probe_work
 
 from sizeless.bank import TemplateBank
 from sizeless.bench.generate import GenerateBenchConfig, run_generate_bench
 
-BANK = "ramp-bank-lr0.01"
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--from", dest="source", type=Path, required=True,
-                        help="work folder of a finished ramp-bank bench generate run")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--data", default="../shared/data/cifar10-jpeg")
-    args = parser.parse_args()
+    args = probe_parser(__doc__, "work folder of a finished ramp-bank bench generate run").parse_args()
     work = args.out / "work"
-    if not work.exists():
-        ledger = reuse_metric_classifier(args.source, work)
-        ledger |= {k: v for k, v in json.loads((args.source / "ledger.json").read_text()).items() if k == BANK}
-        shutil.copytree(args.source / BANK, work / BANK)
-        scores = json.loads((args.source / "pretrain_lrs.json").read_text())["ramp-bank"]
-        (work / "pretrain_lrs.json").write_text(json.dumps({"ramp-bank": {"0.01": scores["0.01"]}}))
-        (work / "ledger.json").write_text(json.dumps(ledger))
+    start_probe_work(args.source, work, ["ramp-bank-lr0.01"])
 
     built = TemplateBank.build_net
 

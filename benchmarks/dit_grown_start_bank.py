@@ -12,12 +12,8 @@ the LRs the ramp bank chose (pre-training 1e-2, target 1e-2), no searches:
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
 import torch
-from common import reuse_metric_classifier
+from common import probe_parser, start_probe_work
 
 from sizeless.bench.generate import GenerateBenchConfig, run_generate_bench
 from sizeless.constraints import KroneckerConstraint
@@ -32,17 +28,11 @@ def grown_start(stack: torch.Tensor) -> torch.Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--from", dest="source", type=Path, required=True,
-                        help="work folder of a finished bench generate run (its metric classifier is reused)")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--data", default="../shared/data/cifar10-jpeg")
+    parser = probe_parser(__doc__, "work folder of a finished bench generate run (its metric classifier is reused)")
     parser.add_argument("--sizes", default="64x6,96x4,96x2")
     args = parser.parse_args()
     work = args.out / "work"
-    if not work.exists():
-        ledger = reuse_metric_classifier(args.source, work)
-        (work / "ledger.json").write_text(json.dumps(ledger))
+    start_probe_work(args.source, work)
 
     drawn = KroneckerConstraint.init_scalers
 

@@ -11,28 +11,18 @@ runs templates at 64x6 at 3e-3 (TLEG's chosen target LR), no searches:
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
-import torch
-from common import reuse_metric_classifier
+from common import probe_parser, start_probe_work
 
 from sizeless.bench.generate import GenerateBenchConfig, run_generate_bench
 from sizeless.constraints import KroneckerConstraint
+from sizeless.constraints.kronecker import tleg_scalers
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--from", dest="source", type=Path, required=True,
-                        help="work folder of a finished bench generate run (its metric classifier is reused)")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--data", default="../shared/data/cifar10-jpeg")
+    parser = probe_parser(__doc__, "work folder of a finished bench generate run (its metric classifier is reused)")
     args = parser.parse_args()
     work = args.out / "work"
-    if not work.exists():
-        ledger = reuse_metric_classifier(args.source, work)
-        (work / "ledger.json").write_text(json.dumps(ledger))
+    start_probe_work(args.source, work)
 
     drawn = KroneckerConstraint.init_scalers
 
@@ -40,8 +30,7 @@ def main() -> None:
         out = drawn(self, kinds, generator)
         for kind in kinds:  # TLEG's ramp (1, l/(L-1)) where it fits: one scaler per template, two templates
             if kind.factors == (1, 1):
-                ramp = torch.linspace(0, 1, kind.layers) if kind.layers > 1 else torch.zeros(1)
-                out[kind.name] = torch.stack([torch.ones(kind.layers), ramp], 1).view(kind.layers, 2, 1, 1)
+                out[kind.name] = tleg_scalers(kind.layers)
         return out
 
     KroneckerConstraint.init_scalers = tleg_start

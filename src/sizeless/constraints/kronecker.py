@@ -173,8 +173,7 @@ class KroneckerConstraint:
         for kind in kinds:
             self._check_linear(kind)
             if self.config.scalers == "linear":
-                ramp = torch.linspace(0, 1, kind.layers) if kind.layers > 1 else torch.zeros(1)
-                out[kind.name] = torch.stack([torch.ones(kind.layers), ramp], 1).view(kind.layers, 2, 1, 1)
+                out[kind.name] = tleg_scalers(kind.layers)
                 continue
             m1, m2 = kind.factors
             s = torch.randn(kind.layers, n, m1, m2, generator=generator) / n**0.5
@@ -214,6 +213,12 @@ class KroneckerConstraint:
         w = self.config.template_width
         stack = weight.reshape(1, weight.shape[0] * w, 1, weight.shape[1] // w)
         return resize_stack(stack, 1, 1, width // w, fan_in=True).reshape(weight.shape[0], width)
+
+
+def tleg_scalers(layers: int) -> Tensor:
+    """TLEG's scalers ``(L, 2, 1, 1)``: layer ``l`` is ``T[0] + l/(L-1) T[1]`` (one layer: ``T[0]``)."""
+    ramp = torch.linspace(0, 1, layers) if layers > 1 else torch.zeros(1)
+    return torch.stack([torch.ones(layers), ramp], 1).view(layers, 2, 1, 1)
 
 
 def resize_free(stack: Tensor, source: Kind, target: Kind, ramp: bool = False) -> Tensor:
