@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
-import shlex
 import shutil
 import statistics
-import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,25 +13,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from sizeless.bench.report import provenance  # noqa: F401  (the scripts' one record of command, machine, date)
 from sizeless.files import write_csv
-
-
-def provenance() -> dict:
-    """The command, machine and date a result came from (quoted beside every number)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-    }
 
 
 def write_results(out: Path, rows: list[dict], meta: dict) -> None:
@@ -85,8 +63,8 @@ def probe_parser(doc: str, source_help: str) -> argparse.ArgumentParser:
 
 
 def provenance_md(meta: dict) -> str:
-    return (f"- command: `{meta['command']}`\n- machine: {meta['machine']} ({meta['device']})\n"
-            f"- date: {meta['date']}\n")
+    device = f" ({meta['device']})" if "device" in meta else ""  # results written before the machine named it
+    return f"- command: `{meta['command']}`\n- machine: {meta['machine']}{device}\n- date: {meta['date']}\n"
 
 
 def step_timer(module: nn.Module, loss_of: Callable[[nn.Module], Tensor]) -> Callable[[], tuple[float, float]]:

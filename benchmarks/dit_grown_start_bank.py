@@ -19,17 +19,25 @@ from sizeless.bench.generate import GenerateBenchConfig, run_generate_bench
 from sizeless.constraints import KroneckerConstraint
 
 
-def grown_start(stack: torch.Tensor) -> torch.Tensor:
-    """``(L, N, m1, m2)`` draws -> the first N/2 templates' layer-0 draw in every layer, the rest t times theirs."""
+def grown_start(stack: torch.Tensor, draw: torch.Tensor | None = None) -> torch.Tensor:
+    """``(L, N, m1, m2)`` draws -> the first N/2 templates' layer-0 draw in every layer, the rest t times the last
+    layer's; with ``draw`` (``1, N, m1, m2``) those two come from it instead."""
     layers, n = stack.shape[:2]
     t = torch.linspace(0, 1, layers).view(layers, 1, 1, 1) if layers > 1 else torch.zeros(1, 1, 1, 1)
     half = n // 2
-    return torch.cat([stack[:1, :half].expand(layers, -1, -1, -1), t * stack[-1:, half:]], 1).clone()
+    first, last = (stack[:1], stack[-1:]) if draw is None else (draw, draw)
+    return torch.cat([first[:, :half].expand(layers, -1, -1, -1), t * last[:, half:]], 1).clone()
 
 
 def main() -> None:
     parser = probe_parser(__doc__, "work folder of a finished bench generate run (its metric classifier is reused)")
     parser.add_argument("--sizes", default="64x6,96x4,96x2")
+    parser.add_argument("--num-templates", type=int, default=4,
+                        help="N; from 8 on (with 2x2 replica scalers) each half spans every 64-wide matrix")
+    parser.add_argument("--tleg-scale", action="store_true",
+                        help="draw the scalers afresh with variance 2/N: layer 0 composes to the template's variance "
+                             "and the last layer to twice it, as TLEG's T0 + t T1 (default: the ramp bank's projected "
+                             "draws, about a third of that)")
     args = parser.parse_args()
     work = args.out / "work"
     start_probe_work(args.source, work)
@@ -38,12 +46,18 @@ def main() -> None:
 
     def start(self, kinds, generator):
         out = drawn(self, kinds, generator)
-        return {name: stack if kind.init == "ones" else grown_start(stack)
-                for kind in kinds for name, stack in [(kind.name, out[kind.name])]}
+        for kind in kinds:
+            if kind.init != "ones":
+                stack = out[kind.name]
+                draw = torch.randn(1, *stack.shape[1:], generator=generator) * (2 / stack.shape[1]) ** 0.5 \
+                    if args.tleg_scale else None
+                out[kind.name] = grown_start(stack, draw)
+        return out
 
     KroneckerConstraint.init_scalers = start
     run_generate_bench(GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=args.sizes.split(","),
                                            methods=["templates"], bank_scalers="ramp", pretrain_lrs=[1e-2],
+                                           num_templates=args.num_templates,
                                            lrs=[1e-2]))
 
 

@@ -541,10 +541,11 @@ def report(cfg: GenerateBenchConfig, meta: dict, table: list[dict], sweep_rows: 
            features: FeatureModel, floor: dict, path: Path) -> None:
     info, total = features.info, meta["cost"]
     shared = total["cpu_s"] < SHARED_BELOW * total["wall_s"] * meta["threads"]  # other processes had part of the cores
+    bank = (f"Bank {cfg.bank_size} (Kronecker, template width {cfg.template_width}, N={cfg.num_templates}, "
+            f"{cfg.bank_scalers} scalers, embeddings {cfg.embeddings}); " if "templates" in cfg.methods else "")
     lines = ["# DiT initializers side by side", "",
-             f"Data `{cfg.data}` ({meta['image_size']}x{meta['image_size']} pixels). Bank {cfg.bank_size} (Kronecker, "
-             f"template width {cfg.template_width}, N={cfg.num_templates}, {cfg.bank_scalers} scalers, embeddings "
-             f"{cfg.embeddings}; pre-training FLOPs of {cfg.pretrain_steps} steps at {cfg.budget_size}); unseen sizes "
+             f"Data `{cfg.data}` ({meta['image_size']}x{meta['image_size']} pixels). {bank}pre-training FLOPs of "
+             f"{cfg.pretrain_steps} steps at {cfg.budget_size} for every pre-trained input; unseen sizes "
              f"{', '.join(cfg.sizes)}; every method {cfg.steps} target steps of batch {cfg.batch_size} (the template "
              f"fit's {cfg.fit_steps} steps included); FD/KD/class consistency from {cfg.num_images} images (DDIM "
              f"{cfg.sample_steps} steps, guidance {cfg.guidance:g}) against {cfg.num_images} held-out images; held-out "

@@ -41,8 +41,20 @@ def provenance() -> dict:
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     return {"command": " ".join([_program(), *(shlex.quote(a) for a in sys.argv[1:])]),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+            "machine": f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
                        f"{torch.get_num_threads()} threads, {device}"}
+
+
+def cpu_model() -> str:
+    """The CPU's model name where Linux says it (weights trained on another CPU model differ in the last bits: a
+    bench that compares with another must be able to tell), else the architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _program() -> str:
