@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="64x6,96x4,96x2")
     parser.add_argument("--num-templates", type=int, default=4,
                         help="N; from 8 on (with 2x2 replica scalers) each half spans every 64-wide matrix")
+    parser.add_argument("--lrs", default="1e-2", help="target LRs (comma-separated), chosen on validation at 64x6")
     parser.add_argument("--tleg-scale", action="store_true",
                         help="draw the scalers afresh with variance 2/N: layer 0 composes to the template's variance "
                              "and the last layer to twice it, as TLEG's T0 + t T1 (default: the ramp bank's projected "
@@ -58,7 +59,7 @@ def main() -> None:
     run_generate_bench(GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=args.sizes.split(","),
                                            methods=["templates"], bank_scalers="ramp", pretrain_lrs=[1e-2],
                                            num_templates=args.num_templates,
-                                           lrs=[1e-2]))
+                                           lrs=[float(v) for v in args.lrs.split(",")]))
 
 
 if __name__ == "__main__":

@@ -87,6 +87,26 @@ def test_a_second_run_resumes_from_the_cache_and_trains_nothing(finished):
     assert again == table
 
 
+def test_runs_are_redone_when_a_resumed_bench_chooses_another_pretrained_input(finished, tmp_path):
+    """--pretrain-lrs may change on resume; the runs made from the input it no longer chooses must not be reused."""
+    import shutil
+
+    out, _ = finished
+    copy = tmp_path / "bench"
+    shutil.copytree(out, copy)
+    scores = json.loads((copy / "work" / "pretrain_lrs.json").read_text())["ramp-bank"]
+    other = max(scores, key=scores.get)  # the bank LR the finished bench did not choose
+    settings = {**TINY, "methods": ["templates", "scratch"], "pretrain_lrs": [float(other)], "seeds": 1}
+    run_generate_bench(GenerateBenchConfig(out=copy, **settings))
+    ledger = json.loads((copy / "work" / "ledger.json").read_text())
+    runs = {p.name for p in (copy / "work" / "runs").iterdir()}
+    for chosen in (min(scores, key=scores.get), other):  # both inputs' runs exist, each under its own name
+        assert f"templates-32x3-seed0-lr0.001-from-ramp-bank-lr{float(chosen):g}" in runs
+    assert f"templates-48x2-seed0-lr0.001-from-ramp-bank-lr{float(other):g}/init" in ledger  # trained anew
+    assert not any(k.startswith("scratch") for k in set(ledger) - set(json.loads(
+        (out / "work" / "ledger.json").read_text())))  # a method without a pre-trained input is reused
+
+
 @pytest.mark.parametrize("change", [{"bank_scalers": "learned"}, {"num_templates": 3}, {"steps": 12}])
 def test_a_work_folder_filled_under_other_settings_is_refused(finished, change):
     out, _ = finished

@@ -50,6 +50,7 @@ from .report import SHARED_BELOW, provenance, settings_record
 METHODS = ("templates", "scratch", "weight-selection", "linear-expansion", "mimetic", "direct")
 FITTED = ("templates", "linear-expansion")  # methods whose init fits scalers: the fit counts in the target budget
 RIVALS = ("scratch", "weight-selection", "linear-expansion")  # what the issue's target names templates must beat
+INPUT_OF = {"templates": "bank", "linear-expansion": "learngene", "weight-selection": "teacher"}
 # what a resumed bench may change: which methods, sizes, seeds and LRs run (each input and run is cached under those
 # names), the sample grids, where it reports and what it compares with; any other setting would reuse cached inputs
 # and runs made under another one as if not
@@ -215,6 +216,7 @@ class GenerateBench:
                                         warmup=0.05, weight_decay=0.0)
         self.pretrain_scores = read_json(cfg.work / "pretrain_lrs.json", "pre-training LR record") \
             if (cfg.work / "pretrain_lrs.json").exists() else {}
+        self.input_folders: dict[str, str] = {}  # "bank" -> "ramp-bank-lr0.01": the inputs the runs start from
 
     # -- the metric instrument ------------------------------------------------------------------------
     def classifier(self) -> FeatureModel:
@@ -283,21 +285,22 @@ class GenerateBench:
         def bank_loss(out: Path) -> float:  # the pre-training's own evaluation on the carved validation split
             return next(iter(TemplateBank.load(out).config["val_loss"].values()))
 
-        out = {}
+        folders = {}
         if "templates" in c.methods:  # the one method that starts from it (direct needs no bank: its own budget)
-            out["bank"] = TemplateBank.load(self.tuned(c.bank_input, self.steps_for(c.bank_size),
-                                                       bank_builder(c.bank_size, kron), bank_loss))
+            folders["bank"] = self.tuned(c.bank_input, self.steps_for(c.bank_size), bank_builder(c.bank_size, kron),
+                                         bank_loss)
         if "linear-expansion" in c.methods:
             width = get_family("dit").parse_size(c.budget_size).width
             learngene = {"template_width": width, "num_templates": 2, "scalers": "linear"}
-            out["learngene"] = TemplateBank.load(self.tuned("learngene", self.steps_for(c.budget_size),
-                                                            bank_builder(c.budget_size, learngene), bank_loss))
+            folders["learngene"] = self.tuned("learngene", self.steps_for(c.budget_size),
+                                              bank_builder(c.budget_size, learngene), bank_loss)
         if "weight-selection" in c.methods:
-            out["teacher"] = self.tuned(
+            folders["teacher"] = self.tuned(
                 "teacher", self.steps_for(c.teacher_size),
                 lambda dest, config: train(None, self.data, config, size=c.teacher_size, family="dit", out=dest,
                                            resume=True), self.plain_loss)
-        return out
+        self.input_folders = {name: folder.name for name, folder in folders.items()}
+        return {name: folder if name == "teacher" else TemplateBank.load(folder) for name, folder in folders.items()}
 
     def plain_loss(self, model: Path) -> float:
         return evaluate_model(model, self.data, family="dit")["loss"]  # the carved validation split
@@ -325,7 +328,10 @@ class GenerateBench:
         """Init, then train in segments; a sweep run is shorter and is judged on the carved validation split only."""
         c = self.cfg
         total = c.sweep_steps if sweep else c.steps
-        key = f"{'sweep-' if sweep else ''}{method}-{size}-seed{seed}-lr{lr:g}"
+        # a run is named after the input it starts from: a resumed bench whose --pretrain-lrs now choose another
+        # input must not take a run made from the old one for its own
+        source = self.direct_model(size).name if method == "direct" else self.input_folders.get(INPUT_OF.get(method))
+        key = f"{'sweep-' if sweep else ''}{method}-{size}-seed{seed}-lr{lr:g}" + (f"-from-{source}" if source else "")
         run_dir = c.work / "runs" / key
         record = run_dir / "metrics.json"
         state = read_json(record, "run record") if record.exists() else {"rows": [], "done": False}
