@@ -67,7 +67,8 @@ def provenance_md(meta: dict) -> str:
     return f"- command: `{meta['command']}`\n- machine: {meta['machine']}{device}\n- date: {meta['date']}\n"
 
 
-def step_timer(module: nn.Module, loss_of: Callable[[nn.Module], Tensor]) -> Callable[[], tuple[float, float]]:
+def step_timer(module: nn.Module, loss_of: Callable[[nn.Module], Tensor],
+               after: Callable[[], None] | None = None) -> Callable[[], tuple[float, float]]:
     """One optimizer step (forward, backward, AdamW) in wall and CPU seconds. One optimizer serves every call, so
     its state is made once, in the warm-up, as in a training loop, not timed in every step."""
     optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-4)
@@ -78,6 +79,8 @@ def step_timer(module: nn.Module, loss_of: Callable[[nn.Module], Tensor]) -> Cal
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if after is not None:  # what the training loop does after every step (a ramp bank's projection)
+            after()
         return time.perf_counter() - wall, time.process_time() - cpu
 
     return step

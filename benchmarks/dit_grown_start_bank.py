@@ -29,6 +29,21 @@ def grown_start(stack: torch.Tensor, draw: torch.Tensor | None = None) -> torch.
     return torch.cat([first[:, :half].expand(layers, -1, -1, -1), t * last[:, half:]], 1).clone()
 
 
+def basis_draw(shape: tuple[int, ...]) -> torch.Tensor:
+    """``(1, N, m1, m2)`` scalers where each half of the templates holds the unit matrices of ``m1 x m2``: template
+    n fills the replicas at one position, so the composed layer is every template entry once (an isometry, as a full
+    matrix is to its own entries) and half of N templates span every matrix of the layer's width. Halves larger
+    than ``m1 * m2`` leave their extra templates' scalers at zero."""
+    _, n, m1, m2 = shape
+    if m1 * m2 > n // 2:
+        raise SystemExit(f"--basis needs N/2 >= m1*m2 = {m1 * m2}; give --num-templates {2 * m1 * m2}")
+    out = torch.zeros(shape)
+    for half in (0, n // 2):
+        for k in range(m1 * m2):
+            out[0, half + k].view(-1)[k] = 1.0
+    return out
+
+
 def main() -> None:
     parser = probe_parser(__doc__, "work folder of a finished bench generate run (its metric classifier is reused)")
     parser.add_argument("--sizes", default="64x6,96x4,96x2")
@@ -39,6 +54,11 @@ def main() -> None:
                         help="draw the scalers afresh with variance 2/N: layer 0 composes to the template's variance "
                              "and the last layer to twice it, as TLEG's T0 + t T1 (default: the ramp bank's projected "
                              "draws, about a third of that)")
+    parser.add_argument("--basis", action="store_true",
+                        help="each half's scalers start at the unit matrices instead of random draws (TLEG's scale)")
+    parser.add_argument("--frozen-scalers", action="store_true",
+                        help="scalers stay at their start in pre-training and fit (with --basis: TLEG's learngene in "
+                             "width-32 templates)")
     args = parser.parse_args()
     work = args.out / "work"
     start_probe_work(args.source, work)
@@ -50,12 +70,15 @@ def main() -> None:
         for kind in kinds:
             if kind.init != "ones":
                 stack = out[kind.name]
-                draw = torch.randn(1, *stack.shape[1:], generator=generator) * (2 / stack.shape[1]) ** 0.5 \
+                draw = basis_draw(tuple(stack[:1].shape)) if args.basis else \
+                    torch.randn(1, *stack.shape[1:], generator=generator) * (2 / stack.shape[1]) ** 0.5 \
                     if args.tleg_scale else None
                 out[kind.name] = grown_start(stack, draw)
         return out
 
     KroneckerConstraint.init_scalers = start
+    if args.frozen_scalers:
+        KroneckerConstraint.scalers_trainable = property(lambda self: False)
     run_generate_bench(GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=args.sizes.split(","),
                                            methods=["templates"], bank_scalers="ramp", pretrain_lrs=[1e-2],
                                            num_templates=args.num_templates,
