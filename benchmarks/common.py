@@ -33,11 +33,12 @@ def reuse_metric_classifier(source: Path, work: Path) -> dict:
     return {k: ledger[k] for k in ("classifier", "real-features")}
 
 
-def start_probe_work(source: Path, work: Path, inputs: Iterable[str] = ()) -> None:
+def start_probe_work(source: Path | None, work: Path, inputs: Iterable[str] = ()) -> None:
     """Start ``work`` (a probe's bench generate cache) from the finished bench cached in ``source``: its metric
     classifier and real-image features, and the pre-trained input folders ``inputs`` (``NAME-lrLR``) with their
-    validation losses, each with its recorded cost in the new ledger. Nothing when ``work`` exists (a resumed probe)."""
-    if work.exists():
+    validation losses, each with its recorded cost in the new ledger. Nothing when ``work`` exists (a resumed probe)
+    or there is no ``source`` (the probe's bench then trains its own classifier, as its first stage)."""
+    if work.exists() or source is None:
         return
     ledger = reuse_metric_classifier(source, work)
     recorded = json.loads((source / "ledger.json").read_text())
@@ -56,7 +57,7 @@ def start_probe_work(source: Path, work: Path, inputs: Iterable[str] = ()) -> No
 def probe_parser(doc: str, source_help: str) -> argparse.ArgumentParser:
     """The flags of a DiT probe that reuses a finished bench: ``--from`` its work folder, ``--out``, ``--data``."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    parser.add_argument("--from", dest="source", type=Path, required=True, help=source_help)
+    parser.add_argument("--from", dest="source", type=Path, help=source_help + "; default: train it here")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--data", default="../shared/data/cifar10-jpeg")
     return parser

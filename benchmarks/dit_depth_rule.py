@@ -78,7 +78,7 @@ def main() -> None:
         patch(args.rule)
     pretrain_lrs = [float(x) for x in args.pretrain_lrs.split(",")]
     work = args.out / "work"
-    if not work.exists():
+    if not work.exists() and args.source is not None:
         reuse(args.source, work, pretrain_lrs)
     run_generate_bench(GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=[args.size],
                                            methods=["templates"], lrs=[float(x) for x in args.lrs.split(",")],

@@ -8,6 +8,12 @@ the LRs the ramp bank chose (pre-training 1e-2, target 1e-2), no searches:
 
     python benchmarks/dit_grown_start_bank.py --from benchmarks/dit-cifar10-ramp-b/work \\
         --out benchmarks/dit-grown-start-bank --sizes 64x6
+
+With 2x2 replica scalers a 64-wide layer needs four Kronecker terms, so N 4 split in halves cannot hold a whole-layer
+start; ``--num-templates 8`` can. ``--tleg-scale`` draws each half once at TLEG's variance, ``--basis`` gives each half
+the unit 2x2 matrices (layer 0 is the templates' entries, once each), ``--frozen-scalers`` holds them there through
+pre-training and fit (TLEG's learngene stored as width-32 templates); benchmarks/NOTES.md, "TLEG's start in a width-32
+bank", has the commands and numbers.
 """
 
 from __future__ import annotations
@@ -29,14 +35,15 @@ def grown_start(stack: torch.Tensor, draw: torch.Tensor | None = None) -> torch.
     return torch.cat([first[:, :half].expand(layers, -1, -1, -1), t * last[:, half:]], 1).clone()
 
 
-def basis_draw(shape: tuple[int, ...]) -> torch.Tensor:
+def basis_draw(shape: tuple[int, ...]) -> torch.Tensor | None:
     """``(1, N, m1, m2)`` scalers where each half of the templates holds the unit matrices of ``m1 x m2``: template
     n fills the replicas at one position, so the composed layer is every template entry once (an isometry, as a full
     matrix is to its own entries) and half of N templates span every matrix of the layer's width. Halves larger
-    than ``m1 * m2`` leave their extra templates' scalers at zero."""
+    than ``m1 * m2`` leave their extra templates' scalers at zero; halves smaller (a wider target, whose scalers are
+    seeded from the bank's) get None: the drawn start stays."""
     _, n, m1, m2 = shape
-    if m1 * m2 > n // 2:
-        raise SystemExit(f"--basis needs N/2 >= m1*m2 = {m1 * m2}; give --num-templates {2 * m1 * m2}")
+    if m1 * m2 > n // 2:  # a target wider than the bank: its scalers are seeded from the bank's, not drawn
+        return None
     out = torch.zeros(shape)
     for half in (0, n // 2):
         for k in range(m1 * m2):
