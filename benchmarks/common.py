@@ -14,6 +14,8 @@ import torch
 from torch import Tensor, nn
 
 from sizeless.bench.report import provenance  # noqa: F401  (the scripts' one record of command, machine, date)
+from sizeless.constraints import KroneckerConstraint
+from sizeless.families.base import Kind
 from sizeless.files import write_csv
 
 
@@ -61,6 +63,22 @@ def probe_parser(doc: str, source_help: str) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--data", default="../shared/data/cifar10-jpeg")
     return parser
+
+
+def start_scalers_with(rewrite: Callable[[Kind, Tensor, torch.Generator], Tensor | None]) -> None:
+    """Patch every Kronecker scaler start a probe's pre-training draws: ``rewrite(kind, drawn, generator)`` returns the
+    kind's new ``(L, N, m1, m2)`` start, or None to keep the drawn one."""
+    drawn = KroneckerConstraint.init_scalers
+
+    def start(self, kinds, generator):
+        out = drawn(self, kinds, generator)
+        for kind in kinds:
+            new = rewrite(kind, out[kind.name], generator)
+            if new is not None:
+                out[kind.name] = new
+        return out
+
+    KroneckerConstraint.init_scalers = start
 
 
 def provenance_md(meta: dict) -> str:

@@ -19,7 +19,7 @@ bank", has the commands and numbers.
 from __future__ import annotations
 
 import torch
-from common import probe_parser, start_probe_work
+from common import probe_parser, start_probe_work, start_scalers_with
 
 from sizeless.bench.generate import GenerateBenchConfig, run_generate_bench
 from sizeless.constraints import KroneckerConstraint
@@ -70,20 +70,15 @@ def main() -> None:
     work = args.out / "work"
     start_probe_work(args.source, work)
 
-    drawn = KroneckerConstraint.init_scalers
+    def start(kind, stack, generator):
+        if kind.init == "ones":
+            return None
+        draw = basis_draw(tuple(stack[:1].shape)) if args.basis else \
+            torch.randn(1, *stack.shape[1:], generator=generator) * (2 / stack.shape[1]) ** 0.5 \
+            if args.tleg_scale else None
+        return grown_start(stack, draw)
 
-    def start(self, kinds, generator):
-        out = drawn(self, kinds, generator)
-        for kind in kinds:
-            if kind.init != "ones":
-                stack = out[kind.name]
-                draw = basis_draw(tuple(stack[:1].shape)) if args.basis else \
-                    torch.randn(1, *stack.shape[1:], generator=generator) * (2 / stack.shape[1]) ** 0.5 \
-                    if args.tleg_scale else None
-                out[kind.name] = grown_start(stack, draw)
-        return out
-
-    KroneckerConstraint.init_scalers = start
+    start_scalers_with(start)
     if args.frozen_scalers:
         KroneckerConstraint.scalers_trainable = property(lambda self: False)
     run_generate_bench(GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=args.sizes.split(","),

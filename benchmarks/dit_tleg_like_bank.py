@@ -11,10 +11,9 @@ runs templates at 64x6 at 3e-3 (TLEG's chosen target LR), no searches:
 
 from __future__ import annotations
 
-from common import probe_parser, start_probe_work
+from common import probe_parser, start_probe_work, start_scalers_with
 
 from sizeless.bench.generate import GenerateBenchConfig, run_generate_bench
-from sizeless.constraints import KroneckerConstraint
 from sizeless.constraints.kronecker import tleg_scalers
 
 
@@ -24,16 +23,8 @@ def main() -> None:
     work = args.out / "work"
     start_probe_work(args.source, work)
 
-    drawn = KroneckerConstraint.init_scalers
-
-    def tleg_start(self, kinds, generator):
-        out = drawn(self, kinds, generator)
-        for kind in kinds:  # TLEG's ramp (1, l/(L-1)) where it fits: one scaler per template, two templates
-            if kind.factors == (1, 1):
-                out[kind.name] = tleg_scalers(kind.layers)
-        return out
-
-    KroneckerConstraint.init_scalers = tleg_start
+    # TLEG's ramp (1, l/(L-1)) where it fits: one scaler per template, two templates
+    start_scalers_with(lambda kind, stack, generator: tleg_scalers(kind.layers) if kind.factors == (1, 1) else None)
     run_generate_bench(GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=["64x6"],
                                            methods=["templates"], bank_scalers="ramp", template_width=64,
                                            num_templates=2, pretrain_lrs=[1e-2], lrs=[3e-3]))

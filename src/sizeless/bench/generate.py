@@ -330,7 +330,8 @@ class GenerateBench:
         total = c.sweep_steps if sweep else c.steps
         # a run is named after the input it starts from: a resumed bench whose --pretrain-lrs now choose another
         # input must not take a run made from the old one for its own
-        source = self.direct_model(size).name if method == "direct" else self.input_folders.get(INPUT_OF.get(method))
+        direct = self.direct_model(size) if method == "direct" else None
+        source = direct.name if direct else self.input_folders.get(INPUT_OF.get(method))
         key = f"{'sweep-' if sweep else ''}{method}-{size}-seed{seed}-lr{lr:g}" + (f"-from-{source}" if source else "")
         run_dir = c.work / "runs" / key
         record = run_dir / "metrics.json"
@@ -344,7 +345,7 @@ class GenerateBench:
                           min_lr=1e-4)
         bank = inputs.get("learngene" if method == "linear-expansion" else "bank")
         # direct: pre-trained once per size (the same FLOPs), shared by its runs and counted in its own stages
-        init_dir = self.direct_model(size) if method == "direct" else run_dir / "init"
+        init_dir = direct or run_dir / "init"
         with self.ledger.stage(f"{key}/init"):
             try:
                 if method == "direct":
