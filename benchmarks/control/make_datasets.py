@@ -192,6 +192,16 @@ def measure(env_id: str, steps: int) -> dict:
     return out
 
 
+def merged_experts(path: Path, results: list[dict]) -> list[dict]:
+    """This run's experts, and those of earlier runs (``--envs`` of their own) for the environments it did not
+    make, so an expert trained longer for one task keeps the others' records beside it."""
+    made = {r["env"] for r in results}
+    earlier = json.loads(path.read_text()) if path.exists() else {"meta": {}, "experts": []}
+    kept = [{"made_by": {key: earlier["meta"].get(key) for key in ("command", "machine", "date")}} | r
+            for r in earlier["experts"] if r["env"] not in made]
+    return sorted(kept + results, key=lambda r: ENVS.index(r["env"]) if r["env"] in ENVS else len(ENVS))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", type=Path, default=Path("runs/minari"), help="local Minari store (root)")
@@ -240,18 +250,22 @@ def main(argv: list[str] | None = None) -> None:
                         "datasets": datasets, "curve": [(s["steps"], s["return"]) for s in record["snapshots"]]})
         print(json.dumps(results[-1] | {"curve": "..."}), flush=True)
     meta = provenance()
+    for r in results:
+        r["made_by"] = {key: meta[key] for key in ("command", "machine", "date")}
+    results = merged_experts(args.out / "experts.json", results)
     write_json(args.out / "experts.json", {"meta": meta, "experts": results})
     lines = ["# Experts and datasets (made here)\n",
-             f"PPO with the RL Zoo's hyper-parameters, {args.steps:,} steps per expert (the zoo trains 1M), one CPU "
-             f"thread; {args.dataset_steps:,} steps per dataset. Returns: mean over {args.eval_episodes} episodes.\n",
+             "PPO with the RL Zoo's hyper-parameters for the steps in the table (the zoo trains 1M), one CPU "
+             f"thread. Returns: mean over {args.eval_episodes} episodes.\n",
              "| env | PPO steps | CPU min | random return | expert return (snapshot) | medium snapshot return | "
              "datasets |", "|---|---:|---:|---:|---:|---:|---|"]
     for r in results:
-        ids = ", ".join(f"`{d['id']}` ({d['episodes']} episodes)" for d in r["datasets"].values())
+        ids = ", ".join(f"`{d['id']}` ({d['episodes']} episodes, {d['steps']:,} steps)" for d in r["datasets"].values())
         lines.append(f"| {r['env']} | {r['ppo_steps']:,} | {r['cpu_minutes']:.1f} | {r['random_return']:.1f} | "
                      f"{r['expert_return']:.1f} ± {r['expert_return_std']:.1f} ({r['expert_snapshot_steps']:,}) | "
                      f"{r['medium_snapshot_return']:.1f} ({r['medium_snapshot_steps']:,}) | {ids} |")
-    lines += ["", f"- command: `{meta['command']}`", f"- machine: {meta['machine']}", f"- date: {meta['date']}", ""]
+    lines += ["", *(f"- {r['env']}: `{r['made_by']['command']}` ({r['made_by']['machine']}, {r['made_by']['date']})"
+                    for r in results), ""]
     (args.out / "experts.md").write_text("\n".join(lines))
     shutil.rmtree(args.store / ".tmp", ignore_errors=True)
 
