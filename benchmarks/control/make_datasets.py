@@ -192,12 +192,17 @@ def measure(env_id: str, steps: int) -> dict:
     return out
 
 
+def made_by(meta: dict) -> dict:
+    """The part of a run's provenance each expert keeps: which command made it, where and when."""
+    return {key: meta.get(key) for key in ("command", "machine", "date")}
+
+
 def merged_experts(path: Path, results: list[dict]) -> list[dict]:
     """This run's experts, and those of earlier runs (``--envs`` of their own) for the environments it did not
     make, so an expert trained longer for one task keeps the others' records beside it."""
     made = {r["env"] for r in results}
     earlier = json.loads(path.read_text()) if path.exists() else {"meta": {}, "experts": []}
-    kept = [{"made_by": {key: earlier["meta"].get(key) for key in ("command", "machine", "date")}} | r
+    kept = [{"made_by": made_by(earlier["meta"])} | r
             for r in earlier["experts"] if r["env"] not in made]
     return sorted(kept + results, key=lambda r: ENVS.index(r["env"]) if r["env"] in ENVS else len(ENVS))
 
@@ -251,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(results[-1] | {"curve": "..."}), flush=True)
     meta = provenance()
     for r in results:
-        r["made_by"] = {key: meta[key] for key in ("command", "machine", "date")}
+        r["made_by"] = made_by(meta)
     results = merged_experts(args.out / "experts.json", results)
     write_json(args.out / "experts.json", {"meta": meta, "experts": results})
     lines = ["# Experts and datasets (made here)\n",
