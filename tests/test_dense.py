@@ -414,7 +414,15 @@ def test_bench_init_on_a_dense_task(seg_root, tmp_path, run_cli):
     chosen = [r for r in rows if r["status"] == "ok" and r["selected"] and "test_miou" in r]
     assert {r["method"] for r in chosen} == {"templates", "templates-mae", "scratch"}
     assert all(0 <= r["test_miou"] <= 1 for r in chosen)
+    assert {r["pretrain_flops"] for r in rows if r["method"] == "scratch" and r["status"] == "ok"} == {0}
     assert (tmp_path / "b" / "overlays" / "scratch-32x2h1.png").exists()
+    # a cached run is not reused at another patch: its folder's name does not say which it was made at
+    code, _, err = run_cli("bench", "init", "--data", str(seg_root), "--source-data", str(cifar_like),
+                           "--task", "segmentation", "--image-size", "32", "--task-patch-size", "16",
+                           "--decoder-channels", "16", "--sizes", "32x2", "--bank-size", "32x2",
+                           "--template-width", "16", "--methods", "scratch", "--pretrain-epochs", "1",
+                           "--epochs", "2", "--lrs", "1e-3,3e-3", "--out", str(tmp_path / "b"), "--finished-only")
+    assert code != 0 and "patch_size 8 (asked 16)" in err and "Traceback" not in err
     # a given MAE bank is costed at the batch it trained with (8 here), not at the bench's own MAE batch (32)
     code, _, err = run_cli("pretrain", "--objective", "mae", "--constraint", "tucker", "--ranks", "16,64,64",
                            "--data", str(cifar_like), "--size", "32x2", "--image-size", "32", "--patch-size", "8",

@@ -629,6 +629,7 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
     if cfg.finished_only and not record.exists():
         return []
     if record.exists():
+        _check_geometry(cfg, inputs, size, run_dir)
         done = read_json(record, "bench init record")
     else:
         start = time.perf_counter()
@@ -651,8 +652,10 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
     macs = _target_macs(cfg, inputs, size)
     # direct pre-training ran the classifier on the source images, whatever the target's model
     source_macs = _macs(inputs.bank.family, size, inputs.bank.image, inputs.source.num_classes)
-    pre = inputs.compute.get(method) or (_direct_compute(meta, source_macs) if method.startswith("direct")
-                                         else dict(UNKNOWN_COST))  # an input --finished-only did not load
+    pre = inputs.compute.get(method) or (
+        _direct_compute(meta, source_macs) if method.startswith("direct")
+        else dict(UNKNOWN_COST) if method in PRETRAINED_METHODS  # an input --finished-only did not load
+        else dict(NO_PRETRAINING))
     per_size = inputs.served_sizes if pre.get("serves_every_size") else 1
     common = {**base, "status": "ok", "params": done["params"], "macs": macs,
               "pretrain_images": pre["images"], "pretrain_flops": pre["flops"],
@@ -685,6 +688,22 @@ def _run_one(cfg: BenchConfig, method: str, size: str, seed: int, lrs: list[floa
         r["target_images"] = r["step"] * batch
         r["target_flops"] = training_flops(macs, r["target_images"])
     return rows
+
+
+def _check_geometry(cfg: BenchConfig, inputs: Inputs, size: str, run_dir: Path) -> None:
+    """Refuse a cached dense run made at another geometry (input size, patch, head width): its folder's name
+    does not say, and reusing it would report one geometry's runs under another's settings."""
+    saved = run_dir / "init" / "config.json"
+    if not cfg.task or not saved.exists():
+        return
+    from ..tasks.run import dense_geometry, saved_geometry
+
+    had = saved_geometry(read_json(saved, "dense model config"))
+    asked = dense_geometry(cfg.task, cfg.family, size, inputs.target, cfg.task_patch_size, cfg.head_channels)
+    if had != asked:
+        differ = ", ".join(f"{k} {had[k]} (asked {asked[k]})" for k in ("img_size", "patch_size") if had[k] != asked[k])
+        raise SizelessError(f"{run_dir} was made at another geometry: {differ or 'another head: ' + str(had['head'])}; "
+                            "give the settings it was made with, or another --out for these")
 
 
 def _run_name(cfg: BenchConfig, method: str, size: str, seed: int, inputs: Inputs) -> str:
@@ -732,21 +751,26 @@ def _target_macs(cfg: BenchConfig, inputs: Inputs, size: str) -> int:
 
 def _overlays(cfg: BenchConfig, inputs: Inputs, size: str, chosen: dict, out: Path) -> dict[str, str]:
     """Prediction overlays of every method's seed-0 model (chosen LR) on the same test images: ``method -> PNG``."""
+    from ..tasks.model import HEAD_FILE
     from ..tasks.run import evaluate_dense
 
     pictures = {}
     for method in cfg.methods:
         lr = chosen.get((method, size))
-        run = Path(cfg.out) / "runs" / _run_name(cfg, method, size, 0, inputs) / f"train-lr{lr:g}" if lr else None
-        if run is not None and (run / "config.json").exists():
-            path = out / "overlays" / f"{method}-{size}.png"
+        if lr is None:
+            continue
+        run = Path(cfg.out) / "runs" / _run_name(cfg, method, size, 0, inputs) / f"train-lr{lr:g}"
+        path = out / "overlays" / f"{method}-{size}.png"
+        if (run / HEAD_FILE).exists():  # a run's weights stay where it trained; a committed bench keeps its records
             target = inputs.target
             evaluate_dense(run, target, split="test" if target.test is not None else "val", overlays=path, count=3)
+        if path.exists():  # drawn now, or from these weights when they were here
             pictures[method] = str(path.relative_to(out))
     return pictures
 
 
 UNKNOWN_COST = {"images": None, "flops": None, "seconds": None, "cpu_seconds": None, "serves_every_size": True}
+NO_PRETRAINING = {"images": 0, "flops": 0, "seconds": 0.0, "cpu_seconds": 0.0, "serves_every_size": True}
 
 
 def _direct_compute(meta: dict, macs: int) -> dict:

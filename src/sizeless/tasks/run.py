@@ -9,6 +9,7 @@ mimetic are built at the task's geometry. The head is new for every method.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -40,6 +41,23 @@ def task_image(task: Task, data, patch_size: int | None, family: str = "vit") ->
         raise SizelessError(f"patch size {image.patch_size} does not divide the {task.name} input size "
                             f"{image.img_size}; pick --patch-size among its divisors or another --image-size")
     return image
+
+
+def dense_geometry(task: str, family: str, size: str, data, patch_size: int | None = None,
+                   channels: int | None = None) -> dict:
+    """The geometry a dense model of these settings has, as its saved config records it (input size, patch,
+    head): a cached model is checked against it, since run folders are named by method, size and seed only."""
+    task_ = get_task(task)
+    image = task_image(task_, data, patch_size, family)
+    head = task_.head_class(None, family).for_backbone(family, get_family(family).parse_size(size), image,
+                                                       data.num_classes, channels)
+    return {"img_size": image.img_size, "patch_size": image.patch_size, "head": json.loads(json.dumps(head.config))}
+
+
+def saved_geometry(config: dict) -> dict:
+    """:func:`dense_geometry` of a saved dense model, from its ``config.json``."""
+    return {"img_size": config["input"]["img_size"], "patch_size": config["input"]["patch_size"],
+            "head": config["head"]}
 
 
 @keep_rng()
