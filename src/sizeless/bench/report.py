@@ -356,7 +356,7 @@ def wall_time(seconds: float | None, cpu: float | None, threads: int | None, def
     (recorded per run; runs recorded before that are judged by ``default_threads``: the machine's cores, since
     the threads of the invocation that rendered the report say nothing about the run's)."""
     threads = threads or default_threads
-    if not seconds:
+    if seconds is None:
         return "unknown"
     shared = cpu is not None and cpu < SHARED_BELOW * seconds * threads
     return f"{seconds:,.0f}" + (" (shared CPU)" if shared else "")
