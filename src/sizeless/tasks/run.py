@@ -43,6 +43,7 @@ def task_image(task: Task, data, patch_size: int | None, family: str = "vit") ->
     return image
 
 
+@keep_rng()  # building the head draws its init: the caller's random stream stays as it was
 def dense_geometry(task: str, family: str, size: str, data, patch_size: int | None = None,
                    channels: int | None = None) -> dict:
     """The geometry a dense model of these settings has, as its saved config records it (input size, patch,
