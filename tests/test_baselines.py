@@ -165,11 +165,18 @@ def test_tiny_bench_writes_every_artifact_and_reuses_its_runs(tmp_path):
     # a bench run in pieces reports what has finished and trains nothing; n/a verdicts are records too
     (record,) = (out / "runs").glob("scratch-32x3h1-seed0*/train-*/history.json")
     record.unlink()
+    for path in (out / "learngene").glob("*.safetensors"):  # a committed bench keeps its inputs' records only
+        path.unlink()
     partial = run_init_bench(dataclasses.replace(cfg, finished_only=True))
     assert not record.exists() and {(r["method"], r["size"]) for r in partial} == \
         {(r["method"], r["size"]) for r in first} - {("scratch", "32x3h1")}
     assert {r["status"] for r in partial if r["method"] == "linear-expansion" and r["size"] == "48x2h1"} == \
         {served[("linear-expansion", "48x2h1")]}
+    # the learngene could not be loaded, yet its cost is the one the first report recorded, not "unknown"
+    cost = {(r["pretrain_images"], r["pretrain_cpu_seconds"]) for r in partial
+            if r["method"] == "linear-expansion" and r["status"] == "ok"}
+    assert cost == {(meta["inputs"]["linear-expansion"]["images"], meta["inputs"]["linear-expansion"]["cpu_seconds"])}
+    assert {r["pretrain_seconds"] for r in partial if r["method"] == "scratch"} == {0.0}
 
 
 def test_bench_sweeps_learning_rates_on_the_holdout_and_reuses_the_choice_for_other_seeds(tmp_path):

@@ -532,7 +532,18 @@ def _build_inputs(cfg: BenchConfig, out: Path, data: tuple[ImageData, ImageData]
         mae_macs = _macs(inputs.mae_bank.family, inputs.mae_bank.sizes[0].key, mae_image, 0)
         inputs.compute["templates-mae"] = _compute(inputs.mae_bank.config, inputs.mae_bank.train_config.batch_size,
                                                     mae_macs, True)
+    if cfg.finished_only and seed == 0:  # an input kept without its weights (a committed bench): its recorded cost
+        for method, cost in _recorded_costs(out).items():
+            inputs.compute.setdefault(method, cost)
     return inputs
+
+
+def _recorded_costs(out: Path) -> dict[str, dict]:
+    """The pre-training cost of each seed-0 input as this bench's last report recorded it (none before a first
+    report). Committed benches keep their inputs' records but not their weights, which --finished-only needs to
+    load an input; without this their methods' cost would re-render as unknown."""
+    results = out / "results.json"
+    return read_json(results, "benchmark results").get("meta", {}).get("inputs", {}) if results.exists() else {}
 
 
 def _mae_bank(cfg: BenchConfig, target, out: Path, seed: int) -> TemplateBank:
