@@ -341,6 +341,10 @@ def test_bench_counts_the_fit_inside_the_budget_and_sweeps_lrs_on_held_out_episo
     assert "Learning rate chosen on held-out episodes" in report and "a fixed 10 of its training episodes" in report
     with pytest.raises(SizelessError, match="--fit-steps 5 must be below --train-steps 5"):
         run_init_bench(dataclasses.replace(cfg, fit_steps=5, out=tmp_path / "c"))
+    # a wider grid on the same folder sweeps the new LR too; a cached curve reports the sweep that chose it now
+    wider = [r for r in run_init_bench(dataclasses.replace(cfg, seeds=1, lrs=[1e-4, 3e-3, 1e-5]))
+             if r["status"] == "ok"]
+    assert {frozenset(r["sweep_val_loss"]) for r in wider} == {frozenset({"0.0001", "0.003", "1e-05"})}
 
 
 def test_a_bank_variant_is_reported_beside_another_benchs_methods(store, dt_bank, tmp_path):

@@ -3,7 +3,7 @@
 #   1. PPO experts + Minari datasets (make_datasets.py), 2. the initializer benchmark at three unseen sizes on a task
 #   the bank saw (Walker2d-v5), 3. the same on a held-out task (HalfCheetah-v5), judged on its expert data and on its
 #   medium data, reusing the bank, learngene, teacher; 4. few demonstrations: the held-out task's medium data with 2
-#   of its training episodes (--train-subset), at every size.
+#   of its training episodes (--train-subset), at every size; 5. the N = 8 bank; 6. mixed-quality (medium-expert) data.
 # Every method gets the same 150 behavior-cloning steps (template methods' 20 fit steps inside them) at the LR of
 # the sweep with the lowest loss on held-out episodes.
 # Bank, learngene, teacher and direct pre-training see Hopper + Walker2d (medium and expert data: multi-task).
@@ -41,3 +41,17 @@ for target in heldout-2ep heldout expert-heldout; do
     sizeless bench init "${N8[@]}" "${DATA[@]}" --eval-steps 10,20,50,100 --bank benchmarks/control/bench-walker2d-n8/bank \
         --out "benchmarks/control/bench-halfcheetah-$target-n8" --compare-with "benchmarks/control/bench-halfcheetah-$target"
 done
+# 6. Mixed-quality data (D4RL's medium-expert, made by step 1): the held-out HalfCheetah at four unseen sizes, then
+#    Walker2d (seen in pre-training) at three, on the first bench's bank, learngene and teacher. Those are pre-trained
+#    on Hopper + Walker2d medium-expert (one state normalization per body). The LR grid reaches 1e-2: on this data
+#    every method chose 3e-3, the top of the grid above.
+MIXED=(--family decision-transformer --bank-size 32x2 --template-width 16 --num-templates 4 --teacher-size 64x4
+       --pretrain-steps 400 --fit-steps 20 --train-steps 150 --lrs 3e-4,1e-3,3e-3,1e-2 --batch-size 32 --context 10
+       --episodes 10 --seeds "${SEEDS:-3}"
+       --source-data minari:sizeless/hopper/medium-expert-v0,sizeless/walker2d/medium-expert-v0)
+sizeless bench init "${MIXED[@]}" --data minari:sizeless/halfcheetah/medium-expert-v0 --sizes 48x3,32x4,64x2,64x4 \
+    --eval-steps 10,20,50,100 --out benchmarks/control/bench-halfcheetah-medexp-heldout
+IN=benchmarks/control/bench-halfcheetah-medexp-heldout
+sizeless bench init "${MIXED[@]}" --data minari:sizeless/walker2d/medium-expert-v0 --sizes 32x4,64x2,64x4 \
+    --eval-steps 20,50,100 --bank $IN/bank --learngene $IN/learngene --teacher $IN/teacher \
+    --out benchmarks/control/bench-walker2d-medexp

@@ -156,8 +156,8 @@ class _Run:
         rows = []
         for point in points:
             cache = self.dir / f"eval{tag}-{point}.json"
-            if cache.exists():
-                rows.append(read_json(cache, "benchmark evaluation"))
+            if cache.exists():  # with this invocation's sweep: a wider --lrs may have re-judged the cached choice
+                rows.append(read_json(cache, "benchmark evaluation") | {"sweep_val_loss": common["sweep_val_loss"]})
                 continue
             if point > self.spent and any((self.dir / f"eval{tag}-{p}.json").exists() for p in points if p > point):
                 raise SizelessError(f"{self.dir} was trained past step {point} with other --eval-steps; training "
