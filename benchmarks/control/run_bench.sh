@@ -3,7 +3,7 @@
 #   1. PPO experts + Minari datasets (make_datasets.py), 2. the initializer benchmark at three unseen sizes on a task
 #   the bank saw (Walker2d-v5), 3. the same on a held-out task (HalfCheetah-v5), judged on its expert data and on its
 #   medium data, reusing the bank, learngene, teacher; 4. few demonstrations: the held-out task's medium data with 2
-#   of its training episodes (--train-subset), at every size; 5. the N = 8 bank; 6. mixed-quality (medium-expert) data.
+#   of its training episodes (--train-subset), at every size; 5. the N = 8 bank; 6. mixed-quality (medium-expert) data; 7. its bank from a second seed.
 # Every method gets the same 150 behavior-cloning steps (template methods' 20 fit steps inside them) at the LR of
 # the sweep with the lowest loss on held-out episodes.
 # Bank, learngene, teacher and direct pre-training see Hopper + Walker2d (medium and expert data: multi-task).
@@ -55,3 +55,11 @@ IN=benchmarks/control/bench-halfcheetah-medexp-heldout
 sizeless bench init "${MIXED[@]}" --data minari:sizeless/walker2d/medium-expert-v0 --sizes 32x4,64x2,64x4 \
     --eval-steps 20,50,100 --bank $IN/bank --learngene $IN/learngene --teacher $IN/teacher \
     --out benchmarks/control/bench-walker2d-medexp
+# 7. The held-out bench's templates with a bank pre-trained from seed 1 (every other method read from the seed-0 bench)
+B1=benchmarks/control/bench-halfcheetah-medexp-bankseed1
+sizeless pretrain --family decision-transformer --data minari:sizeless/hopper/medium-expert-v0,sizeless/walker2d/medium-expert-v0 \
+    --size 32x2 --template-width 16 --num-templates 4 --epochs 4 --steps 400 --batch-size 32 --lr 1e-3 --context 10 \
+    --seed 1 --out $B1/bank
+sizeless bench init "${MIXED[@]}" --data minari:sizeless/halfcheetah/medium-expert-v0 --sizes 48x3,32x4,64x2,64x4 \
+    --eval-steps 10,20,50,100 --methods templates --bank $B1/bank --out $B1 \
+    --compare-with benchmarks/control/bench-halfcheetah-medexp-heldout
