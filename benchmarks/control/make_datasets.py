@@ -187,7 +187,9 @@ def combined_dataset(env_id: str, levels: tuple[str, ...], refs: tuple[float, fl
 
     ident = dataset_id(env_id, "-".join(levels))
     cached = ident in minari.list_local_datasets()
-    if not cached:
+    if cached:
+        data = minari.load_dataset(ident)
+    else:
         data = minari.combine_datasets([minari.load_dataset(dataset_id(env_id, level)) for level in levels], ident)
         data.storage.update_metadata({
             "ref_min_score": refs[0], "ref_max_score": refs[1],
@@ -195,7 +197,6 @@ def combined_dataset(env_id: str, levels: tuple[str, ...], refs: tuple[float, fl
             "description": f"{' + '.join(levels)} data for {env_id}: every episode of "
                            f"{', '.join(dataset_id(env_id, level) for level in levels)}; reference scores: random "
                            "policy, expert."})
-    data = minari.load_dataset(ident)
     return {"id": ident, "episodes": data.total_episodes, "steps": data.total_steps, "cached": cached}
 
 

@@ -3,7 +3,8 @@
 #   1. PPO experts + Minari datasets (make_datasets.py), 2. the initializer benchmark at three unseen sizes on a task
 #   the bank saw (Walker2d-v5), 3. the same on a held-out task (HalfCheetah-v5), judged on its expert data and on its
 #   medium data, reusing the bank, learngene, teacher; 4. few demonstrations: the held-out task's medium data with 2
-#   of its training episodes (--train-subset), at every size; 5. the N = 8 bank; 6. mixed-quality (medium-expert) data; 7. its bank from a second seed.
+#   of its training episodes (--train-subset), at every size; 5. the N = 8 bank; 6. mixed-quality (medium-expert)
+#   data; 7. its bank from a second seed.
 # Every method gets the same 150 behavior-cloning steps (template methods' 20 fit steps inside them) at the LR of
 # the sweep with the lowest loss on held-out episodes.
 # Bank, learngene, teacher and direct pre-training see Hopper + Walker2d (medium and expert data: multi-task).
