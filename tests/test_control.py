@@ -285,32 +285,43 @@ def test_weight_selection_keeps_q_k_v_column_groups_and_mimetic_shapes_gpt2_atte
 
 
 def test_bench_runs_every_default_method_and_amortizes_direct(store, dt_bank, tmp_path):
-    """The policy bench accepts the image bench's default methods; direct-amortized pre-trains each size for the
-    bank's steps divided by the number of sizes, and the report names every method."""
+    """The policy bench accepts the image bench's default methods; direct pre-training gets the bank's FLOPs at each
+    size (DESIGN 2.7), direct-amortized that divided by the number of sizes, and the report names every method."""
     from sizeless.bench import BenchConfig, run_init_bench
 
     cfg = BenchConfig(data=f"minari:{PENDULUM}", data_dir=str(store), out=tmp_path / "b", sizes=["32x3", "48x2"],
-                      methods=["templates", "direct", "direct-amortized"], family="decision-transformer",
-                      bank=str(dt_bank), fit_steps=2, train_steps=3, eval_steps=[1], batch_size=8, context=5,
-                      episodes=1, seeds=1)
+                      methods=["templates", "direct", "direct-amortized", "weight-selection"],
+                      family="decision-transformer", bank=str(dt_bank), teacher_size="64x2", fit_steps=2,
+                      train_steps=3, eval_steps=[1], batch_size=8, context=5, episodes=1, seeds=1)
     rows = run_init_bench(cfg)
-    assert {r["method"] for r in rows if r["status"] == "ok"} == {"templates", "direct", "direct-amortized"}
+    assert {r["method"] for r in rows if r["status"] == "ok"} == {"templates", "direct", "direct-amortized",
+                                                                  "weight-selection"}
     direct = json.loads((tmp_path / "b" / "runs" / "direct-32x3h1-seed0" / "init" / "config.json").read_text())
     amortized = json.loads((tmp_path / "b" / "runs" / "direct-amortized-32x3h1-seed0" / "init" / "config.json")
                            .read_text())
-    assert direct["sizeless"]["pretrain_steps"] == 30 and amortized["sizeless"]["pretrain_steps"] == 15
+    bank = TemplateBank.load(dt_bank)
+    macs = {s: example_macs(bank.family, bank.family.build(bank.family.parse_size(s), bank.image), bank.image)
+            for s in ("32x2", "32x3", "64x2")}  # counted on built models, not on the bench's meta-device ones
+    bank_flops = 6 * macs["32x2"] * 30 * 16  # the bank's 30 steps of 16 windows
+    steps = bank_flops / (6 * macs["32x3"] * 16)
+    assert 15 < steps < 25  # a third deeper model: about two thirds of the bank's steps
+    assert direct["sizeless"]["pretrain_steps"] == round(steps)
+    assert amortized["sizeless"]["pretrain_steps"] == round(steps / 2)
     report = (tmp_path / "b" / "report.md").read_text()
-    assert "direct-amortized" in report
+    assert "direct-amortized" in report and f"| direct | {round(steps)} at 32x3h1, " in report
     # the bank's wall time carries its CPU time and threads, so a shared CPU is marked as in the image bench
     from sizeless.bench.report import wall_time
 
     cost = json.loads((tmp_path / "b" / "results.json").read_text())["meta"]["inputs"]["templates"]
     assert cost["cpu_seconds"] is not None and cost["threads"] >= 1
     cell = wall_time(cost["seconds"], cost["cpu_seconds"], cost["threads"], torch.get_num_threads())
-    assert f"| templates | {cost['steps']} | {cell} |" in report
-    # a third size would amortize 10 steps per size: the folder of the 15-step model is refused, not reused
+    assert cost["flops"] == bank_flops
+    teacher = json.loads((tmp_path / "b" / "results.json").read_text())["meta"]["inputs"]["weight-selection"]
+    assert teacher["steps"] == round(bank_flops / (6 * macs["64x2"] * 16)) < 30  # the bank's FLOPs, wider model
+    assert f"| templates | {cost['steps']} | {bank_flops / 1e9:.1f} | {cell} |" in report
+    # a third size amortizes a third per size: the folder of the half-budget model is refused, not reused
     with pytest.raises(SizelessError, match=r"direct-amortized-32x3h1-seed0 was run with other settings "
-                                            r"\(pretrain_steps 15 -> 10\)"):
+                                            rf"\(pretrain_steps {round(steps / 2)} -> {round(steps / 3)}\)"):
         run_init_bench(dataclasses.replace(cfg, sizes=["32x3", "48x2", "32x2"], methods=["direct-amortized"]))
 
 

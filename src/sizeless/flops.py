@@ -89,3 +89,9 @@ def cumulative_macs(draw: Callable[[int], Hashable], macs_of: Callable[[Hashable
         total += cache[where]
         yield total
         step += 1
+
+
+def steps_spending(flops: float, macs: int, batch_size: int) -> int:
+    """Training steps of ``batch_size`` examples that spend ``flops`` on a model of ``macs`` per example (at least
+    one): how a FLOPs-matched baseline's budget is turned into steps."""
+    return max(1, round(flops / training_flops(macs, batch_size)))

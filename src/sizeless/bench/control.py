@@ -17,12 +17,16 @@ from dataclasses import replace
 from pathlib import Path
 from statistics import mean, pstdev
 
+import torch
+
 from .. import distributed as dist
 from ..api import initialize_full, pretrain, rollout_model, train
 from ..bank import TemplateBank
 from ..data import DataConfig, load_data
 from ..errors import SizelessError, UnsupportedSize
+from ..families import example_macs
 from ..files import atomic_path, read_json, write_csv, write_json
+from ..flops import steps_spending, training_flops
 from ..initializers.base import default_fit_config
 from ..training import TrainConfig
 from .compare import TARGET_PROTOCOL, comparable_bench, compared_rows, differences
@@ -55,20 +59,23 @@ def run_control_bench(cfg: BenchConfig) -> list[dict]:
     bank = TemplateBank.load(cfg.bank) if cfg.bank else pretrain(
         source, [cfg.bank_size], family=FAMILY, config=budget, out=out / "bank", resume=True,
         constraint=cfg.constraint, constraint_config=constraint_config)
-    inputs["templates"] = _cost(bank.config, cfg.bank or out / "bank")
+    budgets = _Budgets(bank, len(cfg.sizes))
+    inputs["templates"] = _cost(bank.config, cfg.bank or out / "bank", budgets.flops)
     learngene = None
-    if "linear-expansion" in cfg.methods:
+    if "linear-expansion" in cfg.methods:  # TLEG's learngene: the bank's size and steps, hence its FLOPs
         learngene = TemplateBank.load(cfg.learngene) if cfg.learngene else pretrain(
             source, [bank.sizes[0].key], family=FAMILY, config=bank.train_config, out=out / "learngene", resume=True,
             constraint_config={"template_width": bank.sizes[0].width, "num_templates": 2, "scalers": "linear"})
-        inputs["linear-expansion"] = _cost(learngene.config, cfg.learngene or out / "learngene")
+        inputs["linear-expansion"] = _cost(learngene.config, cfg.learngene or out / "learngene",
+                                           budgets.spent(bank.sizes[0].key, learngene.config["steps"]))
     teacher = cfg.teacher
     if "weight-selection" in cfg.methods and teacher is None:
         teacher = out / "teacher"
-        _, result = train(None, source, bank.train_config, size=cfg.teacher_size, family=FAMILY, out=teacher,
-                          resume=True)
+        _, result = train(None, source, budgets.config(cfg.teacher_size), size=cfg.teacher_size, family=FAMILY,
+                          out=teacher, resume=True)
         last = result.history[-1]
-        inputs["weight-selection"] = _cost({**last, "steps": last["step"]}, teacher)
+        inputs["weight-selection"] = _cost({**last, "steps": last["step"]}, teacher,
+                                           budgets.spent(cfg.teacher_size, last["step"]))
 
     rows: list[dict] = []
     sizes = [bank.family.parse_size(s).key for s in cfg.sizes]
@@ -77,7 +84,7 @@ def run_control_bench(cfg: BenchConfig) -> list[dict]:
         for size in sizes:
             for method in cfg.methods:
                 run = _Run(cfg, method, size, seed, target, task)
-                run_rows = run.evaluate(bank, learngene, teacher, source, chosen.get((method, size)))
+                run_rows = run.evaluate(bank, learngene, teacher, source, chosen.get((method, size)), budgets)
                 chosen.setdefault((method, size), run.lr)
                 rows += run_rows
     if dist.is_main():
@@ -105,9 +112,39 @@ def _comparable(cfg: BenchConfig, task: dict) -> dict:
     return record
 
 
-def _cost(record: dict, path) -> dict:
-    """Steps and wall time of a pre-training run, with the CPU time and threads that tell a shared CPU."""
-    return {"path": str(path), **{k: record.get(k) for k in ("steps", "seconds", "cpu_seconds", "threads")}}
+def _cost(record: dict, path, flops: int) -> dict:
+    """Steps, FLOPs and wall time of a pre-training run, with the CPU time and threads that tell a shared CPU."""
+    return {"path": str(path), **{k: record.get(k) for k in ("steps", "seconds", "cpu_seconds", "threads")},
+            "flops": flops}
+
+
+class _Budgets:
+    """Pre-training budgets in FLOPs (DESIGN 2.7): the weight-selection teacher and full direct pre-training get the
+    bank's FLOPs at their own size, amortized direct pre-training that divided by the sizes the bank serves.
+
+    Counted per context window of the source data's task (what the bank trained on); a wider or deeper model gets
+    fewer steps of the bank's batch size.
+    """
+
+    def __init__(self, bank: TemplateBank, served_sizes: int):
+        self.bank, self.served_sizes = bank, served_sizes
+        self.flops = bank.config.get("train_flops") or self.spent(bank.sizes[0].key, bank.config["steps"])
+
+    def spent(self, size: str, steps: int) -> int:
+        """FLOPs of ``steps`` pre-training steps at ``size`` and the bank's batch size."""
+        return training_flops(self.macs(size), steps * self.bank.train_config.batch_size)
+
+    def macs(self, size: str) -> int:
+        """MACs of one context window through the plain policy of ``size`` (built on the meta device)."""
+        family = self.bank.family
+        with torch.device("meta"):
+            model = family.build(family.parse_size(size), self.bank.image)
+        return example_macs(family, model, self.bank.image)
+
+    def config(self, size: str, amortized: bool = False) -> TrainConfig:
+        flops = self.flops / (self.served_sizes if amortized else 1)
+        train_config = self.bank.train_config
+        return replace(train_config, steps=steps_spending(flops, self.macs(size), train_config.batch_size))
 
 
 class _Run:
@@ -127,19 +164,21 @@ class _Run:
             raise SizelessError(f"--fit-steps {cfg.fit_steps} must be below --train-steps {cfg.train_steps}: the "
                                 "fit is behavior cloning too, counted inside the budget")
         self.lr: float | None = None
+        self.pretrain_steps: int | None = None  # direct pre-training's steps at this size (FLOPs-matched)
         self.recipe: dict = {}
         self.sweep: dict[float, float] = {}
 
-    def evaluate(self, bank, learngene, teacher, source, chosen_lr: float | None) -> list[dict]:
+    def evaluate(self, bank, learngene, teacher, source, chosen_lr: float | None, budgets: _Budgets) -> list[dict]:
         base = {"method": self.method, "size": self.size, "seed": self.seed}
         start = time.perf_counter()
         try:
-            init = self._initialize(bank, learngene, teacher, source)
+            init = self._initialize(bank, learngene, teacher, source, budgets)
         except UnsupportedSize as err:
             return [{**base, "step": None, "status": f"n/a: {err}"}]
         self.recipe = init.meta.get("recommended", {})
         common = {**base, "status": "ok", "params": sum(p.numel() for p in init.model.parameters()),
-                  "init_seconds": round(time.perf_counter() - start, 2), "fit_steps": self.spent}
+                  "init_seconds": round(time.perf_counter() - start, 2), "fit_steps": self.spent,
+                  "pretrain_steps": self.pretrain_steps}
         lrs = self.cfg.lrs or [None]
         if chosen_lr is not None:
             lrs = [chosen_lr]
@@ -178,17 +217,15 @@ class _Run:
             rows.append(row)
         return rows
 
-    def _initialize(self, bank, learngene, teacher, source):
+    def _initialize(self, bank, learngene, teacher, source, budgets: _Budgets):
         cfg = self.cfg
         fit = replace(default_fit_config(), steps=cfg.fit_steps, batch_size=cfg.batch_size)
-        pretrain_config = bank.train_config
-        if self.method == "direct-amortized":  # the bank's steps shared by the sizes it serves (FLOPs differ little)
-            if pretrain_config.steps is None:
-                raise SizelessError("direct-amortized divides the bank's steps among the sizes: pre-train the bank "
-                                    "with --pretrain-steps, or leave direct-amortized out of --methods")
-            pretrain_config = replace(pretrain_config, steps=max(1, pretrain_config.steps // len(cfg.sizes)))
+        pretrain_config = None
+        if ALIASES.get(self.method, self.method) == "direct":
+            pretrain_config = budgets.config(self.size, amortized=self.method == "direct-amortized")
+            self.pretrain_steps = pretrain_config.steps
         self._check_setup({"fit_steps": self.spent, "train_steps": cfg.train_steps, "train_subset": cfg.train_subset,
-                           "pretrain_steps": pretrain_config.steps if self.method == "direct-amortized" else None})
+                           "pretrain_steps": self.pretrain_steps})
         return initialize_full(self.size, self.target, bank=learngene if self.method == "linear-expansion" else bank,
                                method=ALIASES.get(self.method, self.method), fit=fit, seed=self.seed,
                                out=self.dir / "init", teacher=teacher, source=source,
@@ -197,8 +234,8 @@ class _Run:
     def _check_setup(self, setup: dict) -> None:
         """Refuse a run folder made under other settings: its cached training and rollouts would be reused as if not.
 
-        Amortized direct pre-training divides the bank's steps by the number of ``--sizes``, so adding a size to a
-        bench folder changes that method's model under the same folder name.
+        Direct pre-training's steps follow from the bank's FLOPs (amortized: divided by the number of ``--sizes``), so
+        another bank or another size list changes that method's model under the same folder name.
         """
         path = self.dir / "setup.json"
         if path.exists():
@@ -306,12 +343,19 @@ def _markdown(rows, curves, sizes, methods, meta) -> str:
             else:
                 cells.append("0 (at init)" if reached == 0 else f"{reached} ({total / reached:.1f}x)")
         lines.append(f"| {size} | " + " | ".join(cells) + " |")
-    lines += ["", "Pre-training (steps x batch on the source data; shared inputs serve every size). Wall times "
-              f"marked *shared CPU* had under {SHARED_BELOW:.0%} of their wall time x threads in CPU time:\n",
-              "| input | steps | seconds |", "|---|---:|---:|"]
+    lines += ["", "Pre-training (steps x batch on the source data; shared inputs serve every size; the teacher and "
+              "direct pre-training get the bank's FLOPs at their own size, amortized direct that divided by the "
+              f"sizes). Wall times marked *shared CPU* had under {SHARED_BELOW:.0%} of their wall time x threads in "
+              "CPU time:\n", "| input | steps | GFLOPs | seconds |", "|---|---:|---:|---:|"]
     for name, cost in meta["inputs"].items():  # a cost without its threads: judged against the machine's cores
         seconds = wall_time(cost.get("seconds"), cost.get("cpu_seconds"), cost.get("threads"), os.cpu_count() or 1)
-        lines.append(f"| {name} | {cost.get('steps')} | {seconds} |")
+        gflops = f"{cost['flops'] / 1e9:.1f}" if cost.get("flops") else "not recorded"
+        lines.append(f"| {name} | {cost.get('steps')} | {gflops} | {seconds} |")
+    direct = {(r["method"], r["size"]): r["pretrain_steps"] for r in rows
+              if r["status"] == "ok" and r.get("pretrain_steps") is not None}
+    for method in dict.fromkeys(m for m, _ in direct):
+        lines.append(f"| {method} | " + ", ".join(f"{direct[method, s]} at {s}" for s in sizes
+                                                   if (method, s) in direct) + " | | |")
     if unavailable:
         lines += ["", "Not served:", ""] + [f"- {m} at {s}: {v[5:]}" for (s, m), v in unavailable.items()]
     lines += ["", "![normalized score vs steps](curves.png)", "", f"- command: `{meta['command']}`",

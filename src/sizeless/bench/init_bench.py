@@ -36,7 +36,7 @@ from ..data import DataConfig, ImageData, load_data, with_train_subset
 from ..errors import SizelessError, UnsupportedSize
 from ..families import TRANSFORMERS, ImageSpec, family_options, get_family
 from ..files import read_json, sha256, write_json
-from ..flops import cumulative_macs, macs_per_image, training_flops
+from ..flops import cumulative_macs, macs_per_image, steps_spending, training_flops
 from ..initializers import INITIALIZERS
 from ..initializers.base import default_fit_config
 from ..mae import MAEConfig
@@ -432,11 +432,6 @@ def _macs(family, size: str, image: ImageSpec, num_classes: int) -> int:
     return macs_per_image(lambda: family.build(size, image, num_classes), image.in_chans, image.img_size)
 
 
-def _steps_for(flops: int, macs: int, batch_size: int) -> int:
-    """Training steps of ``batch_size`` images that spend ``flops`` on a model of ``macs`` per image."""
-    return max(1, round(flops / training_flops(macs, batch_size)))
-
-
 def _compute(record: dict, batch_size: int, macs: int, serves_every_size: bool) -> dict:
     """Cost of a pre-training run from its last metrics row or bank config (``step``, ``seconds``, ``cpu_seconds``)
     at the batch size it trained with (a given bank's own, not this bench's flags); FLOPs as the bank counted them
@@ -516,7 +511,7 @@ def _build_inputs(cfg: BenchConfig, out: Path, data: tuple[ImageData, ImageData]
         inputs.compute["weight-selection"] = dict(UNKNOWN_COST)
     elif "weight-selection" in cfg.methods and (not cfg.finished_only or _finished(teacher)):
         teacher_macs = _macs(family, cfg.teacher_size, image, source.num_classes)
-        steps = _steps_for(inputs.bank_flops, teacher_macs, budget.batch_size)
+        steps = steps_spending(inputs.bank_flops, teacher_macs, budget.batch_size)
         inputs.teacher = teacher
         _, result = train(None, source, replace(budget, steps=steps), size=cfg.teacher_size,
                           patch_size=image.patch_size, out=inputs.teacher, resume=True, family=cfg.family)
@@ -593,7 +588,7 @@ def _direct_budget(cfg: BenchConfig, method: str, size: str, inputs: Inputs) -> 
         return None
     flops = inputs.bank_flops / (inputs.served_sizes if method == "direct-amortized" else 1)
     macs = _macs(bank.family, size, bank.image, source.num_classes)
-    return replace(bank.train_config, steps=_steps_for(flops, macs, bank.train_config.batch_size),
+    return replace(bank.train_config, steps=steps_spending(flops, macs, bank.train_config.batch_size),
                    seed=inputs.pretrain_seed)
 
 
