@@ -4,9 +4,10 @@
 #   the bank saw (Walker2d-v5), 3. the same on a held-out task (HalfCheetah-v5), judged on its expert data and on its
 #   medium data, reusing the bank, learngene, teacher; 4. few demonstrations: the held-out task's medium data with 2
 #   of its training episodes (--train-subset), at every size; 5. the N = 8 bank; 6. mixed-quality (medium-expert)
-#   data; 7. its bank from a second seed.
+#   data; 7. its bank from a second seed; 8. mixed-quality data with five times the pre-training.
 # Every method gets the same 150 behavior-cloning steps (template methods' 20 fit steps inside them) at the LR of
-# the sweep with the lowest loss on held-out episodes.
+# the sweep with the lowest loss on held-out episodes. The weight-selection teacher and direct pre-training get the
+# bank's FLOPs at their own size (the committed reports of steps 2-5 predate that rule and gave them the bank's steps).
 # Bank, learngene, teacher and direct pre-training see Hopper + Walker2d (medium and expert data: multi-task).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -56,7 +57,7 @@ IN=benchmarks/control/bench-halfcheetah-medexp-heldout
 sizeless bench init "${MIXED[@]}" --data minari:sizeless/walker2d/medium-expert-v0 --sizes 32x4,64x2,64x4 \
     --eval-steps 20,50,100 --bank $IN/bank --learngene $IN/learngene --teacher $IN/teacher \
     --out benchmarks/control/bench-walker2d-medexp
-# 7. The held-out bench's templates with a bank pre-trained from seed 1 (every other method read from the seed-0 bench)
+# 7. Both benches' templates with a bank pre-trained from seed 1 (every other method read from the seed-0 bench)
 B1=benchmarks/control/bench-halfcheetah-medexp-bankseed1
 sizeless pretrain --family decision-transformer --data minari:sizeless/hopper/medium-expert-v0,sizeless/walker2d/medium-expert-v0 \
     --size 32x2 --template-width 16 --num-templates 4 --epochs 4 --steps 400 --batch-size 32 --lr 1e-3 --context 10 \
@@ -64,3 +65,6 @@ sizeless pretrain --family decision-transformer --data minari:sizeless/hopper/me
 sizeless bench init "${MIXED[@]}" --data minari:sizeless/halfcheetah/medium-expert-v0 --sizes 48x3,32x4,64x2,64x4 \
     --eval-steps 10,20,50,100 --methods templates --bank $B1/bank --out $B1 \
     --compare-with benchmarks/control/bench-halfcheetah-medexp-heldout
+sizeless bench init "${MIXED[@]}" --data minari:sizeless/walker2d/medium-expert-v0 --sizes 32x4,64x2,64x4 \
+    --eval-steps 20,50,100 --methods templates --bank $B1/bank --out benchmarks/control/bench-walker2d-medexp-bankseed1 \
+    --compare-with benchmarks/control/bench-walker2d-medexp
