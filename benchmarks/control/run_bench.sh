@@ -68,3 +68,11 @@ sizeless bench init "${MIXED[@]}" --data minari:sizeless/halfcheetah/medium-expe
 sizeless bench init "${MIXED[@]}" --data minari:sizeless/walker2d/medium-expert-v0 --sizes 32x4,64x2,64x4 \
     --eval-steps 20,50,100 --methods templates --bank $B1/bank --out benchmarks/control/bench-walker2d-medexp-bankseed1 \
     --compare-with benchmarks/control/bench-walker2d-medexp
+# 8. Five times the pre-training (2000 bank steps; the teacher and direct pre-training FLOPs-matched to it)
+P=benchmarks/control/bench-halfcheetah-medexp-heldout-p2000
+MIXED2000=("${MIXED[@]}" --pretrain-steps 2000)  # the later flag overrides MIXED's 400
+sizeless bench init "${MIXED2000[@]}" --data minari:sizeless/halfcheetah/medium-expert-v0 --sizes 48x3,32x4,64x2,64x4 \
+    --eval-steps 10,20,50,100 --out $P
+sizeless bench init "${MIXED2000[@]}" --data minari:sizeless/walker2d/medium-expert-v0 --sizes 32x4,64x2,64x4 \
+    --eval-steps 20,50,100 --bank $P/bank --learngene $P/learngene --teacher $P/teacher \
+    --out benchmarks/control/bench-walker2d-medexp-p2000
