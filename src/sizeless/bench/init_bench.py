@@ -165,6 +165,9 @@ class BenchConfig:
         if self.finished_only and self.family in FAMILY_BENCHES:
             raise SizelessError(f"--finished-only reads the image bench's run records; the {self.family} bench keeps "
                                 "its own: run it without the flag (it resumes from its cache)")
+        if self.family in FAMILY_BENCHES and (self.bank_widths or self.bank_depths):
+            raise SizelessError(f"the {self.family} bench builds its bank at one size; for a size-sampled bank run "
+                                "`sizeless pretrain --width-sampling ... --depth-sampling ...` and pass it with --bank")
         kind = "vit" if self.family in TRANSFORMERS else "cnn"
         self.template_width = self.template_width or DEFAULT_TEMPLATE_WIDTH[kind]
         self.bank_size = self.bank_size or DEFAULT_BANK_SIZE[kind]
