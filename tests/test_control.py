@@ -253,11 +253,14 @@ def test_bad_inputs(policy_dir, store, tmp_path, run_cli, monkeypatch):
                                                     str(tmp_path / "mismatch")),
         "not found in the store": ("train", "--size", "32x2", "--family", "decision-transformer", "--data",
                                    "minari:test/missing-v0", "--data-dir", str(store), "--out", str(tmp_path / "m")),
+        "pre-train at their own size only": ("pretrain", "--size", "64x2", "--family", "decision-transformer",
+                                             "--data", f"minari:{PENDULUM}", "--data-dir", str(store), "--steps", "1",
+                                             "--width-sampling", "32,64", "--out", str(tmp_path / "sampled")),
     }
     for words, args in cases.items():
         code, _, err = run_cli(*args)
         assert code == 2 and words in " ".join(err.split()), (words, err)
-    assert not (tmp_path / "mismatch").exists() and not (tmp_path / "m").exists()  # nothing written half-way
+    assert not any((tmp_path / d).exists() for d in ("mismatch", "m", "sampled"))  # nothing written half-way
 
     monkeypatch.setitem(sys.modules, "transformers", None)  # as if the control extra were not installed
     code, _, err = run_cli("train", "--size", "32x2", "--family", "decision-transformer", "--data",

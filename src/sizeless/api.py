@@ -97,6 +97,9 @@ def pretrain(
                             f"{task_of(data)} data; pre-train on its images with --objective mae (no labels read)")
     fam = get_family(family, family_config)
     objective = check_objective(fam, objective)
+    if size_sampling is not None and not getattr(fam, "samples_sizes", True):
+        raise SizelessError(f"{fam.name} banks pre-train at their own size only: drop --width-sampling and "
+                            "--depth-sampling")
     paired = size_sampling is not None and size_sampling.paired
     if paired and objective not in ("supervised", "distill"):
         raise SizelessError(f"paired size sampling distils the drawn size from the own size's class logits; "

@@ -166,8 +166,8 @@ class BenchConfig:
             raise SizelessError(f"--finished-only reads the image bench's run records; the {self.family} bench keeps "
                                 "its own: run it without the flag (it resumes from its cache)")
         if self.family in FAMILY_BENCHES and (self.bank_widths or self.bank_depths):
-            raise SizelessError(f"the {self.family} bench builds its bank at one size; for a size-sampled bank run "
-                                "`sizeless pretrain --width-sampling ... --depth-sampling ...` and pass it with --bank")
+            raise SizelessError(f"the {self.family} bench pre-trains its bank at one size: drop --bank-widths and "
+                                "--bank-depths")
         kind = "vit" if self.family in TRANSFORMERS else "cnn"
         self.template_width = self.template_width or DEFAULT_TEMPLATE_WIDTH[kind]
         self.bank_size = self.bank_size or DEFAULT_BANK_SIZE[kind]

@@ -64,6 +64,7 @@ class DecisionTransformerFamily(TransformerSizes):
     objectives = ("behavior-cloning",)  # what pretrain, init's fit and train use unless told otherwise
     example_noun = "context window"  # one example: what MACs are counted per and a fit's data is counted in
     default_depths = range(2, 25)  # the depths `sizeless sizes` lists when the user gives none
+    samples_sizes = False  # no stochastic size scaling yet: the task embeddings do not narrow with the templates
     # weight selection picks q, k and v columns of GPT-2's fused c_attn per group
     selection_groups: ClassVar[dict] = {"attn.c_attn.weight": (1, 3), "attn.c_attn.bias": (0, 3)}
 
