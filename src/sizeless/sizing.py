@@ -191,7 +191,7 @@ def _counts(family, sizes: dict[int, Any], image: Any, num_classes: int | None,
     depths = sorted(sizes)
 
     def count(depth: int) -> tuple[int, int]:
-        return _count(family, sizes[depth], image, num_classes)
+        return params_and_macs(family, sizes[depth], image, num_classes)
 
     def fits(counts: tuple[int, int]) -> bool:
         return budget.fits(SizeCost(None, *counts))
@@ -215,7 +215,8 @@ def _counts(family, sizes: dict[int, Any], image: Any, num_classes: int | None,
     return out
 
 
-def _count(family, size, image: Any, num_classes: int | None) -> tuple[int, int]:
+def params_and_macs(family, size, image: Any, num_classes: int | None = None) -> tuple[int, int]:
+    """Parameters and MACs per example of the family's plain model at ``size`` (built on the meta device, cached)."""
     return _cached_count(family.name, json.dumps(getattr(family, "config", {}), sort_keys=True), size.key, image,
                          num_classes)
 

@@ -17,17 +17,15 @@ from dataclasses import replace
 from pathlib import Path
 from statistics import mean, pstdev
 
-import torch
-
 from .. import distributed as dist
 from ..api import initialize_full, pretrain, rollout_model, train
 from ..bank import TemplateBank
 from ..data import DataConfig, load_data
 from ..errors import SizelessError, UnsupportedSize
-from ..families import example_macs
 from ..files import atomic_path, read_json, write_csv, write_json
 from ..flops import steps_spending, training_flops
 from ..initializers.base import default_fit_config
+from ..sizing import params_and_macs
 from ..training import TrainConfig
 from .compare import TARGET_PROTOCOL, comparable_bench, compared_rows, differences
 from .init_bench import ALIASES, FIT_METHODS, BenchConfig
@@ -135,11 +133,8 @@ class _Budgets:
         return training_flops(self.macs(size), steps * self.bank.train_config.batch_size)
 
     def macs(self, size: str) -> int:
-        """MACs of one context window through the plain policy of ``size`` (built on the meta device)."""
-        family = self.bank.family
-        with torch.device("meta"):
-            model = family.build(family.parse_size(size), self.bank.image)
-        return example_macs(family, model, self.bank.image)
+        """MACs of one context window through the plain policy of ``size``."""
+        return params_and_macs(self.bank.family, self.bank.family.parse_size(size), self.bank.image)[1]
 
     def config(self, size: str, amortized: bool = False) -> TrainConfig:
         flops = self.flops / (self.served_sizes if amortized else 1)
