@@ -259,8 +259,6 @@ def test_profiles_fill_what_is_not_given_and_reject_unknown_names(tmp_path):
         BenchConfig(data="digits", out=tmp_path, sizes=["32x2"], lrs=[1e-3, 2e-3])
     with pytest.raises(SizelessError, match="--finished-only reads the image bench's run records"):
         BenchConfig(data="digits", out=tmp_path, sizes=["32x2"], family="decision-transformer", finished_only=True)
-    with pytest.raises(SizelessError, match="the decision-transformer bench pre-trains its bank at one size"):
-        BenchConfig(data="digits", out=tmp_path, sizes=["32x2"], family="decision-transformer", bank_widths=[16, 32])
 
 
 def test_direct_resets_the_head_when_the_classes_differ(tmp_path):

@@ -25,6 +25,7 @@ from sizeless.errors import SizelessError  # noqa: E402
 from sizeless.families import example_macs, get_family  # noqa: E402
 from sizeless.families.decision_transformer import TaskSpec  # noqa: E402
 from sizeless.models import load_model  # noqa: E402
+from sizeless.sampling import SizeSampling, size_draws, sub_size  # noqa: E402
 from sizeless.templated import TemplateNet  # noqa: E402
 from sizeless.training import TrainConfig  # noqa: E402
 
@@ -137,6 +138,35 @@ def test_templated_policy_equals_exported_model_and_conv1d_layout():
               "attention_mask": torch.ones(3, 4, dtype=torch.long)}
     with torch.no_grad():
         assert torch.allclose(net(inputs).action_preds, plain(**inputs).action_preds, atol=1e-6)
+
+
+def test_size_sampled_policy_bank_resizes_the_task_parts_and_counts_the_drawn_flops(pendulum):
+    """SWEET-style sampling runs the policy at other widths and depths: the state/action embeddings write the width
+    (their rows), the heads read it (their columns), so each is resized along its own axis; the bank's FLOPs are
+    those of the sizes each step drew."""
+    family = get_family("decision-transformer")
+    task = family.input_spec(pendulum)
+    net = TemplateNet(family, build_constraint("kronecker", {"template_width": 16, "num_templates": 2}),
+                      [family.parse_size("32x2h2")], task, None, seed=0)
+    base = dict(net.model().named_parameters())
+    _, narrow = net.weights(None, 16)  # one Kronecker replica of two: the leading one; inputs doubled
+    for name in ("embed_state.weight", "embed_state.bias", "embed_action.weight"):
+        assert torch.equal(narrow[name], base[name][0::2]), name
+    assert torch.equal(narrow["predict_action.0.weight"], base["predict_action.0.weight"][:, 0::2] * 2)
+    assert torch.equal(narrow["predict_action.0.bias"], base["predict_action.0.bias"])
+    inputs, _ = pendulum.batch(pendulum.val, torch.arange(3))
+    for width, depth in ((16, None), (48, 3), (64, 1)):
+        assert net(inputs, None, width, depth).action_preds.shape == (3, 5, 1)
+
+    sampling = SizeSampling((16, 32, 48), depths=(1, 2, 3))
+    bank = pretrain(pendulum, ["32x2h2"], family="decision-transformer", size_sampling=sampling,
+                    constraint_config={"template_width": 16, "num_templates": 2},
+                    config=TrainConfig(steps=4, batch_size=8, lr=1e-3))
+    assert bank.config["size_sampling"]["widths"] == [16, 32, 48] and bank.config["steps"] == 4
+    draw = size_draws(["32x2h2"], sampling, 0)
+    drawn = [family.build(sub_size(family.parse_size("32x2h2"), *draw(step)[1:]), task) for step in range(4)]
+    assert bank.config["train_flops"] == sum(6 * 8 * example_macs(family, m, task) for m in drawn)
+    assert set(bank.config["val_loss"]) == {"32x2h2", "32x2h2@16", "32x2h2@48", "32x2h2@d1", "32x2h2@d3"}
 
 
 def test_from_pretrained_round_trip(policy_dir, pendulum):
@@ -253,14 +283,11 @@ def test_bad_inputs(policy_dir, store, tmp_path, run_cli, monkeypatch):
                                                     str(tmp_path / "mismatch")),
         "not found in the store": ("train", "--size", "32x2", "--family", "decision-transformer", "--data",
                                    "minari:test/missing-v0", "--data-dir", str(store), "--out", str(tmp_path / "m")),
-        "pre-train at their own size only": ("pretrain", "--size", "64x2", "--family", "decision-transformer",
-                                             "--data", f"minari:{PENDULUM}", "--data-dir", str(store), "--steps", "1",
-                                             "--width-sampling", "32,64", "--out", str(tmp_path / "sampled")),
     }
     for words, args in cases.items():
         code, _, err = run_cli(*args)
         assert code == 2 and words in " ".join(err.split()), (words, err)
-    assert not any((tmp_path / d).exists() for d in ("mismatch", "m", "sampled"))  # nothing written half-way
+    assert not any((tmp_path / d).exists() for d in ("mismatch", "m"))  # nothing written half-way
 
     monkeypatch.setitem(sys.modules, "transformers", None)  # as if the control extra were not installed
     code, _, err = run_cli("train", "--size", "32x2", "--family", "decision-transformer", "--data",
@@ -326,6 +353,26 @@ def test_bench_runs_every_default_method_and_amortizes_direct(store, dt_bank, tm
     with pytest.raises(SizelessError, match=r"direct-amortized-32x3h1-seed0 was run with other settings "
                                             rf"\(pretrain_steps {round(steps / 2)} -> {round(steps / 3)}\)"):
         run_init_bench(dataclasses.replace(cfg, sizes=["32x3", "48x2", "32x2"], methods=["direct-amortized"]))
+
+
+def test_bench_builds_a_size_sampled_bank_within_the_banks_flops(store, tmp_path):
+    """--bank-widths/--bank-depths: the bench's bank draws a size per step and takes as many steps as spend the FLOPs
+    of --pretrain-steps at its own size, so TLEG's learngene (the bank's size) keeps those FLOPs and its steps."""
+    from sizeless.bench import BenchConfig, run_init_bench
+
+    cfg = BenchConfig(data=f"minari:{PENDULUM}", data_dir=str(store), out=tmp_path / "b", sizes=["32x3"],
+                      methods=["templates", "linear-expansion"], family="decision-transformer", bank_size="32x2",
+                      template_width=16, num_templates=2, bank_widths=[32, 64], bank_depths=[2, 3], pretrain_steps=12,
+                      fit_steps=1, train_steps=2, eval_steps=[1], batch_size=8, context=5, episodes=1, seeds=1)
+    rows = run_init_bench(cfg)
+    assert {r["method"] for r in rows if r["status"] == "ok"} == {"templates", "linear-expansion"}
+    inputs = json.loads((tmp_path / "b" / "results.json").read_text())["meta"]["inputs"]
+    bank, learngene = inputs["templates"], inputs["linear-expansion"]
+    family, task = get_family("decision-transformer"), TaskSpec(4, 1, 1000, 5)  # the pendulum's, context 5
+    own = example_macs(family, family.build(family.parse_size("32x2"), task), task)
+    assert 3 <= bank["steps"] < 12 <= bank["flops"] / (6 * own * 8) < 12 + 6  # drawn sizes cost up to 6x the own
+    assert learngene["steps"] == round(bank["flops"] / (6 * own * 8))  # the bank's FLOPs (its last draw included)
+    assert TemplateBank.load(tmp_path / "b" / "bank").config["size_sampling"]["depths"] == [2, 3]
 
 
 def test_bench_counts_the_fit_inside_the_budget_and_sweeps_lrs_on_held_out_episodes(store, dt_bank, tmp_path):

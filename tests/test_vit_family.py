@@ -164,6 +164,12 @@ def test_classifier_columns_follow_the_width_rule():
     tucker = build_constraint("tucker", {"ranks": [2, 2, 2]})
     assert torch.equal(tucker.resize_features(weight, 20), weight[:, :20])
     assert torch.equal(tucker.resize_features(weight, 40), torch.cat([weight, torch.zeros(2, 8)], 1))  # unread features
+    # an embedding writes the width in its rows (a policy's state embedding): replicated there, not rescaled
+    rows = weight.T.contiguous()
+    torch.testing.assert_close(kron.resize_features(rows, 64, dim=0, fan_in=False)[0::4], rows[0::2])
+    torch.testing.assert_close(kron.resize_features(rows, 16, dim=0, fan_in=False), rows[0::2])
+    torch.testing.assert_close(kron.resize_features(rows[:, 0], 16, dim=0, fan_in=False), rows[0::2, 0])  # its bias
+    assert torch.equal(tucker.resize_features(rows, 40, dim=0), torch.cat([rows, torch.zeros(8, 2)]))
     assert kron.grows_deterministically and not tucker.grows_deterministically
 
 

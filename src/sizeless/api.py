@@ -20,7 +20,7 @@ from .diffusion import DiffusionConfig
 from .errors import SizelessError
 from .families import Family, ImageSpec, default_num_templates, get_family, model_classes
 from .files import read_json
-from .flops import cumulative_macs, macs_per_image, training_flops
+from .flops import cumulative_macs, training_flops
 from .gen_metrics import FeatureModel, InceptionFID, compare, real_floor
 from .generation import SampleConfig, check_out, sample, to_uint8, write_samples
 from .initializers import INITIALIZERS, Initialized, InitOptions
@@ -31,7 +31,7 @@ from .models import check_input, load_model, load_model_for, model_args_of, save
 from .objectives import OBJECTIVES, DistillConfig, default_objective
 from .rng import keep_rng, reseed
 from .sampling import Draw, InplaceDistillation, PairedForward, SizeSampling, size_draws, sub_size
-from .sizing import Budget, Choice, choose, size_table
+from .sizing import Budget, Choice, choose, params_and_macs, size_table
 from .tasks import resolve_task, task_of
 from .templated import TemplateNet
 from .training import TrainConfig, TrainResult, evaluate, fit, seeded_generator
@@ -97,9 +97,6 @@ def pretrain(
                             f"{task_of(data)} data; pre-train on its images with --objective mae (no labels read)")
     fam = get_family(family, family_config)
     objective = check_objective(fam, objective)
-    if size_sampling is not None and not getattr(fam, "samples_sizes", True):
-        raise SizelessError(f"{fam.name} banks pre-train at their own size only: drop --width-sampling and "
-                            "--depth-sampling")
     paired = size_sampling is not None and size_sampling.paired
     if paired and objective not in ("supervised", "distill"):
         raise SizelessError(f"paired size sampling distils the drawn size from the own size's class logits; "
@@ -134,6 +131,7 @@ def pretrain(
             return lambda x, **inputs: net(x, key, width, depth, **inputs)
 
     draw = size_draws(keys, size_sampling, config.seed)
+    plain_cost = getattr(loss, "plain_cost", False)  # FLOPs are the drawn sizes' alone (no teacher, no decoder)
     if paired:
         loss = InplaceDistillation(loss, size_sampling.paired_weight)
 
@@ -166,9 +164,8 @@ def pretrain(
         "class_names": data.class_names,
         "train": asdict(config),
         "steps": final.get("step", 0),
-        # supervised steps cost 6 MACs per image of the drawn size; other objectives add a teacher or a decoder
         "train_flops": pretraining_flops(net, draw, final.get("step", 0), config.batch_size, paired)
-        if objective == "supervised" else None,
+        if plain_cost else None,
         "seconds": final.get("seconds"),
         "cpu_seconds": final.get("cpu_seconds"),
         "threads": final.get("threads"),
@@ -198,12 +195,21 @@ def pretraining_flops(net: TemplateNet, draw: Callable[[int], Draw], steps: int,
     return training_flops(next(islice(cumulative_macs(draw, macs), steps - 1, None)), batch_size)
 
 
-def draw_macs(family, sizes: dict, image: ImageSpec, num_classes: int, paired: bool = False) -> Callable[[Draw], int]:
-    """MACs per image of what a pre-training step drew (``paired``: plus the size's own, which such a step
+def sampled_steps(family, size, image, num_classes: int | None, sampling: SizeSampling, seed: int,
+                  steps: int) -> int:
+    """Steps of a size-sampled pre-training of ``size`` that spend the FLOPs of ``steps`` steps at the size's own
+    (each step costs what it drew; the same draws as :func:`pretrain` with that seed): a sampled bank's budget."""
+    goal = params_and_macs(family, size, image, num_classes)[1] * steps
+    macs = draw_macs(family, {size.key: size}, image, num_classes, sampling.paired)
+    running = cumulative_macs(size_draws([size.key], sampling, seed), macs)
+    return next(step + 1 for step, total in enumerate(running) if total >= goal)
+
+
+def draw_macs(family, sizes: dict, image, num_classes: int | None, paired: bool = False) -> Callable[[Draw], int]:
+    """MACs per example of what a pre-training step drew (``paired``: plus the size's own, which such a step
     also trains)."""
     def drawn(where: Draw) -> int:
-        size = sub_size(sizes[where[0]], *where[1:])
-        return macs_per_image(lambda: family.build(size, image, num_classes), image.in_chans, image.img_size)
+        return params_and_macs(family, sub_size(sizes[where[0]], *where[1:]), image, num_classes)[1]
 
     def macs(where: Draw) -> int:
         return drawn(where) + (drawn((where[0], None, None)) if paired else 0)

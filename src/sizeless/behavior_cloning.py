@@ -30,6 +30,7 @@ class BehaviorCloning:
     """Mean squared error on continuous actions (no accuracy to report)."""
 
     reports_accuracy = False
+    plain_cost = True  # a step costs the policy's forward and backward alone (no teacher, no decoder)
 
     def __call__(self, forward: Callable, inputs: dict, targets: dict,
                  indices: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:

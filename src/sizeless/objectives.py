@@ -15,6 +15,8 @@ Forward = Callable[[Tensor], Tensor]
 class Supervised:
     """Cross-entropy on labels (WeiT's constraint-based pre-training, and ordinary training)."""
 
+    plain_cost = True  # a step costs the model's forward and backward alone: 6 MACs per example (DESIGN 2.7)
+
     def __init__(self, label_smoothing: float = 0.0):
         self.label_smoothing = label_smoothing
 

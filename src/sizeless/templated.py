@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from .errors import SizelessError
-from .families import Family, ImageSpec, Kind, task_parameters, tie_weights
+from .families import Family, ImageSpec, Kind, task_feature_dim, task_parameters, tie_weights
 from .rng import keep_rng, seeded
 from .sampling import sub_size
 
@@ -133,11 +133,12 @@ class TemplateNet(nn.Module):
             stack = src.to_matrix(torch.stack([base.get_parameter(p) for p in src.params]))
             params.update(unstack([kind], {kind.name: self.constraint.seed_free(stack, src, kind, None)}))
         head = {id(p) for p in task_parameters(self.family, base)}
-        for name, p in base.named_parameters():  # the classifier: its input features follow the width
+        for name, p in base.named_parameters():  # the task-specific part: its width axis follows the width
             # (not the size's own deeper free parameters, nor a deeper block's label table (DiT): a shallower
             # sub-size has no place for them)
             if id(p) in head and has_module(model, name.rpartition(".")[0]):
-                params[name] = self.constraint.resize_features(p, width) if p.ndim == 2 else p
+                where = task_feature_dim(self.family, name, p)
+                params[name] = self.constraint.resize_features(p, width, *where) if where else p
         return model, params
 
     def size_at(self, size: str | None = None, width: int | None = None, depth: int | None = None):

@@ -18,13 +18,15 @@ from pathlib import Path
 from statistics import mean, pstdev
 
 from .. import distributed as dist
-from ..api import initialize_full, pretrain, rollout_model, train
+from ..api import initialize_full, pretrain, rollout_model, sampled_steps, train
 from ..bank import TemplateBank
 from ..data import DataConfig, load_data
 from ..errors import SizelessError, UnsupportedSize
+from ..families import get_family
 from ..files import atomic_path, read_json, write_csv, write_json
 from ..flops import steps_spending, training_flops
 from ..initializers.base import default_fit_config
+from ..sampling import SizeSampling
 from ..sizing import params_and_macs
 from ..training import TrainConfig
 from .compare import TARGET_PROTOCOL, comparable_bench, compared_rows, differences
@@ -54,15 +56,20 @@ def run_control_bench(cfg: BenchConfig) -> list[dict]:
 
     constraint_config = {"ranks": list(cfg.ranks)} if cfg.constraint == "tucker" else {
         "template_width": cfg.template_width, "num_templates": cfg.num_templates}
+    sampling = SizeSampling(tuple(cfg.bank_widths or ()), cfg.bank_distribution, tuple(cfg.bank_depths or ())) \
+        if cfg.bank_widths or cfg.bank_depths else None
     bank = TemplateBank.load(cfg.bank) if cfg.bank else pretrain(
-        source, [cfg.bank_size], family=FAMILY, config=budget, out=out / "bank", resume=True,
-        constraint=cfg.constraint, constraint_config=constraint_config)
+        source, [cfg.bank_size], family=FAMILY, config=_bank_budget(budget, cfg.bank_size, source, sampling),
+        out=out / "bank", resume=True, constraint=cfg.constraint, constraint_config=constraint_config,
+        size_sampling=sampling)
     budgets = _Budgets(bank, len(cfg.sizes))
     inputs["templates"] = _cost(bank.config, cfg.bank or out / "bank", budgets.flops)
     learngene = None
-    if "linear-expansion" in cfg.methods:  # TLEG's learngene: the bank's size and steps, hence its FLOPs
+    if "linear-expansion" in cfg.methods:  # TLEG's learngene: the bank's size and FLOPs (a sampled bank's are its
+        # drawn sizes')
         learngene = TemplateBank.load(cfg.learngene) if cfg.learngene else pretrain(
-            source, [bank.sizes[0].key], family=FAMILY, config=bank.train_config, out=out / "learngene", resume=True,
+            source, [bank.sizes[0].key], family=FAMILY, config=budgets.config(bank.sizes[0].key),
+            out=out / "learngene", resume=True,
             constraint_config={"template_width": bank.sizes[0].width, "num_templates": 2, "scalers": "linear"})
         inputs["linear-expansion"] = _cost(learngene.config, cfg.learngene or out / "learngene",
                                            budgets.spent(bank.sizes[0].key, learngene.config["steps"]))
@@ -93,6 +100,17 @@ def run_control_bench(cfg: BenchConfig) -> list[dict]:
         write_report(out, rows + beside, meta)
     dist.barrier()
     return rows
+
+
+def _bank_budget(budget: TrainConfig, bank_size: str, source, sampling: SizeSampling | None) -> TrainConfig:
+    """The bank's steps: ``--pretrain-steps`` at its own size, or as many size-sampled steps as spend those FLOPs
+    (DESIGN 2.7: a sampled bank costs what its drawn sizes cost, so the rivals' budgets stay as they are)."""
+    if sampling is None:
+        return budget
+    family = get_family(FAMILY)
+    steps = budget.steps or budget.epochs * max(1, len(source.train) // budget.batch_size)
+    return replace(budget, steps=sampled_steps(family, family.parse_size(bank_size), family.input_spec(source), None,
+                                               sampling, budget.seed, steps))
 
 
 def _provenance(cfg: BenchConfig, inputs: dict) -> dict:

@@ -30,17 +30,17 @@ from pathlib import Path
 import torch
 
 from .. import distributed as dist
-from ..api import draw_macs, image_spec, initialize_full, pretrain, train
+from ..api import image_spec, initialize_full, pretrain, sampled_steps, train
 from ..bank import TENSOR_FILE, TemplateBank
 from ..data import DataConfig, ImageData, load_data, with_train_subset
 from ..errors import SizelessError, UnsupportedSize
 from ..families import TRANSFORMERS, ImageSpec, family_options, get_family
 from ..files import read_json, sha256, write_json
-from ..flops import cumulative_macs, macs_per_image, steps_spending, training_flops
+from ..flops import macs_per_image, steps_spending, training_flops
 from ..initializers import INITIALIZERS
 from ..initializers.base import default_fit_config
 from ..mae import MAEConfig
-from ..sampling import SizeSampling, size_draws
+from ..sampling import SizeSampling
 from ..tasks import default_fit_lr, get_task, task_of
 from ..training import TrainConfig, evaluate
 from .compare import comparable_bench, compared_rows
@@ -165,9 +165,6 @@ class BenchConfig:
         if self.finished_only and self.family in FAMILY_BENCHES:
             raise SizelessError(f"--finished-only reads the image bench's run records; the {self.family} bench keeps "
                                 "its own: run it without the flag (it resumes from its cache)")
-        if self.family in FAMILY_BENCHES and (self.bank_widths or self.bank_depths):
-            raise SizelessError(f"the {self.family} bench pre-trains its bank at one size: drop --bank-widths and "
-                                "--bank-depths")
         kind = "vit" if self.family in TRANSFORMERS else "cnn"
         self.template_width = self.template_width or DEFAULT_TEMPLATE_WIDTH[kind]
         self.bank_size = self.bank_size or DEFAULT_BANK_SIZE[kind]
@@ -450,12 +447,9 @@ def _sampled_budget(cfg: BenchConfig, sampling: SizeSampling, budget: TrainConfi
     (its steps cost what each drew), validated once per epoch's worth of steps for its curve."""
     family = get_family(cfg.family, family_options(cfg.family, share_stages=cfg.share_stages))
     image = image_spec(source, cfg.patch_size, cfg.family)
-    size = family.parse_size(cfg.bank_size)
     steps_per_epoch = max(1, len(source.train) // budget.batch_size)
-    goal = _macs(family, size.key, image, source.num_classes) * cfg.pretrain_epochs * steps_per_epoch
-    macs = draw_macs(family, {size.key: size}, image, source.num_classes, sampling.paired)
-    running = cumulative_macs(size_draws([size.key], sampling, budget.seed), macs)
-    steps = next(step + 1 for step, total in enumerate(running) if total >= goal)
+    steps = sampled_steps(family, family.parse_size(cfg.bank_size), image, source.num_classes, sampling, budget.seed,
+                          cfg.pretrain_epochs * steps_per_epoch)
     return replace(budget, steps=steps, eval_every=steps_per_epoch)
 
 

@@ -208,11 +208,14 @@ class KroneckerConstraint:
 
     grows_deterministically = True  # a wider size interpolates replicas: size sampling may run wider than the bank
 
-    def resize_features(self, weight: Tensor, width: int) -> Tensor:
-        """A classifier's ``(rows, D)`` input columns at another width, by the rule that resizes scalers."""
+    def resize_features(self, weight: Tensor, width: int, dim: int = 1, fan_in: bool = True) -> Tensor:
+        """A task-specific tensor's ``dim`` (a classifier's input columns; a policy's embedding outputs) at another
+        width, by the rule that resizes scalers (``fan_in``: the features are inputs, rescaled as they replicate)."""
         w = self.config.template_width
-        stack = weight.reshape(1, weight.shape[0] * w, 1, weight.shape[1] // w)
-        return resize_stack(stack, 1, 1, width // w, fan_in=True).reshape(weight.shape[0], width)
+        moved = weight.movedim(dim, -1)
+        stack = moved.reshape(1, moved[..., 0].numel() * w, 1, moved.shape[-1] // w)
+        out = resize_stack(stack, 1, 1, width // w, fan_in=fan_in)
+        return out.reshape(*moved.shape[:-1], width).movedim(-1, dim)
 
 
 def tleg_scalers(layers: int) -> Tensor:

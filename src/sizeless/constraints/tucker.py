@@ -198,12 +198,15 @@ class TuckerConstraint:
 
     grows_deterministically = False  # a wider size draws new rows: size sampling runs at the bank's width or below
 
-    def resize_features(self, weight: Tensor, width: int) -> Tensor:
-        """A classifier's input columns at another width: the leading features, as for ``U``/``V``; the
-        features of a wider size start unread (zero columns)."""
-        if width <= weight.shape[1]:
-            return weight[:, :width]
-        return torch.cat([weight, weight.new_zeros(weight.shape[0], width - weight.shape[1])], 1)
+    def resize_features(self, weight: Tensor, width: int, dim: int = 1, fan_in: bool = True) -> Tensor:
+        """A task-specific tensor's ``dim`` (a classifier's input columns; a policy's embedding outputs) at another
+        width: the leading features, as for ``U``/``V``; the features of a wider size start at zero (unread
+        inputs, silent outputs). ``fan_in`` is the Kronecker rule's; leading slices need no rescaling."""
+        if width <= weight.shape[dim]:
+            return weight.narrow(dim, 0, width)
+        pad = list(weight.shape)
+        pad[dim] = width - weight.shape[dim]
+        return torch.cat([weight, weight.new_zeros(pad)], dim)
 
 
 def _fresh(kind: Kind, generator: torch.Generator, dtype: torch.dtype) -> Tensor:

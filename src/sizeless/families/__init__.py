@@ -13,6 +13,7 @@ from .base import (
     example_noun,
     input_key,
     model_classes,
+    task_feature_dim,
     task_parameters,
     tie_weights,
 )
@@ -59,4 +60,4 @@ def needs_sizeless(architecture: str) -> bool:
 
 __all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "default_num_templates", "example_input",
            "example_macs", "example_noun", "family_options", "get_family", "input_key", "model_classes",
-           "needs_sizeless", "task_parameters", "tie_weights"]
+           "needs_sizeless", "task_feature_dim", "task_parameters", "tie_weights"]

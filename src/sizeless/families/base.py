@@ -164,6 +164,16 @@ def task_parameters(family: Any, model: nn.Module) -> list[nn.Parameter]:
     return list(hook(model) if hook else model.get_classifier().parameters())
 
 
+def task_feature_dim(family: Any, name: str, param: nn.Parameter) -> tuple[int, bool] | None:
+    """Which axis of task-specific parameter ``name`` has the model's width, and whether those features are inputs
+    (``(dim, fan_in)``; None: no width axis), so size sampling can run the part at another width. Default: a
+    classifier's weight reads the width in its columns, its bias has none; a family with other task parts says."""
+    hook = getattr(family, "task_feature_dim", None)
+    if hook is not None:
+        return hook(name, param)
+    return (1, True) if param.ndim == 2 else None
+
+
 def model_classes(family: Any, model: nn.Module) -> int | None:
     """How many classes a plain model's task-specific part serves; None for a model without classes."""
     hook = getattr(family, "num_classes", None)

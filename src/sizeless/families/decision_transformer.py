@@ -64,7 +64,6 @@ class DecisionTransformerFamily(TransformerSizes):
     objectives = ("behavior-cloning",)  # what pretrain, init's fit and train use unless told otherwise
     example_noun = "context window"  # one example: what MACs are counted per and a fit's data is counted in
     default_depths = range(2, 25)  # the depths `sizeless sizes` lists when the user gives none
-    samples_sizes = False  # no stochastic size scaling yet: the task embeddings do not narrow with the templates
     # weight selection picks q, k and v columns of GPT-2's fused c_attn per group
     selection_groups: ClassVar[dict] = {"attn.c_attn.weight": (1, 3), "attn.c_attn.bias": (0, 3)}
 
@@ -115,6 +114,12 @@ class DecisionTransformerFamily(TransformerSizes):
 
     def task_parameters(self, model: nn.Module) -> list[nn.Parameter]:
         return [p for name in TASK_MODULES for p in model.get_submodule(name).parameters()]
+
+    def task_feature_dim(self, name: str, param: nn.Parameter) -> tuple[int, bool] | None:
+        """The state and action embeddings write the width (their rows, bias included); the heads read it."""
+        if name.startswith(("embed_state.", "embed_action.")):
+            return 0, False
+        return (1, True) if param.ndim == 2 else None
 
     def attention(self, model: nn.Module):
         """Per block: ``(W_q, W_k, W_v, W_proj, heads)`` as ``(out, in)`` views into GPT-2's in-by-out Conv1D
