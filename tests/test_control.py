@@ -373,6 +373,8 @@ def test_bench_builds_a_size_sampled_bank_within_the_banks_flops(store, tmp_path
     assert 3 <= bank["steps"] < 12 <= bank["flops"] / (6 * own * 8) < 12 + 6  # drawn sizes cost up to 6x the own
     assert learngene["steps"] == round(bank["flops"] / (6 * own * 8))  # the bank's FLOPs (its last draw included)
     assert TemplateBank.load(tmp_path / "b" / "bank").config["size_sampling"]["depths"] == [2, 3]
+    assert "each step at a width of 32, 64 and a depth of 2, 3 (uniform draws)" in (tmp_path / "b" / "report.md"
+                                                                                    ).read_text()
 
 
 def test_bench_counts_the_fit_inside_the_budget_and_sweeps_lrs_on_held_out_episodes(store, dt_bank, tmp_path):

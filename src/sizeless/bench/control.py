@@ -131,7 +131,16 @@ def _comparable(cfg: BenchConfig, task: dict) -> dict:
 def _cost(record: dict, path, flops: int) -> dict:
     """Steps, FLOPs and wall time of a pre-training run, with the CPU time and threads that tell a shared CPU."""
     return {"path": str(path), **{k: record.get(k) for k in ("steps", "seconds", "cpu_seconds", "threads")},
-            "flops": flops}
+            "flops": flops, **({"size_sampling": record["size_sampling"]} if record.get("size_sampling") else {})}
+
+
+def _sampled(name: str, cost: dict) -> str:
+    """A size-sampled input's draws in words (the steps column counts drawn steps, the FLOPs column what they cost)."""
+    sampling = cost["size_sampling"]
+    drawn = [f"{what} of {', '.join(map(str, sampling[what + 's']))}" for what in ("width", "depth")
+             if sampling[what + "s"]]
+    return (f"- {name}: SWEET-style size sampling, each step at a {' and a '.join(drawn)} ({sampling['distribution']} "
+            "draws); its steps are the drawn steps that spend its FLOPs")
 
 
 class _Budgets:
@@ -369,6 +378,8 @@ def _markdown(rows, curves, sizes, methods, meta) -> str:
     for method in dict.fromkeys(m for m, _ in direct):
         lines.append(f"| {method} | " + ", ".join(f"{direct[method, s]} at {s}" for s in sizes
                                                    if (method, s) in direct) + " | | |")
+    sampled = [_sampled(name, cost) for name, cost in meta["inputs"].items() if cost.get("size_sampling")]
+    lines += ["", *sampled] if sampled else []
     if unavailable:
         lines += ["", "Not served:", ""] + [f"- {m} at {s}: {v[5:]}" for (s, m), v in unavailable.items()]
     lines += ["", "![normalized score vs steps](curves.png)", "", f"- command: `{meta['command']}`",
