@@ -180,7 +180,8 @@ def test_from_pretrained_round_trip(policy_dir, pendulum):
     bank = TemplateBank.load(policy_dir.parent / next(p.name for p in policy_dir.parent.iterdir()
                                                      if p.name.startswith("dt-bank")))
     assert bank.config["task"] == {"state_dim": 4, "act_dim": 1, "max_ep_len": 1000, "context": 5}
-    assert not any("embed_state" in k or "predict_action" in k for k in bank.tensors)  # task-specific: not stored
+    assert {"head/32x2h1/embed_state.weight", "head/32x2h1/predict_action.0.weight"} <= set(bank.tensors)
+    assert config["sizeless"]["head"] == "the bank's"  # the bank trained on this environment
 
 
 def test_behavior_cloning_steps_lower_the_loss(pendulum):
@@ -208,6 +209,36 @@ def test_policy_for_an_unseen_task_from_the_bank(store, dt_bank, tmp_path):
     # the blocks come from the bank's templates: layer 0's c_attn equals the bank's composition at that size
     net = bank.build_net("32x3", 2, image=TaskSpec(10, 2, 1000, 5))
     assert init.model.encoder.h[0].attn.c_attn.weight.shape == net.composed()["encoder.h.0.attn.c_attn.weight"].shape
+    assert init.meta["head"] == "new"
+
+
+def test_task_parts_carry_to_seen_environments_only(dt_bank, policy_dir, pendulum, tmp_path):
+    """A bank, a weight-selection teacher and direct pre-training carry a policy's embeddings and heads to a target
+    environment they trained on (a bank's resized to the width); an environment never seen gets new ones, even with
+    the same state and action sizes."""
+    bank = TemplateBank.load(dt_bank)
+    assert bank.labels == pendulum.labels == (1, ("InvertedPendulum-v5",))
+    stored = {n: bank.tensors[f"head/32x2h1/{n}"] for n in ("embed_state.weight", "embed_state.bias",
+                                                             "predict_action.0.weight")}
+    seen = bank.build_net("64x2", 1, labels=pendulum.labels).model()
+    resize = bank.constraint.resize_features
+    torch.testing.assert_close(seen.embed_state.weight, resize(stored["embed_state.weight"], 64, 0, False))
+    torch.testing.assert_close(seen.embed_state.bias, resize(stored["embed_state.bias"], 64, 0, False))
+    torch.testing.assert_close(seen.predict_action[0].weight, resize(stored["predict_action.0.weight"], 64))
+    other = dataclasses.replace(pendulum, class_names=["OtherEnv-v0"])  # same sizes, another environment
+    unseen = bank.build_net("64x2", 1, labels=other.labels).model()
+    assert not torch.allclose(unseen.embed_state.weight, seen.embed_state.weight)
+
+    budget = TrainConfig(steps=2, batch_size=8)
+    kept = initialize_full("32x2", pendulum, method="direct", source=pendulum, pretrain_config=budget,
+                           family="decision-transformer", log_dir=tmp_path / "d").model
+    new = initialize_full("32x2", other, method="direct", source=pendulum, pretrain_config=budget,
+                          family="decision-transformer", log_dir=tmp_path / "d").model  # the same pre-training
+    assert torch.equal(kept.encoder.h[0].attn.c_attn.weight, new.encoder.h[0].attn.c_attn.weight)
+    assert not torch.equal(kept.embed_state.weight, new.embed_state.weight)
+    for data, head in ((pendulum, "the teacher's"), (other, "new")):
+        init = initialize_full("32x2", data, method="weight-selection", teacher=policy_dir)
+        assert init.meta["head"] == head
 
 
 def test_train_and_eval_roll_out(policy_dir, pendulum, tmp_path, run_cli):
@@ -336,6 +367,8 @@ def test_bench_runs_every_default_method_and_amortizes_direct(store, dt_bank, tm
     steps = bank_flops / (6 * macs["32x3"] * 16)
     assert 15 < steps < 25  # a third deeper model: about two thirds of the bank's steps
     assert direct["sizeless"]["pretrain_steps"] == round(steps)
+    setup = json.loads((tmp_path / "b" / "runs" / "direct-32x3h1-seed0" / "setup.json").read_text())
+    assert setup["task_parts"] == "carried"  # the pendulum was pre-trained on: a folder made before the rule is refused
     assert amortized["sizeless"]["pretrain_steps"] == round(steps / 2)
     report = (tmp_path / "b" / "report.md").read_text()
     assert "direct-amortized" in report and f"| direct | {round(steps)} at 32x3h1, " in report

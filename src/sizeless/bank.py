@@ -13,7 +13,7 @@ from . import __version__
 from .constraints import build_constraint
 from .data import label_space
 from .errors import SizelessError, UnsupportedSize
-from .families import ImageSpec, Kind, get_family, input_key, task_parameters
+from .families import ImageSpec, Kind, carries_task_parts, get_family, input_key, task_feature_dim, task_parameters
 from .files import load_tensors, read_json, save_tensors, write_json
 from .templated import TemplateNet
 from .training import TrainConfig
@@ -92,11 +92,12 @@ class TemplateBank:
         for key in net.sizes:
             tensors.update({f"scaler/{key}/{k}": v for k, v in net.scaler_tensors(key).items()})
             model = net.model(key)
-            # the head (a classifier) is reused only for the same classes; a policy's task parts are never stored
+            # the task-specific part (a classifier's head, a policy's embeddings and heads): reused only for a
+            # target it serves (carries_task_parts)
             head = {id(p) for p in task_parameters(net.family, model)}
             free = {n: p for n, p in model.named_parameters() if n not in templated and id(p) not in head}
             tensors.update({f"free/{key}/{n}": p for n, p in free.items()})
-            if not hasattr(net.family, "task_parameters"):
+            if getattr(net.family, "reuses_task_parts", True):
                 tensors.update({f"head/{key}/{n}": p for n, p in model.named_parameters() if id(p) in head})
         config = {
             "format": FORMAT,
@@ -123,13 +124,18 @@ class TemplateBank:
         """The label space the bank's heads predict (see :func:`sizeless.data.label_space`)."""
         return label_space(self.config["num_classes"], self.config.get("class_names"), self.config.get("data", ""))
 
+    def carries_task_parts(self, labels: tuple | None) -> bool:
+        """Whether a target of ``labels`` (its label space) gets the bank's task-specific part (else a new one)."""
+        return (labels is not None and getattr(self.family, "reuses_task_parts", True)
+                and carries_task_parts(self.family, self.labels, labels))
+
     def build_net(self, size, num_classes: int, seed: int = 0, image: ImageSpec | None = None,
                   labels: tuple | None = None) -> TemplateNet:
         """A templated model of a new size: frozen templates, seeded scalers and free vectors, and a head.
 
         ``image`` moves it to another input resolution or patch size (same channels): the family
-        adapts resolution-dependent kinds such as position and patch embeddings. The head is the bank's,
-        resized to the new width, when ``labels`` (the target's label space) is the bank's; else new.
+        adapts resolution-dependent kinds such as position and patch embeddings. The task-specific part is the
+        bank's, resized to the new width, when it serves ``labels`` (the target's label space); else new.
         """
         size = self.family.parse_size(size)
         image = image or self.image
@@ -163,12 +169,13 @@ class TemplateBank:
             for name, value in seeded.items():  # a scaler the source size lacks keeps its fresh init
                 scalers[name].copy_(value)
             model = net.model()
-            if labels == self.labels and not hasattr(family, "task_parameters"):
-                head = {id(p) for p in model.get_classifier().parameters()}
+            if self.carries_task_parts(labels):
+                head = {id(p) for p in task_parameters(family, model)}
                 for name, param in model.named_parameters():
                     stored = self.tensors.get(f"head/{source}/{name}")
-                    if id(param) in head and stored is not None:  # banks before 0.2 stored no head
-                        param.copy_(net.constraint.resize_features(stored, param.shape[1]) if param.ndim == 2
+                    if id(param) in head and stored is not None:  # banks before 0.2 (policy banks: 0.x) stored none
+                        where = task_feature_dim(family, name, param)
+                        param.copy_(net.constraint.resize_features(stored, param.shape[where[0]], *where) if where
                                     else stored)
             for kind in net.all_kinds[size.key]:
                 if kind in kinds or kind.name not in pretrained_kinds:  # absent at the source: fresh init

@@ -57,7 +57,7 @@ class TrajectoryData:
     context: int = DEFAULT_CONTEXT
     max_ep_len: int = MAX_EP_LEN
     augment: bool = False
-    class_names: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)  # the environments (what a policy's task parts serve)
 
     @property
     def state_dim(self) -> int:
@@ -69,8 +69,9 @@ class TrajectoryData:
 
     @property
     def labels(self) -> tuple:
-        """What the task-specific head predicts: this data's actions (compared by dataset name)."""
-        return label_space(self.act_dim, None, self.name)
+        """What the task-specific parts serve: this data's action size and environments (a bank or model
+        pre-trained on them carries its embeddings and heads to a target of seen environments)."""
+        return label_space(self.act_dim, self.class_names, self.name)
 
     @property
     def num_classes(self) -> int:
@@ -218,4 +219,5 @@ def build(name: str, datasets: list, context: int, train_episodes: int | None = 
         name=f"{PREFIX}{name}", train=Windows(torch.from_numpy(np.concatenate(train_ends))),
         val=Windows(torch.from_numpy(val)), states=cat("states", torch.float32), actions=cat("actions", torch.float32),
         returns_to_go=cat("rtg", torch.float32), timesteps=cat("t", torch.long), starts=cat("starts", torch.long),
-        action_mask=cat("mask", torch.float32), tasks=[r for r, _ in datasets], context=context)
+        action_mask=cat("mask", torch.float32), tasks=[r for r, _ in datasets], context=context,
+        class_names=[r["env"] or r["id"] for r, _ in datasets])

@@ -31,7 +31,9 @@ class TransformersFormat:
 
     def save(self, model: nn.Module, path: Path, architecture: str, model_args: dict, data, sizeless: dict) -> None:
         task = data.task() if data is not None and hasattr(data, "task") and len(data.tasks) == 1 else None
-        record = {**sizeless, **({"task": task} if task else {})}
+        # the environments its embeddings and heads serve (weight selection carries them to a seen one)
+        serves = {"label_names": list(data.class_names), "num_classes": data.num_classes} if data is not None else {}
+        record = {**sizeless, **({"task": task} if task else {}), **serves}
         tmp = Path(tempfile.mkdtemp(prefix=".save-", dir=path))
         try:
             model.save_pretrained(tmp, safe_serialization=True)

@@ -22,7 +22,7 @@ from ..api import initialize_full, pretrain, rollout_model, sampled_steps, train
 from ..bank import TemplateBank
 from ..data import DataConfig, load_data
 from ..errors import SizelessError, UnsupportedSize
-from ..families import get_family
+from ..families import carries_task_parts, get_family
 from ..files import atomic_path, read_json, write_csv, write_json
 from ..flops import steps_spending, training_flops
 from ..initializers.base import default_fit_config
@@ -246,8 +246,12 @@ class _Run:
         if ALIASES.get(self.method, self.method) == "direct":
             pretrain_config = budgets.config(self.size, amortized=self.method == "direct-amortized")
             self.pretrain_steps = pretrain_config.steps
-        self._check_setup({"fit_steps": self.spent, "train_steps": cfg.train_steps, "train_subset": cfg.train_subset,
-                           "pretrain_steps": self.pretrain_steps})
+        setup = {"fit_steps": self.spent, "train_steps": cfg.train_steps, "train_subset": cfg.train_subset,
+                 "pretrain_steps": self.pretrain_steps}
+        if self.method not in ("scratch", "mimetic"):  # a pre-trained policy's embeddings and heads: kept or new
+            carried = carries_task_parts(get_family(FAMILY), source.labels, self.target.labels)
+            setup["task_parts"] = "carried" if carried else "new"
+        self._check_setup(setup)
         return initialize_full(self.size, self.target, bank=learngene if self.method == "linear-expansion" else bank,
                                method=ALIASES.get(self.method, self.method), fit=fit, seed=self.seed,
                                out=self.dir / "init", teacher=teacher, source=source,
@@ -257,7 +261,8 @@ class _Run:
         """Refuse a run folder made under other settings: its cached training and rollouts would be reused as if not.
 
         Direct pre-training's steps follow from the bank's FLOPs (amortized: divided by the number of ``--sizes``), so
-        another bank or another size list changes that method's model under the same folder name.
+        another bank or another size list changes that method's model under the same folder name; so does whether the
+        pre-trained embeddings and heads carry to the target (folders from before that rule record neither).
         """
         path = self.dir / "setup.json"
         if path.exists():

@@ -7,6 +7,7 @@ from .base import (
     Family,
     ImageSpec,
     Kind,
+    carries_task_parts,
     default_num_templates,
     example_input,
     example_macs,
@@ -58,6 +59,23 @@ def needs_sizeless(architecture: str) -> bool:
     return any(architecture in getattr(family, "custom_architectures", ()) for family in FAMILIES.values())
 
 
-__all__ = ["FAMILIES", "TRANSFORMERS", "Family", "ImageSpec", "Kind", "default_num_templates", "example_input",
-           "example_macs", "example_noun", "family_options", "get_family", "input_key", "model_classes",
-           "needs_sizeless", "task_feature_dim", "task_parameters", "tie_weights"]
+__all__ = [
+    "FAMILIES",
+    "TRANSFORMERS",
+    "Family",
+    "ImageSpec",
+    "Kind",
+    "carries_task_parts",
+    "default_num_templates",
+    "example_input",
+    "example_macs",
+    "example_noun",
+    "family_options",
+    "get_family",
+    "input_key",
+    "model_classes",
+    "needs_sizeless",
+    "task_feature_dim",
+    "task_parameters",
+    "tie_weights",
+]

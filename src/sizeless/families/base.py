@@ -174,6 +174,13 @@ def task_feature_dim(family: Any, name: str, param: nn.Parameter) -> tuple[int, 
     return (1, True) if param.ndim == 2 else None
 
 
+def carries_task_parts(family: Any, source_labels: tuple | None, target_labels: tuple) -> bool:
+    """Whether a pre-trained model's task-specific part serves the target: a classifier's head when the classes are
+    the same (default); a family with task parts of its own says (a policy's: every target environment seen)."""
+    hook = getattr(family, "carries_task_parts", None)
+    return hook(source_labels, target_labels) if hook is not None else source_labels == target_labels
+
+
 def model_classes(family: Any, model: nn.Module) -> int | None:
     """How many classes a plain model's task-specific part serves; None for a model without classes."""
     hook = getattr(family, "num_classes", None)

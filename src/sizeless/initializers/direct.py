@@ -12,7 +12,7 @@ import torch
 
 from ..data import TrainData
 from ..errors import SizelessError
-from ..families import get_family
+from ..families import carries_task_parts, get_family
 from ..objectives import default_objective
 from ..training import fit
 from .base import Initialized, InitOptions, recommended_finetune
@@ -35,12 +35,13 @@ def direct(size, data: TrainData, options: InitOptions) -> Initialized:
                  out_dir=options.log_dir, resume=True, desc=f"direct {init.meta['size']}")
     model = init.model.cpu()
     retask = getattr(family, "retask", None)  # a policy: new state/action embeddings and head for another task
+    carried = carries_task_parts(family, source.labels, data.labels)
     if retask is not None:
         target = family.input_spec(data)
-        if target != family.input_spec(source):
+        if not carried or target != family.input_spec(source):
             init.model = retask(model, family.parse_size(size), target)
             init.model_args = family.model_args(family.parse_size(size), target)[1]
-    elif source.labels != data.labels:  # a head (a generator's labels) trained on other classes is none for these
+    elif not carried:  # a head (a generator's labels) trained on other classes is none for these
         with torch.random.fork_rng(devices=[]):  # a new head drawn from the target seed, the caller's stream untouched
             torch.manual_seed(options.seed)
             family.reset_classes(model, data.num_classes)

@@ -14,7 +14,7 @@ import torch
 
 from ..data import ImageData, label_space
 from ..errors import SizelessError, UnsupportedSize
-from ..families import ImageSpec, get_family, task_parameters
+from ..families import ImageSpec, carries_task_parts, get_family, task_parameters
 from ..models import check_input, input_geometry, load_model, teacher_family
 from ..norm_stats import has_batchnorm, reestimate_batchnorm
 from ..rng import seeded
@@ -97,10 +97,12 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
     source = teacher.state_dict()
     state = student.state_dict()
     head = {id(p) for p in task_parameters(family, student)}
-    # a teacher that does not name its classes predicts none the target knows
-    teacher_labels = label_space(config.get("num_classes", 0), config["label_names"], "") \
-        if config.get("label_names") else None
-    same_classes = not hasattr(family, "task_parameters") and teacher_labels == data.labels
+    # a teacher that does not name its classes (a policy's: its environments) serves none the target knows
+    record = {**config.get("sizeless", {}), **config}
+    teacher_labels = label_space(record.get("num_classes", 0), record["label_names"], "") \
+        if record.get("label_names") else None
+    same_classes = getattr(family, "reuses_task_parts", True) and carries_task_parts(family, teacher_labels,
+                                                                                     data.labels)
     # the teacher's head is selected like any tensor when it predicts the target's classes; else the head is new,
     # and so is everything under "head" (ConvNeXt's head.norm), as in the reference code
     new_head = set() if same_classes else {n for n, p in student.named_parameters() if id(p) in head}
