@@ -249,7 +249,9 @@ class _Run:
         setup = {"fit_steps": self.spent, "train_steps": cfg.train_steps, "train_subset": cfg.train_subset,
                  "pretrain_steps": self.pretrain_steps}
         if self.method not in ("scratch", "mimetic"):  # a pre-trained policy's embeddings and heads: kept or new
-            carried = carries_task_parts(get_family(FAMILY), source.labels, self.target.labels)
+            given = {"templates": bank, "linear-expansion": learngene}.get(self.method)  # a bank says for itself
+            carried = given.carries_task_parts(self.target.labels) if given is not None else carries_task_parts(
+                get_family(FAMILY), source.labels, self.target.labels)  # the teacher's and direct's source data
             setup["task_parts"] = "carried" if carried else "new"
         self._check_setup(setup)
         return initialize_full(self.size, self.target, bank=learngene if self.method == "linear-expansion" else bank,
