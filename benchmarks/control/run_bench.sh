@@ -76,3 +76,33 @@ sizeless bench init "${MIXED2000[@]}" --data minari:sizeless/halfcheetah/medium-
 sizeless bench init "${MIXED2000[@]}" --data minari:sizeless/walker2d/medium-expert-v0 --sizes 32x4,64x2,64x4 \
     --eval-steps 20,50,100 --bank $P/bank --learngene $P/learngene --teacher $P/teacher \
     --out benchmarks/control/bench-walker2d-medexp-p2000
+# Steps 2-8 ran before policies carried their pre-trained embeddings and heads to seen environments (before
+# 2026-12-07's task-parts rule; their run folders record no `task_parts` and a rerun in place is refused).
+# 9. Under that rule, at the 2000-step budget:
+#  a. a size-sampled bank (each step at a width of 32 or 64 and a depth of 2, 3 or 4; as many steps as spend 2000
+#     steps' FLOPs at 32x2), templates only, beside step 8's methods (held-out HalfCheetah: no task parts to carry)
+S=benchmarks/control/bench-halfcheetah-medexp-heldout-sampled
+SAMPLED=(--bank-widths 32,64 --bank-depths 2,3,4)
+sizeless bench init "${MIXED2000[@]}" "${SAMPLED[@]}" --data minari:sizeless/halfcheetah/medium-expert-v0 \
+    --sizes 48x3,32x4,64x2,64x4 --eval-steps 10,20,50,100 --methods templates --out $S --compare-with $P
+#  b. direct pre-training on the held-out body, now with new embeddings and heads (it kept Walker2d's before: the
+#     sizes match)
+sizeless bench init "${MIXED2000[@]}" --data minari:sizeless/halfcheetah/medium-expert-v0 --sizes 48x3,32x4,64x2,64x4 \
+    --eval-steps 10,20,50,100 --methods direct,direct-amortized --bank $P/bank --compare-with $P \
+    --out benchmarks/control/bench-halfcheetah-medexp-heldout-p2000-fresh
+#  c. Walker2d (seen): templates, TLEG and weight selection carry their task parts (new bank, learngene and teacher,
+#     which store them); scratch, mimetic and direct read from step 8 (direct kept them before too)
+sizeless bench init "${MIXED2000[@]}" --data minari:sizeless/walker2d/medium-expert-v0 --sizes 32x4,64x2,64x4 \
+    --eval-steps 20,50,100 --methods templates,linear-expansion,weight-selection \
+    --compare-with benchmarks/control/bench-walker2d-medexp-p2000 --out benchmarks/control/bench-walker2d-medexp-p2000-carried
+#  d. Walker2d with the size-sampled bank of 9a, which carries its task parts (built here), beside 9c
+sizeless bench init "${MIXED2000[@]}" "${SAMPLED[@]}" --data minari:sizeless/walker2d/medium-expert-v0 \
+    --sizes 32x4,64x2,64x4 --eval-steps 20,50,100 --methods templates \
+    --compare-with benchmarks/control/bench-walker2d-medexp-p2000-carried --out benchmarks/control/bench-walker2d-medexp-sampled-carried
+#  e. A third of the behavior-cloning budget (50 steps on their own schedule) on the held-out body: does a template
+#     policy reach scratch's 150-step score with a third of the steps?
+sizeless bench init "${MIXED2000[@]}" --data minari:sizeless/halfcheetah/medium-expert-v0 --sizes 48x3,32x4,64x2,64x4 \
+    --train-steps 50 --eval-steps 10,20 --methods templates,scratch --bank $S/bank \
+    --out benchmarks/control/bench-halfcheetah-medexp-heldout-sampled-50steps
+# (bench-walker2d-medexp-sampled ran 9a's bank on Walker2d before that bank stored its task parts: templates started
+#  with new ones there. A rerun of 9a upgrades the bank's record, so that folder now refuses a rerun.)
