@@ -228,6 +228,10 @@ def test_task_parts_carry_to_seen_environments_only(dt_bank, policy_dir, pendulu
     other = dataclasses.replace(pendulum, class_names=["OtherEnv-v0"])  # same sizes, another environment
     unseen = bank.build_net("64x2", 1, labels=other.labels).model()
     assert not torch.allclose(unseen.embed_state.weight, seen.embed_state.weight)
+    # the pendulum's states padded to 6 (as multi-task data beside a larger body would be): not the bank's input
+    padded = TaskSpec(6, 1, 1000, 5)
+    assert not bank.carries_task_parts(pendulum.labels, padded)
+    assert bank.build_net("64x2", 1, image=padded, labels=pendulum.labels).model().embed_state.weight.shape == (64, 6)
 
     budget = TrainConfig(steps=2, batch_size=8)
     kept = initialize_full("32x2", pendulum, method="direct", source=pendulum, pretrain_config=budget,

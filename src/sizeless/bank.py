@@ -124,10 +124,11 @@ class TemplateBank:
         """The label space the bank's heads predict (see :func:`sizeless.data.label_space`)."""
         return label_space(self.config["num_classes"], self.config.get("class_names"), self.config.get("data", ""))
 
-    def carries_task_parts(self, labels: tuple | None) -> bool:
-        """Whether a target of ``labels`` (its label space) gets the bank's task-specific part (else a new one)."""
+    def carries_task_parts(self, labels: tuple | None, image=None) -> bool:
+        """Whether a target of ``labels`` (its label space) and input ``image`` (default: the bank's) gets the bank's
+        task-specific part (else a new one)."""
         return (labels is not None and getattr(self.family, "reuses_task_parts", True)
-                and carries_task_parts(self.family, self.labels, labels))
+                and carries_task_parts(self.family, self.labels, labels, self.image, image or self.image))
 
     def build_net(self, size, num_classes: int, seed: int = 0, image: ImageSpec | None = None,
                   labels: tuple | None = None) -> TemplateNet:
@@ -169,7 +170,7 @@ class TemplateBank:
             for name, value in seeded.items():  # a scaler the source size lacks keeps its fresh init
                 scalers[name].copy_(value)
             model = net.model()
-            if self.carries_task_parts(labels):
+            if self.carries_task_parts(labels, image):
                 head = {id(p) for p in task_parameters(family, model)}
                 for name, param in model.named_parameters():
                     stored = self.tensors.get(f"head/{source}/{name}")

@@ -250,8 +250,10 @@ class _Run:
                  "pretrain_steps": self.pretrain_steps}
         if self.method not in ("scratch", "mimetic"):  # a pre-trained policy's embeddings and heads: kept or new
             given = {"templates": bank, "linear-expansion": learngene}.get(self.method)  # a bank says for itself
-            carried = given.carries_task_parts(self.target.labels) if given is not None else carries_task_parts(
-                get_family(FAMILY), source.labels, self.target.labels)  # the teacher's and direct's source data
+            family = get_family(FAMILY)
+            own, target = family.input_spec(source), family.input_spec(self.target)
+            carried = given.carries_task_parts(self.target.labels, target) if given is not None else (
+                own == target and carries_task_parts(family, source.labels, self.target.labels, own, target))
             setup["task_parts"] = "carried" if carried else "new"
         self._check_setup(setup)
         return initialize_full(self.size, self.target, bank=learngene if self.method == "linear-expansion" else bank,

@@ -174,11 +174,15 @@ def task_feature_dim(family: Any, name: str, param: nn.Parameter) -> tuple[int, 
     return (1, True) if param.ndim == 2 else None
 
 
-def carries_task_parts(family: Any, source_labels: tuple | None, target_labels: tuple) -> bool:
+def carries_task_parts(family: Any, source_labels: tuple | None, target_labels: tuple, source_input: Any = None,
+                       target_input: Any = None) -> bool:
     """Whether a pre-trained model's task-specific part serves the target: a classifier's head when the classes are
-    the same (default); a family with task parts of its own says (a policy's: every target environment seen)."""
+    the same (default); a family with task parts of its own says (a policy's: every target environment seen, with
+    the same input sizes where the caller knows both inputs)."""
     hook = getattr(family, "carries_task_parts", None)
-    return hook(source_labels, target_labels) if hook is not None else source_labels == target_labels
+    if hook is not None:
+        return hook(source_labels, target_labels, source_input, target_input)
+    return source_labels == target_labels
 
 
 def model_classes(family: Any, model: nn.Module) -> int | None:

@@ -115,11 +115,14 @@ class DecisionTransformerFamily(TransformerSizes):
     def task_parameters(self, model: nn.Module) -> list[nn.Parameter]:
         return [p for name in TASK_MODULES for p in model.get_submodule(name).parameters()]
 
-    def carries_task_parts(self, source: tuple | None, target: tuple) -> bool:
+    def carries_task_parts(self, source: tuple | None, target: tuple, source_task: TaskSpec | None = None,
+                           target_task: TaskSpec | None = None) -> bool:
         """A pre-trained policy's embeddings and heads serve a target whose environments it all trained on, with the
-        same action size (labels are ``(act_dim, environments)``; older records name no environments: never)."""
+        same action size (labels are ``(act_dim, environments)``; older records name no environments: never) and,
+        where both are known, the same padded state size (multi-task data pad states to their largest)."""
+        same_states = source_task is None or target_task is None or source_task.state_dim == target_task.state_dim
         return (source is not None and isinstance(source[1], tuple) and isinstance(target[1], tuple)
-                and source[0] == target[0] and set(target[1]) <= set(source[1]))
+                and source[0] == target[0] and set(target[1]) <= set(source[1]) and same_states)
 
     def task_feature_dim(self, name: str, param: nn.Parameter) -> tuple[int, bool] | None:
         """The state and action embeddings write the width (their rows, bias included); the heads read it."""

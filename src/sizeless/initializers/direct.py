@@ -35,13 +35,13 @@ def direct(size, data: TrainData, options: InitOptions) -> Initialized:
                  out_dir=options.log_dir, resume=True, desc=f"direct {init.meta['size']}")
     model = init.model.cpu()
     retask = getattr(family, "retask", None)  # a policy: new state/action embeddings and head for another task
-    carried = carries_task_parts(family, source.labels, data.labels)
     if retask is not None:
-        target = family.input_spec(data)
-        if not carried or target != family.input_spec(source):
+        target, own = family.input_spec(data), family.input_spec(source)
+        if target != own or not carries_task_parts(family, source.labels, data.labels, own, target):
             init.model = retask(model, family.parse_size(size), target)
             init.model_args = family.model_args(family.parse_size(size), target)[1]
-    elif not carried:  # a head (a generator's labels) trained on other classes is none for these
+    elif not carries_task_parts(family, source.labels, data.labels):
+        # a head (a generator's labels) trained on other classes is none for these
         with torch.random.fork_rng(devices=[]):  # a new head drawn from the target seed, the caller's stream untouched
             torch.manual_seed(options.seed)
             family.reset_classes(model, data.num_classes)

@@ -87,7 +87,7 @@ def from_bank(size, data: ImageData, options: InitOptions, method: str) -> Initi
         "fit": {"data": data.name, "images": len(data.train), "steps": options.fit.steps or 0,
                 "batch_size": options.fit.batch_size, "lr": options.fit.lr},
         "seeded_from": seeded_from,
-        "head": "the bank's" if bank.carries_task_parts(data.labels) else "new",
+        "head": "the bank's" if bank.carries_task_parts(data.labels, image) else "new",
         "fit_steps": options.fit.steps or 0,
         "fit_val_acc": history[-1].get("val_acc") if history else None,
         "fit_val_loss": history[-1].get("val_loss") if history else None,
