@@ -106,3 +106,14 @@ sizeless bench init "${MIXED2000[@]}" --data minari:sizeless/halfcheetah/medium-
     --out benchmarks/control/bench-halfcheetah-medexp-heldout-sampled-50steps
 # (bench-walker2d-medexp-sampled ran 9a's bank on Walker2d before that bank stored its task parts: templates started
 #  with new ones there. A rerun of 9a upgrades the bank's record, so that folder now refuses a rerun.)
+#  f. A second draw of 9a's size-sampled bank (pre-training seed 1; its draws spend 2000 steps' FLOPs in 571 steps),
+#     templates only, on both bodies
+S1=benchmarks/control/bench-halfcheetah-medexp-heldout-sampled-bankseed1
+sizeless pretrain --family decision-transformer --data minari:sizeless/hopper/medium-expert-v0,sizeless/walker2d/medium-expert-v0 \
+    --size 32x2 --template-width 16 --num-templates 4 --epochs 4 --steps 571 --batch-size 32 --lr 1e-3 --context 10 \
+    --seed 1 --width-sampling 32,64 --depth-sampling 2,3,4 --out $S1/bank
+sizeless bench init "${MIXED2000[@]}" --data minari:sizeless/halfcheetah/medium-expert-v0 --sizes 48x3,32x4,64x2,64x4 \
+    --eval-steps 10,20,50,100 --methods templates --bank $S1/bank --out $S1 --compare-with $P
+sizeless bench init "${MIXED2000[@]}" --data minari:sizeless/walker2d/medium-expert-v0 --sizes 32x4,64x2,64x4 \
+    --eval-steps 20,50,100 --methods templates --bank $S1/bank --out benchmarks/control/bench-walker2d-medexp-sampled-bankseed1 \
+    --compare-with benchmarks/control/bench-walker2d-medexp-p2000-carried
