@@ -22,10 +22,11 @@ from ..api import initialize_full, pretrain, rollout_model, sampled_steps, train
 from ..bank import TemplateBank
 from ..data import DataConfig, load_data
 from ..errors import SizelessError, UnsupportedSize
-from ..families import carries_task_parts, get_family
+from ..families import get_family
 from ..files import atomic_path, read_json, write_csv, write_json
 from ..flops import steps_spending, training_flops
 from ..initializers.base import default_fit_config
+from ..initializers.direct import keeps_task_parts
 from ..sampling import SizeSampling
 from ..sizing import params_and_macs
 from ..training import TrainConfig
@@ -251,9 +252,8 @@ class _Run:
         if self.method not in ("scratch", "mimetic"):  # a pre-trained policy's embeddings and heads: kept or new
             given = {"templates": bank, "linear-expansion": learngene}.get(self.method)  # a bank says for itself
             family = get_family(FAMILY)
-            own, target = family.input_spec(source), family.input_spec(self.target)
-            carried = given.carries_task_parts(self.target.labels, target) if given is not None else (
-                own == target and carries_task_parts(family, source.labels, self.target.labels, own, target))
+            carried = given.carries_task_parts(self.target.labels, family.input_spec(self.target)) \
+                if given is not None else keeps_task_parts(family, source, self.target)  # the teacher's, direct's
             setup["task_parts"] = "carried" if carried else "new"
         self._check_setup(setup)
         return initialize_full(self.size, self.target, bank=learngene if self.method == "linear-expansion" else bank,
