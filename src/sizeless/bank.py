@@ -13,7 +13,16 @@ from . import __version__
 from .constraints import build_constraint
 from .data import label_space
 from .errors import SizelessError, UnsupportedSize
-from .families import ImageSpec, Kind, carries_task_parts, get_family, input_key, task_feature_dim, task_parameters
+from .families import (
+    ImageSpec,
+    Kind,
+    carries_task_parts,
+    get_family,
+    input_key,
+    reuses_task_parts,
+    task_feature_dim,
+    task_parameters,
+)
 from .files import load_tensors, read_json, save_tensors, write_json
 from .templated import TemplateNet
 from .training import TrainConfig
@@ -97,7 +106,7 @@ class TemplateBank:
             head = {id(p) for p in task_parameters(net.family, model)}
             free = {n: p for n, p in model.named_parameters() if n not in templated and id(p) not in head}
             tensors.update({f"free/{key}/{n}": p for n, p in free.items()})
-            if getattr(net.family, "reuses_task_parts", True):
+            if reuses_task_parts(net.family):
                 tensors.update({f"head/{key}/{n}": p for n, p in model.named_parameters() if id(p) in head})
         config = {
             "format": FORMAT,
@@ -127,7 +136,7 @@ class TemplateBank:
     def carries_task_parts(self, labels: tuple | None, image=None) -> bool:
         """Whether a target of ``labels`` (its label space) and input ``image`` (default: the bank's) gets the bank's
         task-specific part (else a new one)."""
-        return (labels is not None and getattr(self.family, "reuses_task_parts", True)
+        return (labels is not None and reuses_task_parts(self.family)
                 and carries_task_parts(self.family, self.labels, labels, self.image, image or self.image))
 
     def build_net(self, size, num_classes: int, seed: int = 0, image: ImageSpec | None = None,
