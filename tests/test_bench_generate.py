@@ -130,6 +130,30 @@ def test_a_bank_variant_is_reported_beside_another_benchs_methods(finished, tmp_
     assert "24 steps" in saved["meta"]["inputs"]["ramp-bank"]
 
 
+def test_a_size_sampled_bank_spends_the_budgets_flops_in_drawn_steps(tmp_path):
+    """SWEET's stochastic size scaling as a bench option: the bank draws a width and depth per step and gets as many
+    steps as spend the FLOPs every other input gets (DESIGN 2.7); its folder and the report say it was sampled."""
+    from sizeless.api import image_spec
+    from sizeless.bank import TemplateBank
+    from sizeless.data import load_data
+    from sizeless.families import get_family
+    from sizeless.sizing import params_and_macs
+
+    out = tmp_path / "sampled"
+    settings = {**TINY, "methods": ["templates"], "seeds": 1, "sizes": ["32x3"], "pretrain_lrs": [1e-3],
+                "bank_widths": [32, 64], "bank_depths": [1, 2, 3]}
+    run_generate_bench(GenerateBenchConfig(out=out, **settings))
+    bank = TemplateBank.load(out / "work" / "sampled-ramp-bank-lr0.001")
+    family, image = get_family("dit"), image_spec(load_data("digits"), family="dit")
+    per_step = {s: 6 * 32 * params_and_macs(family, family.parse_size(s), image, 10)[1] for s in ("32x2", "64x3")}
+    goal = 12 * per_step["32x2"]  # --pretrain-steps at the bank's own size
+    assert goal <= bank.config["train_flops"] < goal + per_step["64x3"]  # the last drawn step crosses it
+    assert bank.config["size_sampling"]["depths"] == [1, 2, 3] and bank.config["steps"] != 12
+    meta = json.loads((out / "results.json").read_text())["meta"]
+    assert meta["inputs"]["sampled-ramp-bank"].startswith(f"32x2, {bank.config['steps']} steps drawn")
+    assert "size sampling, each step at a width of 32, 64 and depth of 1, 2, 3" in (out / "report.md").read_text()
+
+
 @pytest.mark.parametrize("change, what", [({"steps": 12}, "steps"), ({"pretrain_steps": 11}, "FLOPs")])
 def test_a_comparison_under_another_protocol_is_refused_before_any_training(finished, tmp_path, change, what):
     out, _ = finished
@@ -150,6 +174,8 @@ def test_a_comparison_under_another_protocol_is_refused_before_any_training(fini
     (["--val-images", "5000"], "--val-images 5000 must be between"),
     (["--compare-with", "{tmp}/nothing"], "not found"),
     (["--bank-scalers", "linear"], "--bank-scalers must be learned or ramp"),
+    (["--bank-depths", "2,6", "--bank-distribution", "paired"], "a DiT has none of"),
+    (["--bank-widths", "64,80"], "sampled widths must be multiples of 32"),
 ])
 def test_bad_bench_generate_input_is_one_line(args, message, tmp_path, run_cli):
     code, _, err = run_cli("bench", "generate", "--data", "digits", "--out", str(tmp_path / "b"), "--num-images", "40",

@@ -328,3 +328,35 @@ def test_a_dit_narrower_than_a_patchs_values_is_refused():
     assert family.build(family.parse_size("48x1"), cifar, 10)(
         torch.randn(1, 3, 32, 32), timestep=torch.tensor([5]), class_labels=torch.tensor([1]),
         return_dict=False)[0].shape == (1, 3, 32, 32)
+
+
+def test_a_deeper_sub_size_takes_each_new_blocks_label_table_from_the_nearest_block():
+    """Size sampling at a depth beyond the size's: the deeper blocks' label tables (task parameters the size does not
+    hold) are those of the block at the nearest relative depth, which a step then trains; a narrower width keeps the
+    leading replicas of a table's columns, unscaled (a table writes the width, it does not sum over it)."""
+    net = _perturbed_net("kronecker", "free", sizes=("64x4h2",))
+    table = "transformer_blocks.{}.norm1.emb.class_embedder.embedding_table.weight"
+    base = dict(net.model().named_parameters())
+    _, params = net.weights(None, None, 6)
+    for block, source in ((1, 1), (3, 3), (4, 2), (5, 3)):  # l * 3/5 rounded: 2.4 -> 2, 3.0 -> 3
+        assert torch.equal(params[table.format(block)], base[table.format(source)]), block
+    _, narrow = net.weights(None, 32, None)  # template width 16: four replicas per column, the leading two kept
+    leading = base[table.format(0)].view(11, 16, 4)[:, :, :2].reshape(11, 32)
+    assert torch.equal(narrow[table.format(0)], leading)
+    x, t, y = _inputs()
+    net(x, None, None, 6, timestep=t, class_labels=y).sample.sum().backward()
+    assert base[table.format(2)].grad.abs().sum() > 0  # block 4 is block 2's table
+
+
+def test_a_size_sampled_dit_bank_counts_the_flops_its_draws_cost(digits):
+    from sizeless.families import example_macs
+    from sizeless.sampling import SizeSampling, size_draws, sub_size
+
+    family = get_family("dit")
+    sampling = SizeSampling((32, 64), depths=(1, 2, 3))
+    bank = pretrain(digits, ["64x2h4"], family="dit", size_sampling=sampling, constraint_config=CONSTRAINTS["kronecker"]
+                    | {"scalers": "ramp"}, config=TrainConfig(steps=3, batch_size=8, lr=1e-3))
+    draw = size_draws(["64x2h4"], sampling, 0)
+    drawn = [family.build(sub_size(family.parse_size("64x2h4"), *draw(step)[1:]), DIGITS, 10) for step in range(3)]
+    assert bank.config["train_flops"] == sum(6 * 8 * example_macs(family, m, DIGITS) for m in drawn)
+    assert set(bank.config["val_loss"]) == {"64x2h4", "64x2h4@32", "64x2h4@d1", "64x2h4@d3"}

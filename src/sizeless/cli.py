@@ -777,6 +777,12 @@ def bench_generate(
     num_templates: Annotated[int, _opt("templates per kind", callback=checks.at_least_one)] = 4,
     bank_scalers: Annotated[str, _opt("the bank's scalers: ramp (held on a line over depth) | learned (free per "
                                       "layer)")] = "ramp",
+    bank_widths: Annotated[str | None, _opt("SWEET-style size sampling of the bank: widths drawn per step, e.g. "
+                                            "64,96 (it gets as many steps as spend its FLOPs)",
+                                            callback=checks.positive_ints)] = None,
+    bank_depths: Annotated[str | None, _opt("size sampling of the bank: depths drawn per step, e.g. 2,4,6",
+                                            callback=checks.positive_ints)] = None,
+    bank_distribution: Annotated[str | None, _opt(DISTRIBUTION_HELP)] = None,
     embeddings: Annotated[str, _opt("the blocks' timestep/label embedders: free | templated | shared")] = "free",
     teacher_size: Annotated[str, _opt("weight selection's larger DiT")] = "128x6",
     batch_size: Annotated[int, _opt("batch size of every stage", callback=checks.at_least_one)] = 64,
@@ -817,6 +823,8 @@ def bench_generate(
         methods=methods.split(",") if methods else list(METHODS),
         one_seed_methods=[m for m in one_seed_methods.split(",") if m], seeds=seeds, bank_size=bank_size,
         budget_size=budget_size, template_width=template_width, num_templates=num_templates, bank_scalers=bank_scalers,
+        bank_widths=_ints(bank_widths, "--bank-widths") if bank_widths else None,
+        bank_depths=_ints(bank_depths, "--bank-depths") if bank_depths else None, bank_distribution=bank_distribution,
         embeddings=embeddings, teacher_size=teacher_size, batch_size=batch_size, pretrain_steps=pretrain_steps,
         pretrain_lrs=_floats(pretrain_lrs, "--pretrain-lrs"), steps=steps, fit_steps=fit_steps,
         lrs=_floats(lrs, "--lrs"), sweep_size=sweep_size, sweep_steps=sweep_steps,

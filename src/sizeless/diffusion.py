@@ -62,6 +62,7 @@ class Diffusion:
     """
 
     reports_accuracy = False
+    plain_cost = True  # a step costs the model's forward and backward alone (adding noise is free): DESIGN 2.7
     default_augment = False  # random crops would teach a generator reflect-padded borders
 
     def __init__(self, config: DiffusionConfig, num_classes: int):

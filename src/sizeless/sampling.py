@@ -73,6 +73,14 @@ class SizeSampling:
         return cls(parse_values(widths, "width") if widths else (), distribution,
                    parse_values(depths, "depth") if depths else (), paired_weight)
 
+    @classmethod
+    def optional(cls, widths: Sequence[int] | None, distribution: str | None = None,
+                 depths: Sequence[int] | None = None) -> SizeSampling | None:
+        """A bench's ``--bank-widths/--bank-depths``: None when neither is given (the bank trains its own size)."""
+        if not widths and not depths:
+            return None
+        return cls(tuple(widths or ()), distribution or "uniform", tuple(depths or ()))
+
     @property
     def paired(self) -> bool:
         return self.distribution == "paired"

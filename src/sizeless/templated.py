@@ -6,6 +6,7 @@ parameters removed, and ``functional_call`` feeds it the weights the constraint 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import torch
@@ -27,15 +28,6 @@ def pop_parameter(model: nn.Module, name: str) -> Tensor:
     module_path, _, leaf = name.rpartition(".")
     module = model.get_submodule(module_path) if module_path else model
     return module._parameters.pop(leaf)
-
-
-def has_module(model: nn.Module, path: str) -> bool:
-    """Whether ``model`` holds a submodule at ``path`` (a sub-size shallower than its size lacks the deeper blocks)."""
-    try:
-        model.get_submodule(path)
-    except AttributeError:
-        return False
-    return True
 
 
 class TemplateNet(nn.Module):
@@ -121,7 +113,7 @@ class TemplateNet(nn.Module):
         width, depth = width or own.width, depth or own.depth
         if (width, depth) == (own.width, own.depth):
             return base, self.composed(size)
-        model, kinds = self._sub_model(size, width, depth)
+        model, kinds, task_names = self._sub_model(size, width, depth)
         templated = self.constraint.templated(kinds)
         scalers = self.constraint.seed_scalers(self.scaler_tensors(size), templated, None)
         params = unstack(templated, self.constraint.compose(self.template_tensors(), scalers, templated))
@@ -132,13 +124,10 @@ class TemplateNet(nn.Module):
             src = source[kind.name]
             stack = src.to_matrix(torch.stack([base.get_parameter(p) for p in src.params]))
             params.update(unstack([kind], {kind.name: self.constraint.seed_free(stack, src, kind, None)}))
-        head = {id(p) for p in task_parameters(self.family, base)}
-        for name, p in base.named_parameters():  # the task-specific part: its width axis follows the width
-            # (not the size's own deeper free parameters, nor a deeper block's label table (DiT): a shallower
-            # sub-size has no place for them)
-            if id(p) in head and has_module(model, name.rpartition(".")[0]):
-                where = task_feature_dim(self.family, name, p)
-                params[name] = self.constraint.resize_features(p, width, *where) if where else p
+        for name in task_names:  # the task-specific part: its width axis follows the width
+            p = base.get_parameter(nearest_block(name, depth, own.depth))
+            where = task_feature_dim(self.family, name, p)
+            params[name] = self.constraint.resize_features(p, width, *where) if where else p
         return model, params
 
     def size_at(self, size: str | None = None, width: int | None = None, depth: int | None = None):
@@ -154,16 +143,20 @@ class TemplateNet(nn.Module):
                                 f"takes leading slices, so widths up to {own.width}")
         return sub_size(own, width, depth)
 
-    def _sub_model(self, size: str, width: int, depth: int) -> tuple[nn.Module, list[Kind]]:
+    def _sub_model(self, size: str, width: int, depth: int) -> tuple[nn.Module, list[Kind], list[str]]:
+        """The plain model of a sub-size with every parameter removed, its kinds, and its task-specific parameters'
+        names (each block's label table of a DiT, deeper blocks' included)."""
         if (size, width, depth) not in self._narrow:
             sub = self.size_at(size, width, depth)
             with keep_rng():  # its parameters are dropped below; a caller's random stream stays as it was
                 model = self.family.build(sub, self.image, self.num_classes)
             tie_weights(self.family, model)
+            task = {id(p) for p in task_parameters(self.family, model)}
+            task_names = [name for name, p in model.named_parameters() if id(p) in task]
             for name, _ in list(model.named_parameters()):
                 pop_parameter(model, name)
             device = self.templates[module_key(self.template_names[0])].device
-            self._narrow[(size, width, depth)] = model.to(device), self.kinds_of(sub)
+            self._narrow[(size, width, depth)] = model.to(device), self.kinds_of(sub), task_names
         return self._narrow[(size, width, depth)]
 
     def forward(self, x: Tensor | dict | None = None, size: str | None = None, width: int | None = None,
@@ -212,6 +205,17 @@ class TemplateNet(nn.Module):
                 module_path, _, leaf = name.rpartition(".")
                 (plain.get_submodule(module_path) if module_path else plain)._buffers[leaf] = buffer.clone()
         return plain
+
+
+def nearest_block(name: str, depth: int, own_depth: int) -> str:
+    """The parameter of an ``own_depth``-block model that serves ``name`` in a ``depth``-block one: the same name,
+    or for a block the own model lacks (a deeper sub-size's label table), the block at the nearest relative depth
+    ``l/(L-1)``, the position a deeper size's interpolated layers take."""
+    match = re.search(r"\.(\d+)\.", name)
+    if match is None or int(match.group(1)) < own_depth:
+        return name
+    block = round(int(match.group(1)) * (own_depth - 1) / max(depth - 1, 1))
+    return f"{name[:match.start(1)]}{block}{name[match.end(1):]}"
 
 
 def unstack(kinds: list[Kind], stacks: dict[str, Tensor]) -> dict[str, Tensor]:

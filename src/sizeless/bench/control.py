@@ -57,8 +57,7 @@ def run_control_bench(cfg: BenchConfig) -> list[dict]:
 
     constraint_config = {"ranks": list(cfg.ranks)} if cfg.constraint == "tucker" else {
         "template_width": cfg.template_width, "num_templates": cfg.num_templates}
-    sampling = SizeSampling(tuple(cfg.bank_widths or ()), cfg.bank_distribution, tuple(cfg.bank_depths or ())) \
-        if cfg.bank_widths or cfg.bank_depths else None
+    sampling = SizeSampling.optional(cfg.bank_widths, cfg.bank_distribution, cfg.bank_depths)
     bank = TemplateBank.load(cfg.bank) if cfg.bank else pretrain(
         source, [cfg.bank_size], family=FAMILY, config=_bank_budget(budget, cfg.bank_size, source, sampling),
         out=out / "bank", resume=True, constraint=cfg.constraint, constraint_config=constraint_config,

@@ -33,7 +33,7 @@ from statistics import mean, stdev
 import matplotlib.pyplot as plt
 import torch
 
-from ..api import evaluate_model, initialize_full, noise_schedule, pretrain, train
+from ..api import evaluate_model, image_spec, initialize_full, noise_schedule, pretrain, sampled_steps, train
 from ..bank import TemplateBank
 from ..data import DataConfig, ImageData, carve, load_data
 from ..errors import Diverged, SizelessError, UnsupportedSize
@@ -43,6 +43,7 @@ from ..gen_metrics import FeatureModel, compare, real_floor
 from ..generation import SampleConfig, sample, to_uint8
 from ..models import load_model
 from ..plotting import save_figure
+from ..sampling import SizeSampling, sub_size
 from ..training import TrainConfig
 from .compare import compared_rows, differences
 from .report import SHARED_BELOW, provenance, settings_record
@@ -77,6 +78,11 @@ class GenerateBenchConfig:
     # "ramp": held on a line over depth while the bank pre-trains (FD at 96x4 and 96x2 12.51 -> 10.92 and 13.38 ->
     # 10.74, level at 64x6: benchmarks/NOTES.md, "A ramp bank"); "learned": free per layer, every report before it
     bank_scalers: str = "ramp"
+    # SWEET's stochastic size scaling of the bank: each pre-training step at a drawn width and depth, with as many
+    # steps as spend the bank's FLOPs (DESIGN 2.7); none: the bank trains its own size only
+    bank_widths: list[int] | None = None
+    bank_depths: list[int] | None = None
+    bank_distribution: str | None = None  # uniform | sandwich (None: uniform; a work folder from before records none)
     embeddings: str = "free"
     teacher_size: str = "128x6"
     batch_size: int = 64
@@ -114,6 +120,10 @@ class GenerateBenchConfig:
         unknown = [m for m in self.methods + self.one_seed_methods if m not in METHODS]
         if unknown:
             raise SizelessError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+        sampling = self.bank_sampling  # a bad one is refused by building it
+        if sampling is not None and sampling.paired:
+            raise SizelessError("--bank-distribution paired distils from class logits, which a DiT has none of: "
+                                "use uniform or sandwich")
         if self.bank_scalers not in ("learned", "ramp"):
             raise SizelessError(f"--bank-scalers must be learned or ramp, not {self.bank_scalers!r}")
         if not self.sizes or not self.methods:
@@ -121,6 +131,8 @@ class GenerateBenchConfig:
         family = get_family("dit")
         for spec in (*self.sizes, self.bank_size, self.budget_size, self.teacher_size, self.sweep_size):
             family.parse_size(spec)  # a bad size is refused here, before the classifier trains
+        for width in sampling.widths if sampling else ():  # and a width the bank's heads cannot run
+            sub_size(family.parse_size(self.bank_size), width)
         for flag, values in (("--lrs", self.lrs), ("--pretrain-lrs", self.pretrain_lrs)):
             if not values or min(values) <= 0:
                 raise SizelessError(f"{flag} must be positive learning rates, got {values}")
@@ -140,9 +152,15 @@ class GenerateBenchConfig:
                                     "folder of a finished bench generate")
 
     @property
+    def bank_sampling(self) -> SizeSampling | None:
+        return SizeSampling.optional(self.bank_widths, self.bank_distribution, self.bank_depths)
+
+    @property
     def bank_input(self) -> str:
-        """The bank's name in the work folder and the reports: a ramp bank is another input than a free one."""
-        return "bank" if self.bank_scalers == "learned" else f"{self.bank_scalers}-bank"
+        """The bank's name in the work folder and the reports: a ramp bank is another input than a free one, a
+        size-sampled bank another than one trained at its own size."""
+        name = "bank" if self.bank_scalers == "learned" else f"{self.bank_scalers}-bank"
+        return f"sampled-{name}" if self.bank_sampling else name
 
 
 # -- what the stages share ---------------------------------------------------------------------------------------
@@ -244,6 +262,16 @@ class GenerateBench:
         c = self.cfg
         return max(1, round(c.pretrain_steps * dit_flops(c.budget_size, self.tokens) / dit_flops(size, self.tokens)))
 
+    def bank_steps(self) -> int:
+        """The bank's steps: its size's share of the FLOPs budget, or as many size-sampled steps as spend it (each
+        step costs the size it drew, counted as the library counts MACs; the draws are pre-training's own)."""
+        c, own = self.cfg, self.steps_for(self.cfg.bank_size)
+        if c.bank_sampling is None:
+            return own
+        family = get_family("dit", {"embeddings": c.embeddings})
+        return sampled_steps(family, family.parse_size(c.bank_size), image_spec(self.data, family="dit"),
+                             self.data.num_classes, c.bank_sampling, self.train_config.seed, own)
+
     def tuned(self, name: str, steps: int, build: Callable[[Path, TrainConfig], None],
               val_loss: Callable[[Path], float]) -> Path:
         """Pre-train one input at every --pretrain-lrs (``WORK/NAME-lrLR``) and return the folder with the lowest
@@ -277,18 +305,19 @@ class GenerateBench:
         kron = {"template_width": c.template_width, "num_templates": c.num_templates, "scalers": c.bank_scalers}
         family_config = {"embeddings": c.embeddings}
 
-        def bank_builder(size: str, constraint_config: dict) -> Callable[[Path, TrainConfig], None]:
+        def bank_builder(size: str, constraint_config: dict, sampling: SizeSampling | None = None
+                         ) -> Callable[[Path, TrainConfig], None]:
             return lambda out, config: pretrain(self.data, [size], family="dit", family_config=family_config,
                                                 constraint_config=constraint_config, config=config, out=out,
-                                                resume=True)
+                                                resume=True, size_sampling=sampling)
 
         def bank_loss(out: Path) -> float:  # the pre-training's own evaluation on the carved validation split
             return next(iter(TemplateBank.load(out).config["val_loss"].values()))
 
         folders = {}
         if "templates" in c.methods:  # the one method that starts from it (direct needs no bank: its own budget)
-            folders["bank"] = self.tuned(c.bank_input, self.steps_for(c.bank_size), bank_builder(c.bank_size, kron),
-                                         bank_loss)
+            folders["bank"] = self.tuned(c.bank_input, self.bank_steps(),
+                                         bank_builder(c.bank_size, kron, c.bank_sampling), bank_loss)
         if "linear-expansion" in c.methods:
             width = get_family("dit").parse_size(c.budget_size).width
             learngene = {"template_width": width, "num_templates": 2, "scalers": "linear"}
@@ -548,8 +577,13 @@ def report(cfg: GenerateBenchConfig, meta: dict, table: list[dict], sweep_rows: 
            features: FeatureModel, floor: dict, path: Path) -> None:
     info, total = features.info, meta["cost"]
     shared = total["cpu_s"] < SHARED_BELOW * total["wall_s"] * meta["threads"]  # other processes had part of the cores
+    sampling = cfg.bank_sampling
+    drawn = " and ".join(f"{what} of {', '.join(map(str, values))}" for what, values in
+                         (("width", sampling.widths), ("depth", sampling.depths)) if values) if sampling else ""
     bank = (f"Bank {cfg.bank_size} (Kronecker, template width {cfg.template_width}, N={cfg.num_templates}, "
-            f"{cfg.bank_scalers} scalers, embeddings {cfg.embeddings}); " if "templates" in cfg.methods else "")
+            f"{cfg.bank_scalers} scalers, embeddings {cfg.embeddings}"
+            + (f"; SWEET-style size sampling, each step at a {drawn} ({sampling.distribution}), as many steps as "
+               "spend its FLOPs" if sampling else "") + "); " if "templates" in cfg.methods else "")
     lines = ["# DiT initializers side by side", "",
              f"Data `{cfg.data}` ({meta['image_size']}x{meta['image_size']} pixels). {bank}pre-training FLOPs of "
              f"{cfg.pretrain_steps} steps at {cfg.budget_size} for every pre-trained input; unseen sizes "
@@ -630,15 +664,16 @@ def run_generate_bench(cfg: GenerateBenchConfig) -> list[dict]:
         other_sweep = [r for r in sweep if r["method"] in other_best]
     methods = cfg.methods + list(other_best)
     table = summarize(rows + others, cfg.sizes, methods)
-    used = {cfg.bank_input: cfg.bank_size} if "templates" in cfg.methods else {}  # what the methods started from
+    # what the methods started from: name -> (size, steps)
+    used = {cfg.bank_input: (cfg.bank_size, bench.bank_steps())} if "templates" in cfg.methods else {}
     if "linear-expansion" in cfg.methods:
-        used["learngene"] = cfg.budget_size
+        used["learngene"] = cfg.budget_size, bench.steps_for(cfg.budget_size)
     if "weight-selection" in cfg.methods:
-        used["teacher"] = cfg.teacher_size
+        used["teacher"] = cfg.teacher_size, bench.steps_for(cfg.teacher_size)
     if "direct" in cfg.methods:
-        used |= {f"direct-{size}": size for size in cfg.sizes}
-    inputs_meta = {name: f"{size}, {bench.steps_for(size)} steps, LR {bench.chosen_lr(name):g}"
-                   for name, size in used.items()}
+        used |= {f"direct-{size}": (size, bench.steps_for(size)) for size in cfg.sizes}
+    inputs_meta = {name: f"{size}, {steps} steps{' drawn' if name == cfg.bank_input and cfg.bank_sampling else ''}, "
+                   f"LR {bench.chosen_lr(name):g}" for name, (size, steps) in used.items()}
     pretrain_lrs = {name: {f"{lr:g}": bench.pretrain_scores[name][f"{lr:g}"] for lr in cfg.pretrain_lrs}
                     for name in used}
     if record is not None:  # the inputs only the compared bench built (its direct pre-training, say)

@@ -463,8 +463,7 @@ def _build_inputs(cfg: BenchConfig, out: Path, data: tuple[ImageData, ImageData]
     family_config = family_options(cfg.family, share_stages=cfg.share_stages)
     constraint_config = {"ranks": list(cfg.ranks)} if cfg.constraint == "tucker" else {
         "template_width": cfg.template_width, "num_templates": cfg.num_templates}
-    sampling = SizeSampling(tuple(cfg.bank_widths or ()), cfg.bank_distribution, tuple(cfg.bank_depths or ())) \
-        if cfg.bank_widths or cfg.bank_depths else None
+    sampling = SizeSampling.optional(cfg.bank_widths, cfg.bank_distribution, cfg.bank_depths)
     given = TemplateBank.load(cfg.bank) if cfg.bank else None  # a wrong path fails here, in one line
     tag = _bank_tag(cfg, seed)
     if given is None and cfg.finished_only and not _finished(out / f"bank-{tag}"):

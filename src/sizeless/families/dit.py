@@ -133,6 +133,10 @@ class DiTFamily:
         tables = [b.norm1.emb.class_embedder.embedding_table.weight for b in model.transformer_blocks]
         return list({id(t): t for t in tables}.values())  # one table when the blocks share their embedder
 
+    def task_feature_dim(self, name: str, param: nn.Parameter) -> tuple[int, bool]:
+        """A label table writes the width (its columns): size sampling resizes it as an output, not rescaled."""
+        return 1, False
+
     def example(self, image: ImageSpec, batch: int = 1) -> dict:
         """One forward's keyword inputs (MACs and latency): noisy images, a timestep and a label per image."""
         images = torch.randn(batch, image.in_chans, image.img_size, image.img_size,
