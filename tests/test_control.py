@@ -240,9 +240,12 @@ def test_task_parts_carry_to_seen_environments_only(dt_bank, policy_dir, pendulu
                           family="decision-transformer", log_dir=tmp_path / "d").model  # the same pre-training
     assert torch.equal(kept.encoder.h[0].attn.c_attn.weight, new.encoder.h[0].attn.c_attn.weight)
     assert not torch.equal(kept.embed_state.weight, new.embed_state.weight)
-    for data, head in ((pendulum, "the teacher's"), (other, "new")):
+    # weight selection: the teacher's parts for its environment; new ones for another, or for its environment's
+    # states padded wider than the teacher's (not selected from 4 columns, which cannot give 6)
+    wider = dataclasses.replace(pendulum, states=torch.nn.functional.pad(pendulum.states, (0, 2)))
+    for data, head in ((pendulum, "the teacher's"), (other, "new"), (wider, "new")):
         init = initialize_full("32x2", data, method="weight-selection", teacher=policy_dir)
-        assert init.meta["head"] == head
+        assert init.meta["head"] == head and init.model.config.state_dim == data.state_dim
 
 
 def test_train_and_eval_roll_out(policy_dir, pendulum, tmp_path, run_cli):

@@ -139,6 +139,11 @@ class DecisionTransformerFamily(TransformerSizes):
             out.append((q, k, v, block.attn.c_proj.weight.T, block.attn.num_heads))
         return out
 
+    def input_of(self, config: dict) -> TaskSpec:
+        """The task a saved policy was built for, from its transformers config (what a weight-selection teacher's
+        embeddings read: its padded state size)."""
+        return TaskSpec(config["state_dim"], config["act_dim"], config["max_ep_len"], config["n_positions"] // 3)
+
     def size_of(self, config: dict) -> ViTSize:
         """The size of a saved model from its transformers config (weight-selection teachers)."""
         return ViTSize(config["hidden_size"], config["n_layer"], config["n_head"],

@@ -101,7 +101,9 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
     record = {**config.get("sizeless", {}), **config}
     teacher_labels = label_space(record.get("num_classes", 0), record["label_names"], "") \
         if record.get("label_names") else None
-    same_classes = reuses_task_parts(family) and carries_task_parts(family, teacher_labels, data.labels)
+    teacher_input = family.input_of(config) if size_of is not None else None  # a policy's padded state size
+    same_classes = reuses_task_parts(family) and carries_task_parts(family, teacher_labels, data.labels,
+                                                                    teacher_input, image)
     # the teacher's head is selected like any tensor when it predicts the target's classes; else the head is new,
     # and so is everything under "head" (ConvNeXt's head.norm), as in the reference code
     new_head = set() if same_classes else {n for n, p in student.named_parameters() if id(p) in head}
