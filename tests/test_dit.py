@@ -121,7 +121,8 @@ def test_pretrain_records_the_diffusion_objective(dit_bank):
     bank, _ = dit_bank
     assert bank.config["objective"] == "diffusion" and bank.config["diffusion"]["num_train_timesteps"] == 1000
     assert "val_loss" in bank.config and bank.config["val_loss"]["32x2h1"] < 1.0
-    assert not any("class_embedder" in k for k in bank.tensors)  # the label table is task-specific
+    tables = [k for k in bank.tensors if "class_embedder" in k]  # task-specific: stored apart, like a head
+    assert tables and all(k.startswith("head/32x2h1/transformer_blocks.") for k in tables)
 
 
 def test_a_few_diffusion_steps_on_digits_lower_the_loss(digits):
@@ -156,10 +157,21 @@ def test_init_transfers_to_new_classes_and_trains(dit_bank, digits, tmp_path):
     assert json.loads((tmp_path / "t" / "config.json").read_text())["num_embeds_ada_norm"] == 10
 
 
-def test_the_label_table_is_new_even_for_the_bank_classes(dit_bank, digits):
-    bank, _ = dit_bank  # a bank stores no label table, so none is reused (a classifier's head would be)
-    init = initialize_full("32x2", digits, bank=bank, fit=TrainConfig(steps=0, batch_size=32))
-    assert init.meta["head"] == "new" and not any(k.startswith("head/") for k in bank.tensors)
+def test_label_tables_carry_to_the_bank_classes_and_a_deeper_block_takes_the_nearest(dit_bank, digits):
+    """The label tables are the task-specific part, carried like a classifier's head: for the bank's own classes each
+    block starts with the bank's table (resized to the width; a block deeper than the bank's, the nearest one's), for
+    other classes with a new one."""
+    bank, _ = dit_bank
+    init = initialize_full("64x3", digits, bank=bank, fit=TrainConfig(steps=0, batch_size=32))
+    assert init.meta["head"] == "the bank's"
+    table = "transformer_blocks.{}.norm1.emb.class_embedder.embedding_table.weight"
+    for block, source in ((0, 0), (1, 0), (2, 1)):  # l * 1/2 rounded half to even: 0.5 -> 0, 1.0 -> 1
+        stored = bank.tensors[f"head/32x2h1/{table.format(source)}"]
+        torch.testing.assert_close(init.model.get_parameter(table.format(block)),
+                                   bank.constraint.resize_features(stored, 64, 1, False))
+    other = ImageData("other", digits.train, digits.val, 10, [f"c{i}" for i in range(10)], augment=False,
+                      mean=(0.5,), std=(0.5,))  # ten classes, but not the bank's
+    assert initialize_full("32x2", other, bank=bank, fit=TrainConfig(steps=0, batch_size=32)).meta["head"] == "new"
 
 
 @pytest.mark.parametrize("method", ["scratch", "mimetic", "weight-selection", "linear-expansion", "direct"])
@@ -330,15 +342,16 @@ def test_a_dit_narrower_than_a_patchs_values_is_refused():
         return_dict=False)[0].shape == (1, 3, 32, 32)
 
 
-def test_a_deeper_sub_size_takes_each_new_blocks_label_table_from_the_nearest_block():
-    """Size sampling at a depth beyond the size's: the deeper blocks' label tables (task parameters the size does not
-    hold) are those of the block at the nearest relative depth, which a step then trains; a narrower width keeps the
-    leading replicas of a table's columns, unscaled (a table writes the width, it does not sum over it)."""
+def test_a_deeper_sub_size_takes_each_blocks_label_table_from_the_nearest_block():
+    """Size sampling at a depth beyond the size's: each block's label table (the deeper ones are task parameters the
+    size does not hold) is that of the block at the nearest relative depth, which a step then trains; a narrower
+    width keeps the leading replicas of a table's columns, unscaled (a table writes the width, it does not sum over
+    it)."""
     net = _perturbed_net("kronecker", "free", sizes=("64x4h2",))
     table = "transformer_blocks.{}.norm1.emb.class_embedder.embedding_table.weight"
     base = dict(net.model().named_parameters())
     _, params = net.weights(None, None, 6)
-    for block, source in ((1, 1), (3, 3), (4, 2), (5, 3)):  # l * 3/5 rounded: 2.4 -> 2, 3.0 -> 3
+    for block, source in ((0, 0), (1, 1), (2, 1), (3, 2), (4, 2), (5, 3)):  # l * 3/5 rounded
         assert torch.equal(params[table.format(block)], base[table.format(source)]), block
     _, narrow = net.weights(None, 32, None)  # template width 16: four replicas per column, the leading two kept
     leading = base[table.format(0)].view(11, 16, 4)[:, :, :2].reshape(11, 32)

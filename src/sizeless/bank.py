@@ -19,12 +19,11 @@ from .families import (
     carries_task_parts,
     get_family,
     input_key,
-    reuses_task_parts,
     task_feature_dim,
     task_parameters,
 )
 from .files import load_tensors, read_json, save_tensors, write_json
-from .templated import TemplateNet
+from .templated import TemplateNet, nearest_block
 from .training import TrainConfig
 
 FORMAT = "sizeless-bank"
@@ -106,8 +105,7 @@ class TemplateBank:
             head = {id(p) for p in task_parameters(net.family, model)}
             free = {n: p for n, p in model.named_parameters() if n not in templated and id(p) not in head}
             tensors.update({f"free/{key}/{n}": p for n, p in free.items()})
-            if reuses_task_parts(net.family):
-                tensors.update({f"head/{key}/{n}": p for n, p in model.named_parameters() if id(p) in head})
+            tensors.update({f"head/{key}/{n}": p for n, p in model.named_parameters() if id(p) in head})
         config = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -135,8 +133,9 @@ class TemplateBank:
 
     def carries_task_parts(self, labels: tuple | None, image=None) -> bool:
         """Whether a target of ``labels`` (its label space) and input ``image`` (default: the bank's) gets the bank's
-        task-specific part (else a new one)."""
-        return (labels is not None and reuses_task_parts(self.family)
+        task-specific part (else a new one): the family's carry rule, for a bank that stored one (DiT banks made
+        before label tables carried stored none)."""
+        return (labels is not None and any(k.startswith("head/") for k in self.tensors)
                 and carries_task_parts(self.family, self.labels, labels, self.image, image or self.image))
 
     def build_net(self, size, num_classes: int, seed: int = 0, image: ImageSpec | None = None,
@@ -181,9 +180,9 @@ class TemplateBank:
             model = net.model()
             if self.carries_task_parts(labels, image):
                 head = {id(p) for p in task_parameters(family, model)}
-                for name, param in model.named_parameters():
-                    stored = self.tensors.get(f"head/{source}/{name}")
-                    if id(param) in head and stored is not None:  # banks before 0.2 (policy banks: 0.x) stored none
+                for name, param in model.named_parameters():  # a block deeper than the source's: the nearest one's
+                    stored = self.tensors.get(f"head/{source}/{nearest_block(name, size.depth, source_size.depth)}")
+                    if id(param) in head and stored is not None:
                         where = task_feature_dim(family, name, param)
                         param.copy_(net.constraint.resize_features(stored, param.shape[where[0]], *where) if where
                                     else stored)

@@ -208,13 +208,13 @@ class TemplateNet(nn.Module):
 
 
 def nearest_block(name: str, depth: int, own_depth: int) -> str:
-    """The parameter of an ``own_depth``-block model that serves ``name`` in a ``depth``-block one: the same name,
-    or for a block the own model lacks (a deeper sub-size's label table), the block at the nearest relative depth
-    ``l/(L-1)``, the position a deeper size's interpolated layers take."""
+    """The parameter of an ``own_depth``-block model that serves ``name`` in a ``depth``-block one: in a deeper model
+    every block takes the block at the nearest relative depth ``l/(L-1)`` (ties to even), where a deeper size's
+    interpolated layers sit; in a shallower one, the same block (the leading layers a shallower size keeps)."""
     match = re.search(r"\.(\d+)\.", name)
-    if match is None or int(match.group(1)) < own_depth:
+    if match is None or depth <= own_depth:
         return name
-    block = round(int(match.group(1)) * (own_depth - 1) / max(depth - 1, 1))
+    block = round(int(match.group(1)) * (own_depth - 1) / (depth - 1))
     return f"{name[:match.start(1)]}{block}{name[match.end(1):]}"
 
 

@@ -185,12 +185,6 @@ def carries_task_parts(family: Any, source_labels: tuple | None, target_labels: 
     return source_labels == target_labels
 
 
-def reuses_task_parts(family: Any) -> bool:
-    """Whether banks and weight-selection teachers hand their task-specific part on at all (a DiT's: never, its label
-    tables start new); direct pre-training keeps its own by :func:`carries_task_parts` alone."""
-    return getattr(family, "reuses_task_parts", True)
-
-
 def model_classes(family: Any, model: nn.Module) -> int | None:
     """How many classes a plain model's task-specific part serves; None for a model without classes."""
     hook = getattr(family, "num_classes", None)

@@ -7,8 +7,10 @@ every block its own timestep/label embedding (the original DiT has one); ``embed
 a templated model does with them: ``free`` (per block, plain parameters that new sizes seed by
 resizing; the default, best at new sizes in benchmarks/dit-embeddings), ``templated`` (per block,
 composed like the rest) or ``shared`` (one embedder for all blocks, as in the original DiT). The
-label table is the task-specific part (like a classifier's head): new at every init, never stored in
-a bank. diffusers is imported on first use (it takes seconds).
+label tables are the task-specific part (like a classifier's head): a bank, a weight-selection teacher
+and direct pre-training hand theirs on to a target of the same classes (a deeper target's blocks take the
+nearest block's), and every method starts other classes with new ones. diffusers is imported on first use
+(it takes seconds).
 """
 
 from __future__ import annotations
@@ -48,9 +50,6 @@ class DiTFamily:
     custom_architectures = ()
     default_depths = range(2, 25)
     example_noun = "image"
-    # templates and weight selection start a DiT with new label tables (what #11's benches measured); direct
-    # pre-training keeps its own for the same classes
-    reuses_task_parts = False
     # weight selection keeps the same channels in each of the adaLN chunks (shift, scale, gate x 2; final shift/scale)
     selection_groups: ClassVar[dict] = {"norm1.linear.weight": (0, 6), "norm1.linear.bias": (0, 6),
                                         "proj_out_1.weight": (0, 2), "proj_out_1.bias": (0, 2)}

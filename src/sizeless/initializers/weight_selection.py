@@ -14,7 +14,7 @@ import torch
 
 from ..data import ImageData, label_space
 from ..errors import SizelessError, UnsupportedSize
-from ..families import ImageSpec, carries_task_parts, get_family, reuses_task_parts, task_parameters
+from ..families import ImageSpec, carries_task_parts, get_family, task_parameters
 from ..models import check_input, input_geometry, load_model, teacher_family
 from ..norm_stats import has_batchnorm, reestimate_batchnorm
 from ..rng import seeded
@@ -102,8 +102,7 @@ def weight_selection(size, data: ImageData, options: InitOptions) -> Initialized
     teacher_labels = label_space(record.get("num_classes", 0), record["label_names"], "") \
         if record.get("label_names") else None
     teacher_input = family.input_of(config) if size_of is not None else None  # a policy's padded state size
-    same_classes = reuses_task_parts(family) and carries_task_parts(family, teacher_labels, data.labels,
-                                                                    teacher_input, image)
+    same_classes = carries_task_parts(family, teacher_labels, data.labels, teacher_input, image)
     # the teacher's head is selected like any tensor when it predicts the target's classes; else the head is new,
     # and so is everything under "head" (ConvNeXt's head.norm), as in the reference code
     new_head = set() if same_classes else {n for n, p in student.named_parameters() if id(p) in head}
