@@ -7,6 +7,7 @@ import torch
 from diffusers import DDPMScheduler, DiTTransformer2DModel
 
 from sizeless.api import generate, initialize_full, pretrain, train
+from sizeless.bank import TemplateBank
 from sizeless.constraints import build_constraint
 from sizeless.data import ImageData, Split
 from sizeless.diffusion import Diffusion, DiffusionConfig
@@ -172,6 +173,8 @@ def test_label_tables_carry_to_the_bank_classes_and_a_deeper_block_takes_the_nea
     other = ImageData("other", digits.train, digits.val, 10, [f"c{i}" for i in range(10)], augment=False,
                       mean=(0.5,), std=(0.5,))  # ten classes, but not the bank's
     assert initialize_full("32x2", other, bank=bank, fit=TrainConfig(steps=0, batch_size=32)).meta["head"] == "new"
+    older = TemplateBank(bank.config, {k: v for k, v in bank.tensors.items() if not k.startswith("head/")})
+    assert initialize_full("32x2", digits, bank=older, fit=TrainConfig(steps=0, batch_size=32)).meta["head"] == "new"
 
 
 @pytest.mark.parametrize("method", ["scratch", "mimetic", "weight-selection", "linear-expansion", "direct"])
