@@ -364,6 +364,21 @@ def test_a_deeper_sub_size_takes_each_blocks_label_table_from_the_nearest_block(
     assert base[table.format(2)].grad.abs().sum() > 0  # block 4 is block 2's table
 
 
+def test_nearest_block_maps_only_the_familys_blocks():
+    """A deeper model's block ``l`` reads block ``round(l (L_own - 1) / (L - 1))``; names outside the family's
+    blocks (an indexed head such as a policy's ``predict_action.0``) and families that name no blocks map to
+    themselves, as does every name at a depth the source has."""
+    from sizeless.families import nearest_block
+
+    dit, table = get_family("dit"), "transformer_blocks.{}.norm1.emb.class_embedder.embedding_table.weight"
+    deeper = [nearest_block(dit, table.format(b), 6, 4) for b in range(6)]
+    assert deeper == [table.format(b) for b in (0, 1, 1, 2, 2, 3)]
+    assert nearest_block(dit, table.format(3), 4, 6) == table.format(3)
+    assert nearest_block(dit, "head.3.weight", 6, 2) == "head.3.weight"  # an index, but not a block's
+    policy = get_family("decision-transformer")
+    assert nearest_block(policy, "predict_action.3.weight", 6, 2) == "predict_action.3.weight"
+
+
 def test_a_size_sampled_dit_bank_counts_the_flops_its_draws_cost(digits):
     from sizeless.families import example_macs
     from sizeless.sampling import SizeSampling, size_draws, sub_size

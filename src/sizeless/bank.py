@@ -19,11 +19,12 @@ from .families import (
     carries_task_parts,
     get_family,
     input_key,
+    nearest_block,
     task_feature_dim,
     task_parameters,
 )
 from .files import load_tensors, read_json, save_tensors, write_json
-from .templated import TemplateNet, nearest_block
+from .templated import TemplateNet
 from .training import TrainConfig
 
 FORMAT = "sizeless-bank"
@@ -181,7 +182,8 @@ class TemplateBank:
             if self.carries_task_parts(labels, image):
                 head = {id(p) for p in task_parameters(family, model)}
                 for name, param in model.named_parameters():  # a block deeper than the source's: the nearest one's
-                    stored = self.tensors.get(f"head/{source}/{nearest_block(name, size.depth, source_size.depth)}")
+                    stored_name = nearest_block(family, name, size.depth, source_size.depth)
+                    stored = self.tensors.get(f"head/{source}/{stored_name}")
                     if id(param) in head and stored is not None:
                         where = task_feature_dim(family, name, param)
                         param.copy_(net.constraint.resize_features(stored, param.shape[where[0]], *where) if where

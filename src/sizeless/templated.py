@@ -6,7 +6,6 @@ parameters removed, and ``functional_call`` feeds it the weights the constraint 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
 import torch
@@ -14,7 +13,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from .errors import SizelessError
-from .families import Family, ImageSpec, Kind, task_feature_dim, task_parameters, tie_weights
+from .families import Family, ImageSpec, Kind, nearest_block, task_feature_dim, task_parameters, tie_weights
 from .rng import keep_rng, seeded
 from .sampling import sub_size
 
@@ -125,7 +124,7 @@ class TemplateNet(nn.Module):
             stack = src.to_matrix(torch.stack([base.get_parameter(p) for p in src.params]))
             params.update(unstack([kind], {kind.name: self.constraint.seed_free(stack, src, kind, None)}))
         for name in task_names:  # the task-specific part: its width axis follows the width
-            p = base.get_parameter(nearest_block(name, depth, own.depth))
+            p = base.get_parameter(nearest_block(self.family, name, depth, own.depth))
             where = task_feature_dim(self.family, name, p)
             params[name] = self.constraint.resize_features(p, width, *where) if where else p
         return model, params
@@ -205,17 +204,6 @@ class TemplateNet(nn.Module):
                 module_path, _, leaf = name.rpartition(".")
                 (plain.get_submodule(module_path) if module_path else plain)._buffers[leaf] = buffer.clone()
         return plain
-
-
-def nearest_block(name: str, depth: int, own_depth: int) -> str:
-    """The parameter of an ``own_depth``-block model that serves ``name`` in a ``depth``-block one: in a deeper model
-    every block takes the block at the nearest relative depth ``l/(L-1)`` (ties to even), where a deeper size's
-    interpolated layers sit; in a shallower one, the same block (the leading layers a shallower size keeps)."""
-    match = re.search(r"\.(\d+)\.", name)
-    if match is None or depth <= own_depth:
-        return name
-    block = round(int(match.group(1)) * (own_depth - 1) / (depth - 1))
-    return f"{name[:match.start(1)]}{block}{name[match.end(1):]}"
 
 
 def unstack(kinds: list[Kind], stacks: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -174,6 +174,20 @@ def task_feature_dim(family: Any, name: str, param: nn.Parameter) -> tuple[int, 
     return (1, True) if param.ndim == 2 else None
 
 
+def nearest_block(family: Any, name: str, depth: int, own_depth: int) -> str:
+    """The parameter of an ``own_depth``-block model that serves ``name`` in a ``depth``-block one, for task parts
+    that live inside the blocks (a DiT's label tables): in a deeper model every block takes the block at the nearest
+    relative depth ``l/(L-1)`` (ties to even), where a deeper size's interpolated layers sit; in a shallower one, the
+    same block (the leading layers a shallower size keeps). A family says where its blocks are with
+    ``block_prefix`` (``"transformer_blocks."``: names ``transformer_blocks.N.rest``); other names map to
+    themselves."""
+    prefix = getattr(family, "block_prefix", None)
+    if prefix is None or depth <= own_depth or not name.startswith(prefix):
+        return name
+    index, _, rest = name[len(prefix):].partition(".")
+    return f"{prefix}{round(int(index) * (own_depth - 1) / (depth - 1))}.{rest}"
+
+
 def carries_task_parts(family: Any, source_labels: tuple | None, target_labels: tuple, source_input: Any = None,
                        target_input: Any = None) -> bool:
     """Whether a pre-trained model's task-specific part serves the target: a classifier's head when the classes are

@@ -50,6 +50,7 @@ class DiTFamily:
     custom_architectures = ()
     default_depths = range(2, 25)
     example_noun = "image"
+    block_prefix = "transformer_blocks."  # each block holds its own label table: a task part inside the blocks
     # weight selection keeps the same channels in each of the adaLN chunks (shift, scale, gate x 2; final shift/scale)
     selection_groups: ClassVar[dict] = {"norm1.linear.weight": (0, 6), "norm1.linear.bias": (0, 6),
                                         "proj_out_1.weight": (0, 2), "proj_out_1.bias": (0, 2)}
