@@ -130,6 +130,50 @@ def test_a_bank_variant_is_reported_beside_another_benchs_methods(finished, tmp_
     assert "24 steps" in saved["meta"]["inputs"]["ramp-bank"]
 
 
+def test_a_given_metric_classifier_is_used_as_is_and_pinned_to_the_work_folder(finished, tmp_path):
+    """--feature-model: no classifier trains; the runs are measured with the given one (its hash in the record, so
+    --compare-with accepts a bench that trained the same weights); another classifier on resume is refused."""
+    import shutil
+
+    out, _ = finished
+    given = tmp_path / "clf"
+    shutil.copytree(out / "work" / "classifier", given)
+    bench = tmp_path / "bench"
+    settings = {**TINY, "sizes": ["32x3"], "methods": ["scratch"], "seeds": 1}
+    run_generate_bench(GenerateBenchConfig(out=bench, **settings, feature_model=given, compare_with=out))
+    ledger = json.loads((bench / "work" / "ledger.json").read_text())
+    assert "classifier" not in ledger and not (bench / "work" / "classifier").exists()
+    meta = json.loads((bench / "results.json").read_text())["meta"]
+    finished_meta = json.loads((out / "results.json").read_text())["meta"]
+    assert meta["classifier"]["sha256"] == finished_meta["classifier"]["sha256"]
+    assert meta["floor"] == finished_meta["floor"]
+    assert f"given (`--feature-model {given}`)" in (bench / "report.md").read_text()
+    with (given / "model.safetensors").open("r+b") as f:  # other weights under the same path
+        f.seek(-4, 2)
+        f.write(b"\x00\x00\x80\x3f")
+    with pytest.raises(SizelessError, match="holds runs measured with the metric classifier"):
+        run_generate_bench(GenerateBenchConfig(out=bench, **settings, feature_model=given))
+
+
+@pytest.mark.parametrize("case", ["missing", "not a classifier", "other classes"])
+def test_a_bad_feature_model_is_refused_before_anything_trains(finished, tmp_path, case):
+    from sizeless.api import train
+    from sizeless.data import DataConfig
+    from sizeless.training import TrainConfig
+
+    out, _ = finished
+    path, match = {"missing": (tmp_path / "none", "not found"),
+                   "not a classifier": (out / "work" / "ramp-bank-lr0.001", "is a template bank, not a classifier"),
+                   "other classes": (tmp_path / "five", "has 5 classes, the data 10")}[case]
+    if case == "other classes":
+        train(None, DataConfig("digits", classes=[0, 1, 2, 3, 4]), TrainConfig(steps=1, batch_size=8), size="32x1",
+              family="vit", out=path)
+    bench = tmp_path / "bench"
+    with pytest.raises(SizelessError, match=match):
+        run_generate_bench(GenerateBenchConfig(out=bench, **{**TINY, "methods": ["scratch"]}, feature_model=path))
+    assert not (bench / "work" / "ledger.json").exists()
+
+
 def test_a_size_sampled_bank_spends_the_budgets_flops_in_drawn_steps(tmp_path):
     """SWEET's stochastic size scaling as a bench option: the bank draws a width and depth per step and gets as many
     steps as spend the FLOPs every other input gets (DESIGN 2.7); its folder and the report say it was sampled."""
@@ -173,6 +217,7 @@ def test_a_comparison_under_another_protocol_is_refused_before_any_training(fini
     (["--fd-points", "0,2"], "fractions of the budget"),
     (["--val-images", "5000"], "--val-images 5000 must be between"),
     (["--compare-with", "{tmp}/nothing"], "not found"),
+    (["--feature-model", "{tmp}/nothing"], "--feature-model"),
     (["--bank-scalers", "linear"], "--bank-scalers must be learned or ramp"),
     (["--bank-depths", "2,6", "--bank-distribution", "paired"], "a DiT has none of"),
     (["--bank-widths", "64,80"], "sampled widths must be multiples of 32"),

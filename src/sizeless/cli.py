@@ -811,6 +811,8 @@ def bench_generate(
     classifier_family: Annotated[str, _opt("the metric classifier's family")] = "convnext",
     classifier_epochs: Annotated[int, _opt("its training epochs", callback=checks.at_least_one)] = 5,
     classifier_lr: Annotated[float, _opt("its LR", callback=checks.positive)] = 2e-3,
+    feature_model: Annotated[Path | None, _opt("a metric classifier trained before (sizeless train) instead of "
+                                               "training one: the same instrument across benches and machines")] = None,
     compare_with: Annotated[Path | None, _opt("report the methods this bench does not run from the bench generate "
                                               "output in this folder (same protocol, FLOPs and classifier; "
                                               "checked)")] = None,
@@ -832,7 +834,7 @@ def bench_generate(
         guidance=guidance, grid_steps=grid_steps, curve_points=curve_points,
         fd_points=_floats(fd_points, "--fd-points"),
         classifier_size=classifier_size, classifier_family=classifier_family, classifier_epochs=classifier_epochs,
-        classifier_lr=classifier_lr, compare_with=compare_with)
+        classifier_lr=classifier_lr, feature_model=feature_model, compare_with=compare_with)
     run_generate_bench(config)
     console.print(f"[green]report written to {out / 'report.md'}[/]")
     Console().print((out / "report.md").read_text())

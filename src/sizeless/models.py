@@ -169,6 +169,8 @@ def load_model_for(path: str | Path, objective: str, needed: str) -> tuple[nn.Mo
     sampling) and its config; any other model is refused in one line saying what it is and what is ``needed``."""
     from .families import get_family
 
+    if (Path(path) / "templates.safetensors").exists():
+        raise SizelessError(f"{path} is a template bank, not {needed}")
     family = model_record(path).get("family", "vit")  # checked before minutes of building a model
     if objective not in get_family(family).objectives:
         raise SizelessError(f"{path} is a {family} model, not {needed}")

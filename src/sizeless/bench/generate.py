@@ -56,7 +56,7 @@ INPUT_OF = {"templates": "bank", "linear-expansion": "learngene", "weight-select
 # names), the sample grids, where it reports and what it compares with; any other setting would reuse cached inputs
 # and runs made under another one as if not
 RESUMABLE = ("out", "work", "methods", "one_seed_methods", "sizes", "seeds", "lrs", "pretrain_lrs", "grid_steps",
-             "compare_with")
+             "compare_with", "feature_model")  # a given metric classifier is pinned by its weights' hash instead
 # what --compare-with checks before it puts another bench's numbers beside these
 PROTOCOL = ("steps", "batch_size", "fit_steps", "lrs", "sweep_size", "sweep_steps", "val_images", "test_images",
             "num_images", "sample_steps", "guidance", "curve_points", "fd_points", "pretrain_lrs")
@@ -111,6 +111,9 @@ class GenerateBenchConfig:
     classifier_family: str = "convnext"
     classifier_epochs: int = 5
     classifier_lr: float = 2e-3
+    # a metric classifier trained before (sizeless train): the same instrument across benches and machines, whose
+    # thread count and CPU model change the bits of one trained here (and so its FD); None: train one here
+    feature_model: Path | None = None
     compare_with: Path | None = None  # another bench's output: its methods this one does not run, reported beside
 
     def __post_init__(self) -> None:
@@ -145,6 +148,11 @@ class GenerateBenchConfig:
         if not 0 <= self.fit_steps < self.steps:
             raise SizelessError(f"--fit-steps ({self.fit_steps}) counts inside the budget: it must be below "
                                 f"--steps ({self.steps})")
+        if self.feature_model is not None:
+            self.feature_model = Path(self.feature_model)
+            if not self.feature_model.is_dir():
+                raise SizelessError(f"--feature-model {self.feature_model}: not found; pass a classifier folder "
+                                    "(sizeless train --data ... --out DIR)")
         if self.compare_with is not None:
             self.compare_with = Path(self.compare_with)
             if not (self.compare_with / "results.json").is_file():
@@ -204,6 +212,23 @@ def check_work(cfg: GenerateBenchConfig) -> None:
     write_json(path, mine)
 
 
+def pin_classifier(work: Path, info: dict, data_classes: int, classes: int) -> None:
+    """Refuse a metric classifier over other classes, or another one than the work folder's runs were measured with
+    (their FD and class consistency are cached); record the first one's hash."""
+    if classes != data_classes:
+        raise SizelessError(f"the metric classifier {info['path']} has {classes} classes, the data {data_classes}: "
+                            "train it on the bench's data (sizeless train --data ...)")
+    path = work / "metric_classifier.json"
+    if path.exists():
+        pinned = read_json(path, "metric classifier record")
+        if pinned["sha256"] != info["sha256"]:
+            raise SizelessError(f"{work} holds runs measured with the metric classifier {pinned['path']} (SHA-256 "
+                                f"{pinned['sha256'][:8]}), not {info['path']} ({info['sha256'][:8]}); give this bench "
+                                "another --out (or --work), or that classifier")
+        return
+    write_json(path, {"sha256": info["sha256"], "path": info["path"]})
+
+
 class GenerateBench:
     def __init__(self, cfg: GenerateBenchConfig):
         self.cfg = cfg
@@ -239,11 +264,13 @@ class GenerateBench:
     # -- the metric instrument ------------------------------------------------------------------------
     def classifier(self) -> FeatureModel:
         c = self.cfg
-        out = c.work / "classifier"
-        with self.ledger.stage("classifier"):
-            train(None, self.full, TrainConfig(epochs=c.classifier_epochs, batch_size=128, lr=c.classifier_lr),
-                  size=c.classifier_size, family=c.classifier_family, out=out, resume=True)
+        out = c.feature_model or c.work / "classifier"
+        if c.feature_model is None:
+            with self.ledger.stage("classifier"):
+                train(None, self.full, TrainConfig(epochs=c.classifier_epochs, batch_size=128, lr=c.classifier_lr),
+                      size=c.classifier_size, family=c.classifier_family, out=out, resume=True)
         features = FeatureModel.load(out)
+        pin_classifier(c.work, features.info, self.full.num_classes, features.model.num_classes)
         cache = c.work / "real_features.safetensors"
         if not cache.exists():
             with self.ledger.stage("real-features"):
@@ -591,7 +618,8 @@ def report(cfg: GenerateBenchConfig, meta: dict, table: list[dict], sweep_rows: 
              f"fit's {cfg.fit_steps} steps included); FD/KD/class consistency from {cfg.num_images} images (DDIM "
              f"{cfg.sample_steps} steps, guidance {cfg.guidance:g}) against {cfg.num_images} held-out images; held-out "
              f"denoising loss on {cfg.test_images} held-out images at fixed timesteps and noise.", "",
-             f"**Metric instrument**: {info['family']} {info['size']} classifier trained here "
+             f"**Metric instrument**: {info['family']} {info['size']} classifier "
+             f"{f'given (`--feature-model {cfg.feature_model}`)' if cfg.feature_model else 'trained here'} "
              f"({info['params']:,} parameters), held-out accuracy {100 * info['test_acc']:.2f}%, "
              f"weights SHA-256 `{info['sha256']}`. FD is the Frechet distance in its penultimate "
              "features (FID's formula, not FID: no Inception weights here); KD is KID's kernel estimator in the "
