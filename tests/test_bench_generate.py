@@ -107,7 +107,8 @@ def test_runs_are_redone_when_a_resumed_bench_chooses_another_pretrained_input(f
         (out / "work" / "ledger.json").read_text())))  # a method without a pre-trained input is reused
 
 
-@pytest.mark.parametrize("change", [{"bank_scalers": "learned"}, {"num_templates": 3}, {"steps": 12}])
+@pytest.mark.parametrize("change", [{"bank_scalers": "learned"}, {"num_templates": 3}, {"steps": 12},
+                                    {"constraint": "tucker"}])
 def test_a_work_folder_filled_under_other_settings_is_refused(finished, change):
     out, _ = finished
     ledger = (out / "work" / "ledger.json").read_text()
@@ -172,6 +173,38 @@ def test_a_bad_feature_model_is_refused_before_anything_trains(finished, tmp_pat
     with pytest.raises(SizelessError, match=match):
         run_generate_bench(GenerateBenchConfig(out=bench, **{**TINY, "methods": ["scratch"]}, feature_model=path))
     assert not (bench / "work" / "ledger.json").exists()
+
+
+def test_a_tucker_bank_is_benched_beside_the_kronecker_benchs_methods(finished, tmp_path):
+    """SWEET's constraint in the DiT bench: a Tucker bank under the same FLOPs, named as its own input."""
+    from sizeless.bank import TemplateBank
+
+    out, _ = finished
+    variant = tmp_path / "tucker"
+    settings = {**TINY, "constraint": "tucker", "ranks": [4, 8, 8], "methods": ["templates"], "seeds": 1}
+    table = run_generate_bench(GenerateBenchConfig(out=variant, **settings, compare_with=out))
+    assert {r["status"] for r in table if r["method"] == "templates"} == {"ok"}  # 48x2: wider than the bank, served
+    inputs = json.loads((variant / "results.json").read_text())["meta"]["inputs"]
+    assert "tucker-bank" in inputs and "ramp-bank" not in inputs  # its own input; the others' from the compared bench
+    bank = TemplateBank.load(next((variant / "work").glob("tucker-bank-lr*")))
+    assert bank.constraint.name == "tucker" and bank.constraint.config.ranks == (4, 8, 8)
+    assert "Tucker, core ranks 4x8x8" in (variant / "report.md").read_text()
+
+
+def test_a_work_folder_from_before_a_setting_existed_counts_as_its_default(finished, tmp_path):
+    """Settings added after a folder was filled (here the bank's constraint) held their defaults then."""
+    import shutil
+
+    out, _ = finished
+    copy = tmp_path / "bench"
+    shutil.copytree(out, copy)
+    path = copy / "work" / "settings.json"
+    settings = json.loads(path.read_text())
+    del settings["constraint"], settings["ranks"]
+    path.write_text(json.dumps(settings))
+    ledger = (copy / "work" / "ledger.json").read_text()
+    run_generate_bench(GenerateBenchConfig(out=copy, **TINY))
+    assert (copy / "work" / "ledger.json").read_text() == ledger  # resumed: nothing trained again
 
 
 def test_a_size_sampled_bank_spends_the_budgets_flops_in_drawn_steps(tmp_path):

@@ -773,10 +773,12 @@ def bench_generate(
     bank_size: Annotated[str, _opt("the bank's size")] = "64x4",
     budget_size: Annotated[str | None, _opt("the size whose --pretrain-steps set every pre-training FLOPs budget, "
                                             "where the learngene is built (default: the bank's)")] = None,
+    constraint: Annotated[str, _opt("the bank's constraint: kronecker (WAVE/WeiT) | tucker (SWEET)")] = "kronecker",
+    ranks: RanksOpt = "16,64,64",
     template_width: Annotated[int, _opt("Kronecker template width", callback=checks.at_least_one)] = 32,
-    num_templates: Annotated[int, _opt("templates per kind", callback=checks.at_least_one)] = 4,
-    bank_scalers: Annotated[str, _opt("the bank's scalers: ramp (held on a line over depth) | learned (free per "
-                                      "layer)")] = "ramp",
+    num_templates: Annotated[int, _opt("Kronecker templates per kind", callback=checks.at_least_one)] = 4,
+    bank_scalers: Annotated[str, _opt("a Kronecker bank's scalers: ramp (held on a line over depth) | learned "
+                                      "(free per layer)")] = "ramp",
     bank_widths: Annotated[str | None, _opt("SWEET-style size sampling of the bank: widths drawn per step, e.g. "
                                             "64,96 (it gets as many steps as spend its FLOPs)",
                                             callback=checks.positive_ints)] = None,
@@ -824,7 +826,8 @@ def bench_generate(
         data=data, out=out, work=work, sizes=sizes.split(","),
         methods=methods.split(",") if methods else list(METHODS),
         one_seed_methods=[m for m in one_seed_methods.split(",") if m], seeds=seeds, bank_size=bank_size,
-        budget_size=budget_size, template_width=template_width, num_templates=num_templates, bank_scalers=bank_scalers,
+        budget_size=budget_size, constraint=constraint, ranks=list(checks.parse_ranks(ranks)),
+        template_width=template_width, num_templates=num_templates, bank_scalers=bank_scalers,
         bank_widths=_ints(bank_widths, "--bank-widths") if bank_widths else None,
         bank_depths=_ints(bank_depths, "--bank-depths") if bank_depths else None, bank_distribution=bank_distribution,
         embeddings=embeddings, teacher_size=teacher_size, batch_size=batch_size, pretrain_steps=pretrain_steps,

@@ -73,6 +73,8 @@ class GenerateBenchConfig:
     seeds: int = 2
     bank_size: str = "64x4"
     budget_size: str | None = None  # whose pretrain_steps set every FLOPs budget; the learngene's size (default: bank)
+    constraint: str = "kronecker"  # of the bank: kronecker (template_width, num_templates, bank_scalers) | tucker
+    ranks: list[int] = field(default_factory=lambda: [16, 64, 64])  # a Tucker bank's core: slices, out, in features
     template_width: int = 32
     num_templates: int = 4
     # "ramp": held on a line over depth while the bank pre-trains (FD at 96x4 and 96x2 12.51 -> 10.92 and 13.38 ->
@@ -127,6 +129,9 @@ class GenerateBenchConfig:
         if sampling is not None and sampling.paired:
             raise SizelessError("--bank-distribution paired distils from class logits, which a DiT has none of: "
                                 "use uniform or sandwich")
+        if self.constraint not in ("kronecker", "tucker"):
+            raise SizelessError(f"--constraint must be kronecker or tucker, not {self.constraint!r}")
+        self.ranks = [int(r) for r in self.ranks]
         if self.bank_scalers not in ("learned", "ramp"):
             raise SizelessError(f"--bank-scalers must be learned or ramp, not {self.bank_scalers!r}")
         if not self.sizes or not self.methods:
@@ -167,8 +172,19 @@ class GenerateBenchConfig:
     def bank_input(self) -> str:
         """The bank's name in the work folder and the reports: a ramp bank is another input than a free one, a
         size-sampled bank another than one trained at its own size."""
-        name = "bank" if self.bank_scalers == "learned" else f"{self.bank_scalers}-bank"
+        if self.constraint == "tucker":
+            name = "tucker-bank"
+        else:
+            name = "bank" if self.bank_scalers == "learned" else f"{self.bank_scalers}-bank"
         return f"sampled-{name}" if self.bank_sampling else name
+
+    @property
+    def bank_constraint(self) -> dict:
+        """The bank's constraint config (``bank_scalers`` and the template counts are Kronecker's)."""
+        if self.constraint == "tucker":
+            return {"ranks": list(self.ranks)}
+        return {"template_width": self.template_width, "num_templates": self.num_templates,
+                "scalers": self.bank_scalers}
 
 
 # -- what the stages share ---------------------------------------------------------------------------------------
@@ -204,7 +220,9 @@ def check_work(cfg: GenerateBenchConfig) -> None:
     """Refuse a work folder filled under other settings (say another --bank-scalers); record them in a new one."""
     path, mine = cfg.work / "settings.json", {k: v for k, v in settings_record(cfg).items() if k not in RESUMABLE}
     if path.exists():
-        said = differences(read_json(path, "bench settings"), mine, tuple(mine))
+        # a setting the folder does not record is newer than it: the folder was filled under its default
+        defaults = settings_record(GenerateBenchConfig(data=cfg.data, out=cfg.out))
+        said = differences({**defaults, **read_json(path, "bench settings")}, mine, tuple(mine))
         if said:
             raise SizelessError(f"{cfg.work} holds inputs and runs made under other settings: {said}; give this "
                                 "bench another --out (or --work)")
@@ -329,14 +347,13 @@ class GenerateBench:
 
     def inputs(self) -> dict:
         c = self.cfg
-        kron = {"template_width": c.template_width, "num_templates": c.num_templates, "scalers": c.bank_scalers}
         family_config = {"embeddings": c.embeddings}
 
-        def bank_builder(size: str, constraint_config: dict, sampling: SizeSampling | None = None
-                         ) -> Callable[[Path, TrainConfig], None]:
+        def bank_builder(size: str, constraint_config: dict, sampling: SizeSampling | None = None,
+                         constraint: str = "kronecker") -> Callable[[Path, TrainConfig], None]:
             return lambda out, config: pretrain(self.data, [size], family="dit", family_config=family_config,
-                                                constraint_config=constraint_config, config=config, out=out,
-                                                resume=True, size_sampling=sampling)
+                                                constraint=constraint, constraint_config=constraint_config,
+                                                config=config, out=out, resume=True, size_sampling=sampling)
 
         def bank_loss(out: Path) -> float:  # the pre-training's own evaluation on the carved validation split
             return next(iter(TemplateBank.load(out).config["val_loss"].values()))
@@ -344,7 +361,8 @@ class GenerateBench:
         folders = {}
         if "templates" in c.methods:  # the one method that starts from it (direct needs no bank: its own budget)
             folders["bank"] = self.tuned(c.bank_input, self.bank_steps(),
-                                         bank_builder(c.bank_size, kron, c.bank_sampling), bank_loss)
+                                         bank_builder(c.bank_size, c.bank_constraint, c.bank_sampling,
+                                                      c.constraint), bank_loss)
         if "linear-expansion" in c.methods:
             width = get_family("dit").parse_size(c.budget_size).width
             learngene = {"template_width": width, "num_templates": 2, "scalers": "linear"}
@@ -607,8 +625,9 @@ def report(cfg: GenerateBenchConfig, meta: dict, table: list[dict], sweep_rows: 
     sampling = cfg.bank_sampling
     drawn = " and ".join(f"{what} of {', '.join(map(str, values))}" for what, values in
                          (("width", sampling.widths), ("depth", sampling.depths)) if values) if sampling else ""
-    bank = (f"Bank {cfg.bank_size} (Kronecker, template width {cfg.template_width}, N={cfg.num_templates}, "
-            f"{cfg.bank_scalers} scalers, embeddings {cfg.embeddings}"
+    kind = (f"Tucker, core ranks {'x'.join(map(str, cfg.ranks))}" if cfg.constraint == "tucker" else
+            f"Kronecker, template width {cfg.template_width}, N={cfg.num_templates}, {cfg.bank_scalers} scalers")
+    bank = (f"Bank {cfg.bank_size} ({kind}, embeddings {cfg.embeddings}"
             + (f"; SWEET-style size sampling, each step at a {drawn} ({sampling.distribution}), as many steps as "
                "spend its FLOPs" if sampling else "") + "); " if "templates" in cfg.methods else "")
     lines = ["# DiT initializers side by side", "",
