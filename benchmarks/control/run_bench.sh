@@ -4,7 +4,8 @@
 #   the bank saw (Walker2d-v5), 3. the same on a held-out task (HalfCheetah-v5), judged on its expert data and on its
 #   medium data, reusing the bank, learngene, teacher; 4. few demonstrations: the held-out task's medium data with 2
 #   of its training episodes (--train-subset), at every size; 5. the N = 8 bank; 6. mixed-quality (medium-expert)
-#   data; 7. its bank from a second seed; 8. mixed-quality data with five times the pre-training.
+#   data; 7. its bank from a second seed; 8. mixed-quality data with five times the pre-training; 9. under the
+#   task-parts rule, size-sampled banks; 10. a Tucker bank.
 # Every method gets the same 150 behavior-cloning steps (template methods' 20 fit steps inside them) at the LR of
 # the sweep with the lowest loss on held-out episodes. The weight-selection teacher and direct pre-training get the
 # bank's FLOPs at their own size (the committed reports of steps 2-5 predate that rule and gave them the bank's steps).
@@ -117,3 +118,11 @@ sizeless bench init "${MIXED2000[@]}" --data minari:sizeless/halfcheetah/medium-
 sizeless bench init "${MIXED2000[@]}" --data minari:sizeless/walker2d/medium-expert-v0 --sizes 32x4,64x2,64x4 \
     --eval-steps 20,50,100 --methods templates --bank $S1/bank --out benchmarks/control/bench-walker2d-medexp-sampled-bankseed1 \
     --compare-with benchmarks/control/bench-walker2d-medexp-p2000-carried
+# 10. A Tucker (SWEET) bank at the same place (32x2; ranks 24 = 2 layers x 12 square slices, 32, 32), templates only,
+#     on the held-out body beside steps 8/9b and on Walker2d beside 9c (it carries its task parts there)
+TK=benchmarks/control/bench-halfcheetah-medexp-heldout-tucker
+sizeless bench init "${MIXED2000[@]}" --constraint tucker --ranks 24,32,32 --data minari:sizeless/halfcheetah/medium-expert-v0 \
+    --sizes 48x3,32x4,64x2,64x4 --eval-steps 10,20,50,100 --methods templates --out $TK --compare-with $P
+sizeless bench init "${MIXED2000[@]}" --constraint tucker --ranks 24,32,32 --data minari:sizeless/walker2d/medium-expert-v0 \
+    --sizes 32x4,64x2,64x4 --eval-steps 20,50,100 --methods templates --bank $TK/bank \
+    --out benchmarks/control/bench-walker2d-medexp-tucker --compare-with benchmarks/control/bench-walker2d-medexp-p2000-carried
