@@ -7,6 +7,10 @@ and the LRs they chose before, beside the seed-0 bench's classifier:
 
     python benchmarks/dit_bank_seed.py --from runs/base-work --out benchmarks/dit-bank-seed1-tleg --bank-seed 1 \\
         --methods linear-expansion --lrs 3e-3
+    # a Tucker bank measured with a given metric classifier (no --from: nothing else is reused)
+    python benchmarks/dit_bank_seed.py --feature-model runs/base-work/classifier \\
+        --out benchmarks/dit-bank-seed1-tucker --bank-seed 1 --methods templates --constraint tucker --ranks 36,64,64 \\
+        --lrs 3e-3
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="64x6")
     parser.add_argument("--lrs", default="3e-3,1e-2")
     parser.add_argument("--pretrain-lrs", default="1e-2")
+    parser.add_argument("--constraint", default="kronecker", help="the bank's: kronecker | tucker")
+    parser.add_argument("--ranks", default="16,64,64", help="a Tucker bank's core ranks")
+    parser.add_argument("--feature-model", help="a metric classifier folder instead of --from's")
     args = parser.parse_args()
     work = args.out / "work"
     start_probe_work(args.source, work)
@@ -39,7 +46,9 @@ def main() -> None:
     run_generate_bench(GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=args.sizes.split(","),
                                            methods=args.methods.split(","),
                                            lrs=[float(v) for v in args.lrs.split(",")],
-                                           pretrain_lrs=[float(v) for v in args.pretrain_lrs.split(",")]))
+                                           pretrain_lrs=[float(v) for v in args.pretrain_lrs.split(",")],
+                                           constraint=args.constraint, ranks=[int(v) for v in args.ranks.split(",")],
+                                           feature_model=args.feature_model))
 
 
 if __name__ == "__main__":

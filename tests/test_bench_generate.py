@@ -148,7 +148,8 @@ def test_a_given_metric_classifier_is_used_as_is_and_pinned_to_the_work_folder(f
     finished_meta = json.loads((out / "results.json").read_text())["meta"]
     assert meta["classifier"]["sha256"] == finished_meta["classifier"]["sha256"]
     assert meta["floor"] == finished_meta["floor"]
-    assert f"given (`--feature-model {given}`)" in (bench / "report.md").read_text()
+    report = (bench / "report.md").read_text()
+    assert f"given (`--feature-model {given}`)" in report and "the given classifier not counted" in report
     with (given / "model.safetensors").open("r+b") as f:  # other weights under the same path
         f.seek(-4, 2)
         f.write(b"\x00\x00\x80\x3f")

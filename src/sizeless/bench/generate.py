@@ -678,7 +678,8 @@ def report(cfg: GenerateBenchConfig, meta: dict, table: list[dict], sweep_rows: 
               "Pre-training (same training FLOPs each, forward multiply-adds per image x steps; the LR chosen "
               "above): " + "; ".join(f"{k} {v}" for k, v in meta["inputs"].items()) + ".",
               f"Total: **{total['cpu_s'] / 3600:.2f} CPU-hours** of process time ({total['wall_s'] / 3600:.2f} hours "
-              f"wall at {meta['threads']} thread(s){', shared CPU' if shared else ''}), classifier included.", "",
+              f"wall at {meta['threads']} thread(s){', shared CPU' if shared else ''}), "
+              f"{'the given classifier not counted' if cfg.feature_model else 'classifier included'}.", "",
               "![curves](curves.png)", ""]
     lines += [f"![samples {size}](samples-{size}.png)" for size in cfg.sizes]
     lines += ["", f"- command: `{meta['command']}`", f"- machine: {meta['machine']}", f"- date: {meta['date']}", ""]
