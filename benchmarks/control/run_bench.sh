@@ -126,3 +126,10 @@ sizeless bench init "${MIXED2000[@]}" --constraint tucker --ranks 24,32,32 --dat
 sizeless bench init "${MIXED2000[@]}" --constraint tucker --ranks 24,32,32 --data minari:sizeless/walker2d/medium-expert-v0 \
     --sizes 32x4,64x2,64x4 --eval-steps 20,50,100 --methods templates --bank $TK/bank \
     --out benchmarks/control/bench-walker2d-medexp-tucker --compare-with benchmarks/control/bench-walker2d-medexp-p2000-carried
+#     and a second draw of that bank (pre-training seed 1) on the held-out body
+TK1=benchmarks/control/bench-halfcheetah-medexp-heldout-tucker-bankseed1
+sizeless pretrain --family decision-transformer --data minari:sizeless/hopper/medium-expert-v0,sizeless/walker2d/medium-expert-v0 \
+    --size 32x2 --constraint tucker --ranks 24,32,32 --epochs 4 --steps 2000 --batch-size 32 --lr 1e-3 --context 10 \
+    --seed 1 --out $TK1/bank
+sizeless bench init "${MIXED2000[@]}" --data minari:sizeless/halfcheetah/medium-expert-v0 --sizes 48x3,32x4,64x2,64x4 \
+    --eval-steps 10,20,50,100 --methods templates --bank $TK1/bank --out $TK1 --compare-with $P
