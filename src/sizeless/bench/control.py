@@ -55,12 +55,10 @@ def run_control_bench(cfg: BenchConfig) -> list[dict]:
     inputs: dict[str, dict] = {}
     started = time.process_time()
 
-    constraint_config = {"ranks": list(cfg.ranks)} if cfg.constraint == "tucker" else {
-        "template_width": cfg.template_width, "num_templates": cfg.num_templates}
     sampling = SizeSampling.optional(cfg.bank_widths, cfg.bank_distribution, cfg.bank_depths)
     bank = TemplateBank.load(cfg.bank) if cfg.bank else pretrain(
         source, [cfg.bank_size], family=FAMILY, config=_bank_budget(budget, cfg.bank_size, source, sampling),
-        out=out / "bank", resume=True, constraint=cfg.constraint, constraint_config=constraint_config,
+        out=out / "bank", resume=True, constraint=cfg.constraint, constraint_config=cfg.bank_constraint,
         size_sampling=sampling)
     budgets = _Budgets(bank, len(cfg.sizes))
     inputs["templates"] = _cost(bank.config, cfg.bank or out / "bank", budgets.flops)

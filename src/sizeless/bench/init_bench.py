@@ -222,6 +222,13 @@ class BenchConfig:
     def target_batch(self) -> int:
         return self.target_batch_size or self.batch_size
 
+    @property
+    def bank_constraint(self) -> dict:
+        """The constraint config of a bank built here (the template counts are Kronecker's)."""
+        if self.constraint == "tucker":
+            return {"ranks": list(self.ranks)}
+        return {"template_width": self.template_width, "num_templates": self.num_templates}
+
     @classmethod
     def from_profile(cls, profile: str | None, **settings) -> BenchConfig:
         """A named protocol's settings, overridden by every setting given (``None`` means not given)."""
@@ -461,8 +468,6 @@ def _build_inputs(cfg: BenchConfig, out: Path, data: tuple[ImageData, ImageData]
     source, target = data
     budget = TrainConfig(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size, lr=cfg.pretrain_lr)
     family_config = family_options(cfg.family, share_stages=cfg.share_stages)
-    constraint_config = {"ranks": list(cfg.ranks)} if cfg.constraint == "tucker" else {
-        "template_width": cfg.template_width, "num_templates": cfg.num_templates}
     sampling = SizeSampling.optional(cfg.bank_widths, cfg.bank_distribution, cfg.bank_depths)
     given = TemplateBank.load(cfg.bank) if cfg.bank else None  # a wrong path fails here, in one line
     tag = _bank_tag(cfg, seed)
@@ -476,7 +481,7 @@ def _build_inputs(cfg: BenchConfig, out: Path, data: tuple[ImageData, ImageData]
         source, [cfg.bank_size],
         config=_sampled_budget(cfg, sampling, bank_budget, source) if sampling else bank_budget,
         out=out / f"bank-{tag}", resume=True, family=cfg.family, family_config=family_config, patch_size=cfg.patch_size,
-        constraint=cfg.constraint, constraint_config=constraint_config, size_sampling=sampling)
+        constraint=cfg.constraint, constraint_config=cfg.bank_constraint, size_sampling=sampling)
     if bank.config["family"] != cfg.family:
         raise SizelessError(f"the bank holds {bank.config['family']} templates but the benchmark is for {cfg.family}")
     family, image = bank.family, bank.image
