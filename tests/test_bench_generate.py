@@ -186,10 +186,12 @@ def test_a_tucker_bank_is_benched_beside_the_kronecker_benchs_methods(finished, 
     table = run_generate_bench(GenerateBenchConfig(out=variant, **settings, compare_with=out))
     assert {r["status"] for r in table if r["method"] == "templates"} == {"ok"}  # 48x2: wider than the bank, served
     inputs = json.loads((variant / "results.json").read_text())["meta"]["inputs"]
-    assert "tucker-bank" in inputs and "ramp-bank" not in inputs  # its own input; the others' from the compared bench
-    bank = TemplateBank.load(next((variant / "work").glob("tucker-bank-lr*")))
+    # its own input (a ramp, --bank-scalers' default); the others' from the compared bench
+    assert "tucker-ramp-bank" in inputs and "ramp-bank" not in inputs
+    bank = TemplateBank.load(next((variant / "work").glob("tucker-ramp-bank-lr*")))
     assert bank.constraint.name == "tucker" and bank.constraint.config.ranks == (4, 8, 8)
-    assert "Tucker, core ranks 4x8x8" in (variant / "report.md").read_text()
+    assert bank.constraint.config.scalers == "ramp"
+    assert "Tucker, core ranks 4x8x8, ramp depth scalers" in (variant / "report.md").read_text()
 
 
 def test_a_work_folder_from_before_a_setting_existed_counts_as_its_default(finished, tmp_path):

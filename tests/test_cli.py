@@ -43,10 +43,11 @@ def test_pretrain_takes_the_familys_number_of_templates(tmp_path, run_cli, args,
     assert config["constraint_config"]["num_templates"] == templates
 
 
-def test_ramp_and_linear_scalers_exclude_each_other(tmp_path, run_cli):
-    code, _, err = run_cli("pretrain", "--data", "digits", "--size", "32x3", "--linear-scalers", "--ramp-scalers",
+@pytest.mark.parametrize("other", [["--ramp-scalers"], ["--constraint", "tucker"]])
+def test_linear_scalers_exclude_ramp_scalers_and_tucker(tmp_path, run_cli, other):
+    code, _, err = run_cli("pretrain", "--data", "digits", "--size", "32x3", "--linear-scalers", *other,
                            "--out", str(tmp_path / "bank"))
-    assert code == 2 and "exclude each other" in err and not (tmp_path / "bank").exists()
+    assert code == 2 and "excludes --ramp-scalers and --constraint tucker" in err and not (tmp_path / "bank").exists()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -196,7 +196,7 @@ def test_ramp_scalers_start_and_stay_on_their_depth_line():
     bent = {name: stack + torch.randn(stack.shape, generator=torch.Generator().manual_seed(1))
             for name, stack in scalers.items()}
     before = {name: stack.clone() for name, stack in bent.items()}
-    con.after_step(bent)
+    con.after_step(bent, kinds)
     residual = (before["w"] - bent["w"]).reshape(5, -1)
     t = torch.linspace(0, 1, 5)[:, None]
     # least squares: the residual is orthogonal to both columns of the design (1, l/(L-1))
@@ -208,7 +208,7 @@ def test_ramp_scalers_start_and_stay_on_their_depth_line():
     a, b = bent["w"][0], bent["w"][-1] - bent["w"][0]
     torch.testing.assert_close(deeper, torch.stack([a + layer / 8 * b for layer in range(9)]))
     free = {"w": before["w"].clone()}
-    KroneckerConstraint(KroneckerConfig(template_width=4, num_templates=2)).after_step(free)
+    KroneckerConstraint(KroneckerConfig(template_width=4, num_templates=2)).after_step(free, kinds[:1])
     assert torch.equal(free["w"], before["w"])
 
 

@@ -215,13 +215,14 @@ def test_a_tucker_bank_keeps_its_accuracy_at_a_new_depth(digits, tucker_bank_dir
 
 def test_tucker_config_bounds_and_round_trip():
     config = TuckerConfig(ranks=[1, 1, 1], mlp_ratio=1)
-    assert config.to_dict() == {"ranks": [1, 1, 1], "mlp_ratio": 1}
+    assert config.to_dict() == {"ranks": [1, 1, 1], "mlp_ratio": 1, "scalers": "learned"}
     assert (config.template_width, config.template_mlp_ratio) == (1, 1.0)
     assert TuckerConfig(**config.to_dict()).ranks == (1, 1, 1)
     whole = "Tucker slices the MLP into D x D blocks: its MLP ratio must be a whole number, not "
     for bad, message in (({"ranks": [1, 0, 1]}, "Tucker needs three positive ranks R1,R2,R3, not (1, 0, 1)"),
                          ({"ranks": [2, 2]}, "Tucker needs three positive ranks R1,R2,R3, not (2, 2)"),
-                         ({"mlp_ratio": 2.5}, whole + "2.5"), ({"mlp_ratio": 0}, whole + "0")):
+                         ({"mlp_ratio": 2.5}, whole + "2.5"), ({"mlp_ratio": 0}, whole + "0"),
+                         ({"scalers": "linear"}, "Tucker scalers must be 'learned' or 'ramp', not 'linear'")):
         with pytest.raises(SizelessError) as error:
             TuckerConfig(**bad)
         assert str(error.value) == message  # the whole line a user reads
@@ -393,3 +394,43 @@ def test_a_zero_initialized_kind_gets_exactly_its_own_depth_rows_zeroed():
     zero[5:] = True  # after q's one slice and fc's four: mod's three
     assert torch.count_nonzero(per_layer[:, zero]) == 0
     assert (per_layer[:, ~zero].abs().sum(-1) > 0).all()
+
+
+def test_tucker_ramp_starts_as_a_learngene_and_stays_on_its_depth_line():
+    """Ramp depth scalers: per slice a base and a growth, all 2S directions orthonormal (TLEG's start, T_base +
+    t T_growth with independent slices); a bent X goes back to its least-squares line; a deeper size continues it."""
+    con = build_constraint("tucker", {"ranks": [24, 8, 8], "scalers": "ramp"})
+    assert "held linear in depth" in con.describe()
+    kinds = con.templated(VIT.kinds(VIT.parse_size("64x4h2"), IMAGE, 1, 4.0))  # 12 slices per layer: 2S = 24 = r1
+    x = con.init_scalers(kinds, torch.Generator().manual_seed(0))["X"]
+    rows = x.view(4, 12, 24)
+    base, growth = rows[0], rows[-1] - rows[0]
+    directions = torch.cat([base, growth])
+    torch.testing.assert_close(directions @ directions.T, torch.eye(24), rtol=0, atol=1e-5)
+    torch.testing.assert_close(rows[1:3], torch.stack([base + t * growth for t in (1 / 3, 2 / 3)]))
+    bent = {"X": x + torch.randn(x.shape, generator=torch.Generator().manual_seed(1))}
+    before = bent["X"].clone()
+    con.after_step(bent, kinds)
+    residual = (before - bent["X"]).view(4, -1)
+    t = torch.linspace(0, 1, 4)[:, None]
+    # least squares over depth: the residual is orthogonal to both columns of the design (1, l/(L-1))
+    torch.testing.assert_close(residual.sum(0), torch.zeros(12 * 24), atol=1e-5, rtol=0)
+    torch.testing.assert_close((t * residual).sum(0), torch.zeros(12 * 24), atol=1e-5, rtol=0)
+    deeper_kinds = con.templated(VIT.kinds(VIT.parse_size("64x7h2"), IMAGE, 1, 4.0))
+    deeper = con.seed_scalers({**con.init_scalers(kinds, torch.Generator()), **bent}, deeper_kinds,
+                              torch.Generator())["X"].view(7, 12, 24)
+    line = bent["X"].view(4, 12, 24)
+    expected = torch.stack([line[0] + k / 6 * (line[-1] - line[0]) for k in range(7)])
+    torch.testing.assert_close(deeper, expected, rtol=0, atol=1e-5)
+    learned = build_constraint("tucker", {"ranks": [24, 8, 8]})
+    untouched = {"X": before.clone()}
+    learned.after_step(untouched, kinds)
+    assert torch.equal(untouched["X"], before)
+
+
+def test_a_tucker_ramp_bank_pretrains_on_its_line(digits, tmp_path):
+    pretrain(digits, ["32x3h1"], constraint="tucker", constraint_config={"ranks": [8, 16, 16], "scalers": "ramp"},
+             config=TrainConfig(steps=3, batch_size=32, lr=1e-2), out=tmp_path / "b")
+    x = TemplateBank.load(tmp_path / "b").tensors["scaler/32x3h1/X"].view(3, -1)
+    assert x[1].sub(x[0]).abs().max() > 1e-3  # the steps moved it ...
+    torch.testing.assert_close(x[1], (x[0] + x[2]) / 2, rtol=0, atol=1e-6)  # ... and it stayed a line

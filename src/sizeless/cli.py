@@ -170,8 +170,9 @@ def pretrain(
     num_templates: TemplatesOpt = None,
     vectors: Annotated[str, typer.Option(help="kronecker: biases/norms/embeddings 'template' or 'free'")] = "template",
     linear_scalers: Annotated[bool, typer.Option(help="TLEG learngene: fixed scalers 1, l/(L-1); N=2")] = False,
-    ramp_scalers: Annotated[bool, typer.Option(help="kronecker: learned scalers held on a line over depth, so a "
-                                                    "deeper size continues it")] = False,
+    ramp_scalers: Annotated[bool, typer.Option(help="learned scalers held on a line over depth, so a deeper size "
+                                                    "continues it (kronecker: every kind's; tucker: the depth "
+                                                    "scaler's, starting as TLEG's learngene)")] = False,
     ranks: RanksOpt = "16,64,64",
     width_sampling: Annotated[str | None, typer.Option(help="a width per step from a list 64,96,128 or a range "
                                                             "64:128:32 (tucker: up to each --size's width; kronecker: "
@@ -225,11 +226,12 @@ def pretrain(
                          seed=seed, augment=augment, **({} if warmup is None else {"warmup": warmup}))
     distill = DistillConfig(teacher, teacher_arch, temperature, kd_weight, ce_weight, cache_teacher_logits,
                             allow_unsafe_pickle) if teacher else None
+    if linear_scalers and (ramp_scalers or constraint == "tucker"):
+        raise SizelessError("--linear-scalers (TLEG's fixed Kronecker learngene) excludes --ramp-scalers and "
+                            "--constraint tucker")
     if constraint == "tucker":
-        constraint_config = {"ranks": checks.parse_ranks(ranks)}
+        constraint_config = {"ranks": checks.parse_ranks(ranks), "scalers": "ramp" if ramp_scalers else "learned"}
     else:
-        if linear_scalers and ramp_scalers:
-            raise SizelessError("--linear-scalers (fixed, TLEG) and --ramp-scalers (learned) exclude each other")
         constraint_config = {"template_width": template_width, "vectors": vectors,
                              "scalers": "linear" if linear_scalers else "ramp" if ramp_scalers else "learned"}
         if num_templates:  # else the family's (api.pretrain)
@@ -777,8 +779,8 @@ def bench_generate(
     ranks: RanksOpt = "16,64,64",
     template_width: Annotated[int, _opt("Kronecker template width", callback=checks.at_least_one)] = 32,
     num_templates: Annotated[int, _opt("Kronecker templates per kind", callback=checks.at_least_one)] = 4,
-    bank_scalers: Annotated[str, _opt("a Kronecker bank's scalers: ramp (held on a line over depth) | learned "
-                                      "(free per layer)")] = "ramp",
+    bank_scalers: Annotated[str, _opt("the bank's scalers (Tucker: its depth scaler): ramp (held on a line over "
+                                      "depth) | learned (free per layer)")] = "ramp",
     bank_widths: Annotated[str | None, _opt("SWEET-style size sampling of the bank: widths drawn per step, e.g. "
                                             "64,96 (it gets as many steps as spend its FLOPs)",
                                             callback=checks.positive_ints)] = None,

@@ -180,7 +180,7 @@ class TemplateNet(nn.Module):
         hook = getattr(self.constraint, "after_step", None)
         if hook is not None:
             for size in self.sizes:
-                hook(self.scaler_tensors(size))
+                hook(self.scaler_tensors(size), self.templated_kinds[size])
 
     def freeze_templates(self) -> None:
         self.templates.requires_grad_(False)

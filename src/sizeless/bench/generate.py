@@ -73,12 +73,13 @@ class GenerateBenchConfig:
     seeds: int = 2
     bank_size: str = "64x4"
     budget_size: str | None = None  # whose pretrain_steps set every FLOPs budget; the learngene's size (default: bank)
-    constraint: str = "kronecker"  # of the bank: kronecker (template_width, num_templates, bank_scalers) | tucker
+    constraint: str = "kronecker"  # of the bank: kronecker (template_width, num_templates) | tucker (ranks)
     ranks: list[int] = field(default_factory=lambda: [16, 64, 64])  # a Tucker bank's core: slices, out, in features
     template_width: int = 32
     num_templates: int = 4
     # "ramp": held on a line over depth while the bank pre-trains (FD at 96x4 and 96x2 12.51 -> 10.92 and 13.38 ->
-    # 10.74, level at 64x6: benchmarks/NOTES.md, "A ramp bank"); "learned": free per layer, every report before it
+    # 10.74, level at 64x6: benchmarks/NOTES.md, "A ramp bank"); "learned": free per layer, every report before it.
+    # A Tucker bank's depth scaler alike (its reports before 2026-12-08 were "learned": they had no other)
     bank_scalers: str = "ramp"
     # SWEET's stochastic size scaling of the bank: each pre-training step at a drawn width and depth, with as many
     # steps as spend the bank's FLOPs (DESIGN 2.7); none: the bank trains its own size only
@@ -172,17 +173,15 @@ class GenerateBenchConfig:
     def bank_input(self) -> str:
         """The bank's name in the work folder and the reports: a ramp bank is another input than a free one, a
         size-sampled bank another than one trained at its own size."""
-        if self.constraint == "tucker":
-            name = "tucker-bank"
-        else:
-            name = "bank" if self.bank_scalers == "learned" else f"{self.bank_scalers}-bank"
+        name = "bank" if self.bank_scalers == "learned" else f"{self.bank_scalers}-bank"
+        name = f"tucker-{name}" if self.constraint == "tucker" else name
         return f"sampled-{name}" if self.bank_sampling else name
 
     @property
     def bank_constraint(self) -> dict:
-        """The bank's constraint config (``bank_scalers`` and the template counts are Kronecker's)."""
+        """The bank's constraint config (the template counts are Kronecker's, the ranks Tucker's)."""
         if self.constraint == "tucker":
-            return {"ranks": list(self.ranks)}
+            return {"ranks": list(self.ranks), "scalers": self.bank_scalers}
         return {"template_width": self.template_width, "num_templates": self.num_templates,
                 "scalers": self.bank_scalers}
 
@@ -625,7 +624,8 @@ def report(cfg: GenerateBenchConfig, meta: dict, table: list[dict], sweep_rows: 
     sampling = cfg.bank_sampling
     drawn = " and ".join(f"{what} of {', '.join(map(str, values))}" for what, values in
                          (("width", sampling.widths), ("depth", sampling.depths)) if values) if sampling else ""
-    kind = (f"Tucker, core ranks {'x'.join(map(str, cfg.ranks))}" if cfg.constraint == "tucker" else
+    kind = (f"Tucker, core ranks {'x'.join(map(str, cfg.ranks))}, {cfg.bank_scalers} depth scalers"
+            if cfg.constraint == "tucker" else
             f"Kronecker, template width {cfg.template_width}, N={cfg.num_templates}, {cfg.bank_scalers} scalers")
     bank = (f"Bank {cfg.bank_size} ({kind}, embeddings {cfg.embeddings}"
             + (f"; SWEET-style size sampling, each step at a {drawn} ({sampling.distribution}), as many steps as "

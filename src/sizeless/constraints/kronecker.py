@@ -149,7 +149,7 @@ class KroneckerConstraint:
         return self.config.scalers != "linear"
 
     @torch.no_grad()
-    def after_step(self, scalers: dict[str, Tensor]) -> None:
+    def after_step(self, scalers: dict[str, Tensor], kinds: list[Kind]) -> None:
         """Puts ramp scalers back on their depth line after an optimizer step (a projected step); else nothing."""
         if self.config.scalers == "ramp":
             for stack in scalers.values():

@@ -11,6 +11,7 @@ width lift). Nothing ties ``D`` to a template width, and a narrower model is the
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +19,7 @@ from torch import Tensor
 
 from ..errors import SizelessError, UnsupportedSize
 from ..families.base import Kind
-from .depth import leading_layers
+from .depth import leading_layers, project_to_line
 
 CORE, DEPTH, ROWS, COLS = "G", "X", "U", "V"
 
@@ -31,6 +32,10 @@ class TuckerConfig:
     # bank at width 64 in template parameters (65.5k), as measured in benchmarks/tucker-sweet
     ranks: tuple[int, int, int] = (16, 64, 64)
     mlp_ratio: int = 4  # every size of a bank slices its MLP into this many D x D blocks
+    # "learned": every layer's row of X is free; "ramp": each slice's rows lie on a line A_s + l/(L-1) B_s over depth
+    # (projected back after every pre-training step), starting as TLEG's learngene does: a base and a growth per
+    # slice in directions of the core no other slice starts in, so a deeper size continues the line it trained
+    scalers: Literal["learned", "ramp"] = "learned"
 
     def __post_init__(self) -> None:
         self.ranks = tuple(int(r) for r in self.ranks)
@@ -40,6 +45,8 @@ class TuckerConfig:
             raise SizelessError(f"Tucker slices the MLP into D x D blocks: its MLP ratio must be a whole number, "
                                 f"not {self.mlp_ratio}")
         self.mlp_ratio = int(self.mlp_ratio)
+        if self.scalers not in ("learned", "ramp"):
+            raise SizelessError(f"Tucker scalers must be 'learned' or 'ramp', not {self.scalers!r}")
 
     # Families express kinds in units of a template width; Tucker slices are D x D, so the unit is
     # one feature and a kind's ``unit`` is its grid of slices (qkv (3, 1), fc2 (1, r)).
@@ -103,7 +110,8 @@ class TuckerConstraint:
 
     def describe(self) -> str:
         r1, r2, r3 = self.config.ranks
-        return f"Tucker, core ranks {r1}x{r2}x{r3}, MLP ratio {self.config.mlp_ratio}"
+        ramp = ", depth scalers held linear in depth" if self.config.scalers == "ramp" else ""
+        return f"Tucker, core ranks {r1}x{r2}x{r3}, MLP ratio {self.config.mlp_ratio}{ramp}"
 
     def serves(self) -> str:
         """The widths this constraint can initialize, in words."""
@@ -131,10 +139,9 @@ class TuckerConstraint:
         """Semi-orthogonal factors with entries of variance ``1/r``: a product of four small random
         factors sits near a saddle and barely trains for its first hundred steps (measured on
         digits: loss 2.32 vs 2.04 after 60 steps); orthogonal factors keep every direction alive."""
-        out = {}
-        for name, (rows, cols) in self.scaler_shapes(kinds).items():
-            out[name] = torch.nn.init.orthogonal_(torch.empty(rows, cols), gain=max(rows / cols, 1) ** 0.5,
-                                                  generator=generator)
+        out = {name: _orthogonal(rows, cols, generator) for name, (rows, cols) in self.scaler_shapes(kinds).items()}
+        if self.config.scalers == "ramp":
+            out[DEPTH] = self._ramp_start(kinds, generator)
         # a kind that starts at zero (DiT's adaLN-Zero modulation) gets zero depth-scaler rows: its slices compose to
         # exactly 0 and still get gradients through the core and U, V
         layers, _, per_layer = self.geometry(kinds)
@@ -146,6 +153,24 @@ class TuckerConstraint:
                 rows[:, start:start + count] = 0.0
             start += count
         return out
+
+    def _ramp_start(self, kinds: list[Kind], generator: torch.Generator) -> Tensor:
+        """``X[l, s] = A_s + l/(L-1) B_s`` with the ``2S`` directions ``A_s, B_s`` orthonormal when ``r1 >= 2S``
+        (rows of unit norm on average otherwise): TLEG's learngene's start, ``W_l = T_base + t_l T_growth`` with
+        independent slices, in a bank whose lifts still serve other widths. Layer 0 has the learned start's row
+        norm, the last layer twice its square, as TLEG's last layer has twice its template's variance."""
+        layers, _, per_layer = self.geometry(kinds)
+        directions = _orthogonal(2 * per_layer, self.config.ranks[0], generator).view(per_layer, 2, -1)
+        t = torch.linspace(0, 1, layers) if layers > 1 else torch.zeros(1)
+        rows = directions[None, :, 0] + t[:, None, None] * directions[None, :, 1]  # (L, S, r1)
+        return rows.reshape(layers * per_layer, -1)
+
+    @torch.no_grad()
+    def after_step(self, scalers: dict[str, Tensor], kinds: list[Kind]) -> None:
+        """Puts a ramp bank's depth scalers back on their line over depth after an optimizer step; else nothing."""
+        if self.config.scalers == "ramp":
+            depth = scalers[DEPTH]
+            depth.copy_(project_to_line(depth.view(kinds[0].layers, -1)).view_as(depth))
 
     def seed_scalers(self, source: dict[str, Tensor], kinds: list[Kind],
                      generator: torch.Generator) -> dict[str, Tensor]:
@@ -207,6 +232,11 @@ class TuckerConstraint:
         pad = list(weight.shape)
         pad[dim] = width - weight.shape[dim]
         return torch.cat([weight, weight.new_zeros(pad)], dim)
+
+
+def _orthogonal(rows: int, cols: int, generator: torch.Generator) -> Tensor:
+    """A semi-orthogonal ``rows x cols`` factor whose rows have unit norm on average."""
+    return torch.nn.init.orthogonal_(torch.empty(rows, cols), gain=max(rows / cols, 1) ** 0.5, generator=generator)
 
 
 def _fresh(kind: Kind, generator: torch.Generator, dtype: torch.dtype) -> Tensor:
