@@ -431,10 +431,6 @@ def test_tucker_ramp_starts_as_a_learngene_and_stays_on_its_depth_line():
 def test_a_tucker_ramp_bank_pretrains_on_its_line(digits, tmp_path):
     pretrain(digits, ["32x3h1"], constraint="tucker", constraint_config={"ranks": [8, 16, 16], "scalers": "ramp"},
              config=TrainConfig(steps=3, batch_size=32, lr=1e-2), out=tmp_path / "b")
-    tensors = TemplateBank.load(tmp_path / "b").tensors
-    bias, norm = (torch.stack([tensors[f"free/32x3h1/blocks.{layer}.{name}"] for layer in range(3)])
-                  for name in ("attn.qkv.bias", "norm1.weight"))
-    # the depth scaler and the block vectors Tucker leaves free (TLEG's learngene holds them on its line too) ...
-    for stack in (tensors["scaler/32x3h1/X"].view(3, -1), bias, norm):
-        assert stack[1].sub(stack[0]).abs().max() > 1e-4  # ... were moved by the steps ...
-        torch.testing.assert_close(stack[1], (stack[0] + stack[2]) / 2, rtol=0, atol=1e-6)  # ... and stay a line
+    x = TemplateBank.load(tmp_path / "b").tensors["scaler/32x3h1/X"].view(3, -1)
+    assert x[1].sub(x[0]).abs().max() > 1e-3  # the steps moved it ...
+    torch.testing.assert_close(x[1], (x[0] + x[2]) / 2, rtol=0, atol=1e-6)  # ... and it stayed a line

@@ -12,7 +12,6 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .constraints.depth import project_to_line
 from .errors import SizelessError
 from .families import Family, ImageSpec, Kind, nearest_block, task_feature_dim, task_parameters, tie_weights
 from .rng import keep_rng, seeded
@@ -176,23 +175,12 @@ class TemplateNet(nn.Module):
         model, params = self.weights(size, width, depth)
         return functional_call(_Call(model, fn), {f"model.{k}": v for k, v in params.items()}, args)
 
-    @torch.no_grad()
     def after_step(self) -> None:
-        """What the constraint imposes after every pre-training step: a ramp bank's scalers go back on their depth
-        line, and so do the block parameters it leaves free among those the family constrains (a Tucker bank's
-        biases and adaLN shifts), as TLEG's learngene holds its vectors: a deeper size then continues one line."""
+        """What the constraint imposes after every pre-training step (ramp scalers back on their depth line)."""
         hook = getattr(self.constraint, "after_step", None)
-        if hook is None:
-            return
-        for size in self.sizes:
-            hook(self.scaler_tensors(size), self.templated_kinds[size])
-            if self.constraint.config.scalers != "ramp":
-                continue
-            model, templated = self.model(size), self.templated_kinds[size]
-            for kind in (k for k in self.all_kinds[size] if k.constrained and k not in templated and k.layers > 2):
-                params = [model.get_parameter(name) for name in kind.params]
-                for param, on_line in zip(params, project_to_line(torch.stack(params)), strict=True):
-                    param.copy_(on_line)
+        if hook is not None:
+            for size in self.sizes:
+                hook(self.scaler_tensors(size), self.templated_kinds[size])
 
     def freeze_templates(self) -> None:
         self.templates.requires_grad_(False)
