@@ -27,12 +27,16 @@ def write_results(out: Path, rows: list[dict], meta: dict) -> None:
 
 def reuse_metric_classifier(source: Path, work: Path) -> dict:
     """Start ``work`` (a new bench generate cache) with the metric classifier and real-image features of the finished
-    bench whose cache is ``source``; returns their recorded cost as ledger rows, so the reuse is counted, not hidden."""
+    bench whose cache is ``source``; returns their recorded cost as ledger rows, so the reuse is counted, not hidden.
+    A bench given its classifier (``--feature-model``) holds only its hash record: the probe must be given it too."""
     work.mkdir(parents=True)
-    shutil.copytree(source / "classifier", work / "classifier")
+    if (source / "classifier").is_dir():
+        shutil.copytree(source / "classifier", work / "classifier")
+    else:
+        shutil.copy(source / "metric_classifier.json", work)
     shutil.copy(source / "real_features.safetensors", work)
     ledger = json.loads((source / "ledger.json").read_text())
-    return {k: ledger[k] for k in ("classifier", "real-features")}
+    return {k: ledger[k] for k in ("classifier", "real-features") if k in ledger}
 
 
 def start_probe_work(source: Path | None, work: Path, inputs: Iterable[str] = ()) -> None:

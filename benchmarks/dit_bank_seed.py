@@ -10,7 +10,7 @@ and the LRs they chose before, beside the seed-0 bench's classifier:
     # a Tucker bank measured with a given metric classifier (no --from: nothing else is reused)
     python benchmarks/dit_bank_seed.py --feature-model runs/base-work/classifier \\
         --out benchmarks/dit-bank-seed1-tucker --bank-seed 1 --methods templates --constraint tucker --ranks 36,64,64 \\
-        --lrs 3e-3
+        --bank-scalers learned --lrs 3e-3
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--pretrain-lrs", default="1e-2")
     parser.add_argument("--constraint", default="kronecker", help="the bank's: kronecker | tucker")
     parser.add_argument("--ranks", default="16,64,64", help="a Tucker bank's core ranks")
+    parser.add_argument("--bank-scalers", default="ramp", help="ramp | learned (a Tucker bank before 2026-12-08: "
+                        "learned, its only kind then)")
     parser.add_argument("--feature-model", help="a metric classifier folder instead of --from's")
     args = parser.parse_args()
     work = args.out / "work"
@@ -48,6 +50,7 @@ def main() -> None:
                                            lrs=[float(v) for v in args.lrs.split(",")],
                                            pretrain_lrs=[float(v) for v in args.pretrain_lrs.split(",")],
                                            constraint=args.constraint, ranks=[int(v) for v in args.ranks.split(",")],
+                                           bank_scalers=args.bank_scalers,
                                            feature_model=args.feature_model))
 
 

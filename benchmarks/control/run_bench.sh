@@ -133,3 +133,8 @@ sizeless pretrain --family decision-transformer --data minari:sizeless/hopper/me
     --seed 1 --out $TK1/bank
 sizeless bench init "${MIXED2000[@]}" --data minari:sizeless/halfcheetah/medium-expert-v0 --sizes 48x3,32x4,64x2,64x4 \
     --eval-steps 10,20,50,100 --methods templates --bank $TK1/bank --out $TK1 --compare-with $P
+# 11. Without the fit (the template policy at its swept LR from step 0), on the held-out body: is the fit's low LR
+#     what slows templates, or what starts them? (It starts them: benchmarks/NOTES.md, "#12's 3x sooner")
+sizeless bench init "${MIXED2000[@]}" "${SAMPLED[@]}" --fit-steps 0 --data minari:sizeless/halfcheetah/medium-expert-v0 \
+    --sizes 48x3,32x4,64x2,64x4 --eval-steps 10,20,50,100 --methods templates \
+    --out benchmarks/control/bench-halfcheetah-medexp-heldout-sampled-nofit
