@@ -22,14 +22,20 @@ ramp bank").
     python benchmarks/dit_ramp_probes.py --probe frozen-lifts --from benchmarks/dit-cifar10-tucker-ramp/work \\
         --constraint tucker --sizes 64x6 --lrs 3e-3 --feature-model runs/base-work/classifier \\
         --out benchmarks/dit-ramp-frozen-lifts
+    # the same with a second pre-training draw (--bank-seed, as benchmarks/dit_bank_seed.py)
+    python benchmarks/dit_ramp_probes.py --probe frozen-lifts --bank-seed 1 \\
+        --from benchmarks/dit-cifar10-tucker-ramp/work --constraint tucker --sizes 64x6 --lrs 3e-3 \\
+        --feature-model runs/base-work/classifier --out benchmarks/dit-ramp-frozen-lifts-seed1
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from common import probe_parser, start_probe_work
 
-from sizeless.bench.generate import GenerateBenchConfig, run_generate_bench
+from sizeless.bench.generate import GenerateBench, GenerateBenchConfig, run_generate_bench
 from sizeless.constraints import kronecker, tucker
 
 
@@ -84,10 +90,19 @@ def main() -> None:
     parser.add_argument("--lrs", default="3e-3")
     parser.add_argument("--pretrain-lrs", default="1e-2")
     parser.add_argument("--feature-model", help="the metric classifier --from's bench was given")
+    parser.add_argument("--bank-seed", type=int, default=0, help="seed of the bank's pre-training (0: the benches')")
     args = parser.parse_args()
     work = args.out / "work"
     start_probe_work(args.source, work, [args.bank] if args.bank else [])
     PROBES[args.probe]()
+    if args.bank_seed:
+        built = GenerateBench.__init__
+
+        def seeded(self, cfg):
+            built(self, cfg)
+            self.train_config = replace(self.train_config, seed=args.bank_seed)  # what the bank pre-trains with
+
+        GenerateBench.__init__ = seeded
     run_generate_bench(GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=args.sizes.split(","),
                                            methods=["templates"], lrs=[float(v) for v in args.lrs.split(",")],
                                            pretrain_lrs=[float(v) for v in args.pretrain_lrs.split(",")],
