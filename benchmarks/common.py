@@ -8,11 +8,13 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from sizeless.bench.generate import GenerateBench
 from sizeless.bench.report import provenance  # noqa: F401  (the scripts' one record of command, machine, date)
 from sizeless.constraints import KroneckerConstraint
 from sizeless.families.base import Kind
@@ -121,3 +123,15 @@ def interleaved_medians(steps: dict[str, Callable[[], tuple[float, float]]], rep
                 times[name].append(measured)
     return {name: (statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts))
             for name, ts in times.items()}
+
+
+def pretrain_with_seed(seed: int) -> None:
+    """Patch every bench generate built after this to pre-train its inputs (bank, learngene) from ``seed``: the
+    template and scaler init and the pre-training batches, where the benches use 0."""
+    built = GenerateBench.__init__
+
+    def seeded(self, cfg):
+        built(self, cfg)
+        self.train_config = replace(self.train_config, seed=seed)
+
+    GenerateBench.__init__ = seeded

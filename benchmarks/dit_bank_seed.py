@@ -15,11 +15,9 @@ and the LRs they chose before, beside the seed-0 bench's classifier:
 
 from __future__ import annotations
 
-from dataclasses import replace
+from common import pretrain_with_seed, probe_parser, start_probe_work
 
-from common import probe_parser, start_probe_work
-
-from sizeless.bench.generate import GenerateBench, GenerateBenchConfig, run_generate_bench
+from sizeless.bench.generate import GenerateBenchConfig, run_generate_bench
 
 
 def main() -> None:
@@ -37,14 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     work = args.out / "work"
     start_probe_work(args.source, work)
-
-    built = GenerateBench.__init__
-
-    def seeded(self, cfg):
-        built(self, cfg)
-        self.train_config = replace(self.train_config, seed=args.bank_seed)  # what every input pre-trains with
-
-    GenerateBench.__init__ = seeded
+    pretrain_with_seed(args.bank_seed)
     run_generate_bench(GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=args.sizes.split(","),
                                            methods=args.methods.split(","),
                                            lrs=[float(v) for v in args.lrs.split(",")],

@@ -30,12 +30,10 @@ ramp bank").
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
-from common import probe_parser, start_probe_work
+from common import pretrain_with_seed, probe_parser, start_probe_work
 
-from sizeless.bench.generate import GenerateBench, GenerateBenchConfig, run_generate_bench
+from sizeless.bench.generate import GenerateBenchConfig, run_generate_bench
 from sizeless.constraints import kronecker, tucker
 
 
@@ -95,14 +93,7 @@ def main() -> None:
     work = args.out / "work"
     start_probe_work(args.source, work, [args.bank] if args.bank else [])
     PROBES[args.probe]()
-    if args.bank_seed:
-        built = GenerateBench.__init__
-
-        def seeded(self, cfg):
-            built(self, cfg)
-            self.train_config = replace(self.train_config, seed=args.bank_seed)  # what the bank pre-trains with
-
-        GenerateBench.__init__ = seeded
+    pretrain_with_seed(args.bank_seed)
     run_generate_bench(GenerateBenchConfig(data=args.data, out=args.out, work=work, sizes=args.sizes.split(","),
                                            methods=["templates"], lrs=[float(v) for v in args.lrs.split(",")],
                                            pretrain_lrs=[float(v) for v in args.pretrain_lrs.split(",")],
